@@ -1,0 +1,1 @@
+"""Kinship genetics: frequencies, pedigrees, mutation models and exact likelihoods."""

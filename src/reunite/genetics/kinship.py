@@ -1,0 +1,283 @@
+"""Kinship likelihood ratios: P(data | H1) / P(data | H2), per marker and in total."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reunite import __version__
+from reunite.errors import MarkerError, PedigreeError, ReuniteError
+from reunite.genetics.frequencies import DEFAULT_FLOOR, prepare_afreq
+from reunite.genetics.likelihood import MarkerData, likelihoods_many
+from reunite.genetics.loci import normalise_allele
+from reunite.genetics.mutation import MutationModel
+from reunite.genetics.pedigree import Pedigree, make_pedigree, unrelated
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Sex-specific mutation models of one marker (fathers use ``male``, mothers ``female``)."""
+
+    female: MutationModel
+    male: MutationModel
+
+    @classmethod
+    def same(cls, model: MutationModel) -> "Mutation":
+        return cls(model, model)
+
+    def describe(self) -> str:
+        if self.female == self.male:
+            return self.male.describe()
+        return f"female {self.female.describe()}; male {self.male.describe()}"
+
+
+@dataclass
+class Marker:
+    """One marker of a kinship case.
+
+    name : marker (locus) name, kept as given.
+    afreq : allele label -> frequency, in table order.
+    genotypes : person id -> (allele, allele); people absent are untyped.
+    mutation : the mutation models, or None for no mutation.
+    n_individuals : sample size of the frequency table, if known (rare-allele rule 5/2N).
+    source : name of the frequency table, for provenance.
+    """
+
+    name: str
+    afreq: dict[str, float]
+    genotypes: dict[str, tuple[str, str]]
+    mutation: Mutation | None = None
+    n_individuals: int | None = None
+    source: str = "given"
+
+
+@dataclass
+class KinshipResult:
+    """The result of :func:`kinship_lr`.  Non-finite LRs carry a reason in ``notes``."""
+
+    id: str
+    lr_total: float
+    log10_lr_total: float
+    lr_per_marker: dict[str, float]
+    likelihood_h1: dict[str, float]
+    likelihood_h2: dict[str, float]
+    notes: dict[str, str] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The ``reunite lr --json`` form; non-finite numbers become "Inf", "-Inf", "NaN"."""
+        return {
+            "id": self.id,
+            "lr_total": json_number(self.lr_total),
+            "log10_lr_total": json_number(self.log10_lr_total),
+            "lr_per_marker": {k: json_number(v) for k, v in self.lr_per_marker.items()},
+            "notes": self.notes,
+            "provenance": self.provenance,
+        }
+
+
+def json_number(x: float):
+    """A float for JSON: finite numbers as they are, others as "Inf", "-Inf", "NaN"."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    return x
+
+
+def as_pedigree(h, *, where: str) -> Pedigree:
+    if isinstance(h, Pedigree):
+        return h
+    return make_pedigree(h, where=where)
+
+
+@dataclass
+class _Prepared:
+    marker: Marker
+    alleles: list[str]
+    data: MarkerData
+    notes: list[str]
+
+
+def _prepare_marker(marker: Marker, pedigree_ids: set[str], *, theta: float, floor: float,
+                    normalise: bool, where: str) -> _Prepared:
+    genos: dict[str, tuple[str, str]] = {}
+    for pid, g in marker.genotypes.items():
+        if pid not in pedigree_ids:
+            raise PedigreeError(
+                f"{where}, marker {marker.name!r}: person {pid!r} is typed but is not in the "
+                "pedigree; add them to H1 or remove the genotype"
+            )
+        if isinstance(g, str):
+            parts = g.replace(",", "/").split("/")
+        else:
+            parts = list(g)
+        if len(parts) != 2:
+            raise MarkerError(
+                f"{where}, marker {marker.name!r}, person {pid!r}: genotype must be two alleles "
+                f"such as '12/14' or ['12', '14'], found {g!r}"
+            )
+        try:
+            genos[pid] = (normalise_allele(parts[0]), normalise_allele(parts[1]))
+        except MarkerError as exc:
+            raise MarkerError(f"{where}, marker {marker.name!r}, person {pid!r}: {exc}") from None
+    afreq = {normalise_allele(a): f for a, f in marker.afreq.items()}
+    if len(afreq) != len(marker.afreq):
+        raise MarkerError(f"{where}, marker {marker.name!r}: afreq lists an allele twice")
+    observed = [a for g in genos.values() for a in g]
+    alleles, freqs, notes = prepare_afreq(
+        afreq, observed=observed, n_individuals=marker.n_individuals, floor=floor,
+        normalise=normalise, where=f"{where}, marker {marker.name!r}, afreq",
+    )
+    index = {a: k for k, a in enumerate(alleles)}
+    male = female = None
+    if marker.mutation is not None:
+        try:
+            male = marker.mutation.male.transition_matrix(alleles, freqs)
+            female = (male if marker.mutation.female == marker.mutation.male
+                      else marker.mutation.female.transition_matrix(alleles, freqs))
+        except ReuniteError as exc:
+            raise type(exc)(f"{where}, marker {marker.name!r}: {exc}") from None
+        if np.allclose(male, np.eye(len(alleles)), rtol=0, atol=0):
+            male = None
+        if female is not None and np.allclose(female, np.eye(len(alleles)), rtol=0, atol=0):
+            female = None
+    data = MarkerData(freqs, male, female, {pid: (index[a], index[b]) for pid, (a, b) in genos.items()},
+                      theta)
+    return _Prepared(marker, alleles, data, notes)
+
+
+def kinship_lr(
+    h1,
+    h2="unrelated",
+    markers: list[Marker] | None = None,
+    *,
+    theta: float = 0.0,
+    floor: float = DEFAULT_FLOOR,
+    normalise: bool = False,
+    case_id: str = "case",
+) -> KinshipResult:
+    """Likelihood ratio of H1 against H2 for every marker and in total.
+
+    LR_m = P(genotypes_m | H1) / P(genotypes_m | H2),  LR = prod_m LR_m
+    (markers independent).  ``h1``/``h2`` are Pedigrees or lists of individuals;
+    ``h2="unrelated"`` makes every typed person an unrelated founder.  Impossible data give
+    LR 0 (under H1 only), Inf (under H2 only) or NaN (under both), with the reason in
+    ``notes``.
+
+    Raises
+    ------
+    PedigreeError, MarkerError, FrequencyError, MutationModelError
+        malformed input, naming the case, marker and person.
+    """
+    return kinship_lr_many([(case_id, h1, h2, markers or [], theta)], floor=floor,
+                           normalise=normalise)[0]
+
+
+def kinship_lr_many(cases, *, floor: float = DEFAULT_FLOOR, normalise: bool = False) -> list[KinshipResult]:
+    """:func:`kinship_lr` for many ``(id, h1, h2, markers, theta)`` cases in one batched run."""
+    jobs: list[tuple] = []
+    plans = []
+    for case_id, h1, h2, markers, theta in cases:
+        where = f"case {case_id!r}"
+        if not (0.0 <= float(theta) < 1.0):
+            raise ReuniteError(f"{where}: theta must be in [0, 1), found {theta!r}")
+        ped1 = as_pedigree(h1, where=f"{where}, H1")
+        typed_ids = sorted({pid for m in markers for pid in m.genotypes},
+                           key=lambda x: ped1.index.get(x, 1 << 30))
+        if isinstance(h2, str):
+            if h2 != "unrelated":
+                raise ReuniteError(f"{where}: H2 must be 'unrelated' or a pedigree, found {h2!r}")
+            ped2 = unrelated([i for i in typed_ids if i in ped1],
+                             sexes={p.id: p.sex for p in ped1.individuals})
+        else:
+            ped2 = as_pedigree(h2, where=f"{where}, H2")
+        names = [m.name for m in markers]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise MarkerError(f"{where}: marker names must be unique, {dup} appear twice")
+        ids1 = set(ped1.ids)
+        for pid in typed_ids:
+            if pid not in ped2:
+                raise PedigreeError(f"{where}: person {pid!r} is typed but missing from H2")
+        prepared = [_prepare_marker(m, ids1, theta=float(theta), floor=floor, normalise=normalise,
+                                    where=where) for m in markers]
+        start = len(jobs)
+        key1, key2 = ped1.structure_key(), ped2.structure_key()
+        for prep in prepared:
+            d = prep.data
+            for ped, key in ((ped1, key1), (ped2, key2)):
+                genos = {ped.index[pid]: g for pid, g in d.genotypes.items()}
+                jobs.append((key, MarkerData(d.afreq, d.male, d.female, genos, d.theta)))
+        plans.append((case_id, prepared, start, float(theta), ped1, ped2))
+    values = likelihoods_many(jobs) if jobs else np.empty(0)
+    results = []
+    for case_id, prepared, start, theta, ped1, ped2 in plans:
+        lr_per_marker, l1s, l2s, notes = {}, {}, {}, {}
+        for k, prep in enumerate(prepared):
+            l1, l2 = float(values[start + 2 * k]), float(values[start + 2 * k + 1])
+            name = prep.marker.name
+            l1s[name], l2s[name] = l1, l2
+            lr_per_marker[name] = _ratio(l1, l2)
+            reason = _reason(l1, l2)
+            if reason:
+                notes[name] = reason
+            if prep.notes:
+                notes[name] = "; ".join(([reason] if reason else []) + prep.notes)
+        lrs = list(lr_per_marker.values())
+        if any(math.isnan(x) for x in lrs):
+            total = math.nan
+        elif any(x == 0 for x in lrs) and any(math.isinf(x) for x in lrs):
+            total = math.nan
+        else:
+            total = math.prod(lrs) if lrs else 1.0
+            if math.isinf(total) or total == 0.0 or not math.isfinite(total):
+                # product over/underflow: rebuild it from logs where possible
+                if not any(x == 0 or math.isinf(x) for x in lrs):
+                    log = sum(math.log10(x) for x in lrs)
+                    total = 10.0 ** log if -308 < log < 308 else (0.0 if log < 0 else math.inf)
+        if math.isnan(total):
+            log10_total = math.nan
+        elif total == 0:
+            log10_total = -math.inf
+        elif math.isinf(total):
+            log10_total = math.inf
+        else:
+            log10_total = sum(math.log10(x) for x in lrs) if lrs else 0.0
+        provenance = {
+            "software": f"reunite {__version__}",
+            "theta": theta,
+            "frequency_tables": sorted({p.marker.source for p in prepared}),
+            "mutation_models": {p.marker.name: (p.marker.mutation.describe() if p.marker.mutation else "none")
+                                for p in prepared},
+            "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
+            "kit": [p.marker.name for p in prepared],
+            "h1": _describe(ped1),
+            "h2": _describe(ped2),
+        }
+        results.append(KinshipResult(case_id, total, log10_total, lr_per_marker, l1s, l2s, notes,
+                                     provenance))
+    return results
+
+
+def _describe(ped: Pedigree) -> list[dict]:
+    return [{"id": p.id, "father": p.father, "mother": p.mother, "sex": p.sex} for p in ped.individuals]
+
+
+def _ratio(l1: float, l2: float) -> float:
+    if l2 == 0.0:
+        return math.nan if l1 == 0.0 else math.inf
+    return l1 / l2
+
+
+def _reason(l1: float, l2: float) -> str:
+    if l1 == 0.0 and l2 == 0.0:
+        return ("impossible under both hypotheses (0/0): the genotypes are inconsistent with "
+                "either pedigree; add a mutation model or check the pedigree and the typing")
+    if l1 == 0.0:
+        return "exclusion: the genotypes are impossible under H1 (LR 0); a mutation model may explain it"
+    if l2 == 0.0:
+        return "the genotypes are impossible under H2 (LR Inf)"
+    return ""

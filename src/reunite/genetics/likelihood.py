@@ -1,0 +1,358 @@
+"""Exact likelihood of one marker's genotypes on a pedigree.
+
+The numeric kernel of reunite.  Each person carries a paternal and a maternal allele.
+Founder alleles are drawn from the population by the Balding-Nichols urn
+
+    P(next allele = a) = (m_a θ + (1 - θ) p_a) / (1 + (m - 1) θ),
+
+(m alleles drawn so far, m_a of them a), jointly over all founders of the pedigree; a child
+receives each parent's paternal or maternal allele with probability 1/2, changed by that
+parent's sex-specific mutation matrix M[i, j].  The likelihood sums over every untyped
+allele and every phase by variable elimination (sum-product over a factor graph whose
+variables are allele states), which is exact for any pedigree, loops included.
+
+With θ > 0 the untyped founder alleles are coupled.  Conditioning on the typed founders
+(counts c_a, m draws), the urn probability of K untyped founder alleles x_1..x_K is
+
+    prod_k (w_{x_k} + θ n_{<k}(x_k)) / prod_k (1 + (m + k - 1) θ),   w_a = θ c_a + (1 - θ) p_a,
+
+and expanding the products over the Chinese-restaurant seating of the K slots turns it into
+a sum over set partitions of the slots: slots in one block share one allele drawn with
+weight w, and a block of size s carries θ^(s-1) (s-1)!.  Each partition is an ordinary
+(θ-free) elimination problem; partitions equivalent under swapping the two alleles of an
+untyped founder are computed once.
+
+Data layout: a *group* of B markers that share the pruned pedigree shape and the set of typed
+people is computed at once; arrays carry the batch in their first axis, alleles are padded
+to the largest allele count of the group with frequency 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from reunite.errors import ReuniteError
+from reunite.genetics.mutation import lump_matrix
+
+#: Largest number of untyped founder alleles coupled by θ > 0 (Bell(10) = 115,975 partitions).
+MAX_THETA_SLOTS = 10
+
+
+@dataclass
+class MarkerData:
+    """One marker prepared for the kernel.
+
+    afreq : (n,) allele frequencies.
+    male, female : (n, n) transition matrices of fathers and mothers, or None (no mutation).
+    genotypes : person position -> (allele index, allele index).
+    theta : Balding-Nichols θ for this marker.
+    """
+
+    afreq: np.ndarray
+    male: np.ndarray | None
+    female: np.ndarray | None
+    genotypes: dict[int, tuple[int, int]]
+    theta: float = 0.0
+
+
+# Structure: tuple over persons (father position or -1, mother position or -1, sex, inbreeding)
+
+
+def pedigree_likelihoods(structure: tuple, markers: list[MarkerData]) -> np.ndarray:
+    """Likelihood of each marker's genotypes on the pedigree ``structure``.
+
+    ``structure`` is :meth:`Pedigree.structure_key`; people appear after their parents.
+    Returns an array with one likelihood per marker (0 where the data are impossible).
+    """
+    return likelihoods_many([(structure, m) for m in markers])
+
+
+def likelihoods_many(jobs: list[tuple[tuple, MarkerData]]) -> np.ndarray:
+    """Likelihoods of many (structure, marker) jobs, batched over jobs of the same shape."""
+    out = np.empty(len(jobs))
+    groups: dict[tuple, list[tuple[int, tuple]]] = {}
+    for j, (structure, md) in enumerate(jobs):
+        prep = _prune_and_lump(structure, md)
+        groups.setdefault(prep[0], []).append((j, prep))
+    for key, members in groups.items():
+        idx = [j for j, _ in members]
+        out[idx] = _group_likelihood(key, [p for _, p in members])
+    return out
+
+
+def _prune_and_lump(structure: tuple, md: MarkerData):
+    """Keep typed people and their ancestors; lump unseen alleles when the model allows."""
+    typed = set(md.genotypes)
+    keep: set[int] = set()
+    stack = list(typed)
+    while stack:
+        i = stack.pop()
+        if i in keep:
+            continue
+        keep.add(i)
+        f, m = structure[i][0], structure[i][1]
+        if f >= 0:
+            stack.append(f)
+        if m >= 0:
+            stack.append(m)
+    kept = sorted(keep)  # structure is in topological order, so this one is too
+    local = {g: k for k, g in enumerate(kept)}
+    shape = tuple(
+        (local.get(structure[g][0], -1), local.get(structure[g][1], -1),
+         structure[g][3] if structure[g][0] < 0 else 0.0, g in typed)
+        for g in kept
+    )
+    afreq = np.asarray(md.afreq, dtype=float)
+    n = len(afreq)
+    seen = sorted({a for g in md.genotypes.values() for a in g})
+    male, female = md.male, md.female
+    lumped = False
+    if len(seen) < n:
+        keep_idx = np.asarray(seen, dtype=int)
+        lm = None if male is None else lump_matrix(male, keep_idx)
+        lf = None if female is None else (lm if female is male else lump_matrix(female, keep_idx))
+        if (male is None or lm is not None) and (female is None or lf is not None):
+            rest = np.setdiff1d(np.arange(n), keep_idx)
+            afreq = np.concatenate([afreq[keep_idx], [afreq[rest].sum()]])
+            male, female = lm, lf
+            remap = {a: k for k, a in enumerate(seen)}
+            lumped = True
+    genos = np.full((len(kept), 2), -1, dtype=np.int64)
+    for g, (a, b) in md.genotypes.items():
+        if lumped:
+            a, b = remap[a], remap[b]
+        genos[local[g]] = (a, b)
+    return shape, afreq, male, female, genos, float(md.theta)
+
+
+def _group_likelihood(shape: tuple, preps: list) -> np.ndarray:
+    batch = len(preps)
+    n = max(len(p[1]) for p in preps)
+    afreq = np.zeros((batch, n))
+    male = np.zeros((batch, n, n))
+    female = np.zeros((batch, n, n))
+    eye = np.eye(n)
+    genos = np.stack([p[4] for p in preps])  # (B, persons, 2)
+    theta = np.array([p[5] for p in preps])
+    for b, (_, af, ma, fe, _, _) in enumerate(preps):
+        k = len(af)
+        afreq[b, :k] = af
+        if ma is None:
+            male[b] = eye
+        else:
+            male[b, :k, :k] = ma
+        if fe is None:
+            female[b] = eye
+        else:
+            female[b, :k, :k] = fe
+    ctx = _Context(shape, afreq, male, female, genos, theta)
+    return ctx.likelihood()
+
+
+class _Context:
+    def __init__(self, shape, afreq, male, female, genos, theta):
+        self.shape = shape
+        self.afreq = afreq
+        self.male = male
+        self.female = female
+        self.genos = genos
+        self.theta = theta
+        self.B, self.n = afreq.shape
+        self.bidx = np.arange(self.B)
+
+    def likelihood(self) -> np.ndarray:
+        shape = self.shape
+        founders = [i for i, s in enumerate(shape) if s[0] < 0]
+        inbred = [i for i in founders if shape[i][2] > 0]
+        total = np.zeros(self.B)
+        for ties in itertools.product((False, True), repeat=len(inbred)):
+            tied = {i for i, t in zip(inbred, ties) if t}
+            weight = 1.0
+            for i, t in zip(inbred, ties):
+                weight *= shape[i][2] if t else 1.0 - shape[i][2]
+            if weight == 0.0:
+                continue
+            total += weight * self._given_ties(founders, tied)
+        return total
+
+    def _given_ties(self, founders: list[int], tied: set[int]) -> np.ndarray:
+        shape, genos, theta, p = self.shape, self.genos, self.theta, self.afreq
+        B = self.B
+        factor = np.ones(B)
+        counts = np.zeros((B, self.n))
+        prob_typed = np.ones(B)
+        drawn = 0
+        slots: list[tuple[int, int]] = []  # (founder, 0 = paternal / 1 = maternal / 2 = both)
+        for i in founders:
+            if shape[i][3]:
+                a, b = genos[:, i, 0], genos[:, i, 1]
+                het = a != b
+                draws = [a] if i in tied else [a, b]
+                factor *= np.where(het, 0.0, 1.0) if i in tied else np.where(het, 2.0, 1.0)
+                for y in draws:
+                    num = theta * counts[self.bidx, y] + (1.0 - theta) * p[self.bidx, y]
+                    prob_typed *= num / (1.0 + (drawn - 1) * theta)
+                    counts[self.bidx, y] += 1.0
+                    drawn += 1
+            elif i in tied:
+                slots.append((i, 2))
+            else:
+                slots.extend([(i, 0), (i, 1)])
+        w = theta[:, None] * counts + (1.0 - theta[:, None]) * p
+        num_slots = len(slots)
+        denom = np.ones(B)
+        for k in range(num_slots):
+            denom *= 1.0 + (drawn + k - 1) * theta
+        if np.all(theta == 0.0):
+            partitions = [(tuple((k,) for k in range(num_slots)), 1)]
+        else:
+            if num_slots > MAX_THETA_SLOTS:
+                raise ReuniteError(
+                    f"theta > 0 with {num_slots} untyped founder alleles coupled in one marker: "
+                    f"at most {MAX_THETA_SLOTS} are supported; type more relatives, remove "
+                    "untyped founders that do not connect typed people, or use theta = 0"
+                )
+            pairs = tuple((k, k + 1) for k in range(num_slots - 1)
+                          if slots[k][0] == slots[k + 1][0] and slots[k][1] == 0)
+            partitions = _partition_orbits(num_slots, pairs)
+        acc = np.zeros(B)
+        for blocks, mult in partitions:
+            coef = np.full(B, float(mult))
+            for block in blocks:
+                s = len(block)
+                if s > 1:
+                    coef = coef * theta ** (s - 1) * math.factorial(s - 1)
+            if not np.any(coef):
+                continue
+            acc += coef * self._eliminate(founders, slots, blocks, w)
+        return factor * prob_typed * acc / denom
+
+    # -- building and eliminating the factor graph --------------------------------------
+
+    def _eliminate(self, founders, slots, blocks, w) -> np.ndarray:
+        shape, genos, B, n = self.shape, self.genos, self.B, self.n
+        doms: dict[int, int] = {}
+        factors: list[tuple[tuple[int, ...], np.ndarray]] = []
+        scalar = np.ones(B)
+        arange = np.broadcast_to(np.arange(n), (B, n))
+        slot_var: dict[tuple[int, int], int] = {}
+        for block in blocks:
+            v = len(doms)
+            doms[v] = n
+            factors.append(((v,), w))
+            for k in block:
+                slot_var[slots[k]] = v
+        refs: list[tuple] = [None] * len(shape)  # type: ignore[list-item]
+        for i, (f, m, _, typed) in enumerate(shape):
+            if f < 0:
+                if typed:
+                    refs[i] = ((None, genos[:, i, 0]), (None, genos[:, i, 1]))
+                elif (i, 2) in slot_var:
+                    v = slot_var[(i, 2)]
+                    refs[i] = ((v, arange), (v, arange))
+                else:
+                    refs[i] = ((slot_var[(i, 0)], arange), (slot_var[(i, 1)], arange))
+                continue
+            if typed:
+                v = len(doms)
+                doms[v] = 2
+                a, b = genos[:, i, 0], genos[:, i, 1]
+                refs[i] = ((v, np.stack([a, b], axis=1)), (v, np.stack([b, a], axis=1)))
+                factors.append(((v,), np.stack([np.ones(B), (a != b).astype(float)], axis=1)))
+            else:
+                vp, vm = len(doms), len(doms) + 1
+                doms[vp] = doms[vm] = n
+                refs[i] = ((vp, arange), (vm, arange))
+            for parent, child_ref, mat in ((f, refs[i][0], self.male), (m, refs[i][1], self.female)):
+                pp, pm = refs[parent]
+                vars_ = tuple(dict.fromkeys(v for v, _ in (pp, pm, child_ref) if v is not None))
+                nd = len(vars_)
+
+                def index(ref, vars_=vars_, nd=nd):
+                    v, mp = ref
+                    if v is None:
+                        return mp.reshape((B,) + (1,) * nd)
+                    shp = [B] + [1] * nd
+                    shp[1 + vars_.index(v)] = mp.shape[1]
+                    return mp.reshape(shp)
+
+                bi = self.bidx.reshape((B,) + (1,) * nd)
+                xi = index(child_ref)
+                arr = 0.5 * (mat[bi, index(pp), xi] + mat[bi, index(pm), xi])
+                if nd == 0:
+                    scalar = scalar * arr
+                else:
+                    factors.append((vars_, arr))
+        return scalar * _variable_elimination(factors, doms, B)
+
+
+def _variable_elimination(factors, doms: dict[int, int], batch: int) -> np.ndarray:
+    """Sum the product of ``factors`` over every variable (greedy min-size order)."""
+    factors = list(factors)
+    remaining = set(doms)
+    result = np.ones(batch)
+    while remaining:
+        best, best_cost = None, None
+        for v in remaining:
+            scope = set()
+            for vs, _ in factors:
+                if v in vs:
+                    scope.update(vs)
+            cost = math.prod(doms[u] for u in scope)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = v, cost
+        v = best
+        remaining.discard(v)
+        involved = [f for f in factors if v in f[0]]
+        factors = [f for f in factors if v not in f[0]]
+        if not involved:
+            continue
+        scope = list(dict.fromkeys(u for vs, _ in involved for u in vs))
+        out_vars = tuple(u for u in scope if u != v)
+        letters = {u: chr(ord("a") + k) for k, u in enumerate(scope)}
+        subs = ",".join("z" + "".join(letters[u] for u in vs) for vs, _ in involved)
+        subs += "->z" + "".join(letters[u] for u in out_vars)
+        big = math.prod(doms[u] for u in scope) * batch > 200_000
+        new = np.einsum(subs, *[a for _, a in involved], optimize=len(involved) > 2 and big)
+        if out_vars:
+            factors.append((out_vars, new))
+        else:
+            result = result * new
+    for vs, arr in factors:  # factors left with no variables
+        result = result * arr
+    return result
+
+
+@lru_cache(maxsize=256)
+def _partition_orbits(num_slots: int, swaps: tuple[tuple[int, int], ...]):
+    """Set partitions of ``range(num_slots)`` up to the given slot swaps, with orbit sizes."""
+    group = []
+    for choice in itertools.product((False, True), repeat=len(swaps)):
+        perm = list(range(num_slots))
+        for (a, b), on in zip(swaps, choice):
+            if on:
+                perm[a], perm[b] = perm[b], perm[a]
+        group.append(perm)
+    orbits: dict[tuple, int] = {}
+    for part in _set_partitions(list(range(num_slots))):
+        canon = min(
+            tuple(sorted(tuple(sorted(g[k] for k in block)) for block in part)) for g in group
+        )
+        orbits[canon] = orbits.get(canon, 0) + 1
+    return tuple(orbits.items())
+
+
+def _set_partitions(items: list[int]):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _set_partitions(rest):
+        yield [[first]] + part
+        for k in range(len(part)):
+            yield part[:k] + [[first] + part[k]] + part[k + 1:]

@@ -1,0 +1,184 @@
+"""STR mutation models as transition matrices.
+
+``M[i, j]`` is the probability that parental allele ``i`` is transmitted as allele ``j``
+(rows sum to 1).  The models follow pedmut's definitions (see README, "Mutation models").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reunite.errors import MutationModelError
+from reunite.genetics.loci import allele_value
+
+MODELS = ("equal", "proportional", "stepwise", "onestep", "custom")
+
+
+@dataclass(frozen=True)
+class MutationModel:
+    """One parent sex's mutation model for one marker.
+
+    Parameters
+    ----------
+    model : one of ``equal``, ``proportional``, ``stepwise``, ``onestep``, ``custom``.
+    rate : total mutation rate per meiosis (all models but ``custom``).
+    rate2 : rate of mutations to another microvariant group (``stepwise``).
+    range : relative probability of each extra repeat step (``stepwise``), 0 < range < 1.
+    matrix : the transition matrix itself (``custom``), rows in allele order.
+    """
+
+    model: str
+    rate: float = 0.0
+    rate2: float = 0.0
+    range: float = 0.5
+    matrix: tuple[tuple[float, ...], ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise MutationModelError(
+                f"mutation model: expected one of {', '.join(MODELS)}, found {self.model!r}"
+            )
+        for name in ("rate", "rate2"):
+            value = getattr(self, name)
+            if not (0.0 <= value <= 1.0):
+                raise MutationModelError(
+                    f"mutation {name}: expected a probability in [0, 1], found {value!r}"
+                )
+        if self.model == "stepwise" and not (0.0 < self.range < 1.0):
+            raise MutationModelError(
+                f"mutation range: expected 0 < range < 1 for the stepwise model, found {self.range!r}"
+            )
+        if self.model == "custom" and self.matrix is None:
+            raise MutationModelError("custom mutation model: a 'matrix' is required")
+
+    def describe(self) -> str:
+        """Short human-readable description, used in provenance."""
+        if self.model == "custom":
+            return "custom matrix"
+        if self.model == "stepwise":
+            return f"stepwise(rate={self.rate:g}, rate2={self.rate2:g}, range={self.range:g})"
+        return f"{self.model}(rate={self.rate:g})"
+
+    def transition_matrix(self, alleles: list[str], afreq: np.ndarray) -> np.ndarray:
+        """The ``n x n`` matrix for the given allele labels and frequencies."""
+        return _cached_matrix(self, tuple(alleles), tuple(float(p) for p in afreq))
+
+
+_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _cached_matrix(model: MutationModel, alleles: tuple, afreq: tuple) -> np.ndarray:
+    key = (model, alleles, afreq)
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(_CACHE) > 20000:
+            _CACHE.clear()
+        hit = build_matrix(model, list(alleles), np.asarray(afreq, dtype=float))
+        hit.setflags(write=False)
+        _CACHE[key] = hit
+    return hit
+
+
+def build_matrix(model: MutationModel, alleles: list[str], afreq: np.ndarray) -> np.ndarray:
+    """Build the transition matrix of ``model`` (uncached; see the module docstring)."""
+    n = len(alleles)
+    rate = model.rate
+    if model.model == "custom":
+        m = np.asarray(model.matrix, dtype=float)
+        if m.shape != (n, n):
+            raise MutationModelError(
+                f"custom mutation matrix: expected {n}x{n} (one row and column per allele, "
+                f"in afreq order), found shape {m.shape}"
+            )
+        if np.any(m < 0) or not np.allclose(m.sum(axis=1), 1.0, atol=1e-9):
+            raise MutationModelError(
+                "custom mutation matrix: every row must be non-negative and sum to 1"
+            )
+        return m.copy()
+    if n == 1:
+        return np.ones((1, 1))
+    if model.model == "equal":
+        m = np.full((n, n), rate / (n - 1))
+        np.fill_diagonal(m, 1.0 - rate)
+        return m
+    if model.model == "proportional":
+        p = np.asarray(afreq, dtype=float)
+        het = float(np.sum(p * (1.0 - p)))
+        bound = (1.0 - float(np.sum(p * p))) / (1.0 - float(np.min(p)))
+        if rate > bound + 1e-15:
+            raise MutationModelError(
+                f"proportional mutation model: rate {rate:g} is above the largest valid rate "
+                f"{bound:.6g} for these frequencies; lower the rate"
+            )
+        a = rate / het if het > 0 else 0.0
+        m = np.tile(a * p, (n, 1))
+        m[np.diag_indices(n)] += 1.0 - a
+        return m
+    values = [allele_value(a) for a in alleles]
+    if any(v is None for v in values):
+        bad = [a for a, v in zip(alleles, values) if v is None]
+        raise MutationModelError(
+            f"{model.model} mutation model needs numeric alleles; found {bad}. "
+            "Use the equal or proportional model for markers with non-numeric alleles"
+        )
+    x = np.asarray(values, dtype=float)
+    if model.model == "onestep":
+        if np.any(x != np.round(x)):
+            raise MutationModelError(
+                "onestep mutation model needs integer alleles; found microvariants "
+                f"{[a for a, v in zip(alleles, x) if v != round(v)]}. Use the stepwise model"
+            )
+        m = np.zeros((n, n))
+        for i in range(n):
+            nb = [j for j in range(n) if abs(x[j] - x[i]) == 1.0]
+            if nb:
+                m[i, i] = 1.0 - rate
+                for j in nb:
+                    m[i, j] = rate / len(nb)
+            else:
+                m[i, i] = 1.0
+        return m
+    # stepwise
+    rate2 = model.rate2
+    group = np.round(10.0 * (x - np.round(x)))
+    m = np.zeros((n, n))
+    for i in range(n):
+        same = (group == group[i]) & (np.arange(n) != i)
+        other = group != group[i]
+        n_same, n_other = int(same.sum()), int(other.sum())
+        diag = 1.0
+        if n_same:
+            w = model.range ** np.abs(x[i] - x[same])
+            m[i, same] = rate * w / w.sum()
+            diag -= rate
+        if n_other:
+            m[i, other] = rate2 / n_other
+            diag -= rate2
+        m[i, i] = diag
+    return m
+
+
+def lump_matrix(m: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
+    """Lump the alleles not in ``keep`` into one allele placed last, if ``m`` allows it.
+
+    A matrix is lumpable for the partition {each kept allele} + {the rest} when every
+    allele of "the rest" has the same total probability of moving into each block.
+    Returns the ``(k+1) x (k+1)`` lumped matrix, or None if ``m`` is not lumpable.
+    """
+    n = m.shape[0]
+    rest = np.setdiff1d(np.arange(n), keep)
+    k = len(keep)
+    if len(rest) == 0:
+        return m[np.ix_(keep, keep)].copy()
+    to_keep = m[:, keep]  # (n, k)
+    to_rest = m[:, rest].sum(axis=1)  # (n,)
+    sub = np.concatenate([to_keep[rest], to_rest[rest, None]], axis=1)
+    if len(rest) > 1 and not np.allclose(sub, sub[0], rtol=1e-12, atol=1e-15):
+        return None
+    out = np.empty((k + 1, k + 1))
+    out[:k, :k] = to_keep[keep]
+    out[:k, k] = to_rest[keep]
+    out[k, :] = sub[0]
+    return out

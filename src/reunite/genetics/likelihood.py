@@ -78,10 +78,12 @@ def likelihoods_many(jobs: list[tuple[tuple, MarkerData]]) -> np.ndarray:
     groups: dict[tuple, list[tuple[int, tuple]]] = {}
     for j, (structure, md) in enumerate(jobs):
         prep = _prune_and_lump(structure, md)
-        groups.setdefault(prep[0], []).append((j, prep))
+        n = len(prep[1])
+        key = (prep[0], n if n <= 8 else -(-n // 8) * 8, prep[5] > 0.0)
+        groups.setdefault(key, []).append((j, prep))
     for key, members in groups.items():
         idx = [j for j, _ in members]
-        out[idx] = _group_likelihood(key, [p for _, p in members])
+        out[idx] = _group_likelihood(key[0], [p for _, p in members])
     return out
 
 

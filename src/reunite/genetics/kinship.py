@@ -176,90 +176,102 @@ def kinship_lr(
                            normalise=normalise)[0]
 
 
-def kinship_lr_many(cases, *, floor: float = DEFAULT_FLOOR, normalise: bool = False) -> list[KinshipResult]:
-    """:func:`kinship_lr` for many ``(id, h1, h2, markers, theta)`` cases in one batched run."""
+def kinship_lr_many(cases, *, floor: float = DEFAULT_FLOOR, normalise: bool = False,
+                    keep_going: bool = False) -> list:
+    """:func:`kinship_lr` for many ``(id, h1, h2, markers, theta)`` cases in one batched run.
+
+    With ``keep_going`` a malformed case gives its :class:`ReuniteError` in its place in the
+    returned list instead of stopping the run.
+    """
     jobs: list[tuple] = []
     plans = []
-    for case_id, h1, h2, markers, theta in cases:
-        where = f"case {case_id!r}"
-        if not (0.0 <= float(theta) < 1.0):
-            raise ReuniteError(f"{where}: theta must be in [0, 1), found {theta!r}")
-        ped1 = as_pedigree(h1, where=f"{where}, H1")
-        typed_ids = sorted({pid for m in markers for pid in m.genotypes},
-                           key=lambda x: ped1.index.get(x, 1 << 30))
-        if isinstance(h2, str):
-            if h2 != "unrelated":
-                raise ReuniteError(f"{where}: H2 must be 'unrelated' or a pedigree, found {h2!r}")
-            ped2 = unrelated([i for i in typed_ids if i in ped1],
-                             sexes={p.id: p.sex for p in ped1.individuals})
-        else:
-            ped2 = as_pedigree(h2, where=f"{where}, H2")
-        names = [m.name for m in markers]
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise MarkerError(f"{where}: marker names must be unique, {dup} appear twice")
-        ids1 = set(ped1.ids)
-        for pid in typed_ids:
-            if pid not in ped2:
-                raise PedigreeError(f"{where}: person {pid!r} is typed but missing from H2")
-        prepared = [_prepare_marker(m, ids1, theta=float(theta), floor=floor, normalise=normalise,
-                                    where=where) for m in markers]
-        start = len(jobs)
-        key1, key2 = ped1.structure_key(), ped2.structure_key()
-        for prep in prepared:
-            d = prep.data
-            for ped, key in ((ped1, key1), (ped2, key2)):
-                genos = {ped.index[pid]: g for pid, g in d.genotypes.items()}
-                jobs.append((key, MarkerData(d.afreq, d.male, d.female, genos, d.theta)))
-        plans.append((case_id, prepared, start, float(theta), ped1, ped2))
+    for case in cases:
+        try:
+            plans.append(_plan_case(case, jobs, floor=floor, normalise=normalise))
+        except ReuniteError as exc:
+            if not keep_going:
+                raise
+            plans.append(exc)
     values = likelihoods_many(jobs) if jobs else np.empty(0)
-    results = []
-    for case_id, prepared, start, theta, ped1, ped2 in plans:
-        lr_per_marker, l1s, l2s, notes = {}, {}, {}, {}
-        for k, prep in enumerate(prepared):
-            l1, l2 = float(values[start + 2 * k]), float(values[start + 2 * k + 1])
-            name = prep.marker.name
-            l1s[name], l2s[name] = l1, l2
-            lr_per_marker[name] = _ratio(l1, l2)
-            reason = _reason(l1, l2)
-            if reason:
-                notes[name] = reason
-            if prep.notes:
-                notes[name] = "; ".join(([reason] if reason else []) + prep.notes)
-        lrs = list(lr_per_marker.values())
-        if any(math.isnan(x) for x in lrs):
-            total = math.nan
-        elif any(x == 0 for x in lrs) and any(math.isinf(x) for x in lrs):
-            total = math.nan
-        else:
-            total = math.prod(lrs) if lrs else 1.0
-            if math.isinf(total) or total == 0.0 or not math.isfinite(total):
-                # product over/underflow: rebuild it from logs where possible
-                if not any(x == 0 or math.isinf(x) for x in lrs):
-                    log = sum(math.log10(x) for x in lrs)
-                    total = 10.0 ** log if -308 < log < 308 else (0.0 if log < 0 else math.inf)
-        if math.isnan(total):
-            log10_total = math.nan
-        elif total == 0:
-            log10_total = -math.inf
-        elif math.isinf(total):
-            log10_total = math.inf
-        else:
-            log10_total = sum(math.log10(x) for x in lrs) if lrs else 0.0
-        provenance = {
-            "software": f"reunite {__version__}",
-            "theta": theta,
-            "frequency_tables": sorted({p.marker.source for p in prepared}),
-            "mutation_models": {p.marker.name: (p.marker.mutation.describe() if p.marker.mutation else "none")
-                                for p in prepared},
-            "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
-            "kit": [p.marker.name for p in prepared],
-            "h1": _describe(ped1),
-            "h2": _describe(ped2),
-        }
-        results.append(KinshipResult(case_id, total, log10_total, lr_per_marker, l1s, l2s, notes,
-                                     provenance))
-    return results
+    return [plan if isinstance(plan, ReuniteError) else _finish_case(plan, values, floor)
+            for plan in plans]
+
+
+def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
+    """Validate one case and append its likelihood jobs (H1 and H2 per marker) to ``jobs``."""
+    case_id, h1, h2, markers, theta = case
+    where = f"case {case_id!r}"
+    if not (0.0 <= float(theta) < 1.0):
+        raise ReuniteError(f"{where}: theta must be in [0, 1), found {theta!r}")
+    ped1 = as_pedigree(h1, where=f"{where}, H1")
+    typed_ids = sorted({pid for m in markers for pid in m.genotypes},
+                       key=lambda x: ped1.index.get(x, 1 << 30))
+    if isinstance(h2, str):
+        if h2 != "unrelated":
+            raise ReuniteError(f"{where}: H2 must be 'unrelated' or a pedigree, found {h2!r}")
+        ped2 = unrelated([i for i in typed_ids if i in ped1],
+                         sexes={p.id: p.sex for p in ped1.individuals})
+    else:
+        ped2 = as_pedigree(h2, where=f"{where}, H2")
+    names = [m.name for m in markers]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise MarkerError(f"{where}: marker names must be unique, {dup} appear twice")
+    ids1 = set(ped1.ids)
+    for pid in typed_ids:
+        if pid not in ped2:
+            raise PedigreeError(f"{where}: person {pid!r} is typed but missing from H2")
+    prepared = [_prepare_marker(m, ids1, theta=float(theta), floor=floor, normalise=normalise,
+                                where=where) for m in markers]
+    start = len(jobs)
+    key1, key2 = ped1.structure_key(), ped2.structure_key()
+    for prep in prepared:
+        d = prep.data
+        for ped, key in ((ped1, key1), (ped2, key2)):
+            genos = {ped.index[pid]: g for pid, g in d.genotypes.items()}
+            jobs.append((key, MarkerData(d.afreq, d.male, d.female, genos, d.theta)))
+    return (case_id, prepared, start, float(theta), ped1, ped2)
+
+
+def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
+    """Turn a case's likelihoods into LRs, notes and provenance."""
+    case_id, prepared, start, theta, ped1, ped2 = plan
+    lr_per_marker, l1s, l2s, notes = {}, {}, {}, {}
+    for k, prep in enumerate(prepared):
+        l1, l2 = float(values[start + 2 * k]), float(values[start + 2 * k + 1])
+        name = prep.marker.name
+        l1s[name], l2s[name] = l1, l2
+        lr_per_marker[name] = _ratio(l1, l2)
+        reason = _reason(l1, l2)
+        if reason:
+            notes[name] = reason
+        if prep.notes:
+            notes[name] = "; ".join(([reason] if reason else []) + prep.notes)
+    lrs = list(lr_per_marker.values())
+    has_zero = any(x == 0.0 for x in lrs)
+    has_inf = any(math.isinf(x) for x in lrs)
+    if any(math.isnan(x) for x in lrs) or (has_zero and has_inf):
+        total = log10_total = math.nan
+    elif has_zero:
+        total, log10_total = 0.0, -math.inf
+    elif has_inf:
+        total = log10_total = math.inf
+    else:
+        # the product may leave the float range (beyond 1e±308); the log10 stays exact
+        total = math.prod(lrs)
+        log10_total = math.fsum(math.log10(x) for x in lrs)
+    provenance = {
+        "software": f"reunite {__version__}",
+        "theta": theta,
+        "frequency_tables": sorted({p.marker.source for p in prepared}),
+        "mutation_models": {p.marker.name: (p.marker.mutation.describe() if p.marker.mutation else "none")
+                            for p in prepared},
+        "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
+        "kit": [p.marker.name for p in prepared],
+        "h1": _describe(ped1),
+        "h2": _describe(ped2),
+    }
+    return KinshipResult(case_id, total, log10_total, lr_per_marker, l1s, l2s, notes, provenance)
 
 
 def _describe(ped: Pedigree) -> list[dict]:

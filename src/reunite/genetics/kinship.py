@@ -204,6 +204,13 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     if not (0.0 <= float(theta) < 1.0):
         raise ReuniteError(f"{where}: theta must be in [0, 1), found {theta!r}")
     ped1 = as_pedigree(h1, where=f"{where}, H1")
+    for m in markers:
+        for pid in m.genotypes:
+            if pid not in ped1:
+                raise PedigreeError(
+                    f"{where}, marker {m.name!r}: person {pid!r} is typed but is not in the H1 "
+                    "pedigree; add them to H1 or remove the genotype"
+                )
     typed_ids = sorted({pid for m in markers for pid in m.genotypes},
                        key=lambda x: ped1.index.get(x, 1 << 30))
     if isinstance(h2, str):

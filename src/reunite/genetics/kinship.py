@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from reunite.genetics.frequencies import DEFAULT_FLOOR, prepare_afreq
 from reunite.genetics.likelihood import MarkerData, likelihoods_many
 from reunite.genetics.loci import normalise_allele
 from reunite.genetics.mutation import MutationModel
+
+#: Mutation models whose matrices can be lumped exactly (unseen alleles merged into one).
+LUMPABLE = ("equal", "proportional")
 from reunite.genetics.pedigree import Pedigree, make_pedigree, unrelated
 
 
@@ -101,6 +105,42 @@ class _Prepared:
     notes: list[str]
 
 
+@lru_cache(maxsize=4096)
+def _marker_model(items: tuple, n_individuals, floor: float, normalise: bool, mutation):
+    """Frequencies, allele index and mutation matrices of one marker table (cached).
+
+    Returns ``(alleles, freqs, index, male, female, lumpable)`` or the ReuniteError to raise.
+    """
+    try:
+        afreq = {normalise_allele(a): f for a, f in items}
+        if len(afreq) != len(items):
+            raise MarkerError("afreq lists an allele twice")
+        alleles, freqs, _ = prepare_afreq(afreq, n_individuals=n_individuals, floor=floor,
+                                          normalise=normalise, where="afreq")
+        male, female = _matrices(mutation, alleles, freqs, where="")
+    except ReuniteError as exc:
+        return exc
+    freqs.setflags(write=False)
+    lumpable = mutation is None or all(m.model in LUMPABLE for m in (mutation.male, mutation.female))
+    return alleles, freqs, {a: k for k, a in enumerate(alleles)}, male, female, lumpable
+
+
+def _matrices(mutation, alleles, freqs, *, where: str):
+    """Father and mother transition matrices (None where there is no mutation)."""
+    if mutation is None:
+        return None, None
+    out = []
+    for model in (mutation.male, mutation.female):
+        if model.model != "custom" and model.rate == 0.0 and model.rate2 == 0.0:
+            out.append(None)
+            continue
+        try:
+            out.append(model.transition_matrix(alleles, freqs))
+        except ReuniteError as exc:
+            raise type(exc)(f"{where}: {exc}" if where else str(exc)) from None
+    return out[0], out[1]
+
+
 def _prepare_marker(marker: Marker, pedigree_ids: set[str], *, theta: float, floor: float,
                     normalise: bool, where: str) -> _Prepared:
     genos: dict[str, tuple[str, str]] = {}
@@ -123,29 +163,21 @@ def _prepare_marker(marker: Marker, pedigree_ids: set[str], *, theta: float, flo
             genos[pid] = (normalise_allele(parts[0]), normalise_allele(parts[1]))
         except MarkerError as exc:
             raise MarkerError(f"{where}, marker {marker.name!r}, person {pid!r}: {exc}") from None
-    afreq = {normalise_allele(a): f for a, f in marker.afreq.items()}
-    if len(afreq) != len(marker.afreq):
-        raise MarkerError(f"{where}, marker {marker.name!r}: afreq lists an allele twice")
-    observed = [a for g in genos.values() for a in g]
-    alleles, freqs, notes = prepare_afreq(
-        afreq, observed=observed, n_individuals=marker.n_individuals, floor=floor,
-        normalise=normalise, where=f"{where}, marker {marker.name!r}, afreq",
-    )
-    index = {a: k for k, a in enumerate(alleles)}
-    male = female = None
-    if marker.mutation is not None:
-        try:
-            male = marker.mutation.male.transition_matrix(alleles, freqs)
-            female = (male if marker.mutation.female == marker.mutation.male
-                      else marker.mutation.female.transition_matrix(alleles, freqs))
-        except ReuniteError as exc:
-            raise type(exc)(f"{where}, marker {marker.name!r}: {exc}") from None
-        if np.allclose(male, np.eye(len(alleles)), rtol=0, atol=0):
-            male = None
-        if female is not None and np.allclose(female, np.eye(len(alleles)), rtol=0, atol=0):
-            female = None
+    items = tuple(marker.afreq.items())
+    table = _marker_model(items, marker.n_individuals, floor, normalise, marker.mutation)
+    if isinstance(table, ReuniteError):  # re-raise with the case and marker named
+        raise type(table)(f"{where}, marker {marker.name!r}: {table}")
+    alleles, freqs, index, male, female, lumpable = table
+    notes: list[str] = []
+    missing = sorted({a for g in genos.values() for a in g if a not in index})
+    if missing:  # rare alleles: the table grows and is renormalised (uncached, rare)
+        alleles, freqs, notes = prepare_afreq(
+            dict(zip(alleles, freqs)), observed=missing, n_individuals=marker.n_individuals,
+            floor=floor, normalise=True, where=f"{where}, marker {marker.name!r}, afreq")
+        index = {a: k for k, a in enumerate(alleles)}
+        male, female = _matrices(marker.mutation, alleles, freqs, where=f"{where}, marker {marker.name!r}")
     data = MarkerData(freqs, male, female, {pid: (index[a], index[b]) for pid, (a, b) in genos.items()},
-                      theta)
+                      theta, lumpable)
     return _Prepared(marker, alleles, data, notes)
 
 

@@ -51,6 +51,8 @@ class MarkerData:
     male, female : (n, n) transition matrices of fathers and mothers, or None (no mutation).
     genotypes : person position -> (allele index, allele index).
     theta : Balding-Nichols θ for this marker.
+    lumpable : whether the matrices allow merging unseen alleles into one (equal,
+        proportional and no mutation do; it is checked, so True is always safe).
     """
 
     afreq: np.ndarray
@@ -58,6 +60,7 @@ class MarkerData:
     female: np.ndarray | None
     genotypes: dict[int, tuple[int, int]]
     theta: float = 0.0
+    lumpable: bool = True
 
 
 # Structure: tuple over persons (father position or -1, mother position or -1, sex, inbreeding)
@@ -114,12 +117,13 @@ def _prune_and_lump(structure: tuple, md: MarkerData):
     seen = sorted({a for g in md.genotypes.values() for a in g})
     male, female = md.male, md.female
     lumped = False
-    if len(seen) < n:
+    if len(seen) + 1 < n and md.lumpable:
         keep_idx = np.asarray(seen, dtype=int)
         lm = None if male is None else lump_matrix(male, keep_idx)
         lf = None if female is None else (lm if female is male else lump_matrix(female, keep_idx))
         if (male is None or lm is not None) and (female is None or lf is not None):
-            rest = np.setdiff1d(np.arange(n), keep_idx)
+            rest = np.ones(n, dtype=bool)
+            rest[keep_idx] = False
             afreq = np.concatenate([afreq[keep_idx], [afreq[rest].sum()]])
             male, female = lm, lf
             remap = {a: k for k, a in enumerate(seen)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from reunite.errors import MarkerError
 
@@ -33,6 +34,18 @@ def normalise_locus(name: str) -> str:
 
 
 def normalise_allele(label: object) -> str:
+    """Return the canonical label of an STR allele (see :func:`_normalise_allele`)."""
+    if isinstance(label, str):
+        return _normalise_str(label)
+    return _normalise_allele(label)
+
+
+@lru_cache(maxsize=65536)
+def _normalise_str(label: str) -> str:
+    return _normalise_allele(label)
+
+
+def _normalise_allele(label: object) -> str:
     """Return the canonical label of an STR allele: ``"9.3"``, ``"15"`` (not ``"15.0"``).
 
     Numbers are accepted and written without a trailing ``.0``; other labels (``"X"``,

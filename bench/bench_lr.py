@@ -1,0 +1,108 @@
+"""Kinship LR throughput: 24-locus cases with the stepwise mutation model.
+
+Run with ``make bench`` (or ``python bench/bench_lr.py [--cases N]``).  Prints, for duo,
+trio, full-sibling and grandparents-and-mother cases simulated on the CHN24 kit:
+cases per second batched (``kinship_lr_many``), one case per call (``kinship_lr``), and
+the naive brute-force reference (``tests/naive.py``) on a few cases, with the ratios
+measured in this run.  Single-threaded: the figures are per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from naive import naive_likelihood  # noqa: E402
+
+from reunite.genetics import pedigree as ped  # noqa: E402
+from reunite.genetics.frequencies import prepare_afreq  # noqa: E402
+from reunite.genetics.kinship import kinship_lr, kinship_lr_many  # noqa: E402
+from reunite.genetics.kits import CHN24, kit_markers  # noqa: E402
+from reunite.simulate import simulate_genotypes  # noqa: E402
+
+GRANDPARENTS_AND_MOTHER = ped.make_pedigree([
+    ped.Individual("GF", sex="M"), ped.Individual("GM", sex="F"),
+    ped.Individual("FA", "GF", "GM", "M"), ped.Individual("MO", sex="F"),
+    ped.Individual("CH", "FA", "MO"),
+])
+NOT_FATHER = ped.make_pedigree([ped.Individual("AF", sex="M"), ped.Individual("MO", sex="F"),
+                                ped.Individual("CH", None, "MO")])
+
+KINDS = {
+    "duo": (ped.duo("AF", "CH"), "unrelated", None),
+    "trio": (ped.trio("AF", "MO", "CH"), NOT_FATHER, None),
+    "full_sibs": (ped.full_sibs("S1", "S2"), "unrelated", None),
+    "grandparents_and_mother": (GRANDPARENTS_AND_MOTHER, "unrelated", ["GF", "GM", "MO", "CH"]),
+}
+
+
+def make_cases(kind: str, num: int, *, seed: int):
+    h1, h2, typed = KINDS[kind]
+    markers = kit_markers("CHN_national_GBT37223", kit=CHN24, mutation="stepwise")
+    return [(f"{kind}{k}", h1, h2, simulate_genotypes(h1, markers=markers, seed=seed + k, typed=typed), 0.0)
+            for k in range(num)]
+
+
+def naive_case(case) -> float:
+    """Brute-force LR of one case (the naive reference of the test suite)."""
+    _, h1, h2, markers, _ = case
+    h2 = h2 if not isinstance(h2, str) else ped.unrelated(sorted(markers[0].genotypes))
+    lr = 1.0
+    for m in markers:
+        alleles, p, _ = prepare_afreq(m.afreq, observed=[a for g in m.genotypes.values() for a in g])
+        idx = {a: k for k, a in enumerate(alleles)}
+        male = m.mutation.male.transition_matrix(alleles, p)
+        female = m.mutation.female.transition_matrix(alleles, p)
+        genos = {i: (idx[a], idx[b]) for i, (a, b) in m.genotypes.items()}
+        l1 = naive_likelihood(h1, afreq=p, male=male, female=female, genotypes=genos)
+        l2 = naive_likelihood(h2, afreq=p, male=male, female=female, genotypes=genos)
+        lr *= l1 / l2
+    return lr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1000, help="cases per kind (batched run)")
+    args = parser.parse_args()
+    print(f"reunite kinship LR benchmark: {len(CHN24)} loci (CHN24), stepwise mutation with the "
+          "shipped per-locus per-sex rates, θ = 0, one thread")
+    print("reference: the R pedsuite takes about 6-9 ms per 23-locus duo case on this machine "
+          "(figure from the issue, not measured here)\n")
+    header = f"{'kind':<24}{'batched cases/s':>17}{'single cases/s':>16}{'naive cases/s':>15}" \
+             f"{'batched/naive':>15}{'single/naive':>14}"
+    print(header)
+    print("-" * len(header))
+    for kind in KINDS:
+        cases = make_cases(kind, args.cases, seed=1000)
+        kinship_lr_many(cases[:5])  # warm caches (mutation matrices)
+        t = time.perf_counter()
+        kinship_lr_many(cases)
+        batched = len(cases) / (time.perf_counter() - t)
+        single_cases = cases[: max(50, args.cases // 10)]
+        t = time.perf_counter()
+        for c in single_cases:
+            kinship_lr(c[1], c[2], c[3], theta=c[4], case_id=c[0])
+        single = len(single_cases) / (time.perf_counter() - t)
+        naive_cases = cases[:2] if kind in ("duo", "trio") else cases[:1]
+        t = time.perf_counter()
+        for c in naive_cases:
+            naive_lr = naive_case(c)
+        naive = len(naive_cases) / (time.perf_counter() - t)
+        ours = kinship_lr(naive_cases[-1][1], naive_cases[-1][2], naive_cases[-1][3]).lr_total
+        assert abs(ours / naive_lr - 1) < 1e-9, (kind, ours, naive_lr)
+        print(f"{kind:<24}{batched:>17,.0f}{single:>16,.0f}{naive:>15,.2f}"
+              f"{batched / naive:>15,.0f}{single / naive:>14,.0f}")
+    print("\nbatched: kinship_lr_many over all cases; single: one kinship_lr call per case; "
+          "naive: brute-force enumeration (tests/naive.py), checked equal to 1e-9.")
+
+
+if __name__ == "__main__":
+    main()

@@ -268,7 +268,7 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
         d = prep.data
         for ped, key in ((ped1, key1), (ped2, key2)):
             genos = {ped.index[pid]: g for pid, g in d.genotypes.items()}
-            jobs.append((key, MarkerData(d.afreq, d.male, d.female, genos, d.theta)))
+            jobs.append((key, MarkerData(d.afreq, d.male, d.female, genos, d.theta, d.lumpable)))
     return (case_id, prepared, start, float(theta), ped1, ped2)
 
 

@@ -90,9 +90,13 @@ def likelihoods_many(jobs: list[tuple[tuple, MarkerData]]) -> np.ndarray:
     return out
 
 
-def _prune_and_lump(structure: tuple, md: MarkerData):
-    """Keep typed people and their ancestors; lump unseen alleles when the model allows."""
-    typed = set(md.genotypes)
+@lru_cache(maxsize=4096)
+def _pruned_shape(structure: tuple, typed: tuple[int, ...]):
+    """Typed people and their ancestors (untyped people without typed descendants add a
+    factor 1 and are dropped), renumbered; returns ``(shape, position -> local index)``.
+
+    ``shape`` entries are ``(father, mother, founder inbreeding, typed)``.
+    """
     keep: set[int] = set()
     stack = list(typed)
     while stack:
@@ -107,65 +111,81 @@ def _prune_and_lump(structure: tuple, md: MarkerData):
             stack.append(m)
     kept = sorted(keep)  # structure is in topological order, so this one is too
     local = {g: k for k, g in enumerate(kept)}
+    typed_set = set(typed)
     shape = tuple(
         (local.get(structure[g][0], -1), local.get(structure[g][1], -1),
-         structure[g][3] if structure[g][0] < 0 else 0.0, g in typed)
+         structure[g][3] if structure[g][0] < 0 else 0.0, g in typed_set)
         for g in kept
     )
-    afreq = np.asarray(md.afreq, dtype=float)
+    return shape, local
+
+
+def _prune_and_lump(structure: tuple, md: MarkerData):
+    """Prune the pedigree for this marker and lump unseen alleles when the model allows."""
+    shape, local = _pruned_shape(structure, tuple(sorted(md.genotypes)))
+    afreq = md.afreq
     n = len(afreq)
-    seen = sorted({a for g in md.genotypes.values() for a in g})
     male, female = md.male, md.female
-    lumped = False
-    if len(seen) + 1 < n and md.lumpable:
-        keep_idx = np.asarray(seen, dtype=int)
-        lm = None if male is None else lump_matrix(male, keep_idx)
-        lf = None if female is None else (lm if female is male else lump_matrix(female, keep_idx))
-        if (male is None or lm is not None) and (female is None or lf is not None):
-            rest = np.ones(n, dtype=bool)
-            rest[keep_idx] = False
-            afreq = np.concatenate([afreq[keep_idx], [afreq[rest].sum()]])
-            male, female = lm, lf
-            remap = {a: k for k, a in enumerate(seen)}
-            lumped = True
-    genos = np.full((len(kept), 2), -1, dtype=np.int64)
-    for g, (a, b) in md.genotypes.items():
-        if lumped:
-            a, b = remap[a], remap[b]
-        genos[local[g]] = (a, b)
+    genos = np.full((len(shape), 2), -1, dtype=np.int64)
+    for g, ab in md.genotypes.items():
+        genos[local[g]] = ab
+    if md.lumpable:
+        seen = np.unique(genos[genos >= 0])
+        if len(seen) + 1 < n:
+            lm = None if male is None else lump_matrix(male, seen)
+            lf = None if female is None else (lm if female is male else lump_matrix(female, seen))
+            if (male is None or lm is not None) and (female is None or lf is not None):
+                rest = np.ones(n, dtype=bool)
+                rest[seen] = False
+                afreq = np.concatenate([afreq[seen], [afreq[rest].sum()]])
+                male, female = lm, lf
+                remap = np.full(n, -1, dtype=np.int64)
+                remap[seen] = np.arange(len(seen))
+                genos = np.where(genos >= 0, remap[genos], -1)
     return shape, afreq, male, female, genos, float(md.theta)
 
 
 def _group_likelihood(shape: tuple, preps: list) -> np.ndarray:
+    """Likelihoods of a group of prepared markers sharing ``shape``, padded to one size."""
     batch = len(preps)
     n = max(len(p[1]) for p in preps)
-    afreq = np.zeros((batch, n))
-    male = np.zeros((batch, n, n))
-    female = np.zeros((batch, n, n))
-    eye = np.eye(n)
     genos = np.stack([p[4] for p in preps])  # (B, persons, 2)
     theta = np.array([p[5] for p in preps])
+    # frequencies and matrices are shared by many markers: store each distinct one once
+    tables: dict[int, int] = {}
+    table_list: list[np.ndarray] = []
+    mats: dict[int, int] = {id(None): 0}
+    mat_list: list[np.ndarray | None] = [None]
+    afreq_idx = np.empty(batch, dtype=np.int64)
+    male_idx = np.empty(batch, dtype=np.int64)
+    female_idx = np.empty(batch, dtype=np.int64)
     for b, (_, af, ma, fe, _, _) in enumerate(preps):
-        k = len(af)
-        afreq[b, :k] = af
-        if ma is None:
-            male[b] = eye
-        else:
-            male[b, :k, :k] = ma
-        if fe is None:
-            female[b] = eye
-        else:
-            female[b, :k, :k] = fe
-    ctx = _Context(shape, afreq, male, female, genos, theta)
+        afreq_idx[b] = tables.setdefault(id(af), len(tables))
+        if afreq_idx[b] == len(table_list):
+            table_list.append(af)
+        for mat, out in ((ma, male_idx), (fe, female_idx)):
+            k = mats.setdefault(id(mat), len(mats))
+            if k == len(mat_list):
+                mat_list.append(mat)
+            out[b] = k
+    afreq_u = np.zeros((len(table_list), n))
+    for k, af in enumerate(table_list):
+        afreq_u[k, : len(af)] = af
+    mats_u = np.zeros((len(mat_list), n, n))
+    mats_u[0] = np.eye(n)
+    for k, mat in enumerate(mat_list[1:], start=1):
+        mats_u[k, : len(mat), : len(mat)] = mat
+    ctx = _Context(shape, afreq_u[afreq_idx], mats_u, male_idx, female_idx, genos, theta)
     return ctx.likelihood()
 
 
 class _Context:
-    def __init__(self, shape, afreq, male, female, genos, theta):
+    def __init__(self, shape, afreq, mats, male_idx, female_idx, genos, theta):
         self.shape = shape
         self.afreq = afreq
-        self.male = male
-        self.female = female
+        self.mats = mats  # distinct transition matrices; markers index them
+        self.male_idx = male_idx
+        self.female_idx = female_idx
         self.genos = genos
         self.theta = theta
         self.B, self.n = afreq.shape
@@ -274,7 +294,8 @@ class _Context:
                 vp, vm = len(doms), len(doms) + 1
                 doms[vp] = doms[vm] = n
                 refs[i] = ((vp, arange), (vm, arange))
-            for parent, child_ref, mat in ((f, refs[i][0], self.male), (m, refs[i][1], self.female)):
+            for parent, child_ref, mat_idx in ((f, refs[i][0], self.male_idx),
+                                               (m, refs[i][1], self.female_idx)):
                 pp, pm = refs[parent]
                 vars_ = tuple(dict.fromkeys(v for v, _ in (pp, pm, child_ref) if v is not None))
                 nd = len(vars_)
@@ -287,9 +308,9 @@ class _Context:
                     shp[1 + vars_.index(v)] = mp.shape[1]
                     return mp.reshape(shp)
 
-                bi = self.bidx.reshape((B,) + (1,) * nd)
+                mi = mat_idx.reshape((B,) + (1,) * nd)
                 xi = index(child_ref)
-                arr = 0.5 * (mat[bi, index(pp), xi] + mat[bi, index(pm), xi])
+                arr = 0.5 * (self.mats[mi, index(pp), xi] + self.mats[mi, index(pm), xi])
                 if nd == 0:
                     scalar = scalar * arr
                 else:

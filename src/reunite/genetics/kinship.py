@@ -141,28 +141,29 @@ def _matrices(mutation, alleles, freqs, *, where: str):
     return out[0], out[1]
 
 
-def _prepare_marker(marker: Marker, pedigree_ids: set[str], *, theta: float, floor: float,
+@lru_cache(maxsize=65536)
+def _parse_genotype(g) -> tuple[str, str] | str:
+    """``"12/14"`` or ``("12", "14")`` -> normalised allele pair, or an error message."""
+    parts = g.replace(",", "/").split("/") if isinstance(g, str) else g
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        return f"genotype must be two alleles such as '12/14' or ['12', '14'], found {g!r}"
+    try:
+        return normalise_allele(parts[0]), normalise_allele(parts[1])
+    except MarkerError as exc:
+        return str(exc)
+
+
+def _prepare_marker(marker: Marker, *, theta: float, floor: float,
                     normalise: bool, where: str) -> _Prepared:
     genos: dict[str, tuple[str, str]] = {}
     for pid, g in marker.genotypes.items():
-        if pid not in pedigree_ids:
-            raise PedigreeError(
-                f"{where}, marker {marker.name!r}: person {pid!r} is typed but is not in the "
-                "pedigree; add them to H1 or remove the genotype"
-            )
-        if isinstance(g, str):
-            parts = g.replace(",", "/").split("/")
-        else:
-            parts = list(g)
-        if len(parts) != 2:
-            raise MarkerError(
-                f"{where}, marker {marker.name!r}, person {pid!r}: genotype must be two alleles "
-                f"such as '12/14' or ['12', '14'], found {g!r}"
-            )
         try:
-            genos[pid] = (normalise_allele(parts[0]), normalise_allele(parts[1]))
-        except MarkerError as exc:
-            raise MarkerError(f"{where}, marker {marker.name!r}, person {pid!r}: {exc}") from None
+            parsed = _parse_genotype(g)
+        except TypeError:  # unhashable, e.g. a list
+            parsed = _parse_genotype(tuple(g)) if isinstance(g, list) else f"found {g!r}"
+        if isinstance(parsed, str):
+            raise MarkerError(f"{where}, marker {marker.name!r}, person {pid!r}: {parsed}")
+        genos[pid] = parsed
     items = tuple(marker.afreq.items())
     table = _marker_model(items, marker.n_individuals, floor, normalise, marker.mutation)
     if isinstance(table, ReuniteError):  # re-raise with the case and marker named
@@ -256,19 +257,21 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise MarkerError(f"{where}: marker names must be unique, {dup} appear twice")
-    ids1 = set(ped1.ids)
     for pid in typed_ids:
         if pid not in ped2:
             raise PedigreeError(f"{where}: person {pid!r} is typed but missing from H2")
-    prepared = [_prepare_marker(m, ids1, theta=float(theta), floor=floor, normalise=normalise,
+    prepared = [_prepare_marker(m, theta=float(theta), floor=floor, normalise=normalise,
                                 where=where) for m in markers]
     start = len(jobs)
     key1, key2 = ped1.structure_key(), ped2.structure_key()
+    index1, index2 = ped1.index, ped2.index
     for prep in prepared:
         d = prep.data
-        for ped, key in ((ped1, key1), (ped2, key2)):
-            genos = {ped.index[pid]: g for pid, g in d.genotypes.items()}
-            jobs.append((key, MarkerData(d.afreq, d.male, d.female, genos, d.theta, d.lumpable)))
+        items = d.genotypes.items()
+        jobs.append((key1, MarkerData(d.afreq, d.male, d.female, {index1[i]: g for i, g in items},
+                                      d.theta, d.lumpable)))
+        jobs.append((key2, MarkerData(d.afreq, d.male, d.female, {index2[i]: g for i, g in items},
+                                      d.theta, d.lumpable)))
     return (case_id, prepared, start, float(theta), ped1, ped2)
 
 
@@ -303,14 +306,18 @@ def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
         "software": f"reunite {__version__}",
         "theta": theta,
         "frequency_tables": sorted({p.marker.source for p in prepared}),
-        "mutation_models": {p.marker.name: (p.marker.mutation.describe() if p.marker.mutation else "none")
-                            for p in prepared},
+        "mutation_models": {p.marker.name: _describe_mutation(p.marker.mutation) for p in prepared},
         "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
         "kit": [p.marker.name for p in prepared],
         "h1": _describe(ped1),
         "h2": _describe(ped2),
     }
     return KinshipResult(case_id, total, log10_total, lr_per_marker, l1s, l2s, notes, provenance)
+
+
+@lru_cache(maxsize=1024)
+def _describe_mutation(mutation: Mutation | None) -> str:
+    return "none" if mutation is None else mutation.describe()
 
 
 def _describe(ped: Pedigree) -> list[dict]:

@@ -42,6 +42,9 @@ from reunite.genetics.mutation import lump_matrix
 #: Largest number of untyped founder alleles coupled by θ > 0 (Bell(10) = 115,975 partitions).
 MAX_THETA_SLOTS = 10
 
+#: Batch size target, in allele-state cells of the largest factor, of one vectorised run.
+CHUNK_ELEMENTS = 4e6
+
 
 @dataclass
 class MarkerData:
@@ -85,8 +88,12 @@ def likelihoods_many(jobs: list[tuple[tuple, MarkerData]]) -> np.ndarray:
         key = (prep[0], n if n <= 8 else -(-n // 8) * 8, prep[5] > 0.0)
         groups.setdefault(key, []).append((j, prep))
     for key, members in groups.items():
-        idx = [j for j, _ in members]
-        out[idx] = _group_likelihood(key[0], [p for _, p in members])
+        # chunks keep the largest factor (about n^3 per marker) small enough for the cache
+        n = max(len(p[1]) for _, p in members)
+        chunk = max(16, int(CHUNK_ELEMENTS // max(1, n**3)))
+        for start in range(0, len(members), chunk):
+            part = members[start:start + chunk]
+            out[[j for j, _ in part]] = _group_likelihood(key[0], [p for _, p in part])
     return out
 
 
@@ -126,9 +133,14 @@ def _prune_and_lump(structure: tuple, md: MarkerData):
     afreq = md.afreq
     n = len(afreq)
     male, female = md.male, md.female
-    genos = np.full((len(shape), 2), -1, dtype=np.int64)
-    for g, ab in md.genotypes.items():
-        genos[local[g]] = ab
+    flat = [-1] * (2 * len(shape))
+    for g, (a, b) in md.genotypes.items():
+        k = 2 * local[g]
+        flat[k] = a
+        flat[k + 1] = b
+    if not md.lumpable:
+        return shape, afreq, male, female, flat, md.theta
+    genos = np.array(flat, dtype=np.int64)
     if md.lumpable:
         seen = np.unique(genos[genos >= 0])
         if len(seen) + 1 < n:
@@ -142,14 +154,14 @@ def _prune_and_lump(structure: tuple, md: MarkerData):
                 remap = np.full(n, -1, dtype=np.int64)
                 remap[seen] = np.arange(len(seen))
                 genos = np.where(genos >= 0, remap[genos], -1)
-    return shape, afreq, male, female, genos, float(md.theta)
+    return shape, afreq, male, female, genos, md.theta
 
 
 def _group_likelihood(shape: tuple, preps: list) -> np.ndarray:
     """Likelihoods of a group of prepared markers sharing ``shape``, padded to one size."""
     batch = len(preps)
     n = max(len(p[1]) for p in preps)
-    genos = np.stack([p[4] for p in preps])  # (B, persons, 2)
+    genos = np.array([p[4] for p in preps], dtype=np.int64).reshape(batch, len(shape), 2)
     theta = np.array([p[5] for p in preps])
     # frequencies and matrices are shared by many markers: store each distinct one once
     tables: dict[int, int] = {}

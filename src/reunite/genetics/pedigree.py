@@ -56,6 +56,13 @@ class Pedigree:
 
     def structure_key(self) -> tuple:
         """Hashable description of the shape of the pedigree (ids replaced by positions)."""
+        key = self.__dict__.get("_structure_key")
+        if key is None:
+            key = self._compute_structure_key()
+            object.__setattr__(self, "_structure_key", key)
+        return key
+
+    def _compute_structure_key(self) -> tuple:
         return tuple(
             (
                 -1 if p.father is None else self.index[p.father],

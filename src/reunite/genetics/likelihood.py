@@ -279,7 +279,20 @@ class _Context:
         scalar = np.ones(B)
         arange = np.broadcast_to(np.arange(n), (B, n))
         slot_var: dict[tuple[int, int], int] = {}
+        # An untyped founder with one child whose two alleles are free (singleton blocks) is
+        # summed out at once: the child's allele from it has weight
+        #   sum_{a,b} w_a w_b (M[a, x] + M[b, x]) / 2 = (sum_a w_a) (w M)_x.
+        num_children = [0] * len(shape)
+        for f, m, _, _ in shape:
+            if f >= 0:
+                num_children[f] += 1
+                num_children[m] += 1
+        singletons = {slots[block[0]] for block in blocks if len(block) == 1}
+        marginal = {i for i in founders if not shape[i][3] and num_children[i] == 1
+                    and (i, 0) in singletons and (i, 1) in singletons}
         for block in blocks:
+            if len(block) == 1 and slots[block[0]][0] in marginal:
+                continue
             v = len(doms)
             doms[v] = n
             factors.append(((v,), w))
@@ -288,7 +301,9 @@ class _Context:
         refs: list[tuple] = [None] * len(shape)  # type: ignore[list-item]
         for i, (f, m, _, typed) in enumerate(shape):
             if f < 0:
-                if typed:
+                if i in marginal:
+                    refs[i] = None
+                elif typed:
                     refs[i] = ((None, genos[:, i, 0]), (None, genos[:, i, 1]))
                 elif (i, 2) in slot_var:
                     v = slot_var[(i, 2)]
@@ -308,6 +323,14 @@ class _Context:
                 refs[i] = ((vp, arange), (vm, arange))
             for parent, child_ref, mat_idx in ((f, refs[i][0], self.male_idx),
                                                (m, refs[i][1], self.female_idx)):
+                if refs[parent] is None:  # a summed-out founder
+                    q = np.einsum("ba,bax->bx", w, self.mats[mat_idx]) * w.sum(axis=1)[:, None]
+                    v, mp = child_ref
+                    if v is None:
+                        scalar = scalar * q[self.bidx, mp]
+                    else:
+                        factors.append(((v,), q[self.bidx[:, None], mp]))
+                    continue
                 pp, pm = refs[parent]
                 vars_ = tuple(dict.fromkeys(v for v, _ in (pp, pm, child_ref) if v is not None))
                 nd = len(vars_)

@@ -120,3 +120,14 @@ def test_rare_allele_gets_floor_and_is_reported():
     # z gets 0.001, table renormalised by 1.001: LR = 1/(4 p_z)
     assert lr == pytest.approx(1 / (4 * 0.001 / 1.001), rel=1e-12)
     assert "z" in r.notes["M"] and "floor" in r.notes["M"]
+
+
+def test_table_off_by_rounding_is_rescaled_and_recorded():
+    rounded = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.3996}
+    exact = {k: v / sum(rounded.values()) for k, v in rounded.items()}
+    h1 = ped.avuncular("U", "CH")
+    g = {"U": "a/b", "CH": "b/c"}
+    lr_rounded, r = one(h1, g, afreq=rounded)
+    lr_exact, _ = one(h1, g, afreq=exact)
+    assert lr_rounded == pytest.approx(lr_exact, rel=1e-12)
+    assert "renormalised" in r.provenance["frequency_notes"]["M"]

@@ -113,7 +113,8 @@ def prepare_afreq(
     """Validate a frequency table and add the observed alleles it lacks.
 
     Returns ``(alleles, frequencies, notes)``.  Missing alleles get ``5 / (2 N)`` when
-    ``n_individuals`` (N) is known, else ``floor``; the table is then renormalised.
+    ``n_individuals`` (N) is known, else ``floor``.  The returned frequencies always sum to
+    1: a table off by at most 0.005 (or any table, with ``normalise``) is rescaled.
 
     Raises
     ------
@@ -152,8 +153,10 @@ def prepare_afreq(
                      f"({rule}), table renormalised")
         normalise = True
     arr = np.asarray(freqs, dtype=float)
-    if normalise and arr.sum() != 1.0:
-        if not missing:
+    # The model needs a probability distribution: a table within the tolerance is rescaled
+    # to sum to 1 (noted when the change is more than rounding).
+    if abs(arr.sum() - 1.0) > 1e-12:
+        if not missing and abs(total - 1.0) > 1e-9:
             notes.append(f"frequencies summed to {total:.6g}; renormalised")
         arr = arr / arr.sum()
     return alleles, arr, notes

@@ -102,27 +102,28 @@ class _Prepared:
     marker: Marker
     alleles: list[str]
     data: MarkerData
-    notes: list[str]
+    notes: list[str]  # shown with the result: rare alleles added to the table
+    frequency_notes: list[str]  # provenance: every change made to the frequency table
 
 
 @lru_cache(maxsize=4096)
 def _marker_model(items: tuple, n_individuals, floor: float, normalise: bool, mutation):
     """Frequencies, allele index and mutation matrices of one marker table (cached).
 
-    Returns ``(alleles, freqs, index, male, female, lumpable)`` or the ReuniteError to raise.
+    Returns ``(alleles, freqs, index, male, female, lumpable, notes)`` or the error to raise.
     """
     try:
         afreq = {normalise_allele(a): f for a, f in items}
         if len(afreq) != len(items):
             raise MarkerError("afreq lists an allele twice")
-        alleles, freqs, _ = prepare_afreq(afreq, n_individuals=n_individuals, floor=floor,
-                                          normalise=normalise, where="afreq")
+        alleles, freqs, notes = prepare_afreq(afreq, n_individuals=n_individuals, floor=floor,
+                                              normalise=normalise, where="afreq")
         male, female = _matrices(mutation, alleles, freqs, where="")
     except ReuniteError as exc:
         return exc
     freqs.setflags(write=False)
     lumpable = mutation is None or all(m.model in LUMPABLE for m in (mutation.male, mutation.female))
-    return alleles, freqs, {a: k for k, a in enumerate(alleles)}, male, female, lumpable
+    return alleles, freqs, {a: k for k, a in enumerate(alleles)}, male, female, lumpable, tuple(notes)
 
 
 def _matrices(mutation, alleles, freqs, *, where: str):
@@ -168,7 +169,7 @@ def _prepare_marker(marker: Marker, *, theta: float, floor: float,
     table = _marker_model(items, marker.n_individuals, floor, normalise, marker.mutation)
     if isinstance(table, ReuniteError):  # re-raise with the case and marker named
         raise type(table)(f"{where}, marker {marker.name!r}: {table}")
-    alleles, freqs, index, male, female, lumpable = table
+    alleles, freqs, index, male, female, lumpable, table_notes = table
     notes: list[str] = []
     missing = sorted({a for g in genos.values() for a in g if a not in index})
     if missing:  # rare alleles: the table grows and is renormalised (uncached, rare)
@@ -179,7 +180,7 @@ def _prepare_marker(marker: Marker, *, theta: float, floor: float,
         male, female = _matrices(marker.mutation, alleles, freqs, where=f"{where}, marker {marker.name!r}")
     data = MarkerData(freqs, male, female, {pid: (index[a], index[b]) for pid, (a, b) in genos.items()},
                       theta, lumpable)
-    return _Prepared(marker, alleles, data, notes)
+    return _Prepared(marker, alleles, data, notes, list(table_notes) + notes)
 
 
 def kinship_lr(
@@ -308,6 +309,8 @@ def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
         "frequency_tables": sorted({p.marker.source for p in prepared}),
         "mutation_models": {p.marker.name: _describe_mutation(p.marker.mutation) for p in prepared},
         "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
+        "frequency_notes": {p.marker.name: "; ".join(p.frequency_notes)
+                            for p in prepared if p.frequency_notes},
         "kit": [p.marker.name for p in prepared],
         "h1": _describe(ped1),
         "h2": _describe(ped2),

@@ -206,7 +206,16 @@ class _Context:
     def likelihood(self) -> np.ndarray:
         shape = self.shape
         founders = [i for i, s in enumerate(shape) if s[0] < 0]
-        inbred = [i for i in founders if shape[i][2] > 0]
+        self.num_children = [0] * len(shape)
+        for f, m, _, _ in shape:
+            if f >= 0:
+                self.num_children[f] += 1
+                self.num_children[m] += 1
+        # An untyped founder with one child is represented by the one allele it transmits
+        # (by exchangeability the other allele sums out of the urn), so its inbreeding and
+        # the mixture over its two alleles do not matter.
+        self.single = {i for i in founders if not shape[i][3] and self.num_children[i] == 1}
+        inbred = [i for i in founders if shape[i][2] > 0 and i not in self.single]
         total = np.zeros(self.B)
         for ties in itertools.product((False, True), repeat=len(inbred)):
             tied = {i for i, t in zip(inbred, ties) if t}
@@ -225,7 +234,8 @@ class _Context:
         counts = np.zeros((B, self.n))
         prob_typed = np.ones(B)
         drawn = 0
-        slots: list[tuple[int, int]] = []  # (founder, 0 = paternal / 1 = maternal / 2 = both)
+        # (founder, 0 = paternal / 1 = maternal / 2 = one allele standing for both)
+        slots: list[tuple[int, int]] = []
         for i in founders:
             if shape[i][3]:
                 a, b = genos[:, i, 0], genos[:, i, 1]
@@ -237,7 +247,7 @@ class _Context:
                     prob_typed *= num / (1.0 + (drawn - 1) * theta)
                     counts[self.bidx, y] += 1.0
                     drawn += 1
-            elif i in tied:
+            elif i in tied or i in self.single:
                 slots.append((i, 2))
             else:
                 slots.extend([(i, 0), (i, 1)])
@@ -279,17 +289,10 @@ class _Context:
         scalar = np.ones(B)
         arange = np.broadcast_to(np.arange(n), (B, n))
         slot_var: dict[tuple[int, int], int] = {}
-        # An untyped founder with one child whose two alleles are free (singleton blocks) is
-        # summed out at once: the child's allele from it has weight
-        #   sum_{a,b} w_a w_b (M[a, x] + M[b, x]) / 2 = (sum_a w_a) (w M)_x.
-        num_children = [0] * len(shape)
-        for f, m, _, _ in shape:
-            if f >= 0:
-                num_children[f] += 1
-                num_children[m] += 1
-        singletons = {slots[block[0]] for block in blocks if len(block) == 1}
-        marginal = {i for i in founders if not shape[i][3] and num_children[i] == 1
-                    and (i, 0) in singletons and (i, 1) in singletons}
+        # A single-allele founder (one child) whose allele is a block of its own is summed
+        # out at once: the child's allele from it has weight (w M)_x.
+        marginal = {slots[block[0]][0] for block in blocks
+                    if len(block) == 1 and slots[block[0]][0] in self.single}
         for block in blocks:
             if len(block) == 1 and slots[block[0]][0] in marginal:
                 continue
@@ -324,7 +327,7 @@ class _Context:
             for parent, child_ref, mat_idx in ((f, refs[i][0], self.male_idx),
                                                (m, refs[i][1], self.female_idx)):
                 if refs[parent] is None:  # a summed-out founder
-                    q = np.einsum("ba,bax->bx", w, self.mats[mat_idx]) * w.sum(axis=1)[:, None]
+                    q = np.einsum("ba,bax->bx", w, self.mats[mat_idx])
                     v, mp = child_ref
                     if v is None:
                         scalar = scalar * q[self.bidx, mp]

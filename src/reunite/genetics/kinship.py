@@ -11,7 +11,7 @@ import numpy as np
 from reunite import __version__
 from reunite.errors import MarkerError, PedigreeError, ReuniteError
 from reunite.genetics.frequencies import DEFAULT_FLOOR, prepare_afreq
-from reunite.genetics.likelihood import MarkerData, likelihoods_many
+from reunite.genetics.likelihood import MarkerData, likelihoods_prepared, prepare_job, pruned_shape
 from reunite.genetics.loci import normalise_allele
 from reunite.genetics.mutation import MutationModel
 
@@ -226,7 +226,7 @@ def kinship_lr_many(cases, *, floor: float = DEFAULT_FLOOR, normalise: bool = Fa
             if not keep_going:
                 raise
             plans.append(exc)
-    values = likelihoods_many(jobs) if jobs else np.empty(0)
+    values = likelihoods_prepared(jobs) if jobs else np.empty(0)
     return [plan if isinstance(plan, ReuniteError) else _finish_case(plan, values, floor)
             for plan in plans]
 
@@ -266,13 +266,21 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     start = len(jobs)
     key1, key2 = ped1.structure_key(), ped2.structure_key()
     index1, index2 = ped1.index, ped2.index
+    shapes: dict[tuple, tuple] = {}  # typed people -> pruned shapes under H1 and H2
     for prep in prepared:
         d = prep.data
+        typed = tuple(d.genotypes)
+        pair = shapes.get(typed)
+        if pair is None:
+            pair = shapes[typed] = (
+                pruned_shape(key1, tuple(sorted(index1[i] for i in typed))),
+                pruned_shape(key2, tuple(sorted(index2[i] for i in typed))),
+            )
         items = d.genotypes.items()
-        jobs.append((key1, MarkerData(d.afreq, d.male, d.female, {index1[i]: g for i, g in items},
-                                      d.theta, d.lumpable)))
-        jobs.append((key2, MarkerData(d.afreq, d.male, d.female, {index2[i]: g for i, g in items},
-                                      d.theta, d.lumpable)))
+        jobs.append(prepare_job(pair[0], MarkerData(d.afreq, d.male, d.female,
+                                                    {index1[i]: g for i, g in items}, d.theta, d.lumpable)))
+        jobs.append(prepare_job(pair[1], MarkerData(d.afreq, d.male, d.female,
+                                                    {index2[i]: g for i, g in items}, d.theta, d.lumpable)))
     return (case_id, prepared, start, float(theta), ped1, ped2)
 
 

@@ -80,25 +80,51 @@ def pedigree_likelihoods(structure: tuple, markers: list[MarkerData]) -> np.ndar
 
 def likelihoods_many(jobs: list[tuple[tuple, MarkerData]]) -> np.ndarray:
     """Likelihoods of many (structure, marker) jobs, batched over jobs of the same shape."""
-    out = np.empty(len(jobs))
-    groups: dict[tuple, list[tuple[int, tuple]]] = {}
-    for j, (structure, md) in enumerate(jobs):
-        prep = _prune_and_lump(structure, md)
+    return likelihoods_prepared([_prune_and_lump(structure, md) for structure, md in jobs])
+
+
+def likelihoods_prepared(preps: list[tuple]) -> np.ndarray:
+    """Likelihoods of prepared jobs (see :func:`prepare_job`), batched by shape and size."""
+    out = np.empty(len(preps))
+    groups: dict[tuple, list[int]] = {}
+    for j, prep in enumerate(preps):
         n = len(prep[1])
-        key = (prep[0], n if n <= 8 else -(-n // 8) * 8, prep[5] > 0.0)
-        groups.setdefault(key, []).append((j, prep))
-    for key, members in groups.items():
+        # shapes come from the _pruned_shape cache, so identity stands for equality here
+        key = (id(prep[0]), n if n <= 8 else -(-n // 8) * 8, prep[5] > 0.0)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [j]
+        else:
+            members.append(j)
+    for members in groups.values():
+        shape = preps[members[0]][0]
         # chunks keep the largest factor (about n^3 per marker) small enough for the cache
-        n = max(len(p[1]) for _, p in members)
+        n = max(len(preps[j][1]) for j in members)
         chunk = max(16, int(CHUNK_ELEMENTS // max(1, n**3)))
         for start in range(0, len(members), chunk):
             part = members[start:start + chunk]
-            out[[j for j, _ in part]] = _group_likelihood(key[0], [p for _, p in part])
+            out[part] = _group_likelihood(shape, [preps[j] for j in part])
     return out
 
 
+def prepare_job(shape_and_local: tuple, md: MarkerData) -> tuple:
+    """A job for :func:`likelihoods_prepared` from a pruned shape and a marker.
+
+    ``shape_and_local`` is ``pruned_shape(structure, typed positions)``.
+    """
+    shape, local = shape_and_local
+    flat = [-1] * (2 * len(shape))
+    for g, (a, b) in md.genotypes.items():
+        k = 2 * local[g]
+        flat[k] = a
+        flat[k + 1] = b
+    if not md.lumpable:
+        return shape, md.afreq, md.male, md.female, flat, md.theta
+    return _lump(shape, md, np.array(flat, dtype=np.int64))
+
+
 @lru_cache(maxsize=4096)
-def _pruned_shape(structure: tuple, typed: tuple[int, ...]):
+def pruned_shape(structure: tuple, typed: tuple[int, ...]):
     """Typed people and their ancestors (untyped people without typed descendants add a
     factor 1 and are dropped), renumbered; returns ``(shape, position -> local index)``.
 
@@ -129,31 +155,26 @@ def _pruned_shape(structure: tuple, typed: tuple[int, ...]):
 
 def _prune_and_lump(structure: tuple, md: MarkerData):
     """Prune the pedigree for this marker and lump unseen alleles when the model allows."""
-    shape, local = _pruned_shape(structure, tuple(sorted(md.genotypes)))
+    return prepare_job(pruned_shape(structure, tuple(sorted(md.genotypes))), md)
+
+
+def _lump(shape: tuple, md: MarkerData, genos: np.ndarray) -> tuple:
+    """Merge the alleles nobody carries into one, if the matrices are exactly lumpable."""
     afreq = md.afreq
     n = len(afreq)
     male, female = md.male, md.female
-    flat = [-1] * (2 * len(shape))
-    for g, (a, b) in md.genotypes.items():
-        k = 2 * local[g]
-        flat[k] = a
-        flat[k + 1] = b
-    if not md.lumpable:
-        return shape, afreq, male, female, flat, md.theta
-    genos = np.array(flat, dtype=np.int64)
-    if md.lumpable:
-        seen = np.unique(genos[genos >= 0])
-        if len(seen) + 1 < n:
-            lm = None if male is None else lump_matrix(male, seen)
-            lf = None if female is None else (lm if female is male else lump_matrix(female, seen))
-            if (male is None or lm is not None) and (female is None or lf is not None):
-                rest = np.ones(n, dtype=bool)
-                rest[seen] = False
-                afreq = np.concatenate([afreq[seen], [afreq[rest].sum()]])
-                male, female = lm, lf
-                remap = np.full(n, -1, dtype=np.int64)
-                remap[seen] = np.arange(len(seen))
-                genos = np.where(genos >= 0, remap[genos], -1)
+    seen = np.unique(genos[genos >= 0])
+    if len(seen) + 1 < n:
+        lm = None if male is None else lump_matrix(male, seen)
+        lf = None if female is None else (lm if female is male else lump_matrix(female, seen))
+        if (male is None or lm is not None) and (female is None or lf is not None):
+            rest = np.ones(n, dtype=bool)
+            rest[seen] = False
+            afreq = np.concatenate([afreq[seen], [afreq[rest].sum()]])
+            male, female = lm, lf
+            remap = np.full(n, -1, dtype=np.int64)
+            remap[seen] = np.arange(len(seen))
+            genos = np.where(genos >= 0, remap[genos], -1)
     return shape, afreq, male, female, genos, md.theta
 
 

@@ -171,15 +171,19 @@ def _prepare_marker(marker: Marker, *, theta: float, floor: float,
         raise type(table)(f"{where}, marker {marker.name!r}: {table}")
     alleles, freqs, index, male, female, lumpable, table_notes = table
     notes: list[str] = []
-    missing = sorted({a for g in genos.values() for a in g if a not in index})
-    if missing:  # rare alleles: the table grows and is renormalised (uncached, rare)
+    try:
+        pairs = {pid: (index[a], index[b]) for pid, (a, b) in genos.items()}
+    except KeyError:
+        pairs = None
+    if pairs is None:  # rare alleles: the table grows and is renormalised (uncached, rare)
+        missing = sorted({a for g in genos.values() for a in g if a not in index})
         alleles, freqs, notes = prepare_afreq(
             dict(zip(alleles, freqs)), observed=missing, n_individuals=marker.n_individuals,
             floor=floor, normalise=True, where=f"{where}, marker {marker.name!r}, afreq")
         index = {a: k for k, a in enumerate(alleles)}
         male, female = _matrices(marker.mutation, alleles, freqs, where=f"{where}, marker {marker.name!r}")
-    data = MarkerData(freqs, male, female, {pid: (index[a], index[b]) for pid, (a, b) in genos.items()},
-                      theta, lumpable)
+        pairs = {pid: (index[a], index[b]) for pid, (a, b) in genos.items()}
+    data = MarkerData(freqs, male, female, pairs, theta, lumpable)
     return _Prepared(marker, alleles, data, notes, list(table_notes) + notes)
 
 
@@ -270,17 +274,22 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     for prep in prepared:
         d = prep.data
         typed = tuple(d.genotypes)
-        pair = shapes.get(typed)
-        if pair is None:
-            pair = shapes[typed] = (
-                pruned_shape(key1, tuple(sorted(index1[i] for i in typed))),
-                pruned_shape(key2, tuple(sorted(index2[i] for i in typed))),
+        plan = shapes.get(typed)
+        if plan is None:
+            plan = shapes[typed] = tuple(
+                (shape, [2 * local[index[i]] for i in typed], 2 * len(shape))
+                for shape, local, index in (
+                    (*pruned_shape(key1, tuple(sorted(index1[i] for i in typed))), index1),
+                    (*pruned_shape(key2, tuple(sorted(index2[i] for i in typed))), index2),
+                )
             )
-        items = d.genotypes.items()
-        jobs.append(prepare_job(pair[0], MarkerData(d.afreq, d.male, d.female,
-                                                    {index1[i]: g for i, g in items}, d.theta, d.lumpable)))
-        jobs.append(prepare_job(pair[1], MarkerData(d.afreq, d.male, d.female,
-                                                    {index2[i]: g for i, g in items}, d.theta, d.lumpable)))
+        pairs = d.genotypes.values()
+        for shape, slots, size in plan:
+            flat = [-1] * size
+            for k, (a, b) in zip(slots, pairs):
+                flat[k] = a
+                flat[k + 1] = b
+            jobs.append(prepare_job(shape, flat, d))
     return (case_id, prepared, start, float(theta), ped1, ped2)
 
 

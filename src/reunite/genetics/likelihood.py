@@ -107,17 +107,13 @@ def likelihoods_prepared(preps: list[tuple]) -> np.ndarray:
     return out
 
 
-def prepare_job(shape_and_local: tuple, md: MarkerData) -> tuple:
-    """A job for :func:`likelihoods_prepared` from a pruned shape and a marker.
+def prepare_job(shape: tuple, flat: list[int], md: MarkerData) -> tuple:
+    """A job for :func:`likelihoods_prepared`.
 
-    ``shape_and_local`` is ``pruned_shape(structure, typed positions)``.
+    ``shape`` comes from :func:`pruned_shape`; ``flat`` holds the allele indices of the
+    pruned people, two per person in shape order, -1 for untyped.  ``md.genotypes`` is not
+    read.
     """
-    shape, local = shape_and_local
-    flat = [-1] * (2 * len(shape))
-    for g, (a, b) in md.genotypes.items():
-        k = 2 * local[g]
-        flat[k] = a
-        flat[k + 1] = b
     if not md.lumpable:
         return shape, md.afreq, md.male, md.female, flat, md.theta
     return _lump(shape, md, np.array(flat, dtype=np.int64))
@@ -155,7 +151,12 @@ def pruned_shape(structure: tuple, typed: tuple[int, ...]):
 
 def _prune_and_lump(structure: tuple, md: MarkerData):
     """Prune the pedigree for this marker and lump unseen alleles when the model allows."""
-    return prepare_job(pruned_shape(structure, tuple(sorted(md.genotypes))), md)
+    shape, local = pruned_shape(structure, tuple(sorted(md.genotypes)))
+    flat = [-1] * (2 * len(shape))
+    for g, (a, b) in md.genotypes.items():
+        flat[2 * local[g]] = a
+        flat[2 * local[g] + 1] = b
+    return prepare_job(shape, flat, md)
 
 
 def _lump(shape: tuple, md: MarkerData, genos: np.ndarray) -> tuple:

@@ -131,3 +131,16 @@ def test_table_off_by_rounding_is_rescaled_and_recorded():
     lr_exact, _ = one(h1, g, afreq=exact)
     assert lr_rounded == pytest.approx(lr_exact, rel=1e-12)
     assert "renormalised" in r.provenance["frequency_notes"]["M"]
+
+
+def test_too_many_theta_coupled_founders_is_refused_with_reason():
+    from reunite.errors import ReuniteError
+
+    # six untyped founders with two typed children each side: 12 coupled alleles
+    people = [{"id": f"F{k}", "sex": "M"} for k in range(6)] + [{"id": f"M{k}", "sex": "F"} for k in range(6)]
+    people += [{"id": f"A{k}", "father": f"F{k}", "mother": f"M{k}"} for k in range(6)]
+    people += [{"id": f"B{k}", "father": f"F{k}", "mother": f"M{k}"} for k in range(6)]
+    genos = {f"{x}{k}": "a/b" for x in "AB" for k in range(6)}
+    with pytest.raises(ReuniteError, match="at most 10"):
+        kinship_lr(people, "unrelated", [Marker("M", AF4, genos)], theta=0.01)
+    assert kinship_lr(people, "unrelated", [Marker("M", AF4, genos)], theta=0.0).lr_total > 0

@@ -11,7 +11,15 @@ import numpy as np
 from reunite import __version__
 from reunite.errors import MarkerError, PedigreeError, ReuniteError
 from reunite.genetics.frequencies import DEFAULT_FLOOR, prepare_afreq
-from reunite.genetics.likelihood import MarkerData, likelihoods_prepared, prepare_job, pruned_shape
+from reunite.genetics.likelihood import (
+    MAX_THETA_SLOTS,
+    MarkerData,
+    likelihoods_prepared,
+    prepare_job,
+    pruned_shape,
+    theta_slots,
+    theta_slots_message,
+)
 from reunite.genetics.loci import normalise_allele
 from reunite.genetics.mutation import MutationModel
 
@@ -276,13 +284,19 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
         typed = tuple(d.genotypes)
         plan = shapes.get(typed)
         if plan is None:
-            plan = shapes[typed] = tuple(
+            plan = tuple(
                 (shape, [2 * local[index[i]] for i in typed], 2 * len(shape))
                 for shape, local, index in (
                     (*pruned_shape(key1, tuple(sorted(index1[i] for i in typed))), index1),
                     (*pruned_shape(key2, tuple(sorted(index2[i] for i in typed))), index2),
                 )
             )
+            shapes[typed] = plan
+            if theta > 0:
+                for shape, _, _ in plan:
+                    if theta_slots(shape) > MAX_THETA_SLOTS:
+                        raise ReuniteError(f"{where}, marker {prep.marker.name!r}: "
+                                           + theta_slots_message(theta_slots(shape)))
         pairs = d.genotypes.values()
         for shape, slots, size in plan:
             flat = [-1] * size

@@ -119,6 +119,26 @@ def prepare_job(shape: tuple, flat: list[int], md: MarkerData) -> tuple:
     return _lump(shape, md, np.array(flat, dtype=np.int64))
 
 
+def theta_slots_message(num_slots: int) -> str:
+    return (f"theta > 0 couples {num_slots} untyped founder alleles in one marker; at most "
+            f"{MAX_THETA_SLOTS} are supported. Type more relatives, or use theta = 0")
+
+
+def theta_slots(shape: tuple) -> int:
+    """Number of untyped founder alleles that θ couples in a pruned shape.
+
+    An untyped founder with one child counts once (only the allele it transmits matters),
+    any other untyped founder twice.
+    """
+    children = [0] * len(shape)
+    for f, m, _, _ in shape:
+        if f >= 0:
+            children[f] += 1
+            children[m] += 1
+    return sum(1 if children[i] == 1 else 2
+               for i, (f, _, _, typed) in enumerate(shape) if f < 0 and not typed)
+
+
 @lru_cache(maxsize=4096)
 def pruned_shape(structure: tuple, typed: tuple[int, ...]):
     """Typed people and their ancestors (untyped people without typed descendants add a
@@ -282,11 +302,7 @@ class _Context:
             partitions = [(tuple((k,) for k in range(num_slots)), 1)]
         else:
             if num_slots > MAX_THETA_SLOTS:
-                raise ReuniteError(
-                    f"theta > 0 with {num_slots} untyped founder alleles coupled in one marker: "
-                    f"at most {MAX_THETA_SLOTS} are supported; type more relatives, remove "
-                    "untyped founders that do not connect typed people, or use theta = 0"
-                )
+                raise ReuniteError(theta_slots_message(num_slots))
             pairs = tuple((k, k + 1) for k in range(num_slots - 1)
                           if slots[k][0] == slots[k + 1][0] and slots[k][1] == 0)
             partitions = _partition_orbits(num_slots, pairs)

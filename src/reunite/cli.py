@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from reunite import __version__
@@ -90,8 +91,17 @@ def lr(
             parsed.append(parse_case(item, number=k))
         except ReuniteError as exc:
             errors[cid] = str(exc)
-    results = kinship_lr_many([(c.id, c.h1, c.h2, c.markers, c.theta) for c in parsed],
-                              floor=floor, normalise=normalise, keep_going=True)
+    results = []
+    chunk = 256
+    with Progress(TextColumn("computing LRs"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True,
+                  disable=len(parsed) <= chunk or not err.is_terminal) as progress:
+        task = progress.add_task("lr", total=len(parsed))
+        for start in range(0, len(parsed), chunk):
+            part = parsed[start:start + chunk]
+            results += kinship_lr_many([(c.id, c.h1, c.h2, c.markers, c.theta) for c in part],
+                                       floor=floor, normalise=normalise, keep_going=True)
+            progress.advance(task, len(part))
     by_id = {}
     for case, res in zip(parsed, results):
         if isinstance(res, ReuniteError):

@@ -28,11 +28,7 @@ from reunite.genetics.kinship import kinship_lr, kinship_lr_many  # noqa: E402
 from reunite.genetics.kits import CHN24, kit_markers  # noqa: E402
 from reunite.simulate import simulate_genotypes  # noqa: E402
 
-GRANDPARENTS_AND_MOTHER = ped.make_pedigree([
-    ped.Individual("GF", sex="M"), ped.Individual("GM", sex="F"),
-    ped.Individual("FA", "GF", "GM", "M"), ped.Individual("MO", sex="F"),
-    ped.Individual("CH", "FA", "MO"),
-])
+GRANDPARENTS_AND_MOTHER = ped.grandparents("GF", "GM", "CH", parent="FA", other_parent="MO")
 NOT_FATHER = ped.make_pedigree([ped.Individual("AF", sex="M"), ped.Individual("MO", sex="F"),
                                 ped.Individual("CH", None, "MO")])
 

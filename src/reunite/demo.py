@@ -20,11 +20,7 @@ def demo_cases(*, seed: int) -> list[tuple[str, str, object, object, list]]:
     trio = ped.trio("AF", "MO", "CH")
     mother_duo = ped.duo("MO", "CH", parent_sex="F")
     sibs = ped.full_sibs("S1", "S2")
-    gp = ped.make_pedigree([
-        ped.Individual("GF", sex="M"), ped.Individual("GM", sex="F"),
-        ped.Individual("FA", "GF", "GM", "M"), ped.Individual("MO", sex="F"),
-        ped.Individual("CH", "FA", "MO"),
-    ])
+    gp = ped.grandparents("GF", "GM", "CH", parent="FA", other_parent="MO")
     not_father = ped.make_pedigree([ped.Individual("AF", sex="M"), ped.Individual("MO", sex="F"),
                                     ped.Individual("CH", None, "MO")])
     mut_locus = "D12S391"

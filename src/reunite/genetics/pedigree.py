@@ -262,6 +262,23 @@ def grandparent(grandparent: str = "GP", grandchild: str = "CH", *,
     return make_pedigree(people)
 
 
+def grandparents(grandfather: str = "GF", grandmother: str = "GM", grandchild: str = "CH", *,
+                 parent: str = "_P", other_parent: str = "_SP", via: str = "father") -> Pedigree:
+    """Both grandparents and a grandchild, through the child's father (or mother).
+
+    Name ``other_parent`` to type the child's other parent as well.
+    """
+    if via not in ("father", "mother"):
+        raise PedigreeError(f"grandparents: via must be 'father' or 'mother', found {via!r}")
+    p_sex, o_sex = ("M", "F") if via == "father" else ("F", "M")
+    father, mother = (parent, other_parent) if via == "father" else (other_parent, parent)
+    return make_pedigree([
+        Individual(grandfather, sex="M"), Individual(grandmother, sex="F"),
+        Individual(parent, grandfather, grandmother, p_sex), Individual(other_parent, sex=o_sex),
+        Individual(grandchild, father, mother),
+    ])
+
+
 def avuncular(uncle: str = "U", nephew: str = "CH", *, uncle_sex: str = "M") -> Pedigree:
     """An uncle (or aunt) and their nephew or niece, through the child's father."""
     return make_pedigree([
@@ -284,5 +301,6 @@ def first_cousins(cousin1: str = "C1", cousin2: str = "C2") -> Pedigree:
 
 RELATIONSHIPS = {
     "duo": duo, "trio": trio, "full_sibs": full_sibs, "half_sibs": half_sibs,
-    "grandparent": grandparent, "avuncular": avuncular, "first_cousins": first_cousins,
+    "grandparent": grandparent, "grandparents": grandparents, "avuncular": avuncular,
+    "first_cousins": first_cousins,
 }

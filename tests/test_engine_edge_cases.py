@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from naive import naive_likelihood
 
-from reunite.errors import PedigreeError
+from reunite.errors import PedigreeError, ReuniteError
 from reunite.genetics import pedigree as ped
 from reunite.genetics.kinship import Marker, Mutation, kinship_lr, kinship_lr_many
 from reunite.genetics.likelihood import MarkerData, pedigree_likelihoods
@@ -123,7 +123,7 @@ def genedrop_likelihood(pedigree, afreq: dict, genotypes, theta=0.0):
     pos = pedigree.index
     founders = [k for k, q in enumerate(people) if q.is_founder]
     nonf = [k for k, q in enumerate(people) if not q.is_founder]
-    inbred = [k for k in founders if q_inb(people[k]) > 0]
+    inbred = [k for k in founders if people[k].inbreeding > 0]
     typed = [(pos[pid], tuple(g)) for pid, g in genotypes.items()]
     memo: dict = {}
 
@@ -157,7 +157,7 @@ def genedrop_likelihood(pedigree, afreq: dict, genotypes, theta=0.0):
     for ties in itertools.product((False, True), repeat=len(inbred)):
         weight = 1.0
         for k, t in zip(inbred, ties):
-            f = q_inb(people[k])
+            f = people[k].inbreeding
             weight *= f if t else 1 - f
         tied = {k for k, t in zip(inbred, ties) if t}
         acc = 0.0
@@ -173,10 +173,6 @@ def genedrop_likelihood(pedigree, afreq: dict, genotypes, theta=0.0):
             acc += labelled(key)
         result += weight * acc * 0.5 ** (2 * len(nonf))
     return result
-
-
-def q_inb(person):
-    return person.inbreeding
 
 
 def close(a, b, rel=REL):
@@ -304,6 +300,23 @@ def test_stepwise_microvariant_matrix_by_hand():
     # allele 9.3: same group only 10.3 (all of rate); other group 9, 10, 11: rate2 / 3 each
     assert m[1] == pytest.approx([rate2 / 3, 1 - rate - rate2, rate2 / 3, rate, rate2 / 3], rel=1e-12)
     assert np.allclose(m, stepwise_matrix(list(MICRO), rate, rate2, rng), rtol=1e-12, atol=0)
+
+
+def test_stepwise_microgroups_round_to_nearest_repeat():
+    # g(a) = round(10 (a - round(a))): 9.7 and 10.7 are in group -3, 10.3 in group 3
+    labels = ["9", "9.7", "10", "10.3", "10.7"]
+    rate, rate2 = 0.01, 0.003
+    m = MutationModel("stepwise", rate=rate, rate2=rate2, range=0.5).transition_matrix(
+        labels, np.full(5, 0.2))
+    assert m[0] == pytest.approx([1 - rate - rate2, rate2 / 3, rate, rate2 / 3, rate2 / 3], rel=1e-12)
+    assert m[1] == pytest.approx([rate2 / 3, 1 - rate - rate2, rate2 / 3, rate2 / 3, rate], rel=1e-12)
+    # 10.3 is alone in its microgroup: M[i][i] = 1 - rate2, rate2 / 4 to every other allele
+    assert m[3] == pytest.approx([rate2 / 4] * 3 + [1 - rate2, rate2 / 4], rel=1e-12)
+    af = dict(zip(labels, [0.3, 0.1, 0.3, 0.15, 0.15]))
+    mut = Mutation.same(MutationModel("stepwise", rate=rate, rate2=rate2, range=0.5))
+    check_against_brute(ped.duo(), "unrelated", Marker("M", af, {"AF": "9.7/10", "CH": "10.7/9"}, mut),
+                        theta=0.0, male=lambda lb, p: stepwise_matrix(lb, rate, rate2, 0.5),
+                        female=lambda lb, p: stepwise_matrix(lb, rate, rate2, 0.5))
 
 
 @pytest.mark.parametrize("theta", [0.0, 0.02])
@@ -738,3 +751,134 @@ def test_person_typed_but_missing_from_h2_is_named(second_marker):
 def test_person_typed_but_missing_from_h1_is_named():
     with pytest.raises(PedigreeError, match="'XX'"):
         kinship_lr(ped.duo(), "unrelated", [Marker("M", {"a": 1.0}, {"XX": "a/a"})])
+
+
+# ----------------------------------------------------------------------------------------
+# Many untyped founders under θ; founders with one child; the θ slot limit
+
+
+def test_half_sib_fan_theta_single_child_mothers():
+    # one father, five untyped mothers with one child each: twelve founder alleles, of which
+    # only the father's two and one per mother matter
+    people = [{"id": "FA", "sex": "M"}] + [{"id": f"M{k}", "sex": "F"} for k in range(5)] + \
+             [{"id": f"S{k}", "father": "FA", "mother": f"M{k}"} for k in range(5)]
+    af = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}
+    g = {"S0": "a/b", "S1": "a/c", "S2": "a/a", "S3": "a/d", "S4": "c/a"}
+    h = make_pedigree(people)
+    for theta in (0.0, 0.05):
+        r = kinship_lr(h, "unrelated", [Marker("M", af, g)], theta=theta)
+        assert close(r.likelihood_h1["M"], genedrop_likelihood(h, af, g, theta))
+
+
+def test_nine_coupled_founder_alleles_theta():
+    # untyped founders Af, Am, Bf, Bm (two children each) and Cm (one child): 9 slots
+    people = [{"id": "Af", "sex": "M"}, {"id": "Am", "sex": "F"}, {"id": "Bf", "sex": "M"},
+              {"id": "Bm", "sex": "F"}, {"id": "Cm", "sex": "F"},
+              {"id": "A1", "father": "Af", "mother": "Am"}, {"id": "A2", "father": "Af", "mother": "Am"},
+              {"id": "B1", "father": "Bf", "mother": "Bm"}, {"id": "B2", "father": "Bf", "mother": "Bm"},
+              {"id": "C1", "father": "Af", "mother": "Cm"}]
+    af = {"a": 0.2, "b": 0.3, "c": 0.5}
+    g = {"A1": "a/b", "A2": "a/c", "B1": "b/b", "B2": "b/c", "C1": "a/a"}
+    h = make_pedigree(people)
+    r = kinship_lr(h, "unrelated", [Marker("M", af, g)], theta=0.05)
+    assert close(r.likelihood_h1["M"], genedrop_likelihood(h, af, g, 0.05))
+    assert close(r.likelihood_h2["M"], genedrop_likelihood(unrelated(list(g)), af, g, 0.05))
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.05])
+def test_inbred_single_child_founders_with_mutation(theta):
+    # untyped inbred founders with one child each (the mother; a grandmother)
+    h1 = [{"id": "GF", "sex": "M"}, {"id": "GM", "sex": "F", "inbreeding": 0.5},
+          {"id": "FA", "father": "GF", "mother": "GM", "sex": "M"},
+          {"id": "MO", "sex": "F", "inbreeding": 0.25}, {"id": "CH", "father": "FA", "mother": "MO"}]
+    af = {"a": 0.2, "b": 0.3, "c": 0.5}
+    mut = Mutation(female=MutationModel("equal", rate=0.02), male=MutationModel("proportional", rate=0.05))
+    for genos in ({"GF": "a/b", "CH": "c/c"}, {"GF": "a/a", "FA": "b/c", "CH": "c/c"}):
+        check_against_brute(h1, "unrelated", Marker("M", af, genos, mut), theta=theta,
+                            male=lambda labels, p: proportional_matrix(p, 0.05),
+                            female=lambda labels, p: equal_matrix(3, 0.02))
+
+
+def _twelve_slot_case():
+    people = []
+    for fam in "ABC":
+        people += [{"id": f"{fam}f", "sex": "M"}, {"id": f"{fam}m", "sex": "F"},
+                   {"id": f"{fam}1", "father": f"{fam}f", "mother": f"{fam}m"},
+                   {"id": f"{fam}2", "father": f"{fam}f", "mother": f"{fam}m"}]
+    g = {f"{f}{k}": "a/b" for f in "ABC" for k in (1, 2)}
+    return people, [Marker("Mbig", {"a": 0.5, "b": 0.5}, g)]
+
+
+def test_theta_slot_limit_names_case_and_marker_and_keep_going_isolates_it():
+    people, markers = _twelve_slot_case()
+    with pytest.raises(ReuniteError, match=r"(?s)'big'.*'Mbig'|'Mbig'.*'big'"):
+        kinship_lr(people, "unrelated", markers, theta=0.01, case_id="big")
+    ok = ("ok", ped.duo(), "unrelated", [Marker("M", {"a": 0.5, "b": 0.5}, {"AF": "a/a", "CH": "a/b"})], 0.01)
+    out = kinship_lr_many([ok, ("big", people, "unrelated", markers, 0.01), ok], keep_going=True)
+    assert isinstance(out[1], ReuniteError) and "big" in str(out[1])
+    for res in (out[0], out[2]):
+        # duo, father a/a, child a/b: LR = (1 + 2θ) / (2 (2θ + (1 - θ) p_a))
+        assert close(res.lr_total, (1 + 2 * 0.01) / (2 * (2 * 0.01 + 0.99 * 0.5)))
+    # θ = 0 has no such limit: three independent full-sib pairs, each a/b + a/b (LR 1.25)
+    r = kinship_lr(people, "unrelated", markers, theta=0.0)
+    assert close(r.lr_total, 1.25 ** 3)
+
+
+# ----------------------------------------------------------------------------------------
+# Smaller API details
+
+
+def test_stepwise_table_order_does_not_matter():
+    mut = Mutation(female=MutationModel("stepwise", rate=0.004, rate2=0.001, range=0.3),
+                   male=MutationModel("stepwise", rate=0.01, rate2=0.002, range=0.6))
+    genos = {"AF": "9.3/11", "MO": "9/10", "CH": "10.3/10"}
+    a = kinship_lr(ped.trio(), "unrelated", [Marker("M", MICRO, genos, mut)], theta=0.02)
+    shuffled = {k: MICRO[k] for k in ["10.3", "11", "9", "10", "9.3"]}
+    b = kinship_lr(ped.trio(), "unrelated", [Marker("M", shuffled, genos, mut)], theta=0.02)
+    assert close(a.lr_total, b.lr_total, rel=1e-12)
+    assert a.lr_total > 0
+
+
+def test_floor_argument_is_used_for_absent_alleles():
+    af = {"9": 0.3, "10": 0.3, "11": 0.4}
+    genos = {"AF": "10/15", "CH": "15/16"}
+    mut = Mutation.same(MutationModel("equal", rate=0.01))
+    for floor in (0.001, 0.02):
+        check_against_brute(ped.duo(), "unrelated", Marker("M", af, genos, mut), theta=0.03, floor=floor,
+                            male=lambda labels, p: equal_matrix(len(p), 0.01),
+                            female=lambda labels, p: equal_matrix(len(p), 0.01))
+
+
+def test_case_format_sex_specific_rates_reach_the_right_parent():
+    # the JSON case format's {"female": x, "male": y} must give fathers the male rate
+    from reunite.genetics.caseio import parse_case
+
+    af = {"9": 0.2, "9.3": 0.1, "10": 0.3, "10.3": 0.15, "11": 0.25}
+    raw = {"id": "t", "theta": 0.02,
+           "H1": [{"id": "AF", "sex": "M"}, {"id": "MO", "sex": "F"}, {"id": "CH", "father": "AF", "mother": "MO"}],
+           "markers": [{"name": "M", "afreq": af,
+                        "genotypes": {"AF": "9/9", "MO": "10.3/11", "CH": "9.3/11"},
+                        "mutation": {"model": "stepwise", "rate": {"female": 0.003, "male": 0.02},
+                                     "rate2": {"female": 0.0001, "male": 0.004}, "range": 0.5}}]}
+    case = parse_case(raw, number=1)
+    r = kinship_lr(case.h1, case.h2, case.markers, theta=case.theta)
+    labels, p = list(af), np.array(list(af.values()))
+    mm = stepwise_matrix(labels, 0.02, 0.004, 0.5)
+    mf = stepwise_matrix(labels, 0.003, 0.0001, 0.5)
+    # child 9.3/11: paternal 9.3 from 9/9 (mutation, other microgroup), maternal 11 from 10.3/11,
+    # or paternal 11 (mutation from 9) and maternal 9.3 (mutation from 10.3 or 11)
+    i = {a: k for k, a in enumerate(labels)}
+    h1 = 2 * urn(["9", "9", "10.3", "11"], dict(zip(labels, p)), 0.02) * (  # 2: mother het
+        mm[i["9"], i["9.3"]] * 0.5 * (mf[i["10.3"], i["11"]] + mf[i["11"], i["11"]])
+        + mm[i["9"], i["11"]] * 0.5 * (mf[i["10.3"], i["9.3"]] + mf[i["11"], i["9.3"]]))
+    assert close(r.likelihood_h1["M"], h1)
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_custom_matrix_given_as_lists_or_array(as_array):
+    # father a/a, child b/b: the child's paternal b is a mutation (0.1); maternal b has p_b
+    # LR = P(H1)/P(H2) = p_a^2 * 0.1 * p_b / (p_a^2 p_b^2) = 0.1 / p_b
+    matrix = [[0.9, 0.1], [0.1, 0.9]]
+    mut = Mutation.same(MutationModel("custom", matrix=np.array(matrix) if as_array else matrix))
+    r = kinship_lr(ped.duo(), "unrelated", [Marker("M", {"a": 0.5, "b": 0.5}, {"AF": "a/a", "CH": "b/b"}, mut)])
+    assert close(r.lr_total, 0.1 / 0.5)

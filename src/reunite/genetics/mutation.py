@@ -52,6 +52,14 @@ class MutationModel:
             )
         if self.model == "custom" and self.matrix is None:
             raise MutationModelError("custom mutation model: a 'matrix' is required")
+        if self.matrix is not None and not isinstance(self.matrix, tuple):
+            try:  # lists and arrays become nested tuples, so the model stays hashable
+                rows = tuple(tuple(float(x) for x in row) for row in self.matrix)
+            except (TypeError, ValueError):
+                raise MutationModelError(
+                    f"custom mutation matrix: expected rows of numbers, found {self.matrix!r}"
+                ) from None
+            object.__setattr__(self, "matrix", rows)
 
     def describe(self) -> str:
         """Short human-readable description, used in provenance."""

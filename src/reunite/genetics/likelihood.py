@@ -107,6 +107,41 @@ def likelihoods_prepared(preps: list[tuple]) -> np.ndarray:
     return out
 
 
+def joint_tables(jobs: list[tuple[tuple, MarkerData, int]]) -> list[np.ndarray]:
+    """For each (structure, marker, person) job: ``T[x, y] = P(genotypes, person's paternal
+    allele = x, maternal allele = y)`` over the marker's alleles (``person`` untyped).
+
+    ``T.sum()`` is the likelihood of the genotypes; ``T[x, y] + T[y, x]`` (``T[x, x]``) is the
+    likelihood with the person typed ``x/y`` (``x/x``).  No lumping: every allele is kept.
+    """
+    out: list[np.ndarray] = [None] * len(jobs)  # type: ignore[list-item]
+    groups: dict[tuple, list[int]] = {}
+    preps = []
+    for j, (structure, md, person) in enumerate(jobs):
+        if person in md.genotypes:
+            raise ReuniteError("joint_tables: the person whose alleles are kept must be untyped")
+        shape, local = pruned_shape(structure, tuple(sorted(md.genotypes)), (person,))
+        flat = [-1] * (2 * len(shape))
+        for g, (a, b) in md.genotypes.items():
+            flat[2 * local[g]] = a
+            flat[2 * local[g] + 1] = b
+        preps.append((shape, md.afreq, md.male, md.female, flat, md.theta))
+        n = len(md.afreq)
+        key = (id(shape), n if n <= 8 else -(-n // 8) * 8, md.theta > 0.0, local[person])
+        groups.setdefault(key, []).append(j)
+    for key, members in groups.items():
+        shape = preps[members[0]][0]
+        n = max(len(preps[j][1]) for j in members)
+        chunk = max(16, int(CHUNK_ELEMENTS // max(1, n**3)))
+        for start in range(0, len(members), chunk):
+            part = members[start:start + chunk]
+            tables = _group_likelihood(shape, [preps[j] for j in part], keep=key[3])
+            for b, j in enumerate(part):
+                k = len(preps[j][1])
+                out[j] = tables[b, :k, :k]
+    return out
+
+
 def prepare_job(shape: tuple, flat: list[int], md: MarkerData) -> tuple:
     """A job for :func:`likelihoods_prepared`.
 
@@ -140,14 +175,15 @@ def theta_slots(shape: tuple) -> int:
 
 
 @lru_cache(maxsize=4096)
-def pruned_shape(structure: tuple, typed: tuple[int, ...]):
+def pruned_shape(structure: tuple, typed: tuple[int, ...], also: tuple[int, ...] = ()):
     """Typed people and their ancestors (untyped people without typed descendants add a
     factor 1 and are dropped), renumbered; returns ``(shape, position -> local index)``.
 
+    ``also`` names untyped people to keep all the same (with their ancestors).
     ``shape`` entries are ``(father, mother, founder inbreeding, typed)``.
     """
     keep: set[int] = set()
-    stack = list(typed)
+    stack = list(typed) + list(also)
     while stack:
         i = stack.pop()
         if i in keep:
@@ -199,8 +235,12 @@ def _lump(shape: tuple, md: MarkerData, genos: np.ndarray) -> tuple:
     return shape, afreq, male, female, genos, md.theta
 
 
-def _group_likelihood(shape: tuple, preps: list) -> np.ndarray:
-    """Likelihoods of a group of prepared markers sharing ``shape``, padded to one size."""
+def _group_likelihood(shape: tuple, preps: list, keep: int | None = None) -> np.ndarray:
+    """Likelihoods of a group of prepared markers sharing ``shape``, padded to one size.
+
+    With ``keep`` (a local person index) the result is, per marker, the table
+    ``P(genotypes, keep's paternal allele = x, maternal allele = y)``, shape (B, n, n).
+    """
     batch = len(preps)
     n = max(len(p[1]) for p in preps)
     genos = np.array([p[4] for p in preps], dtype=np.int64).reshape(batch, len(shape), 2)
@@ -229,13 +269,14 @@ def _group_likelihood(shape: tuple, preps: list) -> np.ndarray:
     mats_u[0] = np.eye(n)
     for k, mat in enumerate(mat_list[1:], start=1):
         mats_u[k, : len(mat), : len(mat)] = mat
-    ctx = _Context(shape, afreq_u[afreq_idx], mats_u, male_idx, female_idx, genos, theta)
+    ctx = _Context(shape, afreq_u[afreq_idx], mats_u, male_idx, female_idx, genos, theta, keep)
     return ctx.likelihood()
 
 
 class _Context:
-    def __init__(self, shape, afreq, mats, male_idx, female_idx, genos, theta):
+    def __init__(self, shape, afreq, mats, male_idx, female_idx, genos, theta, keep=None):
         self.shape = shape
+        self.keep = keep  # a person whose two alleles are left in the result
         self.afreq = afreq
         self.mats = mats  # distinct transition matrices; markers index them
         self.male_idx = male_idx
@@ -256,9 +297,10 @@ class _Context:
         # An untyped founder with one child is represented by the one allele it transmits
         # (by exchangeability the other allele sums out of the urn), so its inbreeding and
         # the mixture over its two alleles do not matter.
-        self.single = {i for i in founders if not shape[i][3] and self.num_children[i] == 1}
+        self.single = {i for i in founders if not shape[i][3] and self.num_children[i] == 1
+                       and i != self.keep}
         inbred = [i for i in founders if shape[i][2] > 0 and i not in self.single]
-        total = np.zeros(self.B)
+        total = 0.0
         for ties in itertools.product((False, True), repeat=len(inbred)):
             tied = {i for i, t in zip(inbred, ties) if t}
             weight = 1.0
@@ -306,7 +348,7 @@ class _Context:
             pairs = tuple((k, k + 1) for k in range(num_slots - 1)
                           if slots[k][0] == slots[k + 1][0] and slots[k][1] == 0)
             partitions = _partition_orbits(num_slots, pairs)
-        acc = np.zeros(B)
+        acc = 0.0
         for blocks, mult in partitions:
             coef = np.full(B, float(mult))
             for block in blocks:
@@ -315,8 +357,10 @@ class _Context:
                     coef = coef * theta ** (s - 1) * math.factorial(s - 1)
             if not np.any(coef):
                 continue
-            acc += coef * self._eliminate(founders, slots, blocks, w)
-        return factor * prob_typed * acc / denom
+            value = self._eliminate(founders, slots, blocks, w)
+            acc = acc + _bc(coef, value) * value
+        scale = factor * prob_typed / denom
+        return _bc(scale, acc) * acc
 
     # -- building and eliminating the factor graph --------------------------------------
 
@@ -340,6 +384,11 @@ class _Context:
             for k in block:
                 slot_var[slots[k]] = v
         refs: list[tuple] = [None] * len(shape)  # type: ignore[list-item]
+        kept = None
+        if self.keep is not None and shape[self.keep][0] < 0:  # a founder: its allele slots
+            k = self.keep
+            kept = ((slot_var[(k, 2)],) * 2 if (k, 2) in slot_var
+                    else (slot_var[(k, 0)], slot_var[(k, 1)]))
         for i, (f, m, _, typed) in enumerate(shape):
             if f < 0:
                 if i in marginal:
@@ -362,6 +411,8 @@ class _Context:
                 vp, vm = len(doms), len(doms) + 1
                 doms[vp] = doms[vm] = n
                 refs[i] = ((vp, arange), (vm, arange))
+                if i == self.keep:
+                    kept = (vp, vm)
             for parent, child_ref, mat_idx in ((f, refs[i][0], self.male_idx),
                                                (m, refs[i][1], self.female_idx)):
                 if refs[parent] is None:  # a summed-out founder
@@ -391,13 +442,26 @@ class _Context:
                     scalar = scalar * arr
                 else:
                     factors.append((vars_, arr))
-        return scalar * _variable_elimination(factors, doms, B)
+        value = _variable_elimination(factors, doms, B, keep=kept)
+        return _bc(scalar, value) * value
 
 
-def _variable_elimination(factors, doms: dict[int, int], batch: int) -> np.ndarray:
-    """Sum the product of ``factors`` over every variable (greedy min-size order)."""
+def _bc(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``a`` (B,) reshaped to broadcast against ``like`` (B, ...)."""
+    a = np.asarray(a)
+    if np.ndim(like) <= 1 or a.ndim == 0:
+        return a
+    return a.reshape(a.shape + (1,) * (like.ndim - a.ndim))
+
+
+def _variable_elimination(factors, doms: dict[int, int], batch: int, keep=None) -> np.ndarray:
+    """Sum the product of ``factors`` over every variable (greedy min-size order).
+
+    ``keep=(u, v)`` leaves two variables (possibly the same one) in the result, which then
+    has shape (batch, dom u, dom v).
+    """
     factors = list(factors)
-    remaining = set(doms)
+    remaining = set(doms) - set(keep or ())
     result = np.ones(batch)
     while remaining:
         best, best_cost = None, None
@@ -426,9 +490,22 @@ def _variable_elimination(factors, doms: dict[int, int], batch: int) -> np.ndarr
             factors.append((out_vars, new))
         else:
             result = result * new
-    for vs, arr in factors:  # factors left with no variables
-        result = result * arr
-    return result
+    if keep is None:
+        for vs, arr in factors:  # factors left with no variables
+            result = result * arr
+        return result
+    u, v = keep
+    kept = list(dict.fromkeys((u, v)))
+    letters = {w: chr(ord("a") + k) for k, w in enumerate(kept)}
+    subs = ",".join("z" + "".join(letters[w] for w in vs) for vs, _ in factors)
+    out = np.einsum((subs + "," if subs else "") + "z->z" + "".join(letters[w] for w in kept),
+                    *[a for _, a in factors], result)
+    if u == v:  # one allele variable standing for both: the table is diagonal
+        table = np.zeros((batch, doms[u], doms[u]))
+        idx = np.arange(doms[u])
+        table[:, idx, idx] = out
+        return table
+    return out
 
 
 @lru_cache(maxsize=256)

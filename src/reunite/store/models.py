@@ -1,0 +1,134 @@
+"""SQLAlchemy 2 models of the reunite database.
+
+Genetic tables hold sample codes only (pseudonymised); names and contact details live in
+``person_details``, which nothing genetic joins to.  A profile is stored packed, one row per
+sample: ``"LOCUS=a/b;LOCUS=a/b;..."`` in the order typed (see :mod:`reunite.store.profiles`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Setting(Base):
+    """Database-wide settings, e.g. the genetic model chosen at ``reunite db init``."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ImportBatch(Base):
+    """One import: which file, what kind, how many rows, when."""
+
+    __tablename__ = "import_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(Text)
+    num_rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Sample(Base):
+    """A typed STR profile, known by its sample code only."""
+
+    __tablename__ = "samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    profile: Mapped[str] = mapped_column(Text)
+    num_loci: Mapped[int] = mapped_column(Integer)
+    lab: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    typed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+
+
+class Family(Base):
+    """A reference group: a pedigree with one or more missing persons."""
+
+    __tablename__ = "families"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    population: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    family_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+
+
+class FamilyMember(Base):
+    """A person of a family pedigree: reference (typed), missing, or untyped."""
+
+    __tablename__ = "family_members"
+    __table_args__ = (UniqueConstraint("family_id", "person_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    person_code: Mapped[str] = mapped_column(String(128))
+    father_code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    mother_code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sex: Mapped[str] = mapped_column(String(1))
+    role: Mapped[str] = mapped_column(String(16))
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id"), nullable=True, index=True)
+
+
+class Unidentified(Base):
+    """A rescued child, a child of unclear origin, a begging child, or a registration check."""
+
+    __tablename__ = "unidentified"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"), index=True)
+    sex: Mapped[str] = mapped_column(String(1), default="U")
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    estimated_birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    found_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    found_place: Mapped[str | None] = mapped_column(Text, nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+
+
+class PersonDetail(Base):
+    """Identifying details (name, contact), kept apart from every genetic table."""
+
+    __tablename__ = "person_details"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # family_member | unidentified
+    subject_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    contact: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MatchCandidate(Base):
+    """A candidate match: unidentified person placed as a family's missing person."""
+
+    __tablename__ = "match_candidates"
+    __table_args__ = (UniqueConstraint("unidentified_id", "family_id", "missing_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unidentified_id: Mapped[int] = mapped_column(ForeignKey("unidentified.id"), index=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    missing_code: Mapped[str] = mapped_column(String(128))
+    lr: Mapped[float] = mapped_column(Float)
+    log10_lr: Mapped[float] = mapped_column(Float)
+    loci_compared: Mapped[int] = mapped_column(Integer)
+    inconsistent_loci: Mapped[str] = mapped_column(Text, default="")
+    lr_per_locus: Mapped[str] = mapped_column(Text)  # JSON
+    provenance: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

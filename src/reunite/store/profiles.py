@@ -1,0 +1,96 @@
+"""Packed STR profiles and the database's genetic model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reunite.errors import ReuniteError
+from reunite.genetics.frequencies import get_population
+from reunite.genetics.kinship import Marker, Mutation
+from reunite.genetics.kits import DEFAULT_RANGE, DEFAULT_RATE2
+from reunite.genetics.loci import normalise_locus
+from reunite.genetics.mutation import MODELS, MutationModel
+from reunite.genetics.rates import locus_rates
+
+
+def pack_profile(profile: dict[str, tuple[str, str]]) -> str:
+    """``{"VWA": ("14", "17")}`` -> ``"VWA=14/17"`` (loci joined by ``;``)."""
+    return ";".join(f"{locus}={a}/{b}" for locus, (a, b) in profile.items())
+
+
+def unpack_profile(text: str) -> dict[str, tuple[str, str]]:
+    out = {}
+    for part in text.split(";") if text else []:
+        locus, _, g = part.partition("=")
+        a, _, b = g.partition("/")
+        out[locus] = (a, b)
+    return out
+
+
+@dataclass(frozen=True)
+class GeneticModel:
+    """The genetic model a database was created with (recorded in every candidate).
+
+    ``mutation_rate`` None means the shipped per-locus, per-sex rates.
+    """
+
+    population: str
+    mutation: str = "stepwise"
+    mutation_rate: float | None = None
+    rate2: float = DEFAULT_RATE2
+    range: float = DEFAULT_RANGE
+    theta: float = 0.0
+    min_common_loci: int = 12
+
+    def __post_init__(self) -> None:
+        get_population(self.population)  # raises for an unknown population
+        if self.mutation not in MODELS + ("none",) or self.mutation == "custom":
+            raise ReuniteError(
+                f"--mutation: expected one of equal, proportional, stepwise, onestep, none; "
+                f"found {self.mutation!r}"
+            )
+        if not 0.0 <= self.theta < 1.0:
+            raise ReuniteError(f"--theta: expected 0 <= theta < 1, found {self.theta}")
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GeneticModel":
+        return cls(**d)
+
+    def describe(self) -> str:
+        if self.mutation == "none":
+            mut = "no mutation"
+        else:
+            rate = "per-locus per-sex rates (shipped table)" if self.mutation_rate is None \
+                else f"rate {self.mutation_rate:g}"
+            mut = f"{self.mutation} mutation, {rate}"
+            if self.mutation == "stepwise":
+                mut += f", rate2 {self.rate2:g}, range {self.range:g}"
+        return f"{self.population}; {mut}; theta {self.theta:g}"
+
+    def locus_mutation(self, locus: str) -> Mutation | None:
+        if self.mutation == "none":
+            return None
+        if self.mutation_rate is None:
+            r = locus_rates(locus)
+            female, male = r.female, r.male
+        else:
+            female = male = self.mutation_rate
+        kw = {"rate2": self.rate2, "range": self.range} if self.mutation == "stepwise" else {}
+        return Mutation(MutationModel(self.mutation, rate=female, **kw),
+                        MutationModel(self.mutation, rate=male, **kw))
+
+    def marker(self, locus: str, genotypes: dict | None = None) -> Marker:
+        """The Marker of ``locus`` (frequency table, mutation) with the given genotypes."""
+        table = get_population(self.population).locus(locus)
+        return Marker(table.locus, table.afreq, genotypes or {}, self.locus_mutation(table.locus),
+                      table.n_individuals, self.population)
+
+    def loci(self) -> set[str]:
+        return set(get_population(self.population).loci)
+
+
+def canonical_locus(name: str) -> str:
+    return normalise_locus(name)

@@ -1,0 +1,1 @@
+"""Kinship search: unidentified persons against the families of missing persons."""

@@ -1,0 +1,304 @@
+"""Exact kinship search of unidentified persons against families.
+
+For an unidentified person U and a family F with missing person M,
+
+    LR = P(F's references, U | U is M) / P(F's references, U | U unrelated to F),
+
+computed per locus with the database's genetic model, exactly as :func:`kinship_lr` computes
+it for F's pedigree with U placed as M against U as an unrelated founder.
+
+With θ = 0 the denominator is P(references) P(U), so for every family, missing person and
+locus one elimination gives the joint table T[x, y] = P(references, M = x/y ordered), and
+every unidentified person is scored by a lookup:
+
+    LR_locus(U = x/y) = (T[x, y] + T[y, x]) / (ΣT · 2 p_x p_y),   (T[x, x] / (ΣT · p_x²) if x = y).
+
+Pairs that need more (θ > 0, or an allele of U that the family's table lacks) are computed
+with the kinship engine pair by pair.  Reported candidates are recomputed with the engine,
+which also lists the loci inconsistent without mutation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reunite.genetics.frequencies import prepare_afreq
+from reunite.genetics.kinship import Marker, kinship_lr_many
+from reunite.genetics.likelihood import MarkerData, joint_tables
+from reunite.genetics.pedigree import Individual, Pedigree, make_pedigree
+from reunite.store.profiles import GeneticModel
+
+
+@dataclass
+class FamilyRecord:
+    """A family as the search sees it: pedigree, missing persons, references' profiles."""
+
+    id: int
+    code: str
+    pedigree: Pedigree
+    missing: list[str]
+    references: dict[str, dict[str, tuple[str, str]]]  # person code -> profile
+
+
+@dataclass
+class UnidentifiedRecord:
+    id: int
+    code: str
+    sex: str
+    profile: dict[str, tuple[str, str]]
+
+
+@dataclass
+class Candidate:
+    unidentified: UnidentifiedRecord
+    family: FamilyRecord
+    missing: str
+    lr: float
+    log10_lr: float
+    loci_compared: int
+    lr_per_locus: dict[str, float] = field(default_factory=dict)
+    inconsistent_loci: list[str] = field(default_factory=list)
+    rank: int = 0
+    screen_log10_lr: float = math.nan  # the value the ranking pass computed (tests compare)
+
+
+@dataclass
+class SearchResult:
+    candidates: list[Candidate]
+    num_pairs: int = 0
+    num_compared: int = 0
+    skipped_sex: int = 0
+    skipped_loci: int = 0
+    skipped_pairs: list[tuple[str, str, str, str]] = field(default_factory=list)  # (u, f, m, reason)
+
+
+def _common_loci(u: UnidentifiedRecord, f: FamilyRecord) -> int:
+    typed = set()
+    for prof in f.references.values():
+        typed.update(prof)
+    return len(typed & set(u.profile))
+
+
+def _pair_pedigrees(f: FamilyRecord, missing: str, u_id: str):
+    """H1: F's pedigree with U in M's place; H2: F's pedigree and U as an unrelated founder."""
+    people = f.pedigree.individuals
+    h1 = [Individual(u_id if p.id == missing else p.id,
+                     u_id if p.father == missing else p.father,
+                     u_id if p.mother == missing else p.mother, p.sex, p.inbreeding) for p in people]
+    sex_m = f.pedigree[missing].sex
+    h2 = list(people) + [Individual(u_id, None, None, sex_m)]
+    return make_pedigree(h1), make_pedigree(h2)
+
+
+def pair_markers(u: UnidentifiedRecord, f: FamilyRecord, u_id: str, model: GeneticModel) -> list[Marker]:
+    """The markers of one pair: every locus typed in U (loci typed only in the references
+    give LR 1 and are left out)."""
+    markers = []
+    for locus, g in u.profile.items():
+        genos = {pid: prof[locus] for pid, prof in f.references.items() if locus in prof}
+        genos[u_id] = g
+        markers.append(model.marker(locus, genos))
+    return markers
+
+
+U_ID = "__unidentified__"
+
+
+def exact_pairs(pairs: list[tuple[UnidentifiedRecord, FamilyRecord, str]], *, model: GeneticModel,
+                mutation: bool = True):
+    """Kinship-engine results for (U, F, missing) pairs (the reference computation)."""
+    cases = []
+    for u, f, m in pairs:
+        h1, h2 = _pair_pedigrees(f, m, U_ID)
+        markers = pair_markers(u, f, U_ID, model)
+        if not mutation:
+            markers = [Marker(mk.name, mk.afreq, mk.genotypes, None, mk.n_individuals, mk.source)
+                       for mk in markers]
+        cases.append((f"{u.code}|{f.code}|{m}", h1, h2, markers, model.theta))
+    return kinship_lr_many(cases)
+
+
+def brute_force_search(unidentified, families, *, model: GeneticModel) -> dict[tuple[int, int, str], float]:
+    """log10 LR of every compared pair by the kinship engine, pair by pair (the naive search)."""
+    pairs = []
+    for u in unidentified:
+        for f in families:
+            for m in f.missing:
+                if _eligible(u, f, m, model) is None:
+                    pairs.append((u, f, m))
+    out = {}
+    for (u, f, m), r in zip(pairs, exact_pairs(pairs, model=model)):
+        out[(u.id, f.id, m)] = r.log10_lr_total
+    return out
+
+
+def _eligible(u: UnidentifiedRecord, f: FamilyRecord, m: str, model: GeneticModel) -> str | None:
+    sex_m = f.pedigree[m].sex
+    if u.sex in ("M", "F") and sex_m in ("M", "F") and u.sex != sex_m:
+        return "sex"
+    if _common_loci(u, f) < model.min_common_loci:
+        return "loci"
+    return None
+
+
+class _LocusTables:
+    """Per locus: the population table, its allele index, and the mutation model."""
+
+    def __init__(self, model: GeneticModel, loci):
+        self.model = model
+        self.base = {}
+        for locus in loci:
+            marker = model.marker(locus)
+            alleles, freqs, _ = prepare_afreq(marker.afreq, n_individuals=marker.n_individuals,
+                                              where=f"locus {locus}")
+            self.base[locus] = (marker, alleles, freqs, {a: k for k, a in enumerate(alleles)})
+
+    def family_table(self, locus: str, extra: list[str]):
+        """Alleles, frequencies and matrices with the family's rare alleles added (engine rule)."""
+        marker, alleles, freqs, index = self.base[locus]
+        if extra:
+            alleles, freqs, _ = prepare_afreq(dict(zip(alleles, freqs)), observed=extra,
+                                              n_individuals=marker.n_individuals, where=f"locus {locus}")
+        male = female = None
+        if marker.mutation is not None:
+            male = marker.mutation.male.transition_matrix(alleles, freqs)
+            female = marker.mutation.female.transition_matrix(alleles, freqs)
+        return alleles, np.asarray(freqs), male, female
+
+
+def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord], *,
+           model: GeneticModel, min_lr: float = 1.0, top_k: int | None = 20,
+           per: str = "unidentified", chunk_pairs: int = 128, progress=None) -> SearchResult:
+    """Rank (unidentified, family, missing) pairs by exact LR.
+
+    Keeps, per query (each unidentified person with ``per="unidentified"``, each family with
+    ``per="family"``), the ``top_k`` pairs with LR >= ``min_lr`` (all of them if ``top_k`` is
+    None), ranked by LR.  Sex known on both sides must agree, and pairs with fewer than
+    ``model.min_common_loci`` loci typed in both U and a reference are not compared; both
+    are counted (and listed) in the result.
+    """
+    result = SearchResult([])
+    loci = sorted({l for u in unidentified for l in u.profile}
+                  | {l for f in families for p in f.references.values() for l in p})
+    tables = _LocusTables(model, loci)
+    min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
+    heaps: dict[int, list] = {}
+    counter = 0
+
+    def offer(u, f, m, log10_lr, lr_loc):
+        nonlocal counter
+        if not (log10_lr >= min_log):
+            return
+        key = u.id if per == "unidentified" else f.id
+        heap = heaps.setdefault(key, [])
+        counter += 1
+        item = (log10_lr, -counter, u, f, m, lr_loc)
+        if top_k is None or len(heap) < top_k:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:
+            heapq.heapreplace(heap, item)
+
+    # which unidentified persons carry an allele absent from the population table
+    u_rare = np.array([any(a not in tables.base[l][3] for l, g in u.profile.items() for a in g)
+                       for u in unidentified], dtype=bool)
+    pairs_fm = [(f, m) for f in families for m in f.missing]
+    # filters, vectorised: sex known on both sides must agree; enough common loci
+    locus_idx = {l: k for k, l in enumerate(loci)}
+    u_loci = np.zeros((len(unidentified), len(loci)), dtype=np.int32)
+    for i, u in enumerate(unidentified):
+        u_loci[i, [locus_idx[l] for l in u.profile]] = 1
+    f_loci = np.zeros((len(pairs_fm), len(loci)), dtype=np.int32)
+    for j, (f, _) in enumerate(pairs_fm):
+        f_loci[j, [locus_idx[l] for p in f.references.values() for l in p]] = 1
+    common = u_loci @ f_loci.T  # (U, pairs)
+    u_sex = np.array([u.sex for u in unidentified])
+    m_sex = np.array([f.pedigree[m].sex for f, m in pairs_fm])
+    known = np.isin(u_sex, ["M", "F"])[:, None] & np.isin(m_sex, ["M", "F"])[None, :]
+    sex_conflict = known & (u_sex[:, None] != m_sex[None, :])
+    few_loci = ~sex_conflict & (common < model.min_common_loci)
+    eligible = ~sex_conflict & ~few_loci
+    result.num_pairs = eligible.size
+    result.skipped_sex = int(sex_conflict.sum())
+    result.skipped_loci = int(few_loci.sum())
+    result.num_compared = int(eligible.sum())
+    for i, j in zip(*np.nonzero(few_loci)):
+        f, m = pairs_fm[j]
+        result.skipped_pairs.append((unidentified[i].code, f.code, m,
+                                     f"{int(common[i, j])} common loci, fewer than {model.min_common_loci}"))
+    fast = ~u_rare if model.theta == 0.0 else np.zeros(len(unidentified), dtype=bool)
+    slow_pairs = [(unidentified[i], *pairs_fm[j]) for i, j in zip(*np.nonzero(eligible & ~fast[:, None]))]
+    fast_idx = np.flatnonzero(fast)
+    # fast path: joint tables per (family, missing, locus), lookups for every unidentified person
+    if len(fast_idx):
+        ux = np.zeros((len(fast_idx), len(loci)), dtype=np.int64)
+        uy = np.zeros((len(fast_idx), len(loci)), dtype=np.int64)
+        typed = u_loci[fast_idx].astype(bool)
+        for r, i in enumerate(fast_idx):
+            for l, (a, b) in unidentified[i].profile.items():
+                index = tables.base[l][3]
+                ux[r, locus_idx[l]], uy[r, locus_idx[l]] = index[a], index[b]
+        li_idx = np.arange(len(loci))[None, :]
+        for start in range(0, len(pairs_fm), chunk_pairs):
+            part = pairs_fm[start:start + chunk_pairs]
+            jobs, where = [], []
+            for p, (f, m) in enumerate(part):
+                structure = f.pedigree.structure_key()
+                for l in loci:
+                    genos = {pid: prof[l] for pid, prof in f.references.items() if l in prof}
+                    extra = sorted({a for g in genos.values() for a in g if a not in tables.base[l][3]})
+                    alleles, freqs, male, female = tables.family_table(l, extra)
+                    index = {a: k for k, a in enumerate(alleles)}
+                    md = MarkerData(freqs, male, female,
+                                    {f.pedigree.index[pid]: (index[a], index[b]) for pid, (a, b) in genos.items()})
+                    jobs.append((structure, md, f.pedigree.index[m]))
+                    where.append((p, locus_idx[l], freqs))
+            tabs = joint_tables(jobs)
+            n_max = max(len(t) for t in tabs)
+            lr_tab = np.zeros((len(part), len(loci), n_max, n_max))
+            for (p, li, freqs), t in zip(where, tabs):
+                k = len(t)
+                total = t.sum()
+                pred = (t + t.T) / total
+                pop = 2.0 * np.outer(freqs, freqs)
+                np.fill_diagonal(pred, np.diag(t) / total)
+                np.fill_diagonal(pop, freqs * freqs)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lr_tab[p, li, :k, :k] = pred / pop
+            for p, (f, m) in enumerate(part):
+                vals = np.where(typed, lr_tab[p][li_idx, ux, uy], 1.0)  # (U, loci)
+                with np.errstate(divide="ignore"):
+                    logs = np.log10(vals).sum(axis=1)
+                ok = eligible[fast_idx, start + p] & (logs >= min_log)
+                for r in np.flatnonzero(ok):
+                    offer(unidentified[fast_idx[r]], f, m, float(logs[r]), None)
+            if progress is not None:
+                progress(len(part) * len(fast_idx))
+    # slow path: θ > 0, or rare alleles in the unidentified person's profile
+    for start in range(0, len(slow_pairs), 256):
+        part = slow_pairs[start:start + 256]
+        for (u, f, m), r in zip(part, exact_pairs(part, model=model)):
+            offer(u, f, m, r.log10_lr_total, None)
+        if progress is not None:
+            progress(len(part))
+    # reported candidates: exact statistics from the kinship engine, with and without mutation
+    kept = [item for heap in heaps.values() for item in heap]
+    kept_pairs = [(u, f, m) for (_, _, u, f, m, _) in kept]
+    screened = [item[0] for item in kept]
+    exact = exact_pairs(kept_pairs, model=model)
+    plain = exact_pairs(kept_pairs, model=model, mutation=False) if model.mutation != "none" else exact
+    by_query: dict[int, list[Candidate]] = {}
+    for (u, f, m), r, r0, screen in zip(kept_pairs, exact, plain, screened):
+        inconsistent = [l for l, v in r0.lr_per_marker.items() if v == 0.0]
+        cand = Candidate(u, f, m, r.lr_total, r.log10_lr_total, _common_loci(u, f),
+                         dict(r.lr_per_marker), inconsistent, screen_log10_lr=screen)
+        by_query.setdefault(u.id if per == "unidentified" else f.id, []).append(cand)
+    for cands in by_query.values():
+        cands.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
+        for k, c in enumerate(cands, start=1):
+            c.rank = k
+        result.candidates.extend(cands)
+    return result

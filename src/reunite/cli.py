@@ -143,6 +143,244 @@ def lr(
         raise typer.Exit(1)
 
 
+db_app = typer.Typer(help="Create and migrate the database (URL from REUNITE_DATABASE_URL).",
+                     no_args_is_help=True)
+import_app = typer.Typer(help="Import genotypes, families and unidentified persons.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+
+
+def _open_store():
+    from sqlalchemy.orm import Session
+
+    from reunite.store.db import make_engine, read_settings
+    from reunite.store.profiles import GeneticModel
+
+    engine = make_engine()
+    session = Session(engine)
+    settings = read_settings(session)
+    session.rollback()  # end the read; commands open their own transactions
+    return engine, session, GeneticModel.from_json(settings["genetic_model"])
+
+
+@db_app.command("init")
+def db_init(
+    population: str = typer.Option("CHN_national_GBT37223", help="Frequency table (see 'reunite populations')."),
+    mutation: str = typer.Option("stepwise", help="equal, proportional, stepwise, onestep or none."),
+    mutation_rate: float = typer.Option(None, "--mutation-rate",
+                                        help="One rate for every locus and sex (default: the shipped per-locus, per-sex rates)."),
+    rate2: float = typer.Option(1e-6, help="Stepwise: rate of mutations to another microvariant group."),
+    range_: float = typer.Option(0.1, "--range", help="Stepwise: relative probability of each extra step."),
+    theta: float = typer.Option(0.0, help="Subpopulation correction θ."),
+    min_common_loci: int = typer.Option(12, help="Pairs with fewer common loci are not compared."),
+) -> None:
+    """Create the database and fix its genetic model (recorded in every candidate)."""
+    import json
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from reunite.store.db import database_url, make_engine, upgrade
+    from reunite.store.models import Setting
+    from reunite.store.profiles import GeneticModel
+
+    model = GeneticModel(population, mutation, mutation_rate, rate2, range_, theta, min_common_loci)
+    engine = make_engine()
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        row = session.execute(select(Setting).where(Setting.key == "genetic_model")).scalar_one_or_none()
+        if row is not None and json.loads(row.value) != model.to_json():
+            old = GeneticModel.from_json(json.loads(row.value))
+            raise ReuniteError(f"the database is already initialised with {old.describe()}; the genetic "
+                               "model of a database is fixed when it is created (use a new database)")
+        if row is None:
+            session.add(Setting(key="genetic_model", value=json.dumps(model.to_json())))
+    console.print(f"database ready at {database_url()}: {model.describe()}")
+
+
+def _auto_search(session, model, report, per: str) -> None:
+    from reunite.search.service import run_search
+
+    if per == "family":
+        result = run_search(session, model, family_ids=report.new_ids, per="family", min_lr=1.0)
+    else:
+        result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0)
+    strong = [c for c in result.candidates if c.rank == 1 and c.log10_lr >= 4]
+    console.print(f"searched {result.num_compared:,} pairs automatically; {len(result.candidates):,} "
+                  f"candidates with LR >= 1 stored, {len(strong):,} with LR >= 10,000 ranked first "
+                  f"({result.skipped_sex:,} pairs skipped for sex, {result.skipped_loci:,} for too few loci)")
+
+
+@import_app.command("genotypes")
+def import_genotypes_cmd(
+    file: Path = typer.Argument(..., help="Long CSV, wide CSV or GeneMapper export."),
+    lab: str = typer.Option(None, help="Laboratory that typed the samples."),
+) -> None:
+    """Import STR profiles (one transaction; a bad row rejects the file)."""
+    from reunite.store.importers import import_genotypes
+
+    _, session, model = _open_store()
+    with session, session.begin():
+        report = import_genotypes(session, file, model=model, lab=lab)
+    console.print(f"imported {report.num_records:,} profiles ({report.num_rows:,} genotypes, "
+                  f"{report.notes[0]}) from {file}")
+
+
+@import_app.command("families")
+def import_families_cmd(
+    file: Path = typer.Argument(..., help="family_id,person_id,father_id,mother_id,sex,role,sample_id"),
+    search: bool = typer.Option(True, help="Search the new families against every unidentified person."),
+) -> None:
+    """Import families (pedigrees with missing persons) and search them."""
+    from reunite.store.importers import import_families
+
+    _, session, model = _open_store()
+    with session, session.begin():
+        report = import_families(session, file, model=model)
+    console.print(f"imported {report.num_records:,} families ({report.num_rows:,} people) from {file}")
+    if search:
+        with session, session.begin():
+            _auto_search(session, model, report, "family")
+
+
+@import_app.command("unidentified")
+def import_unidentified_cmd(
+    file: Path = typer.Argument(..., help="person_id,sample_id[,sex,category,estimated_birth_date,found_date,found_place]"),
+    search: bool = typer.Option(True, help="Search the new persons against every family."),
+) -> None:
+    """Import unidentified persons and search them against every family."""
+    from reunite.store.importers import import_unidentified
+
+    _, session, model = _open_store()
+    with session, session.begin():
+        report = import_unidentified(session, file)
+    console.print(f"imported {report.num_records:,} unidentified persons from {file}")
+    if search:
+        with session, session.begin():
+            _auto_search(session, model, report, "unidentified")
+
+
+@app.command()
+def stats() -> None:
+    """Counts, loci coverage and duplicate profiles of the database."""
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from reunite.store.models import Family, MatchCandidate, Sample, Unidentified
+    from reunite.store.profiles import unpack_profile
+
+    _, session, model = _open_store()
+    with session:
+        console.print(f"genetic model: {model.describe()}")
+        samples = session.execute(select(Sample.code, Sample.profile)).tuples().all()
+        fam_types = Counter(t or "unspecified" for t in session.execute(select(Family.family_type)).scalars())
+        categories = Counter(c or "unspecified" for c in session.execute(select(Unidentified.category)).scalars())
+        statuses = dict(session.execute(select(MatchCandidate.status, func.count()).group_by(MatchCandidate.status)).tuples())
+        table = Table(title="reunite database")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        table.add_row("profiles (samples)", f"{len(samples):,}")
+        table.add_row("families", f"{sum(fam_types.values()):,}")
+        for t, n in sorted(fam_types.items()):
+            table.add_row(f"  {t}", f"{n:,}")
+        table.add_row("unidentified persons", f"{sum(categories.values()):,}")
+        for c, n in sorted(categories.items()):
+            table.add_row(f"  {c}", f"{n:,}")
+        table.add_row("match candidates", f"{sum(statuses.values()):,}")
+        for st, n in sorted(statuses.items()):
+            table.add_row(f"  {st}", f"{n:,}")
+        console.print(table)
+        coverage = Counter()
+        by_profile: dict[str, list[str]] = {}
+        for code, prof in samples:
+            coverage.update(unpack_profile(prof))
+            by_profile.setdefault(prof, []).append(code)
+        if samples:
+            cov = Table(title="loci coverage (share of profiles typed)")
+            cov.add_column("locus")
+            cov.add_column("typed", justify="right")
+            for locus, n in sorted(coverage.items()):
+                cov.add_row(locus, f"{n / len(samples):.1%}")
+            console.print(cov)
+        dups = [codes for codes in by_profile.values() if len(codes) > 1]
+        console.print(f"duplicate profiles (identical at every locus): {len(dups)}")
+        for codes in dups[:20]:
+            console.print("  " + ", ".join(codes))
+
+
+@app.command("search")
+def search_cmd(
+    unidentified: str = typer.Option(None, "--unidentified", help="Search one unidentified person (person_id)."),
+    family: str = typer.Option(None, "--family", help="Search one family (family_id)."),
+    all_: bool = typer.Option(False, "--all", help="Search every unidentified person against every family."),
+    min_lr: float = typer.Option(1.0, "--min-lr", help="Report candidates with at least this LR."),
+    top: int = typer.Option(None, "--top", help="At most this many candidates per query (default: 20, or all with --all)."),
+    out: Path = typer.Option(None, "--out", help="Write the candidates to this CSV file."),
+    store: bool = typer.Option(True, help="Store the candidates (idempotent)."),
+) -> None:
+    """Rank candidate matches by exact LR, one-to-many or many-to-many."""
+    from sqlalchemy import select
+
+    from reunite.search.service import run_search, write_csv
+    from reunite.store.models import Family, Unidentified
+
+    if sum(bool(x) for x in (unidentified, family, all_)) != 1:
+        raise ReuniteError("give exactly one of --unidentified ID, --family ID or --all")
+    _, session, model = _open_store()
+    with session, session.begin():
+        kwargs: dict = {"min_lr": min_lr, "store": store}
+        if unidentified:
+            uid = session.execute(select(Unidentified.id).where(Unidentified.code == unidentified)).scalar()
+            if uid is None:
+                raise ReuniteError(f"--unidentified: no unidentified person {unidentified!r} in the database")
+            kwargs.update(unidentified_ids=[uid], top_k=top or 20)
+        elif family:
+            fid = session.execute(select(Family.id).where(Family.code == family)).scalar()
+            if fid is None:
+                raise ReuniteError(f"--family: no family {family!r} in the database")
+            kwargs.update(family_ids=[fid], per="family", top_k=top or 20)
+        else:
+            kwargs.update(top_k=top)
+        with Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("search", total=None)
+            result = run_search(session, model, progress=lambda k: progress.advance(task, k), **kwargs)
+    if out:
+        write_csv(result, out)
+    table = Table(title=f"candidates (LR >= {min_lr:g}); {result.num_compared:,} pairs compared, "
+                        f"{result.skipped_sex:,} skipped for sex, {result.skipped_loci:,} for too few common loci")
+    for col in ("rank", "unidentified", "family", "missing", "LR", "log10 LR", "loci", "inconsistent"):
+        table.add_column(col)
+    for c in result.candidates[:50]:
+        table.add_row(str(c.rank), c.unidentified.code, c.family.code, c.missing, _fmt_lr(c.lr),
+                      f"{c.log10_lr:.2f}", str(c.loci_compared), ",".join(c.inconsistent_loci))
+    console.print(table)
+    if len(result.candidates) > 50:
+        console.print(f"... {len(result.candidates) - 50:,} more" + (f" in {out}" if out else ""))
+    elif out:
+        console.print(f"written to {out}")
+
+
+@app.command()
+def simulate(
+    families: int = typer.Option(1000, help="Number of families."),
+    unidentified: int = typer.Option(500, help="Number of unidentified persons."),
+    seed: int = typer.Option(..., help="Seed of the simulation."),
+    out: Path = typer.Option(..., help="Folder for genotypes.csv, families.csv, unidentified.csv, truth.csv."),
+    population: str = typer.Option("CHN_national_GBT37223", help="Frequency table to draw from."),
+) -> None:
+    """Simulate a database (never real people): families, unidentified persons, truth."""
+    from reunite.simulate import simulate_database, write_database
+
+    db = simulate_database(families, unidentified, seed=seed, population=population)
+    paths = write_database(db, out)
+    console.print(f"simulated {families:,} families and {unidentified:,} unidentified persons "
+                  f"({len(db['truth']):,} of them missing children of a family):")
+    for name, path in paths.items():
+        console.print(f"  {path}")
+
+
 @app.command()
 def demo(seed: int = typer.Option(2016, help="Seed of the simulation.")) -> None:
     """Compute the LRs of a few realistic simulated cases and print them."""

@@ -63,7 +63,6 @@ class Candidate:
     lr_per_locus: dict[str, float] = field(default_factory=dict)
     inconsistent_loci: list[str] = field(default_factory=list)
     rank: int = 0
-    screen_log10_lr: float = math.nan  # the value the ranking pass computed (tests compare)
 
 
 @dataclass
@@ -150,6 +149,7 @@ class _LocusTables:
 
     def __init__(self, model: GeneticModel, loci):
         self.model = model
+        self._cache: dict[tuple, tuple] = {}
         self.base = {}
         for locus in loci:
             marker = model.marker(locus)
@@ -159,6 +159,13 @@ class _LocusTables:
 
     def family_table(self, locus: str, extra: list[str]):
         """Alleles, frequencies and matrices with the family's rare alleles added (engine rule)."""
+        key = (locus, tuple(extra))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._family_table(locus, extra)
+        return hit
+
+    def _family_table(self, locus: str, extra: list[str]):
         marker, alleles, freqs, index = self.base[locus]
         if extra:
             alleles, freqs, _ = prepare_afreq(dict(zip(alleles, freqs)), observed=extra,
@@ -252,50 +259,55 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
                     extra = sorted({a for g in genos.values() for a in g if a not in tables.base[l][3]})
                     alleles, freqs, male, female = tables.family_table(l, extra)
                     index = {a: k for k, a in enumerate(alleles)}
-                    md = MarkerData(freqs, male, female,
-                                    {f.pedigree.index[pid]: (index[a], index[b]) for pid, (a, b) in genos.items()})
-                    jobs.append((structure, md, f.pedigree.index[m]))
+                    genos_idx = {f.pedigree.index[pid]: (index[a], index[b]) for pid, (a, b) in genos.items()}
+                    jobs.append((structure, MarkerData(freqs, male, female, genos_idx), f.pedigree.index[m]))
+                    # the same without mutation: where it is 0 the locus is inconsistent
+                    jobs.append((structure, MarkerData(freqs, None, None, genos_idx), f.pedigree.index[m]))
                     where.append((p, locus_idx[l], freqs))
             tabs = joint_tables(jobs)
             n_max = max(len(t) for t in tabs)
             lr_tab = np.zeros((len(part), len(loci), n_max, n_max))
-            for (p, li, freqs), t in zip(where, tabs):
-                k = len(t)
+            compatible = np.zeros((len(part), len(loci), n_max, n_max), dtype=bool)
+            for k, (p, li, freqs) in enumerate(where):
+                t, t0 = tabs[2 * k], tabs[2 * k + 1]
+                size = len(t)
                 total = t.sum()
                 pred = (t + t.T) / total
                 pop = 2.0 * np.outer(freqs, freqs)
                 np.fill_diagonal(pred, np.diag(t) / total)
                 np.fill_diagonal(pop, freqs * freqs)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    lr_tab[p, li, :k, :k] = pred / pop
+                    lr_tab[p, li, :size, :size] = pred / pop
+                compatible[p, li, :size, :size] = (t0 + t0.T) > 0
             for p, (f, m) in enumerate(part):
                 vals = np.where(typed, lr_tab[p][li_idx, ux, uy], 1.0)  # (U, loci)
                 with np.errstate(divide="ignore"):
                     logs = np.log10(vals).sum(axis=1)
                 ok = eligible[fast_idx, start + p] & (logs >= min_log)
                 for r in np.flatnonzero(ok):
-                    offer(unidentified[fast_idx[r]], f, m, float(logs[r]), None)
+                    incompatible = typed[r] & ~compatible[p][li_idx[0], ux[r], uy[r]]
+                    offer(unidentified[fast_idx[r]], f, m, float(logs[r]),
+                          ({loci[li]: float(vals[r, li]) for li in np.flatnonzero(typed[r])},
+                           [loci[li] for li in np.flatnonzero(incompatible)]))
             if progress is not None:
                 progress(len(part) * len(fast_idx))
     # slow path: θ > 0, or rare alleles in the unidentified person's profile
     for start in range(0, len(slow_pairs), 256):
         part = slow_pairs[start:start + 256]
-        for (u, f, m), r in zip(part, exact_pairs(part, model=model)):
-            offer(u, f, m, r.log10_lr_total, None)
+        exact = exact_pairs(part, model=model)
+        plain = exact_pairs(part, model=model, mutation=False) if model.mutation != "none" else exact
+        for (u, f, m), r, r0 in zip(part, exact, plain):
+            offer(u, f, m, r.log10_lr_total,
+                  (dict(r.lr_per_marker), [l for l, v in r0.lr_per_marker.items() if v == 0.0]))
         if progress is not None:
             progress(len(part))
-    # reported candidates: exact statistics from the kinship engine, with and without mutation
-    kept = [item for heap in heaps.values() for item in heap]
-    kept_pairs = [(u, f, m) for (_, _, u, f, m, _) in kept]
-    screened = [item[0] for item in kept]
-    exact = exact_pairs(kept_pairs, model=model)
-    plain = exact_pairs(kept_pairs, model=model, mutation=False) if model.mutation != "none" else exact
+    # reported candidates: the per-locus LRs and the loci inconsistent without mutation
     by_query: dict[int, list[Candidate]] = {}
-    for (u, f, m), r, r0, screen in zip(kept_pairs, exact, plain, screened):
-        inconsistent = [l for l, v in r0.lr_per_marker.items() if v == 0.0]
-        cand = Candidate(u, f, m, r.lr_total, r.log10_lr_total, _common_loci(u, f),
-                         dict(r.lr_per_marker), inconsistent, screen_log10_lr=screen)
-        by_query.setdefault(u.id if per == "unidentified" else f.id, []).append(cand)
+    for heap in heaps.values():
+        for log10_lr, _, u, f, m, (lr_loc, inconsistent) in heap:
+            lr = math.prod(lr_loc.values())
+            cand = Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc, inconsistent)
+            by_query.setdefault(u.id if per == "unidentified" else f.id, []).append(cand)
     for cands in by_query.values():
         cands.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
         for k, c in enumerate(cands, start=1):

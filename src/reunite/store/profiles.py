@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reunite.errors import ReuniteError
 from reunite.genetics.frequencies import get_population
@@ -70,6 +71,7 @@ class GeneticModel:
                 mut += f", rate2 {self.rate2:g}, range {self.range:g}"
         return f"{self.population}; {mut}; theta {self.theta:g}"
 
+    @lru_cache(maxsize=512)
     def locus_mutation(self, locus: str) -> Mutation | None:
         if self.mutation == "none":
             return None

@@ -273,10 +273,11 @@ def stats() -> None:
     _, session, model = _open_store()
     with session:
         console.print(f"genetic model: {model.describe()}")
-        samples = session.execute(select(Sample.code, Sample.profile)).tuples().all()
+        samples = session.execute(select(Sample.code, Sample.profile)).all()
         fam_types = Counter(t or "unspecified" for t in session.execute(select(Family.family_type)).scalars())
         categories = Counter(c or "unspecified" for c in session.execute(select(Unidentified.category)).scalars())
-        statuses = dict(session.execute(select(MatchCandidate.status, func.count()).group_by(MatchCandidate.status)).tuples())
+        statuses = dict(session.execute(select(MatchCandidate.status, func.count())
+                                        .group_by(MatchCandidate.status)).all())
         table = Table(title="reunite database")
         table.add_column("what")
         table.add_column("count", justify="right")

@@ -30,7 +30,7 @@ def load_families(session: Session, ids: list[int] | None = None) -> list[Family
     mq = select(FamilyMember, Sample.profile).outerjoin(Sample, Sample.id == FamilyMember.sample_id)
     if ids is not None:
         mq = mq.where(FamilyMember.family_id.in_(ids))
-    for member, profile in session.execute(mq).tuples():
+    for member, profile in session.execute(mq):
         members.setdefault(member.family_id, []).append((member, profile))
     out = []
     for fid, fam in sorted(fams.items()):
@@ -49,7 +49,7 @@ def load_unidentified(session: Session, ids: list[int] | None = None) -> list[Un
     if ids is not None:
         q = q.where(Unidentified.id.in_(ids))
     return [UnidentifiedRecord(u.id, u.code, u.sex, unpack_profile(p))
-            for u, p in session.execute(q.order_by(Unidentified.id)).tuples()]
+            for u, p in session.execute(q.order_by(Unidentified.id))]
 
 
 def provenance(model: GeneticModel, loci) -> dict:

@@ -207,7 +207,7 @@ def _sample_ids(session: Session, codes) -> dict[str, int]:
     out: dict[str, int] = {}
     for start in range(0, len(codes), 900):
         out.update(session.execute(select(Sample.code, Sample.id).where(Sample.code.in_(codes[start:start + 900])))
-                   .tuples().all())
+                   .all())
     return out
 
 
@@ -294,7 +294,7 @@ def _codes_to_ids(session: Session, model, codes) -> dict[str, int]:
     out: dict[str, int] = {}
     for start in range(0, len(codes), 900):
         out.update(session.execute(select(model.code, model.id).where(model.code.in_(codes[start:start + 900])))
-                   .tuples().all())
+                   .all())
     return out
 
 

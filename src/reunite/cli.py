@@ -383,11 +383,16 @@ def simulate(
 
 
 @app.command()
-def demo(seed: int = typer.Option(2016, help="Seed of the simulation.")) -> None:
-    """Compute the LRs of a few realistic simulated cases and print them."""
-    from reunite.demo import run_demo
+def demo(
+    seed: int = typer.Option(2016, help="Seed of the simulation."),
+    out: Path = typer.Option(Path("demo-output"), help="Folder for the demo database and files."),
+    families: int = typer.Option(2000, help="Families in the simulated database."),
+    unidentified: int = typer.Option(500, help="Unidentified persons in the simulated database."),
+) -> None:
+    """Simulated kinship cases, then a simulated national database imported and searched."""
+    from reunite.demo import run_all
 
-    run_demo(console, seed=seed)
+    run_all(console, seed=seed, out_dir=out, num_families=families, num_unidentified=unidentified)
 
 
 def main() -> None:

@@ -106,6 +106,9 @@ def pair_markers(u: UnidentifiedRecord, f: FamilyRecord, u_id: str, model: Genet
 
 U_ID = "__unidentified__"
 
+#: Fewest unidentified persons (θ = 0, no rare alleles) for which the joint-table pass is used.
+TABLES_MIN_QUERIES = 8
+
 
 def exact_pairs(pairs: list[tuple[UnidentifiedRecord, FamilyRecord, str]], *, model: GeneticModel,
                 mutation: bool = True):
@@ -236,7 +239,10 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
         f, m = pairs_fm[j]
         result.skipped_pairs.append((unidentified[i].code, f.code, m,
                                      f"{int(common[i, j])} common loci, fewer than {model.min_common_loci}"))
+    # joint tables pay off when many unidentified persons share them; a few go pair by pair
     fast = ~u_rare if model.theta == 0.0 else np.zeros(len(unidentified), dtype=bool)
+    if fast.sum() < TABLES_MIN_QUERIES:
+        fast[:] = False
     slow_pairs = [(unidentified[i], *pairs_fm[j]) for i, j in zip(*np.nonzero(eligible & ~fast[:, None]))]
     fast_idx = np.flatnonzero(fast)
     # fast path: joint tables per (family, missing, locus), lookups for every unidentified person
@@ -294,17 +300,25 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
     # slow path: θ > 0, or rare alleles in the unidentified person's profile
     for start in range(0, len(slow_pairs), 256):
         part = slow_pairs[start:start + 256]
-        exact = exact_pairs(part, model=model)
-        plain = exact_pairs(part, model=model, mutation=False) if model.mutation != "none" else exact
-        for (u, f, m), r, r0 in zip(part, exact, plain):
-            offer(u, f, m, r.log10_lr_total,
-                  (dict(r.lr_per_marker), [l for l, v in r0.lr_per_marker.items() if v == 0.0]))
+        for (u, f, m), r in zip(part, exact_pairs(part, model=model)):
+            offer(u, f, m, r.log10_lr_total, (dict(r.lr_per_marker), None))
         if progress is not None:
             progress(len(part))
     # reported candidates: the per-locus LRs and the loci inconsistent without mutation
     by_query: dict[int, list[Candidate]] = {}
+    # pairs computed one by one learn their inconsistent loci now, for the kept ones only
+    pending = [(u, f, m) for heap in heaps.values() for (_, _, u, f, m, (_, inc)) in heap if inc is None]
+    plain = {}
+    if pending:
+        results = exact_pairs(pending, model=model, mutation=False) if model.mutation != "none" else None
+        for k, pair in enumerate(pending):
+            r0 = results[k] if results is not None else None
+            plain[(pair[0].id, pair[1].id, pair[2])] = (
+                [] if r0 is None else [l for l, v in r0.lr_per_marker.items() if v == 0.0])
     for heap in heaps.values():
         for log10_lr, _, u, f, m, (lr_loc, inconsistent) in heap:
+            if inconsistent is None:
+                inconsistent = plain[(u.id, f.id, m)]
             lr = math.prod(lr_loc.values())
             cand = Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc, inconsistent)
             by_query.setdefault(u.id if per == "unidentified" else f.id, []).append(cand)

@@ -295,7 +295,7 @@ def stats() -> None:
         coverage = Counter()
         by_profile: dict[str, list[str]] = {}
         for code, prof in samples:
-            coverage.update(unpack_profile(prof))
+            coverage.update(unpack_profile(prof).keys())
             by_profile.setdefault(prof, []).append(code)
         if samples:
             cov = Table(title="loci coverage (share of profiles typed)")

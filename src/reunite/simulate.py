@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 
 from reunite.genetics.frequencies import prepare_afreq
@@ -198,12 +200,10 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
         person_id = f"U{k + 1:07d}"
         sample_id = f"SU{k + 1:07d}"
         add_profile(sample_id, calls)
-        birth_year = int(rng.integers(2005, 2020))
-        found_year = min(2024, birth_year + int(rng.integers(0, 6)))
+        birth = date(int(rng.integers(2005, 2020)), int(rng.integers(1, 13)), 1)
+        found = birth + timedelta(days=int(rng.integers(4, 6 * 365)))
         unidentified.append((person_id, sample_id, sex, CATEGORIES[int(rng.integers(len(CATEGORIES)))],
-                             f"{birth_year}-{int(rng.integers(1, 13)):02d}-01",
-                             f"{found_year}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}",
-                             PLACES[int(rng.integers(len(PLACES)))]))
+                             birth.isoformat(), found.isoformat(), PLACES[int(rng.integers(len(PLACES)))]))
         if family_id:
             truth.append((person_id, family_id, missing_id))
     return {"genotypes": genotypes, "families": families, "unidentified": unidentified, "truth": truth}

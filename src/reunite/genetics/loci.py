@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 
@@ -64,6 +65,8 @@ def _normalise_allele(label: object) -> str:
     try:
         value = float(text)
     except ValueError:
+        return text
+    if not math.isfinite(value):
         return text
     if value == int(value) and re.fullmatch(r"[+-]?\d+(\.0+)?", text):
         return str(int(value))

@@ -7,6 +7,7 @@ line and reason of every problem (up to a limit), and nothing is written.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,9 @@ from reunite.store.models import Family, FamilyMember, ImportBatch, Sample, Unid
 from reunite.store.profiles import GeneticModel, pack_profile
 
 MAX_REPORTED = 50
+MAX_ID_LENGTH = 128
+_REPEAT = re.compile(r"^\d{1,3}(\.\d)?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SKIPPED_MARKERS = ("AMELOGENIN", "AMEL")
 ROLES = ("reference", "missing", "untyped")
 CATEGORIES = ("rescued_child", "unclear_origin", "begging_child", "registration_check")
@@ -107,11 +111,14 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
         b = b or a
         try:
             a, b = normalise_allele(a), normalise_allele(b)
-            for x in (a, b):
-                float(x)
-        except (ReuniteError, ValueError):
+        except ReuniteError:
+            pass
+        if not (_REPEAT.match(a) and _REPEAT.match(b)):
             problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: alleles must be "
                             f"repeat numbers such as 15 or 9.3, found {a!r}/{b!r}")
+            return
+        if len(sample) > MAX_ID_LENGTH:
+            problems.append(f"{path}:{line}: sample id longer than {MAX_ID_LENGTH} characters")
             return
         prof = profiles.setdefault(sample, {})
         if locus in prof:
@@ -141,10 +148,16 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
     elif lower and lower[0] == "sample_id" and len(header) > 1:
         fmt = "wide"
         loci = header[1:]
+        first_line: dict[str, int] = {}
         for line, row in rows:
             if len(row) != len(header):
                 problems.append(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
                 continue
+            if row[0].strip() in first_line:
+                problems.append(f"{path}:{line}: sample {row[0].strip()!r} is listed twice (first on "
+                                f"line {first_line[row[0].strip()]})")
+                continue
+            first_line[row[0].strip()] = line
             for locus, cell in zip(loci, row[1:]):
                 cell = cell.strip()
                 if not cell:
@@ -160,6 +173,8 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
             f"{path}:1: unrecognised header {header!r}; expected 'sample_id,locus,allele1,allele2' "
             "(long), 'sample_id,<locus>,...' (wide) or a GeneMapper export with 'Sample Name', "
             "'Marker', 'Allele 1', 'Allele 2'"])
+    if not problems and not profiles:
+        problems.append(f"{path}:2: the file has a header but no genotypes")
     if problems:
         raise ImportRejected(path, problems)
     return profiles, fmt
@@ -196,6 +211,8 @@ def _date(value: str, where: str, what: str, problems: list[str]) -> date | None
     if not value:
         return None
     try:
+        if not _ISO_DATE.match(value):
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         problems.append(f"{where}: {what} must be a date YYYY-MM-DD, found {value!r}")
@@ -244,7 +261,29 @@ def import_families(session: Session, path, *, model: GeneticModel) -> ImportRep
             "sex": _sex(sex, where, problems), "role": role, "sample": sample or None}))
         if len(row) > 7 and row[7]:
             types[fam] = row[7]
+    if not families and not problems:
+        problems.append(f"{path}:2: the file has a header but no people")
+    for fam, members in families.items():
+        for line, p in members:
+            for key in ("id", "father", "mother"):
+                if p[key] and len(p[key]) > MAX_ID_LENGTH:
+                    problems.append(f"{path}:{line}: {key} id longer than {MAX_ID_LENGTH} characters")
+        if len(fam) > MAX_ID_LENGTH:
+            problems.append(f"{path}:{members[0][0]}: family id longer than {MAX_ID_LENGTH} characters")
     samples = _sample_ids(session, [p["sample"] for ms in families.values() for _, p in ms if p["sample"]])
+    used = _samples_in_use(session, samples.values())
+    seen_samples: dict[str, int] = {}
+    for fam, members in families.items():
+        for line, p in members:
+            sample = p["sample"]
+            if not sample:
+                continue
+            if sample in seen_samples:
+                problems.append(f"{path}:{line}: sample {sample!r} is given to two people (first on line "
+                                f"{seen_samples[sample]}); a sample is one person")
+            seen_samples.setdefault(sample, line)
+            if sample in samples and samples[sample] in used:
+                problems.append(f"{path}:{line}: sample {sample!r} already belongs to {used[samples[sample]]}")
     existing = _existing_codes(session, Family, families)
     for fam, members in families.items():
         first = members[0][0]
@@ -280,6 +319,23 @@ def import_families(session: Session, path, *, model: GeneticModel) -> ImportRep
         for fam, members in families.items() for _, p in members])
     return ImportReport("families", str(path), batch.num_rows, len(families),
                         new_ids=[ids[f] for f in families])
+
+
+def _samples_in_use(session: Session, sample_ids) -> dict[int, str]:
+    """Samples already given to a family member or an unidentified person -> who has them."""
+    ids = list(sample_ids)
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for sid, person, fam in session.execute(
+                select(FamilyMember.sample_id, FamilyMember.person_code, Family.code)
+                .join(Family, Family.id == FamilyMember.family_id)
+                .where(FamilyMember.sample_id.in_(part))).all():
+            out[sid] = f"{person!r} of family {fam!r}"
+        for sid, person in session.execute(
+                select(Unidentified.sample_id, Unidentified.code).where(Unidentified.sample_id.in_(part))).all():
+            out[sid] = f"unidentified person {person!r}"
+    return out
 
 
 def _existing_codes(session: Session, model, codes) -> set[str]:
@@ -334,9 +390,25 @@ def import_unidentified(session: Session, path) -> ImportReport:
             "estimated_birth_date": _date(get("estimated_birth_date"), where, "estimated_birth_date", problems),
             "found_date": _date(get("found_date"), where, "found_date", problems),
             "found_place": get("found_place") or None}))
+    if not records and not problems:
+        problems.append(f"{path}:2: the file has a header but no persons")
     samples = _sample_ids(session, [r["sample"] for _, r in records])
+    used = _samples_in_use(session, samples.values())
     existing = _existing_codes(session, Unidentified, [r["code"] for _, r in records])
+    seen_samples: dict[str, int] = {}
     for line, r in records:
+        if len(r["code"]) > MAX_ID_LENGTH:
+            problems.append(f"{path}:{line}: person id longer than {MAX_ID_LENGTH} characters")
+        if r["sample"] in seen_samples:
+            problems.append(f"{path}:{line}: sample {r['sample']!r} is given to two persons (first on "
+                            f"line {seen_samples[r['sample']]}); a sample is one person")
+        seen_samples.setdefault(r["sample"], line)
+        if r["sample"] in samples and samples[r["sample"]] in used:
+            problems.append(f"{path}:{line}: sample {r['sample']!r} already belongs to "
+                            f"{used[samples[r['sample']]]}")
+        if r["found_date"] and r["estimated_birth_date"] and r["found_date"] < r["estimated_birth_date"]:
+            problems.append(f"{path}:{line}: found_date {r['found_date']} is before the estimated "
+                            f"birth date {r['estimated_birth_date']}")
         if r["sample"] not in samples:
             problems.append(f"{path}:{line}: sample {r['sample']!r} is not in the database; import the "
                             "genotypes first")

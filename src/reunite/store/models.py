@@ -2,7 +2,7 @@
 
 Genetic tables hold sample codes only (pseudonymised); names and contact details live in
 ``person_details``, which nothing genetic joins to.  A profile is stored packed, one row per
-sample: ``"LOCUS=a/b;LOCUS=a/b;..."`` in the order typed (see :mod:`reunite.store.profiles`).
+sample: ``"LOCUS=a/b;LOCUS=a/b;..."``, loci sorted (see :mod:`reunite.store.profiles`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from reunite.genetics.rates import locus_rates
 
 
 def pack_profile(profile: dict[str, tuple[str, str]]) -> str:
-    """``{"VWA": ("14", "17")}`` -> ``"VWA=14/17"`` (loci joined by ``;``)."""
-    return ";".join(f"{locus}={a}/{b}" for locus, (a, b) in profile.items())
+    """``{"VWA": ("14", "17")}`` -> ``"VWA=14/17"`` (loci sorted, joined by ``;``), so that
+    equal profiles have equal text."""
+    return ";".join(f"{locus}={a}/{b}" for locus, (a, b) in sorted(profile.items()))
 
 
 def unpack_profile(text: str) -> dict[str, tuple[str, str]]:

@@ -327,4 +327,6 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
         for k, c in enumerate(cands, start=1):
             c.rank = k
         result.candidates.extend(cands)
+    result.candidates.sort(key=lambda c: ((c.unidentified.code if per == "unidentified" else c.family.code),
+                                          c.rank))
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
@@ -66,7 +67,24 @@ def _open_rows(path: Path, delimiter: str | None = None):
         delimiter = "\t" if "\t" in lines[0] else ","
     reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
-    return header, ((k, row) for k, row in enumerate(reader, start=2) if any(c.strip() for c in row))
+    return header, ((k, row) for k, row in enumerate(reader, start=2) if row and any(row)
+                    and any(c.strip() for c in row))
+
+
+@lru_cache(maxsize=65536)
+def _allele_pair(a: str, b: str) -> tuple[str, str] | str:
+    """Two allele cells -> the sorted canonical pair, or the reason they are refused."""
+    a, b = a.strip(), b.strip()
+    if not a:
+        return "no allele"
+    b = b or a
+    try:
+        a, b = normalise_allele(a), normalise_allele(b)
+    except ReuniteError:
+        pass
+    if not (_REPEAT.match(a) and _REPEAT.match(b)):
+        return f"alleles must be repeat numbers such as 15 or 9.3, found {a!r}/{b!r}"
+    return (a, b) if float(a) <= float(b) else (b, a)
 
 
 def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tuple[str, str]]], str]:
@@ -89,33 +107,36 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
     problems: list[str] = []
     profiles: dict[str, dict[str, tuple[str, str]]] = {}
 
+    loci_seen: dict[str, str | None] = {}  # raw locus name -> canonical, "" to skip, None unknown
+
+    def canonical_locus(raw: str) -> str | None:
+        hit = loci_seen.get(raw, False)
+        if hit is False:
+            try:
+                locus = normalise_locus(raw)
+            except ReuniteError:
+                locus = None
+            if locus is not None and (locus in SKIPPED_MARKERS or locus.startswith(("DYS", "Y"))):
+                locus = ""
+            elif locus is not None and locus not in known:
+                locus = None
+            hit = loci_seen[raw] = locus
+        return hit
+
     def add(line: int, sample: str, locus_raw: str, a: str, b: str) -> None:
         if not sample:
             problems.append(f"{path}:{line}: empty sample id")
             return
-        try:
-            locus = normalise_locus(locus_raw)
-        except ReuniteError as exc:
-            problems.append(f"{path}:{line}: {exc}")
+        locus = canonical_locus(locus_raw)
+        if locus == "":
             return
-        if locus in SKIPPED_MARKERS or locus.startswith("DYS") or locus.startswith("Y"):
-            return
-        if locus not in known:
+        if locus is None:
             problems.append(f"{path}:{line}: locus {locus_raw!r} is not in the database's "
                             f"frequency table {model.population!r}")
             return
-        a, b = a.strip(), b.strip()
-        if not a:
-            problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: no allele")
-            return
-        b = b or a
-        try:
-            a, b = normalise_allele(a), normalise_allele(b)
-        except ReuniteError:
-            pass
-        if not (_REPEAT.match(a) and _REPEAT.match(b)):
-            problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: alleles must be "
-                            f"repeat numbers such as 15 or 9.3, found {a!r}/{b!r}")
+        pair = _allele_pair(a, b)
+        if isinstance(pair, str):
+            problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: {pair}")
             return
         if len(sample) > MAX_ID_LENGTH:
             problems.append(f"{path}:{line}: sample id longer than {MAX_ID_LENGTH} characters")
@@ -124,7 +145,7 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
         if locus in prof:
             problems.append(f"{path}:{line}: sample {sample!r}, locus {locus} is typed twice")
             return
-        prof[locus] = tuple(sorted((a, b), key=float))
+        prof[locus] = pair
 
     if lower[:4] == ["sample_id", "locus", "allele1", "allele2"]:
         fmt = "long"

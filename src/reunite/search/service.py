@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reunite import __version__
+from reunite.genetics.kinship import json_number
 from reunite.genetics.pedigree import make_pedigree
 from reunite.search.engine import FamilyRecord, SearchResult, UnidentifiedRecord, search
 from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
@@ -77,7 +77,7 @@ def store_candidates(session: Session, result: SearchResult, model: GeneticModel
         values = dict(
             lr=c.lr, log10_lr=c.log10_lr, loci_compared=c.loci_compared,
             inconsistent_loci=",".join(c.inconsistent_loci),
-            lr_per_locus=json.dumps({k: _num(v) for k, v in c.lr_per_locus.items()}),
+            lr_per_locus=json.dumps({k: json_number(v) for k, v in c.lr_per_locus.items()}),
             provenance=json.dumps(provenance(model, c.lr_per_locus)),
             updated_at=datetime.now(timezone.utc))
         if row is None:
@@ -88,14 +88,6 @@ def store_candidates(session: Session, result: SearchResult, model: GeneticModel
                 setattr(row, k, v)
         n += 1
     return n
-
-
-def _num(x: float):
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Inf" if x > 0 else "-Inf"
-    return x
 
 
 CSV_HEADER = ("unidentified_id", "family_id", "missing_id", "lr", "log10_lr", "loci_compared",

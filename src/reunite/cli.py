@@ -205,6 +205,10 @@ def _auto_search(session, model, report, per: str) -> None:
         result = run_search(session, model, family_ids=report.new_ids, per="family", min_lr=1.0)
     else:
         result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0)
+    if result.num_pairs == 0:
+        console.print("nothing to search against yet: the database has no "
+                      + ("unidentified persons" if per == "family" else "families"))
+        return
     strong = [c for c in result.candidates if c.rank == 1 and c.log10_lr >= 4]
     console.print(f"searched {result.num_compared:,} pairs automatically; {len(result.candidates):,} "
                   f"candidates with LR >= 1 stored, {len(strong):,} with LR >= 10,000 ranked first "

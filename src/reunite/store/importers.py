@@ -131,8 +131,13 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
         if locus == "":
             return
         if locus is None:
-            problems.append(f"{path}:{line}: locus {locus_raw!r} is not in the database's "
-                            f"frequency table {model.population!r}")
+            try:
+                why = model.unusable_loci().get(normalise_locus(locus_raw))
+            except ReuniteError:
+                why = None
+            problems.append(f"{path}:{line}: locus {locus_raw!r} " + (
+                f"cannot be used: {why}" if why else
+                f"is not in the database's frequency table {model.population!r}"))
             return
         pair = _allele_pair(a, b)
         if isinstance(pair, str):

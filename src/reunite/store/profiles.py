@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from reunite.errors import ReuniteError
-from reunite.genetics.frequencies import get_population
+from reunite.genetics.frequencies import get_population, prepare_afreq
 from reunite.genetics.kinship import Marker, Mutation
 from reunite.genetics.kits import DEFAULT_RANGE, DEFAULT_RATE2
 from reunite.genetics.loci import normalise_locus
@@ -92,7 +92,19 @@ class GeneticModel:
                       table.n_individuals, self.population)
 
     def loci(self) -> set[str]:
-        return set(get_population(self.population).loci)
+        """Loci whose frequency table can be used (sums to 1 within the tolerance)."""
+        return set(get_population(self.population).loci) - set(self.unusable_loci())
+
+    @lru_cache(maxsize=8)
+    def unusable_loci(self) -> dict[str, str]:
+        """Loci of the table that cannot be used, with the reason (e.g. SE33 in the GB/T table)."""
+        out = {}
+        for locus, table in get_population(self.population).loci.items():
+            try:
+                prepare_afreq(table.afreq, where=f"{self.population} {locus}")
+            except ReuniteError as exc:
+                out[locus] = str(exc)
+        return out
 
 
 def canonical_locus(name: str) -> str:

@@ -75,6 +75,17 @@ def _records(db, *, num_queries):
     return families, unidentified
 
 
+_BRUTE: dict = {}
+
+
+def _brute(unidentified, families):
+    """brute_force_search, computed once per module (it is the slow part)."""
+    key = (tuple(u.id for u in unidentified), len(families))
+    if key not in _BRUTE:
+        _BRUTE[key] = brute_force_search(unidentified, families, model=MODEL)
+    return _BRUTE[key]
+
+
 @pytest.fixture(scope="module")
 def big():
     db = simulate_database(2000, 300, seed=11)
@@ -82,11 +93,15 @@ def big():
     return db, families, unidentified
 
 
-def test_search_equals_brute_force_over_thousands_of_families(big):
+@pytest.mark.parametrize("path", ["joint_tables", "pair_by_pair"])
+def test_search_equals_brute_force_over_thousands_of_families(big, path, monkeypatch):
+    import reunite.search.engine as engine
+
     db, families, unidentified = big
     assert sum(1 for r in db["families"] if r[7] == "siblings_only" and r[5] == "missing") > 100
+    monkeypatch.setattr(engine, "TABLES_MIN_QUERIES", 1 if path == "joint_tables" else 10**9)
     result = search(unidentified, families, model=MODEL, min_lr=0.0, top_k=10)
-    brute = brute_force_search(unidentified, families, model=MODEL)
+    brute = _brute(unidentified, families)
     for u in unidentified:
         ours = [c for c in result.candidates if c.unidentified.id == u.id]
         theirs = sorted(((v, f, m) for (uid, f, m), v in brute.items() if uid == u.id), reverse=True)[:10]

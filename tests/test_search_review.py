@@ -179,10 +179,6 @@ def mutation_case(sim):
     return u, _mother_child_family(u, dict(mo), mutated_locus=locus), locus
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the engine path keeps only loci with LR == 0 "
-                   "without mutation; a locus where the references themselves need a mutation "
-                   "(0/0 = NaN without mutation) is listed by the joint-table path but not by "
-                   "the engine path, so the answer depends on how many persons are searched")
 def test_inconsistent_loci_do_not_depend_on_the_search_path(sim, mutation_case):
     """The same pair must report the same inconsistent loci whether it is scored by the
     joint tables (many queries) or by the engine (few queries)."""
@@ -220,9 +216,6 @@ def _excluded_pair(sim):
     return u, FamilyRecord(7002, "EXCL", pedigree, ["FA"], {"CH": ch}), locus
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with mutation='none' the engine path never lists "
-                   "inconsistent loci (search() skips the no-mutation recomputation), although "
-                   "the locus has LR 0; the joint-table path does list it")
 def test_mutation_none_engine_path_lists_loci_with_lr_zero(sim):
     u, fam, locus = _excluded_pair(sim)
     model = GeneticModel(POP, mutation="none")
@@ -254,8 +247,6 @@ def test_inconsistent_loci_with_stepwise_mutation_on_both_paths(sim):
 
 # -- top-k ties --------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: at the top_k boundary ties are kept by input "
-                   "order, not by the documented ranking (LR, then family code)")
 def test_top_k_keeps_the_pairs_ranked_first(sim):
     families, unidentified = sim
     f = families[0]

@@ -147,6 +147,24 @@ def _eligible(u: UnidentifiedRecord, f: FamilyRecord, m: str, model: GeneticMode
     return None
 
 
+class _Reversed:
+    """Wraps a tuple so that it compares in reverse order (for the top-k heap)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __lt__(self, other):
+        return self.key > other.key
+
+    def __gt__(self, other):
+        return self.key < other.key
+
+    def __eq__(self, other):
+        return self.key == other.key
+
+
 class _LocusTables:
     """Per locus: the population table, its allele index, and the mutation model."""
 
@@ -189,7 +207,7 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
     ``per="family"``), the ``top_k`` pairs with LR >= ``min_lr`` (all of them if ``top_k`` is
     None), ranked by LR.  Sex known on both sides must agree, and pairs with fewer than
     ``model.min_common_loci`` loci typed in both U and a reference are not compared; both
-    are counted (and listed) in the result.
+    are counted in the result, and the latter listed in ``skipped_pairs``.
     """
     result = SearchResult([])
     loci = sorted({l for u in unidentified for l in u.profile}
@@ -206,10 +224,11 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
         key = u.id if per == "unidentified" else f.id
         heap = heaps.setdefault(key, [])
         counter += 1
-        item = (log10_lr, -counter, u, f, m, lr_loc)
+        # the heap's smallest item is the worst ranked: lowest LR, then last in the final order
+        item = (log10_lr, _Reversed((f.code, u.code, m)), counter, u, f, m, lr_loc)
         if top_k is None or len(heap) < top_k:
             heapq.heappush(heap, item)
-        elif item[0] > heap[0][0]:
+        elif item[:2] > heap[0][:2]:
             heapq.heapreplace(heap, item)
 
     # which unidentified persons carry an allele absent from the population table
@@ -278,12 +297,14 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
                 t, t0 = tabs[2 * k], tabs[2 * k + 1]
                 size = len(t)
                 total = t.sum()
-                pred = (t + t.T) / total
                 pop = 2.0 * np.outer(freqs, freqs)
-                np.fill_diagonal(pred, np.diag(t) / total)
                 np.fill_diagonal(pop, freqs * freqs)
-                with np.errstate(divide="ignore", invalid="ignore"):
+                with np.errstate(divide="ignore", invalid="ignore"):  # impossible references: NaN
+                    pred = (t + t.T) / total
+                    np.fill_diagonal(pred, np.diag(t) / total)
                     lr_tab[p, li, :size, :size] = pred / pop
+                # inconsistent: impossible without mutation with U in M's place (LR 0, or 0/0
+                # when the references alone already need a mutation there)
                 compatible[p, li, :size, :size] = (t0 + t0.T) > 0
             for p, (f, m) in enumerate(part):
                 vals = np.where(typed, lr_tab[p][li_idx, ux, uy], 1.0)  # (U, loci)
@@ -307,16 +328,17 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
     # reported candidates: the per-locus LRs and the loci inconsistent without mutation
     by_query: dict[int, list[Candidate]] = {}
     # pairs computed one by one learn their inconsistent loci now, for the kept ones only
-    pending = [(u, f, m) for heap in heaps.values() for (_, _, u, f, m, (_, inc)) in heap if inc is None]
+    pending = [(u, f, m) for heap in heaps.values() for (*_, u, f, m, (_, inc)) in heap if inc is None]
     plain = {}
     if pending:
+        lr_loc_of = {(u.id, f.id, m): lr_loc for heap in heaps.values()
+                     for (*_, u, f, m, (lr_loc, _)) in heap}
         results = exact_pairs(pending, model=model, mutation=False) if model.mutation != "none" else None
-        for k, pair in enumerate(pending):
-            r0 = results[k] if results is not None else None
-            plain[(pair[0].id, pair[1].id, pair[2])] = (
-                [] if r0 is None else [l for l, v in r0.lr_per_marker.items() if v == 0.0])
+        for k, (u, f, m) in enumerate(pending):
+            per_locus = results[k].lr_per_marker if results is not None else lr_loc_of[(u.id, f.id, m)]
+            plain[(u.id, f.id, m)] = [l for l, v in per_locus.items() if v == 0.0 or math.isnan(v)]
     for heap in heaps.values():
-        for log10_lr, _, u, f, m, (lr_loc, inconsistent) in heap:
+        for log10_lr, _, _, u, f, m, (lr_loc, inconsistent) in heap:
             if inconsistent is None:
                 inconsistent = plain[(u.id, f.id, m)]
             lr = math.prod(lr_loc.values())

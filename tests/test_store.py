@@ -714,3 +714,14 @@ def test_postgresql_overlong_sample_id_is_rejected_cleanly(pg_url, model, tmp_pa
         assert isinstance(info.value, ImportRejected) and f"{path}:2:" in str(info.value)
     finally:
         engine.dispose()
+
+
+def test_db_init_refuses_a_mutation_model_the_table_cannot_use(tmp_path):
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+
+    result = CliRunner().invoke(app, ["db", "init", "--mutation", "onestep"],
+                                env={"REUNITE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert result.exit_code != 0
+    assert "onestep" in str(result.exception) and "microvariants" in str(result.exception)

@@ -185,6 +185,7 @@ def db_init(
     from reunite.store.profiles import GeneticModel
 
     model = GeneticModel(population, mutation, mutation_rate, rate2, range_, theta, min_common_loci)
+    model.check()
     engine = make_engine()
     upgrade(engine)
     with Session(engine) as session, session.begin():

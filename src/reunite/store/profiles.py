@@ -95,6 +95,20 @@ class GeneticModel:
         """Loci whose frequency table can be used (sums to 1 within the tolerance)."""
         return set(get_population(self.population).loci) - set(self.unusable_loci())
 
+    def check(self) -> None:
+        """Build every locus's mutation matrices once, so that a model that cannot work with
+        the frequency table (e.g. onestep with microvariant alleles) fails at creation."""
+        for locus in sorted(self.loci()):
+            mutation = self.locus_mutation(locus)
+            if mutation is None:
+                continue
+            alleles, freqs = _table(self.marker(locus))
+            try:
+                for model in (mutation.female, mutation.male):
+                    model.transition_matrix(alleles, freqs)
+            except ReuniteError as exc:
+                raise ReuniteError(f"--mutation {self.mutation}: locus {locus}: {exc}") from None
+
     @lru_cache(maxsize=8)
     def unusable_loci(self) -> dict[str, str]:
         """Loci of the table that cannot be used, with the reason (e.g. SE33 in the GB/T table)."""
@@ -105,6 +119,11 @@ class GeneticModel:
             except ReuniteError as exc:
                 out[locus] = str(exc)
         return out
+
+
+def _table(marker: Marker):
+    alleles, freqs, _ = prepare_afreq(marker.afreq, n_individuals=marker.n_individuals)
+    return alleles, freqs
 
 
 def canonical_locus(name: str) -> str:

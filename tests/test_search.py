@@ -174,3 +174,14 @@ def test_search_in_the_database_is_stored_idempotently(tmp_path):
     truth = {(u, f) for u, f, _ in db["truth"]}
     firsts = {(r[0], r[1]) for r in rows[1:] if r[7] == "1"}
     assert len(truth & firsts) >= 0.9 * len(truth)
+
+
+def test_two_processes_give_the_same_result(big):
+    _, families, unidentified = big
+    queries = unidentified * 3  # enough queries for the joint-table pass
+    queries = [UnidentifiedRecord(k, f"q{k}", u.sex, u.profile) for k, u in enumerate(queries)]
+    one = search(queries, families[:300], model=MODEL, min_lr=1.0, top_k=5, chunk_pairs=64)
+    two = search(queries, families[:300], model=MODEL, min_lr=1.0, top_k=5, chunk_pairs=64, workers=2)
+    key = lambda c: (c.unidentified.id, c.family.id, c.missing, c.rank, c.log10_lr, tuple(c.inconsistent_loci))  # noqa: E731
+    assert [key(c) for c in one.candidates] == [key(c) for c in two.candidates]
+    assert len(one.candidates) > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -202,10 +203,12 @@ def db_init(
 def _auto_search(session, model, report, per: str) -> None:
     from reunite.search.service import run_search
 
+    workers = os.cpu_count() or 1
     if per == "family":
-        result = run_search(session, model, family_ids=report.new_ids, per="family", min_lr=1.0)
+        result = run_search(session, model, family_ids=report.new_ids, per="family", min_lr=1.0,
+                            workers=workers)
     else:
-        result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0)
+        result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0, workers=workers)
     if result.num_pairs == 0:
         console.print("nothing to search against yet: the database has no "
                       + ("unidentified persons" if per == "family" else "families"))
@@ -324,6 +327,7 @@ def search_cmd(
     top: int = typer.Option(None, "--top", help="At most this many candidates per query (default: 20, or all with --all)."),
     out: Path = typer.Option(None, "--out", help="Write the candidates to this CSV file."),
     store: bool = typer.Option(True, help="Store the candidates (idempotent)."),
+    workers: int = typer.Option(os.cpu_count() or 1, help="Processes for the many-to-many pass."),
 ) -> None:
     """Rank candidate matches by exact LR, one-to-many or many-to-many."""
     from sqlalchemy import select
@@ -335,7 +339,7 @@ def search_cmd(
         raise ReuniteError("give exactly one of --unidentified ID, --family ID or --all")
     _, session, model = _open_store()
     with session, session.begin():
-        kwargs: dict = {"min_lr": min_lr, "store": store}
+        kwargs: dict = {"min_lr": min_lr, "store": store, "workers": max(1, workers)}
         if unidentified:
             uid = session.execute(select(Unidentified.id).where(Unidentified.code == unidentified)).scalar()
             if uid is None:

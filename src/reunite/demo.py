@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
                   f"unidentified persons into {db_path} in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     with Session(engine) as s, s.begin():
-        result = run_search(s, model, min_lr=1.0, top_k=5)
+        result = run_search(s, model, min_lr=1.0, top_k=5, workers=os.cpu_count() or 1)
     elapsed = time.perf_counter() - t0
     write_csv(result, out_dir / "matches.csv")
     console.print(f"searched {result.num_compared:,} pairs exactly in {elapsed:.1f} s "

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -198,16 +201,67 @@ class _LocusTables:
         return alleles, np.asarray(freqs), male, female
 
 
+def _score_chunk(task, *, loci, tables: "_LocusTables", ux, uy, typed, min_log):
+    """Joint tables for a chunk of (family, missing) pairs, then every unidentified person
+    by lookup.  Returns (person row, pair in chunk, log10 LR, (lr per locus, inconsistent))
+    for the eligible pairs with log10 LR >= ``min_log``."""
+    part, eligible = task
+    li_idx = np.arange(len(loci))[None, :]
+    jobs, where = [], []
+    for p, (f, m) in enumerate(part):
+        structure = f.pedigree.structure_key()
+        for li, l in enumerate(loci):
+            genos = {pid: prof[l] for pid, prof in f.references.items() if l in prof}
+            extra = sorted({a for g in genos.values() for a in g if a not in tables.base[l][3]})
+            alleles, freqs, male, female = tables.family_table(l, extra)
+            index = {a: k for k, a in enumerate(alleles)}
+            genos_idx = {f.pedigree.index[pid]: (index[a], index[b]) for pid, (a, b) in genos.items()}
+            jobs.append((structure, MarkerData(freqs, male, female, genos_idx), f.pedigree.index[m]))
+            # the same without mutation: where it is 0 the locus is inconsistent
+            jobs.append((structure, MarkerData(freqs, None, None, genos_idx), f.pedigree.index[m]))
+            where.append((p, li, freqs))
+    tabs = joint_tables(jobs)
+    n_max = max(len(t) for t in tabs)
+    lr_tab = np.zeros((len(part), len(loci), n_max, n_max))
+    compatible = np.zeros((len(part), len(loci), n_max, n_max), dtype=bool)
+    for k, (p, li, freqs) in enumerate(where):
+        t, t0 = tabs[2 * k], tabs[2 * k + 1]
+        size = len(t)
+        total = t.sum()
+        pop = 2.0 * np.outer(freqs, freqs)
+        np.fill_diagonal(pop, freqs * freqs)
+        with np.errstate(divide="ignore", invalid="ignore"):  # impossible references: NaN
+            pred = (t + t.T) / total
+            np.fill_diagonal(pred, np.diag(t) / total)
+            lr_tab[p, li, :size, :size] = pred / pop
+        # inconsistent: impossible without mutation with U in M's place (LR 0, or 0/0
+        # when the references alone already need a mutation there)
+        compatible[p, li, :size, :size] = (t0 + t0.T) > 0
+    out = []
+    for p in range(len(part)):
+        vals = np.where(typed, lr_tab[p][li_idx, ux, uy], 1.0)  # (unidentified, loci)
+        with np.errstate(divide="ignore"):
+            logs = np.log10(vals).sum(axis=1)
+        for r in np.flatnonzero(eligible[:, p] & (logs >= min_log)):
+            incompatible = typed[r] & ~compatible[p][li_idx[0], ux[r], uy[r]]
+            out.append((int(r), p, float(logs[r]),
+                        ({loci[li]: float(vals[r, li]) for li in np.flatnonzero(typed[r])},
+                         [loci[li] for li in np.flatnonzero(incompatible)])))
+    return out
+
+
 def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord], *,
            model: GeneticModel, min_lr: float = 1.0, top_k: int | None = 20,
-           per: str = "unidentified", chunk_pairs: int = 128, progress=None) -> SearchResult:
+           per: str = "unidentified", chunk_pairs: int = 128, workers: int = 1,
+           progress=None) -> SearchResult:
     """Rank (unidentified, family, missing) pairs by exact LR.
 
     Keeps, per query (each unidentified person with ``per="unidentified"``, each family with
     ``per="family"``), the ``top_k`` pairs with LR >= ``min_lr`` (all of them if ``top_k`` is
     None), ranked by LR.  Sex known on both sides must agree, and pairs with fewer than
     ``model.min_common_loci`` loci typed in both U and a reference are not compared; both
-    are counted in the result, and the latter listed in ``skipped_pairs``.
+    are counted in the result, and the latter listed in ``skipped_pairs``.  ``workers`` > 1
+    spreads the joint-table pass over that many processes (results are identical).
     """
     result = SearchResult([])
     loci = sorted({l for u in unidentified for l in u.profile}
@@ -273,51 +327,25 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
             for l, (a, b) in unidentified[i].profile.items():
                 index = tables.base[l][3]
                 ux[r, locus_idx[l]], uy[r, locus_idx[l]] = index[a], index[b]
-        li_idx = np.arange(len(loci))[None, :]
-        for start in range(0, len(pairs_fm), chunk_pairs):
-            part = pairs_fm[start:start + chunk_pairs]
-            jobs, where = [], []
-            for p, (f, m) in enumerate(part):
-                structure = f.pedigree.structure_key()
-                for l in loci:
-                    genos = {pid: prof[l] for pid, prof in f.references.items() if l in prof}
-                    extra = sorted({a for g in genos.values() for a in g if a not in tables.base[l][3]})
-                    alleles, freqs, male, female = tables.family_table(l, extra)
-                    index = {a: k for k, a in enumerate(alleles)}
-                    genos_idx = {f.pedigree.index[pid]: (index[a], index[b]) for pid, (a, b) in genos.items()}
-                    jobs.append((structure, MarkerData(freqs, male, female, genos_idx), f.pedigree.index[m]))
-                    # the same without mutation: where it is 0 the locus is inconsistent
-                    jobs.append((structure, MarkerData(freqs, None, None, genos_idx), f.pedigree.index[m]))
-                    where.append((p, locus_idx[l], freqs))
-            tabs = joint_tables(jobs)
-            n_max = max(len(t) for t in tabs)
-            lr_tab = np.zeros((len(part), len(loci), n_max, n_max))
-            compatible = np.zeros((len(part), len(loci), n_max, n_max), dtype=bool)
-            for k, (p, li, freqs) in enumerate(where):
-                t, t0 = tabs[2 * k], tabs[2 * k + 1]
-                size = len(t)
-                total = t.sum()
-                pop = 2.0 * np.outer(freqs, freqs)
-                np.fill_diagonal(pop, freqs * freqs)
-                with np.errstate(divide="ignore", invalid="ignore"):  # impossible references: NaN
-                    pred = (t + t.T) / total
-                    np.fill_diagonal(pred, np.diag(t) / total)
-                    lr_tab[p, li, :size, :size] = pred / pop
-                # inconsistent: impossible without mutation with U in M's place (LR 0, or 0/0
-                # when the references alone already need a mutation there)
-                compatible[p, li, :size, :size] = (t0 + t0.T) > 0
-            for p, (f, m) in enumerate(part):
-                vals = np.where(typed, lr_tab[p][li_idx, ux, uy], 1.0)  # (U, loci)
-                with np.errstate(divide="ignore"):
-                    logs = np.log10(vals).sum(axis=1)
-                ok = eligible[fast_idx, start + p] & (logs >= min_log)
-                for r in np.flatnonzero(ok):
-                    incompatible = typed[r] & ~compatible[p][li_idx[0], ux[r], uy[r]]
-                    offer(unidentified[fast_idx[r]], f, m, float(logs[r]),
-                          ({loci[li]: float(vals[r, li]) for li in np.flatnonzero(typed[r])},
-                           [loci[li] for li in np.flatnonzero(incompatible)]))
-            if progress is not None:
-                progress(len(part) * len(fast_idx))
+        tasks = [(pairs_fm[start:start + chunk_pairs], eligible[fast_idx, start:start + chunk_pairs])
+                 for start in range(0, len(pairs_fm), chunk_pairs)]
+        score = partial(_score_chunk, loci=loci, tables=tables, ux=ux, uy=uy, typed=typed,
+                        min_log=min_log)
+        if workers > 1 and len(tasks) > 1:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                scored = pool.map(score, tasks)
+                for (part, _), offers in zip(tasks, scored):
+                    for r, p, log10_lr, detail in offers:
+                        offer(unidentified[fast_idx[r]], *part[p], log10_lr, detail)
+                    if progress is not None:
+                        progress(len(part) * len(fast_idx))
+        else:
+            for task in tasks:
+                for r, p, log10_lr, detail in score(task):
+                    offer(unidentified[fast_idx[r]], *task[0][p], log10_lr, detail)
+                if progress is not None:
+                    progress(len(task[0]) * len(fast_idx))
     # slow path: θ > 0, or rare alleles in the unidentified person's profile
     for start in range(0, len(slow_pairs), 256):
         part = slow_pairs[start:start + 256]

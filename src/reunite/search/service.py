@@ -106,12 +106,12 @@ def write_csv(result: SearchResult, path) -> None:
 
 def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, family_ids=None,
                min_lr: float = 1.0, top_k: int | None = 20, per: str = "unidentified",
-               store: bool = True, progress=None) -> SearchResult:
+               store: bool = True, workers: int = 1, progress=None) -> SearchResult:
     """Search the given unidentified persons against the given families (default: all)."""
     unidentified = load_unidentified(session, unidentified_ids)
     families = load_families(session, family_ids)
     result = search(unidentified, families, model=model, min_lr=min_lr, top_k=top_k, per=per,
-                    progress=progress)
+                    workers=workers, progress=progress)
     if store:
         store_candidates(session, result, model)
     return result

@@ -31,7 +31,7 @@ import numpy as np
 
 from reunite.genetics.frequencies import prepare_afreq
 from reunite.genetics.kinship import Marker, kinship_lr_many
-from reunite.genetics.likelihood import MarkerData, joint_tables
+from reunite.genetics.likelihood import MarkerData, joint_tables, likelihoods_many
 from reunite.genetics.pedigree import Individual, Pedigree, make_pedigree
 from reunite.store.profiles import GeneticModel
 
@@ -189,6 +189,13 @@ class _LocusTables:
             hit = self._cache[key] = self._family_table(locus, extra)
         return hit
 
+    def family_index(self, locus: str, extra: list[str]) -> dict[str, int]:
+        key = ("index", locus, tuple(extra))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = {a: k for k, a in enumerate(self.family_table(locus, extra)[0])}
+        return hit
+
     def _family_table(self, locus: str, extra: list[str]):
         marker, alleles, freqs, index = self.base[locus]
         if extra:
@@ -247,6 +254,47 @@ def _score_chunk(task, *, loci, tables: "_LocusTables", ux, uy, typed, min_log):
             out.append((int(r), p, float(logs[r]),
                         ({loci[li]: float(vals[r, li]) for li in np.flatnonzero(typed[r])},
                          [loci[li] for li in np.flatnonzero(incompatible)])))
+    return out
+
+
+def _direct_scores(pairs, *, model: GeneticModel, tables: "_LocusTables"):
+    """θ = 0, U without rare alleles: LR_locus = P(refs, M = U) / (P(refs) P(U)), the two
+    likelihoods from the batched engine, P(U) = 2 p_x p_y (p_x² for a homozygote).
+
+    Returns (log10 LR, lr per locus) per pair."""
+    jobs, meta = [], []
+    lumpable = model.mutation in ("equal", "proportional", "none")
+    refs_done: dict[tuple, int] = {}  # (family id, locus) -> job index of P(references)
+    for u, f, m in pairs:
+        structure = f.pedigree.structure_key()
+        m_idx = f.pedigree.index[m]
+        for l, (a, b) in u.profile.items():
+            genos = {pid: prof[l] for pid, prof in f.references.items() if l in prof}
+            extra = sorted({x for g in genos.values() for x in g if x not in tables.base[l][3]})
+            alleles, freqs, male, female = tables.family_table(l, extra)
+            index = tables.family_index(l, extra)
+            refs = {f.pedigree.index[pid]: (index[x], index[y]) for pid, (x, y) in genos.items()}
+            key = (f.id, l)
+            if key not in refs_done:
+                refs_done[key] = len(jobs)
+                jobs.append((structure, MarkerData(freqs, male, female, refs, 0.0, lumpable)))
+            ia, ib = index[a], index[b]
+            jobs.append((structure, MarkerData(freqs, male, female, {**refs, m_idx: (ia, ib)}, 0.0, lumpable)))
+            p_u = freqs[ia] ** 2 if ia == ib else 2.0 * freqs[ia] * freqs[ib]
+            meta.append((l, refs_done[key], len(jobs) - 1, p_u))
+    values = likelihoods_many(jobs) if jobs else np.empty(0)
+    out, k = [], 0
+    for u, f, m in pairs:
+        lr_loc = {}
+        for _ in u.profile:
+            l, j_refs, j_pair, p_u = meta[k]
+            k += 1
+            denominator = values[j_refs] * p_u
+            lr_loc[l] = (values[j_pair] / denominator if denominator > 0
+                         else (math.nan if values[j_pair] == 0 else math.inf))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log10_lr = float(np.sum(np.log10(np.array(list(lr_loc.values()))))) if lr_loc else 0.0
+        out.append((log10_lr, lr_loc))
     return out
 
 
@@ -316,7 +364,12 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
     fast = ~u_rare if model.theta == 0.0 else np.zeros(len(unidentified), dtype=bool)
     if fast.sum() < TABLES_MIN_QUERIES:
         fast[:] = False
-    slow_pairs = [(unidentified[i], *pairs_fm[j]) for i, j in zip(*np.nonzero(eligible & ~fast[:, None]))]
+    # the others: θ = 0 and no rare allele in U -> the engine on U placed as M, batched over
+    # families (P(references) P(U) below); otherwise the engine on both hypotheses, pair by pair
+    direct = (~u_rare & ~fast) if model.theta == 0.0 else np.zeros(len(unidentified), dtype=bool)
+    direct_pairs = [(unidentified[i], *pairs_fm[j]) for i, j in zip(*np.nonzero(eligible & direct[:, None]))]
+    slow_pairs = [(unidentified[i], *pairs_fm[j])
+                  for i, j in zip(*np.nonzero(eligible & ~fast[:, None] & ~direct[:, None]))]
     fast_idx = np.flatnonzero(fast)
     # fast path: joint tables per (family, missing, locus), lookups for every unidentified person
     if len(fast_idx):
@@ -346,6 +399,12 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
                     offer(unidentified[fast_idx[r]], *task[0][p], log10_lr, detail)
                 if progress is not None:
                     progress(len(task[0]) * len(fast_idx))
+    for start in range(0, len(direct_pairs), 512):
+        part = direct_pairs[start:start + 512]
+        for (u, f, m), (log10_lr, lr_loc) in zip(part, _direct_scores(part, model=model, tables=tables)):
+            offer(u, f, m, log10_lr, (lr_loc, None))
+        if progress is not None:
+            progress(len(part))
     # slow path: θ > 0, or rare alleles in the unidentified person's profile
     for start in range(0, len(slow_pairs), 256):
         part = slow_pairs[start:start + 256]

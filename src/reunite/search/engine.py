@@ -13,9 +13,10 @@ every unidentified person is scored by a lookup:
 
     LR_locus(U = x/y) = (T[x, y] + T[y, x]) / (ΣT · 2 p_x p_y),   (T[x, x] / (ΣT · p_x²) if x = y).
 
-Pairs that need more (θ > 0, or an allele of U that the family's table lacks) are computed
-with the kinship engine pair by pair.  Reported candidates are recomputed with the engine,
-which also lists the loci inconsistent without mutation.
+With few queries (θ = 0) the batched engine computes P(references, M = U) per family and
+locus, and P(references) once.  Pairs that need more (θ > 0, or an allele of U that the table
+lacks) are computed with the kinship engine pair by pair.  The same passes without mutation
+give the loci that are inconsistent without mutation.
 """
 
 from __future__ import annotations

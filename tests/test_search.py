@@ -185,3 +185,17 @@ def test_two_processes_give_the_same_result(big):
     key = lambda c: (c.unidentified.id, c.family.id, c.missing, c.rank, c.log10_lr, tuple(c.inconsistent_loci))  # noqa: E731
     assert [key(c) for c in one.candidates] == [key(c) for c in two.candidates]
     assert len(one.candidates) > 0
+
+
+@pytest.mark.parametrize("chunk_pairs", [7, 50])
+def test_database_order_and_partitioning_change_nothing(big, chunk_pairs):
+    _, families, unidentified = big
+    queries = [UnidentifiedRecord(k, f"q{k}", u.sex, u.profile) for k, u in enumerate(unidentified * 3)]
+    subset = families[:150]
+    base = search(queries, subset, model=MODEL, min_lr=1.0, top_k=5)
+    shuffled = [subset[k] for k in np.random.default_rng(chunk_pairs).permutation(len(subset))]
+    other = search(queries, shuffled, model=MODEL, min_lr=1.0, top_k=5, chunk_pairs=chunk_pairs)
+    key = lambda c: (c.unidentified.id, c.family.id, c.missing, c.rank)  # noqa: E731
+    assert [key(c) for c in base.candidates] == [key(c) for c in other.candidates]
+    for a, b in zip(base.candidates, other.candidates):
+        assert a.log10_lr == pytest.approx(b.log10_lr, abs=1e-12)

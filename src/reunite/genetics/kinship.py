@@ -166,14 +166,20 @@ def _prepare_marker(marker: Marker, *, theta: float, floor: float,
                     normalise: bool, where: str) -> _Prepared:
     genos: dict[str, tuple[str, str]] = {}
     for pid, g in marker.genotypes.items():
+        if isinstance(g, list) and all(isinstance(x, (str, int, float)) for x in g):
+            g = tuple(g)
         try:
             parsed = _parse_genotype(g)
-        except TypeError:  # unhashable, e.g. a list
-            parsed = _parse_genotype(tuple(g)) if isinstance(g, list) else f"found {g!r}"
+        except TypeError:  # unhashable
+            parsed = f"genotype must be two alleles such as '12/14' or ['12', '14'], found {g!r}"
         if isinstance(parsed, str):
             raise MarkerError(f"{where}, marker {marker.name!r}, person {pid!r}: {parsed}")
         genos[pid] = parsed
     items = tuple(marker.afreq.items())
+    bad = [a for a, f in items if isinstance(f, bool) or not isinstance(f, (int, float))]
+    if bad:
+        raise MarkerError(f"{where}, marker {marker.name!r}: afreq values must be numbers; "
+                          f"allele {bad[0]!r} has {marker.afreq[bad[0]]!r}")
     table = _marker_model(items, marker.n_individuals, floor, normalise, marker.mutation)
     if isinstance(table, ReuniteError):  # re-raise with the case and marker named
         raise type(table)(f"{where}, marker {marker.name!r}: {table}")
@@ -262,7 +268,8 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     if isinstance(h2, str):
         if h2 != "unrelated":
             raise ReuniteError(f"{where}: H2 must be 'unrelated' or a pedigree, found {h2!r}")
-        ped2 = unrelated([i for i in typed_ids if i in ped1],
+        # nobody typed at all: every marker has LR 1, against any unrelated founders
+        ped2 = unrelated([i for i in typed_ids if i in ped1] or ped1.ids,
                          sexes={p.id: p.sex for p in ped1.individuals})
     else:
         ped2 = as_pedigree(h2, where=f"{where}, H2")

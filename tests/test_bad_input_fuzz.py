@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,3 +84,48 @@ def test_random_markers_never_crash(afreq, genotypes, mutation, field):
         kinship_lr_many([(parsed.id, parsed.h1, parsed.h2, parsed.markers, parsed.theta)])
     except ReuniteError as exc:
         assert "fuzz" in str(exc)
+
+
+@pytest.fixture(scope="module")
+def store_engine(tmp_path_factory):
+    from sqlalchemy.orm import Session
+
+    from reunite.store.db import make_engine, upgrade
+    from reunite.store.models import Sample
+
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzzdb') / 'f.db'}")
+    upgrade(engine)
+    with Session(engine) as s, s.begin():
+        for code in ("S1", "S2", "S3"):
+            s.add(Sample(code=code, profile="VWA=14/17", num_loci=1))
+    return engine
+
+
+person_cell = st.sampled_from(["", "F1", "F2", "A", "B", "C", "M", "F", "U", "X", "reference", "missing",
+                               "untyped", "S1", "S2", "S3", "S9", "2015-01-01", "2015-13-40",
+                               "rescued_child", "orphan", "Kunming"])
+
+
+@FUZZ
+@given(kind=st.sampled_from(["families", "unidentified"]),
+       rows=st.lists(st.lists(person_cell, min_size=0, max_size=8), max_size=6))
+def test_random_family_and_unidentified_files_never_crash(store_engine, tmp_path_factory, kind, rows):
+    from sqlalchemy.orm import Session
+
+    from reunite.store.importers import import_families, import_unidentified
+
+    header = ("family_id,person_id,father_id,mother_id,sex,role,sample_id" if kind == "families"
+              else "person_id,sample_id,sex,category,estimated_birth_date,found_date,found_place")
+    path = tmp_path_factory.mktemp("fuzz") / f"{kind}.csv"
+    path.write_text(header + "\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    with Session(store_engine) as s:
+        s.begin()
+        try:
+            if kind == "families":
+                import_families(s, path, model=MODEL)
+            else:
+                import_unidentified(s, path)
+        except ReuniteError as exc:
+            assert str(path) in str(exc)
+        finally:
+            s.rollback()

@@ -69,6 +69,8 @@ def test_random_cases_never_crash(raw):
             assert "fuzz" in str(exc) or "H1" in str(exc) or "pedigree" in str(exc)
         else:
             assert len(results) == 1
+            if isinstance(results[0], ReuniteError):
+                assert "fuzz" in str(results[0])
 
 
 @FUZZ

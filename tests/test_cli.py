@@ -15,10 +15,20 @@ def _num(x):
 
 
 def test_every_command_has_help():
+    checked = 0
     for command in app.registered_commands:
         assert command.callback.__doc__, command.name
         result = runner.invoke(app, [command.name or command.callback.__name__, "--help"])
         assert result.exit_code == 0
+        checked += 1
+    for group in app.registered_groups:
+        assert group.typer_instance.info.help, group.name
+        for command in group.typer_instance.registered_commands:
+            assert command.callback.__doc__, (group.name, command.name)
+            result = runner.invoke(app, [group.name, command.name, "--help"])
+            assert result.exit_code == 0, (group.name, command.name, result.output)
+            checked += 1
+    assert checked >= 10  # populations lr demo db-init import*3 stats search simulate
 
 
 def test_populations_lists_tables():

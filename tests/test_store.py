@@ -277,7 +277,7 @@ BAD_GENOTYPES = [
     pytest.param("g.csv", "sample_id,VWA,TH01\nS1,14/17,6/9.3/10\n",
                  [":2:", "expected 'a/b'", "'6/9.3/10'"], id="three-alleles-wide"),
     pytest.param("g.csv", "sample_id,locus,allele1,allele2\nS1,VWA,14,17,18\n",
-                 [":2:", "expected 4 fields, found 5"], id="three-alleles-long"),
+                 [":2:", "expected 4 fields as in the header, found 5"], id="three-alleles-long"),
     pytest.param("g.csv", "id,marker,a,b\nS1,VWA,14,17\n",
                  [":1:", "unrecognised header"], id="unknown-header"),
     pytest.param("g.csv", "", [":1:", "empty"], id="empty-file"),
@@ -725,3 +725,10 @@ def test_db_init_refuses_a_mutation_model_the_table_cannot_use(tmp_path):
                                 env={"REUNITE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert result.exit_code != 0
     assert "onestep" in str(result.exception) and "microvariants" in str(result.exception)
+
+
+
+def test_long_format_ignores_extra_header_columns(tmp_path, model):
+    path = write(tmp_path, "g.csv", "sample_id,locus,allele1,allele2,comment\nS1,VWA,14,17,ok\nS1,TH01,6,,\n")
+    profiles, fmt = read_genotypes(path, model=model)
+    assert fmt == "long" and profiles == {"S1": {"VWA": ("14", "17"), "TH01": ("6", "6")}}

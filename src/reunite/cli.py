@@ -15,6 +15,8 @@ from rich.table import Table
 
 from reunite import __version__
 from reunite.errors import ReuniteError
+from reunite.genetics.frequencies import DEFAULT_FLOOR
+from reunite.genetics.kits import DEFAULT_RANGE, DEFAULT_RATE2
 
 app = typer.Typer(
     help="reunite: kinship statistics to bring missing and trafficked children home.",
@@ -72,11 +74,11 @@ def lr(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Run the valid cases even if some are malformed."),
     normalise: bool = typer.Option(False, "--normalise", help="Renormalise frequency tables that do not sum to 1."),
-    floor: float = typer.Option(0.001, "--floor", help="Frequency of alleles absent from a table of unknown size."),
+    floor: float = typer.Option(DEFAULT_FLOOR, "--floor", help="Frequency of alleles absent from a table of unknown size."),
 ) -> None:
     """Compute likelihood ratios for every case in CASES_FILE."""
     from reunite.genetics.caseio import load_cases_json, parse_case
-    from reunite.genetics.kinship import kinship_lr_many
+    from reunite.genetics.kinship import check_case, kinship_lr_many
 
     try:
         raw = load_cases_json(cases_file)
@@ -92,6 +94,19 @@ def lr(
             parsed.append(parse_case(item, number=k))
         except ReuniteError as exc:
             errors[cid] = str(exc)
+    if errors and not keep_going:  # report every bad case, computing nothing
+        for case in parsed:
+            try:
+                check_case((case.id, case.h1, case.h2, case.markers, case.theta), floor=floor,
+                           normalise=normalise)
+            except ReuniteError as exc:
+                errors[case.id] = str(exc)
+        for cid in order:
+            if cid in errors:
+                err.print(f"[red]error:[/red] {errors[cid]}")
+        err.print(f"{len(errors)} of {len(order)} cases are malformed; no results were written. "
+                  "Fix them, or pass --keep-going to compute the others.")
+        raise typer.Exit(1)
     results = []
     chunk = 256
     with Progress(TextColumn("computing LRs"), BarColumn(), MofNCompleteColumn(),
@@ -113,7 +128,7 @@ def lr(
         for cid in order:
             if cid in errors:
                 err.print(f"[red]error:[/red] {errors[cid]}")
-        err.print(f"{len(errors)} of {len(order)} cases are malformed; nothing was computed. "
+        err.print(f"{len(errors)} of {len(order)} cases are malformed; no results were written. "
                   "Fix them, or pass --keep-going to compute the others.")
         raise typer.Exit(1)
     if as_json:
@@ -170,8 +185,8 @@ def db_init(
     mutation: str = typer.Option("stepwise", help="equal, proportional, stepwise, onestep or none."),
     mutation_rate: float = typer.Option(None, "--mutation-rate",
                                         help="One rate for every locus and sex (default: the shipped per-locus, per-sex rates)."),
-    rate2: float = typer.Option(1e-6, help="Stepwise: rate of mutations to another microvariant group."),
-    range_: float = typer.Option(0.1, "--range", help="Stepwise: relative probability of each extra step."),
+    rate2: float = typer.Option(DEFAULT_RATE2, help="Stepwise: rate of mutations to another microvariant group."),
+    range_: float = typer.Option(DEFAULT_RANGE, "--range", help="Stepwise: relative probability of each extra step."),
     theta: float = typer.Option(0.0, help="Subpopulation correction θ."),
     min_common_loci: int = typer.Option(12, help="Pairs with fewer common loci are not compared."),
 ) -> None:

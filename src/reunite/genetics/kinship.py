@@ -249,6 +249,17 @@ def kinship_lr_many(cases, *, floor: float = DEFAULT_FLOOR, normalise: bool = Fa
             for plan in plans]
 
 
+def check_case(case, *, floor: float = DEFAULT_FLOOR, normalise: bool = False) -> None:
+    """Validate an ``(id, h1, h2, markers, theta)`` case without computing it.
+
+    Raises
+    ------
+    ReuniteError
+        what :func:`kinship_lr_many` would raise for this case.
+    """
+    _plan_case(case, [], floor=floor, normalise=normalise)
+
+
 def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     """Validate one case and append its likelihood jobs (H1 and H2 per marker) to ``jobs``."""
     case_id, h1, h2, markers, theta = case
@@ -279,7 +290,9 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
         raise MarkerError(f"{where}: marker names must be unique, {dup} appear twice")
     for pid in typed_ids:
         if pid not in ped2:
-            raise PedigreeError(f"{where}: person {pid!r} is typed but missing from H2")
+            marker = next(m.name for m in markers if pid in m.genotypes)
+            raise PedigreeError(f"{where}, marker {marker!r}: person {pid!r} is typed but is not in "
+                                "the H2 pedigree; add them to H2, or use H2 \"unrelated\"")
     prepared = [_prepare_marker(m, theta=float(theta), floor=floor, normalise=normalise,
                                 where=where) for m in markers]
     start = len(jobs)
@@ -301,9 +314,10 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
             shapes[typed] = plan
             if theta > 0:
                 for shape, _, _ in plan:
-                    if theta_slots(shape) > MAX_THETA_SLOTS:
+                    num_slots = theta_slots(shape)
+                    if num_slots > MAX_THETA_SLOTS:
                         raise ReuniteError(f"{where}, marker {prep.marker.name!r}: "
-                                           + theta_slots_message(theta_slots(shape)))
+                                           + theta_slots_message(num_slots))
         pairs = d.genotypes.values()
         for shape, slots, size in plan:
             flat = [-1] * size

@@ -31,7 +31,7 @@ from functools import partial
 import numpy as np
 
 from reunite.genetics.frequencies import prepare_afreq
-from reunite.genetics.kinship import Marker, kinship_lr_many
+from reunite.genetics.kinship import LUMPABLE, Marker, kinship_lr_many
 from reunite.genetics.likelihood import MarkerData, joint_tables, likelihoods_many
 from reunite.genetics.pedigree import Individual, Pedigree, make_pedigree
 from reunite.store.profiles import GeneticModel
@@ -222,18 +222,19 @@ def _score_chunk(task, *, loci, tables: "_LocusTables", ux, uy, typed, min_log):
             genos = {pid: prof[l] for pid, prof in f.references.items() if l in prof}
             extra = sorted({a for g in genos.values() for a in g if a not in tables.base[l][3]})
             alleles, freqs, male, female = tables.family_table(l, extra)
-            index = {a: k for k, a in enumerate(alleles)}
+            index = tables.family_index(l, extra)
             genos_idx = {f.pedigree.index[pid]: (index[a], index[b]) for pid, (a, b) in genos.items()}
             jobs.append((structure, MarkerData(freqs, male, female, genos_idx), f.pedigree.index[m]))
-            # the same without mutation: where it is 0 the locus is inconsistent
-            jobs.append((structure, MarkerData(freqs, None, None, genos_idx), f.pedigree.index[m]))
-            where.append((p, li, freqs))
+            mutation = male is not None or female is not None
+            if mutation:  # the same without mutation: where it is 0 the locus is inconsistent
+                jobs.append((structure, MarkerData(freqs, None, None, genos_idx), f.pedigree.index[m]))
+            where.append((p, li, freqs, len(jobs) - 1 - mutation, len(jobs) - 1))
     tabs = joint_tables(jobs)
     n_max = max(len(t) for t in tabs)
     lr_tab = np.zeros((len(part), len(loci), n_max, n_max))
     compatible = np.zeros((len(part), len(loci), n_max, n_max), dtype=bool)
-    for k, (p, li, freqs) in enumerate(where):
-        t, t0 = tabs[2 * k], tabs[2 * k + 1]
+    for p, li, freqs, j, j0 in where:
+        t, t0 = tabs[j], tabs[j0]
         size = len(t)
         total = t.sum()
         pop = 2.0 * np.outer(freqs, freqs)
@@ -264,7 +265,7 @@ def _direct_scores(pairs, *, model: GeneticModel, tables: "_LocusTables"):
 
     Returns (log10 LR, lr per locus) per pair."""
     jobs, meta = [], []
-    lumpable = model.mutation in ("equal", "proportional", "none")
+    lumpable = model.mutation == "none" or model.mutation in LUMPABLE
     refs_done: dict[tuple, int] = {}  # (family id, locus) -> job index of P(references)
     for u, f, m in pairs:
         structure = f.pedigree.structure_key()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reunite import __version__
+from reunite.genetics.frequencies import DEFAULT_FLOOR
 from reunite.genetics.kinship import json_number
 from reunite.genetics.pedigree import make_pedigree
 from reunite.search.engine import FamilyRecord, SearchResult, UnidentifiedRecord, search
@@ -61,7 +62,7 @@ def provenance(model: GeneticModel, loci) -> dict:
         "theta": model.theta,
         "mutation": {l: (m.describe() if (m := model.locus_mutation(l)) else "none") for l in loci},
         "kit": sorted(loci),
-        "rare_allele_rule": "5/2N when N is known, else floor 0.001; renormalised",
+        "rare_allele_rule": f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised",
         "min_common_loci": model.min_common_loci,
         "searched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

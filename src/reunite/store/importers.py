@@ -137,7 +137,8 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
                 why = None
             problems.append(f"{path}:{line}: locus {locus_raw!r} " + (
                 f"cannot be used: {why}" if why else
-                f"is not in the database's frequency table {model.population!r}"))
+                f"is not in the database's frequency table {model.population!r}; use one of its "
+                f"loci ({', '.join(sorted(model.loci()))}) or a database with another table"))
             return
         pair = _allele_pair(a, b)
         if isinstance(pair, str):
@@ -154,9 +155,13 @@ def read_genotypes(path, *, model: GeneticModel) -> tuple[dict[str, dict[str, tu
 
     if lower[:4] == ["sample_id", "locus", "allele1", "allele2"]:
         fmt = "long"
-        for line, row in rows:
-            if len(row) != 4:
-                problems.append(f"{path}:{line}: expected 4 fields, found {len(row)}")
+        for line, row in rows:  # extra header columns (comments, quality flags) are ignored
+            if len(row) != len(header):
+                problems.append(f"{path}:{line}: expected {len(header)} fields as in the header, "
+                                f"found {len(row)} (a third allele is a mixture: single-source "
+                                "profiles only)" if len(row) > len(header) else
+                                f"{path}:{line}: expected {len(header)} fields as in the header, "
+                                f"found {len(row)}")
                 continue
             add(line, row[0].strip(), row[1], row[2], row[3])
     elif "sample name" in lower and "marker" in lower and "allele 1" in lower:
@@ -246,12 +251,7 @@ def _date(value: str, where: str, what: str, problems: list[str]) -> date | None
 
 
 def _sample_ids(session: Session, codes) -> dict[str, int]:
-    codes = sorted(set(codes))
-    out: dict[str, int] = {}
-    for start in range(0, len(codes), 900):
-        out.update(session.execute(select(Sample.code, Sample.id).where(Sample.code.in_(codes[start:start + 900])))
-                   .all())
-    return out
+    return _codes_to_ids(session, Sample, sorted(set(codes)))
 
 
 FAMILY_COLUMNS = ("family_id", "person_id", "father_id", "mother_id", "sex", "role", "sample_id")

@@ -22,7 +22,7 @@ from reunite.simulate import simulate_database
 from reunite.store.db import make_engine, upgrade
 from reunite.store.models import MatchCandidate
 from reunite.store.profiles import GeneticModel
-from reunite.store.importers import import_families, import_genotypes, import_unidentified
+from reunite.store.importers import import_all
 from reunite.simulate import write_database
 
 MODEL = GeneticModel("CHN_national_GBT37223")
@@ -154,9 +154,7 @@ def test_search_in_the_database_is_stored_idempotently(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     upgrade(engine)
     with Session(engine) as s, s.begin():
-        import_genotypes(s, paths["genotypes"], model=MODEL)
-        import_families(s, paths["families"], model=MODEL)
-        import_unidentified(s, paths["unidentified"])
+        import_all(s, paths, model=MODEL)
     with Session(engine) as s, s.begin():
         first = run_search(s, MODEL, min_lr=1.0, top_k=None)
     with Session(engine) as s, s.begin():

@@ -26,7 +26,7 @@ from reunite.search.engine import (
 from reunite.search.service import run_search
 from reunite.simulate import simulate_database, write_database
 from reunite.store.db import make_engine, upgrade
-from reunite.store.importers import import_families, import_genotypes, import_unidentified
+from reunite.store.importers import import_all
 from reunite.store.models import MatchCandidate
 from reunite.store.profiles import GeneticModel
 
@@ -266,9 +266,7 @@ def test_store_is_idempotent_and_keeps_review_status(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     upgrade(engine)
     with Session(engine) as s, s.begin():
-        import_genotypes(s, paths["genotypes"], model=MODEL)
-        import_families(s, paths["families"], model=MODEL)
-        import_unidentified(s, paths["unidentified"])
+        import_all(s, paths, model=MODEL)
     with Session(engine) as s, s.begin():
         first = run_search(s, MODEL, min_lr=1.0, top_k=None)
     assert first.candidates

@@ -361,7 +361,7 @@ def test_failure_after_writing_rolls_back_the_batch(engine, model, monkeypatch):
 @pytest.mark.parametrize("allele", ["inf", "-1", "1e3"])
 def test_non_repeat_number_alleles_are_rejected(tmp_path, model, allele):
     path = write(tmp_path, "g.csv", f"sample_id,locus,allele1,allele2\nS1,VWA,{allele},14\n")
-    with pytest.raises(ImportRejected, match=rf"g\.csv:2: .*repeat numbers"):
+    with pytest.raises(ImportRejected, match=r"g\.csv:2: .*repeat numbers"):
         read_genotypes(path, model=model)
 
 

@@ -96,7 +96,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     from reunite.search.service import run_search, write_csv
     from reunite.simulate import simulate_database, write_database
     from reunite.store.db import make_engine, upgrade
-    from reunite.store.importers import import_families, import_genotypes, import_unidentified
+    from reunite.store.importers import import_all
     from reunite.store.models import Setting
     from reunite.store.profiles import GeneticModel
 
@@ -116,9 +116,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     t0 = time.perf_counter()
     with Session(engine) as s, s.begin():
         s.add(Setting(key="genetic_model", value=json.dumps(model.to_json())))
-        g = import_genotypes(s, paths["genotypes"], model=model)
-        f = import_families(s, paths["families"], model=model)
-        u = import_unidentified(s, paths["unidentified"])
+        g, f, u = import_all(s, paths, model=model)
     console.print(f"imported {g.num_records:,} profiles, {f.num_records:,} families and {u.num_records:,} "
                   f"unidentified persons into {db_path} in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()

@@ -452,3 +452,11 @@ def import_unidentified(session: Session, path) -> ImportReport:
     ids = _codes_to_ids(session, Unidentified, [r["code"] for _, r in records])
     return ImportReport("unidentified", str(path), len(records), len(records),
                         new_ids=[ids[r["code"]] for _, r in records])
+
+
+def import_all(session: Session, paths: dict, *, model: GeneticModel) -> tuple[ImportReport, ...]:
+    """Import ``paths["genotypes"]``, ``["families"]`` and ``["unidentified"]`` in that order
+    (the layout :func:`reunite.simulate.write_database` writes)."""
+    return (import_genotypes(session, paths["genotypes"], model=model),
+            import_families(session, paths["families"], model=model),
+            import_unidentified(session, paths["unidentified"]))

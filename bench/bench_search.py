@@ -28,17 +28,23 @@ from reunite.store.importers import import_families, import_genotypes, import_un
 from reunite.store.profiles import GeneticModel  # noqa: E402
 
 
+def _simulated(tmp: str, num_families: int, num_unidentified: int, *, seed: int):
+    """Simulate a database into ``tmp``; returns (simulation, CSV paths, empty migrated engine,
+    seconds spent simulating and writing)."""
+    t = time.perf_counter()
+    db = simulate_database(num_families, num_unidentified, seed=seed)
+    paths = write_database(db, Path(tmp) / "sim")
+    sim_s = time.perf_counter() - t
+    engine = make_engine(f"sqlite:///{tmp}/bench.db")
+    upgrade(engine)
+    return db, paths, engine, sim_s
+
+
 def big_import(num_families: int, *, seed: int) -> None:
     """Time the import of a large simulated genotype file into a fresh SQLite database."""
     model = GeneticModel("CHN_national_GBT37223")
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        db = simulate_database(num_families, num_families // 10, seed=seed)
-        paths = write_database(db, Path(tmp) / "sim")
-        del db
-        sim_s = time.perf_counter() - t
-        engine = make_engine(f"sqlite:///{tmp}/big.db")
-        upgrade(engine)
+        _, paths, engine, sim_s = _simulated(tmp, num_families, num_families // 10, seed=seed)
         t = time.perf_counter()
         with Session(engine) as s, s.begin():
             g = import_genotypes(s, paths["genotypes"], model=model)
@@ -63,12 +69,7 @@ def main() -> None:
     console = Console()
     model = GeneticModel("CHN_national_GBT37223")
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        db = simulate_database(args.families, args.unidentified, seed=args.seed)
-        paths = write_database(db, Path(tmp) / "sim")
-        sim_s = time.perf_counter() - t
-        engine = make_engine(f"sqlite:///{tmp}/bench.db")
-        upgrade(engine)
+        db, paths, engine, sim_s = _simulated(tmp, args.families, args.unidentified, seed=args.seed)
         t = time.perf_counter()
         with Session(engine) as s, s.begin():
             g = import_genotypes(s, paths["genotypes"], model=model)

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import simulated_store
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,11 +20,8 @@ from reunite.search.engine import (
 )
 from reunite.search.service import load_families, load_unidentified, run_search, write_csv
 from reunite.simulate import simulate_database
-from reunite.store.db import make_engine, upgrade
 from reunite.store.models import MatchCandidate
 from reunite.store.profiles import GeneticModel
-from reunite.store.importers import import_all
-from reunite.simulate import write_database
 
 MODEL = GeneticModel("CHN_national_GBT37223")
 
@@ -149,12 +147,7 @@ def test_inconsistent_loci_are_those_impossible_without_mutation(big):
 
 
 def test_search_in_the_database_is_stored_idempotently(tmp_path):
-    db = simulate_database(60, 30, seed=3)
-    paths = write_database(db, tmp_path / "sim")
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    upgrade(engine)
-    with Session(engine) as s, s.begin():
-        import_all(s, paths, model=MODEL)
+    db, engine = simulated_store(tmp_path, 60, 30, seed=3, model=MODEL)
     with Session(engine) as s, s.begin():
         first = run_search(s, MODEL, min_lr=1.0, top_k=None)
     with Session(engine) as s, s.begin():

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import simulated_store
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -24,9 +25,7 @@ from reunite.search.engine import (
     search,
 )
 from reunite.search.service import run_search
-from reunite.simulate import simulate_database, write_database
-from reunite.store.db import make_engine, upgrade
-from reunite.store.importers import import_all
+from reunite.simulate import simulate_database
 from reunite.store.models import MatchCandidate
 from reunite.store.profiles import GeneticModel
 
@@ -261,12 +260,7 @@ def test_top_k_keeps_the_pairs_ranked_first(sim):
 # -- storing candidates ------------------------------------------------------------------
 
 def test_store_is_idempotent_and_keeps_review_status(tmp_path):
-    db = simulate_database(25, 12, seed=8)
-    paths = write_database(db, tmp_path / "sim")
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    upgrade(engine)
-    with Session(engine) as s, s.begin():
-        import_all(s, paths, model=MODEL)
+    db, engine = simulated_store(tmp_path, 25, 12, seed=8, model=MODEL)
     with Session(engine) as s, s.begin():
         first = run_search(s, MODEL, min_lr=1.0, top_k=None)
     assert first.candidates

@@ -249,21 +249,31 @@ def import_genotypes_cmd(
                   f"{report.notes[0]}) from {file}")
 
 
+def _import_and_search(kind: str, file: Path, search: bool) -> None:
+    """Import families or unidentified persons in one transaction, then search the new ones."""
+    from reunite.store import importers
+
+    _, session, model = _open_store()
+    with session, session.begin():
+        if kind == "families":
+            report = importers.import_families(session, file, model=model)
+            what = f"{report.num_records:,} families ({report.num_rows:,} people)"
+        else:
+            report = importers.import_unidentified(session, file)
+            what = f"{report.num_records:,} unidentified persons"
+    console.print(f"imported {what} from {file}")
+    if search:
+        with session, session.begin():
+            _auto_search(session, model, report, "family" if kind == "families" else "unidentified")
+
+
 @import_app.command("families")
 def import_families_cmd(
     file: Path = typer.Argument(..., help="family_id,person_id,father_id,mother_id,sex,role,sample_id"),
     search: bool = typer.Option(True, help="Search the new families against every unidentified person."),
 ) -> None:
     """Import families (pedigrees with missing persons) and search them."""
-    from reunite.store.importers import import_families
-
-    _, session, model = _open_store()
-    with session, session.begin():
-        report = import_families(session, file, model=model)
-    console.print(f"imported {report.num_records:,} families ({report.num_rows:,} people) from {file}")
-    if search:
-        with session, session.begin():
-            _auto_search(session, model, report, "family")
+    _import_and_search("families", file, search)
 
 
 @import_app.command("unidentified")
@@ -272,15 +282,7 @@ def import_unidentified_cmd(
     search: bool = typer.Option(True, help="Search the new persons against every family."),
 ) -> None:
     """Import unidentified persons and search them against every family."""
-    from reunite.store.importers import import_unidentified
-
-    _, session, model = _open_store()
-    with session, session.begin():
-        report = import_unidentified(session, file)
-    console.print(f"imported {report.num_records:,} unidentified persons from {file}")
-    if search:
-        with session, session.begin():
-            _auto_search(session, model, report, "unidentified")
+    _import_and_search("unidentified", file, search)
 
 
 @app.command()

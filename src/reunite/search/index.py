@@ -1,0 +1,634 @@
+"""A compact family index for exact one-to-many and many-to-many search at θ = 0.
+
+For a family with missing person M and an unidentified person U typed x/y at a locus,
+
+    LR_locus = P(M = x/y | references) / P(U = x/y),   P(U = x/y) = 2 p_x p_y (p_x² if x = y).
+
+Only the references that are *requisite* for M (Bayes ball on the pedigree: d-connected to M
+given the other typed people) change P(M | references); the others are left out, which is
+exact at θ = 0 when every mutation matrix entry is positive (then P(references) > 0).
+
+*Sides.*  When M's parents P and Q are in the pedigree, M has no requisite descendant, and,
+in the pedigree of the requisite people and their ancestors without M, P and Q are not
+connected, the two sides are independent:
+
+    P(M paternal = a, maternal = b | refs) = s_P(a) s_Q(b),
+    LR_locus = (s_P(x) s_Q(y) + s_P(y) s_Q(x)) / (2 p_x p_y)    (also right for x = y),
+
+where s_P(a) = P(M's paternal allele = a | references on P's side) (after mutation) is a
+vector over the locus' alleles, computed once by the kinship engine (:func:`joint_tables`)
+per distinct (side, requisite genotypes) and shared by every family with the same side.
+A typed parent's side, say, has as many distinct vectors as genotypes.
+
+*Dense.*  Otherwise (siblings without typed parents, M with requisite children, M a
+founder, ...) the index keeps the LR of every genotype of U, once per distinct (pedigree,
+requisite genotypes), from the engine's joint table T:
+LR(x/y) = (T[x, y] + T[y, x]) / (ΣT 2 p_x p_y).
+
+Each (family, missing person) row stores two small integers per locus.  A query gathers
+s(x), s(y) of every side vector (and LR(x/y) of every dense table) once per locus; the scan
+over all rows is a compiled loop (Numba).  Every value is the engine's, combined by the
+formulas above, so the scores are the exact LRs (to rounding, ~1e-15 relative per locus).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reunite.errors import ReuniteError
+from reunite.genetics.likelihood import MarkerData, joint_tables
+
+LN10 = math.log(10.0)
+
+try:  # the compiled scan; a NumPy version is used when Numba is not installed
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency, this is a safety net
+    numba = None
+
+
+# ----------------------------------------------------------------------------------------
+# Pedigree analysis (per pedigree shape, missing person and set of typed people; cached)
+
+def requisite_typed(structure: tuple, query: int, typed: frozenset[int]) -> tuple[int, ...]:
+    """Typed people whose genotypes change P(query's genotype | typed genotypes): Bayes ball
+    (Shachter 1998) on the pedigree as a Bayesian network of genotypes."""
+    children: list[list[int]] = [[] for _ in structure]
+    for i, (f, m, *_rest) in enumerate(structure):
+        if f >= 0:
+            children[f].append(i)
+        if m >= 0:
+            children[m].append(i)
+
+    def parents(i):
+        return [p for p in structure[i][:2] if p >= 0]
+
+    top: set[int] = set()
+    bottom: set[int] = set()
+    visited: set[int] = set()
+    schedule = [(query, True)]  # (node, visited from a child)
+    while schedule:
+        j, from_child = schedule.pop()
+        visited.add(j)
+        if j not in typed:
+            if from_child and j not in top:
+                top.add(j)
+                schedule.extend((p, True) for p in parents(j))
+            if j not in bottom:
+                bottom.add(j)
+                schedule.extend((c, False) for c in children[j])
+        elif not from_child and j not in top:
+            top.add(j)
+            schedule.extend((p, True) for p in parents(j))
+    return tuple(sorted(visited & typed))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One indexed factor of P(M | references): a side vector or a dense LR table, computed
+    on a canonical sub-pedigree (people renumbered, sex dropped: only the father and mother
+    slots matter), so that equal sub-pedigrees of different families share their values."""
+
+    kind: str  # "P" (paternal side vector), "Q" (maternal side vector) or "dense"
+    structure: tuple  # canonical sub-pedigree
+    missing: int  # M's position in it
+    people: tuple[int, ...]  # original positions of the typed people, in column order
+    local: tuple[int, ...]  # their positions in the canonical sub-pedigree
+    exchangeable: tuple[tuple[int, ...], ...]  # column groups whose genotypes may be sorted
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one (pedigree shape, missing person, typed people at a locus) is indexed."""
+
+    kind: str  # "sides" or "dense"
+    requisite: tuple[int, ...]
+    parts: tuple[Part, ...] = ()
+
+
+def _ancestors(structure: tuple, people) -> set[int]:
+    out: set[int] = set()
+    stack = list(people)
+    while stack:
+        i = stack.pop()
+        if i in out:
+            continue
+        out.add(i)
+        stack.extend(p for p in structure[i][:2] if p >= 0)
+    return out
+
+
+def _canonical(structure: tuple, keep: set[int], missing: int, typed: tuple[int, ...],
+               founders: tuple[int, ...] = ()) -> tuple:
+    """Sub-pedigree of ``keep`` (closed under parents, except ``founders``, which lose
+    theirs), renumbered in pedigree order, sex dropped; returns (structure, missing, local
+    positions of ``typed``, exchangeable column groups)."""
+    kept = sorted(keep)
+    local = {g: k for k, g in enumerate(kept)}
+    sub = []
+    for g in kept:
+        f, m, _sex, inbreeding = structure[g]
+        if g in founders or f < 0:
+            sub.append((-1, -1, "U", inbreeding if f < 0 else 0.0))
+        else:
+            sub.append((local[f], local[m], "U", 0.0))
+    sub = tuple(sub)
+    has_children = {p for person in sub for p in person[:2] if p >= 0}
+    groups: dict[tuple, list[int]] = {}
+    for col, g in enumerate(typed):
+        person = sub[local[g]]
+        if person[0] >= 0 and local[g] not in has_children:  # typed leaves with the same parents
+            groups.setdefault(person[:2], []).append(col)
+    exchangeable = tuple(tuple(cols) for cols in groups.values() if len(cols) > 1)
+    return sub, local[missing], tuple(local[g] for g in typed), exchangeable
+
+
+def make_plan(structure: tuple, missing: int, typed: frozenset[int], *, prune: bool = True) -> Plan:
+    """Requisite references and whether M's two sides are independent (see module doc)."""
+    requisite = requisite_typed(structure, missing, typed) if prune else tuple(sorted(typed))
+    father, mother = structure[missing][0], structure[missing][1]
+    keep = _ancestors(structure, requisite + (missing,))
+
+    def dense():
+        sub, m, local, exch = _canonical(structure, keep, missing, requisite)
+        return Plan("dense", requisite, (Part("dense", sub, m, requisite, local, exch),))
+
+    if father < 0 or mother < 0:
+        return dense()
+    if any(missing in _ancestors(structure, (r,)) for r in requisite):
+        return dense()
+    rest = keep - {missing}
+    # connected components (undirected parent-child edges) of the kept people without M
+    comp = {i: i for i in rest}
+
+    def find(i):
+        while comp[i] != i:
+            comp[i] = comp[comp[i]]
+            i = comp[i]
+        return i
+
+    for i in rest:
+        for p in structure[i][:2]:
+            if p >= 0 and p in rest:
+                comp[find(i)] = find(p)
+    if find(father) == find(mother):
+        return dense()
+    parts = []
+    for kind, parent, other in (("P", father, mother), ("Q", mother, father)):
+        people = tuple(r for r in requisite if find(r) == find(parent))
+        side = {i for i in rest if find(i) == find(parent)} | {missing, other}
+        sub, m, local, exch = _canonical(structure, side, missing, people, founders=(other,))
+        parts.append(Part(kind, sub, m, people, local, exch))
+    return Plan("sides", requisite, tuple(parts))
+
+
+# ----------------------------------------------------------------------------------------
+# The index
+
+SEX_CODE = {"M": 1, "F": 2}
+
+
+@dataclass
+class LocusTables:
+    """One locus of the index: allele table, side vectors and dense LR tables."""
+
+    alleles: list[str]
+    afreq: np.ndarray
+    male: np.ndarray | None
+    female: np.ndarray | None
+    index: dict[str, int]
+    side_keys: dict[tuple, int] = field(default_factory=dict)
+    sides: list = field(default_factory=list)
+    dense_keys: dict[tuple, int] = field(default_factory=dict)
+    dense: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self._stacked = None
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray]:
+        """(side vectors (n_sides, n_alleles), dense LR tables (n_dense, n_alleles, n_alleles))."""
+        n = len(self.afreq)
+        if self._stacked is None or len(self._stacked[0]) != len(self.sides) \
+                or len(self._stacked[1]) != len(self.dense):
+            self._stacked = (np.array(self.sides, dtype=float).reshape(len(self.sides), n),
+                             np.array(self.dense, dtype=float).reshape(len(self.dense), n, n))
+        return self._stacked
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_stacked"] = None
+        return state
+
+
+class FamilyIndex:
+    """The family side of the search, at θ = 0 (see the module doc).
+
+    Rows are (family, missing person).  ``fallback`` holds the database ids of families
+    the index cannot hold (an allele missing from the population table changes the
+    frequencies of the whole locus); the search computes those with the engine.
+    """
+
+    def __init__(self, model, loci=None):
+        if model.theta != 0.0:
+            raise ReuniteError(f"the family index needs θ = 0 (this database has θ = {model.theta}); "
+                               "with θ > 0 the search computes pair by pair")
+        from reunite.genetics.frequencies import prepare_afreq
+
+        self.model = model
+        if loci is None:
+            loci = set(model.loci()) - set(model.unusable_loci())
+        self.loci = sorted(loci)
+        self.locus_idx = {l: k for k, l in enumerate(self.loci)}
+        self.tables: list[LocusTables] = []
+        prune = True
+        for locus in self.loci:
+            marker = model.marker(locus)
+            alleles, freqs, _ = prepare_afreq(marker.afreq, n_individuals=marker.n_individuals,
+                                              where=f"locus {locus}")
+            male = female = None
+            if marker.mutation is not None:
+                male = marker.mutation.male.transition_matrix(alleles, freqs)
+                female = marker.mutation.female.transition_matrix(alleles, freqs)
+            if male is None or female is None or not (np.all(male > 0) and np.all(female > 0)):
+                prune = False  # a zero transition could make left-out references impossible
+            self.tables.append(LocusTables(list(alleles), np.asarray(freqs, dtype=float), male, female,
+                                           {a: k for k, a in enumerate(alleles)}))
+        self.prune = prune
+        self._plans: dict[tuple, Plan] = {}
+        self._pending: dict[tuple, list] = {}
+        self._tokens: dict[tuple, tuple[int, int]] = {}
+        n_loci = len(self.loci)
+        self.family_id = np.zeros(0, dtype=np.int64)  # per row
+        self.family_code: list[str] = []
+        self.missing: list[str] = []
+        self.m_sex = np.zeros(0, dtype=np.int8)  # 0 unknown, 1 M, 2 F
+        self.ref_mask = np.zeros(0, dtype=np.int64)  # loci typed in any reference (bit per locus)
+        self.key_p = np.zeros((0, n_loci), dtype=np.int32)
+        self.key_q = np.zeros((0, n_loci), dtype=np.int32)  # -1: key_p is a dense table
+        self.fallback: list[int] = []
+        self.indexed: set[int] = set()  # database ids of the families in rows or fallback
+        self._combined = None
+
+    def __len__(self) -> int:
+        return len(self.family_id)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_combined"] = None
+        state["_pending"] = {}
+        return state
+
+    def fingerprint(self) -> str:
+        """What the index depends on (a stored index is rebuilt when it changes)."""
+        from reunite import __version__
+        return f"reunite {__version__}; {self.model.describe()}; loci {','.join(self.loci)}"
+
+    # -- building -------------------------------------------------------------------------
+
+    def plan(self, structure, missing, typed: frozenset[int]) -> Plan:
+        key = (structure, missing, typed)
+        hit = self._plans.get(key)
+        if hit is None:
+            hit = self._plans[key] = make_plan(structure, missing, typed, prune=self.prune)
+        return hit
+
+    def _token(self, locus: str, a: str, b: str):
+        """(locus position, genotype code) of an allele pair; None if an allele is not in the
+        table (or the locus is not indexed)."""
+        key = (locus, a, b)
+        hit = self._tokens.get(key)
+        if hit is None:
+            li = self.locus_idx.get(locus)
+            if li is None:
+                return (-1, -1)
+            index = self.tables[li].index
+            ia, ib = index.get(a), index.get(b)
+            if ia is None or ib is None:
+                return None
+            hit = self._tokens[key] = (li, min(ia, ib) * len(index) + max(ia, ib))
+        return hit
+
+    def add(self, families) -> None:
+        """Index these families (``FamilyRecord``\ s); families already indexed are skipped."""
+        n_loci = len(self.loci)
+        groups: dict[tuple, list] = {}
+        for f in families:
+            if f.id in self.indexed:
+                continue
+            self.indexed.add(f.id)
+            pedigree = f.pedigree
+            typed_ids = sorted(f.references, key=pedigree.index.__getitem__)
+            codes = np.full((len(typed_ids), n_loci), -1, dtype=np.int32)
+            ok = True
+            for t, pid in enumerate(typed_ids):
+                row = codes[t]
+                for locus, (a, b) in f.references[pid].items():
+                    tok = self._token(locus, a, b)
+                    if tok is None:
+                        ok = False
+                        break
+                    if tok[0] >= 0:
+                        row[tok[0]] = tok[1]
+                if not ok:
+                    break
+            if not ok:
+                self.fallback.append(f.id)
+                continue
+            key = (pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed_ids))
+            for m in f.missing:
+                groups.setdefault(key + (pedigree.index[m],), []).append(
+                    (f.id, f.code, m, SEX_CODE.get(pedigree[m].sex, 0), codes))
+        for (structure, positions, m_pos), rows in groups.items():
+            self._add_group(structure, m_pos, positions, rows)
+        self._compute_pending()
+        self._combined = None
+
+    def _add_group(self, structure, m_pos, positions, rows) -> None:
+        n_loci = len(self.loci)
+        n = len(rows)
+        codes = np.stack([r[4] for r in rows])  # (rows, typed, loci)
+        key_p = np.full((n, n_loci), -1, dtype=np.int32)
+        key_q = np.full((n, n_loci), -1, dtype=np.int32)
+        typed_bits = codes >= 0
+        ref_mask = (typed_bits.any(axis=1).astype(np.int64) << np.arange(n_loci, dtype=np.int64)).sum(axis=1)
+        weights = 1 << np.arange(codes.shape[1], dtype=np.int64)
+        col = {p: t for t, p in enumerate(positions)}
+        for li in range(n_loci):
+            masks = typed_bits[:, :, li].astype(np.int64) @ weights
+            for mask in np.unique(masks):
+                sel = np.flatnonzero(masks == mask) if len(masks) > 1 else np.arange(n)
+                typed = frozenset(positions[t] for t in range(len(positions)) if (int(mask) >> t) & 1)
+                plan = self.plan(structure, m_pos, typed)
+                for part in plan.parts:
+                    out = key_q if part.kind == "Q" else key_p
+                    out[sel, li] = self._keys(part, codes[sel][:, [col[p] for p in part.people], li], li)
+        self.key_p = np.concatenate([self.key_p, key_p])
+        self.key_q = np.concatenate([self.key_q, key_q])
+        self.ref_mask = np.concatenate([self.ref_mask, ref_mask])
+        self.m_sex = np.concatenate([self.m_sex, np.array([r[3] for r in rows], dtype=np.int8)])
+        self.family_id = np.concatenate([self.family_id, np.array([r[0] for r in rows], dtype=np.int64)])
+        self.family_code.extend(r[1] for r in rows)
+        self.missing.extend(r[2] for r in rows)
+
+    def _keys(self, part: Part, sub: np.ndarray, li: int) -> np.ndarray:
+        """Ids of the distinct genotype rows of ``part`` at locus ``li`` (new ones queued
+        for the engine)."""
+        tab = self.tables[li]
+        for cols in part.exchangeable:
+            sub[:, cols] = np.sort(sub[:, cols], axis=1)
+        if sub.shape[1]:
+            uniq, inverse = np.unique(sub, axis=0, return_inverse=True)
+        else:
+            uniq, inverse = np.zeros((1, 0), dtype=np.int32), np.zeros(len(sub), dtype=np.int64)
+        dense = part.kind == "dense"
+        registry, store = (tab.dense_keys, tab.dense) if dense else (tab.side_keys, tab.sides)
+        canon = (part.kind, part.structure, part.missing, part.local)
+        ids = np.empty(len(uniq), dtype=np.int32)
+        for u, row in enumerate(uniq.tolist()):
+            key = (canon, tuple(row))
+            hit = registry.get(key)
+            if hit is None:
+                hit = registry[key] = len(store)
+                store.append(None)
+                self._pending.setdefault((li, canon), []).append((hit, row))
+            ids[u] = hit
+        return ids[inverse.reshape(-1)]
+
+    def _compute_pending(self) -> None:
+        """Side vectors and dense tables of the new keys, by the engine, batched."""
+        for (li, (kind, structure, m_pos, local)), new in self._pending.items():
+            tab = self.tables[li]
+            n = len(tab.afreq)
+            store = tab.dense if kind == "dense" else tab.sides
+            closed = (_closed_form_siblings(structure, m_pos, local, new, tab) if kind == "dense"
+                      else _closed_form_sides(kind, structure, m_pos, local, new, tab))
+            if closed is not None:
+                for (slot, _), vec in zip(new, closed):
+                    store[slot] = vec
+                continue
+            jobs = []
+            for _, row in new:
+                genos = {p: divmod(int(c), n) for p, c in zip(local, row)}
+                jobs.append((structure, MarkerData(tab.afreq, tab.male, tab.female, genos), m_pos))
+            pop = 2.0 * np.outer(tab.afreq, tab.afreq)
+            for (slot, _), t in zip(new, joint_tables(jobs)):
+                total = t.sum()
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if kind == "P":
+                        store[slot] = t.sum(axis=1) / total
+                    elif kind == "Q":
+                        store[slot] = t.sum(axis=0) / total
+                    else:
+                        pred = (t + t.T) / total
+                        np.fill_diagonal(pred, 2.0 * np.diag(t) / total)
+                        store[slot] = pred / pop
+        self._pending = {}
+
+    # -- querying -------------------------------------------------------------------------
+
+    def combined(self):
+        """Locus-major keys for the scan: sides first, then dense tables, then one 'unit'
+        entry per locus (a dense row is scored as (a_p b_unit + b_p a_unit) c with
+        a_p = LR / c, b_p = 0, a_unit = 0, b_unit = 1)."""
+        if self._combined is None:
+            n_sides = np.array([len(t.sides) for t in self.tables], dtype=np.int64)
+            n_dense = np.array([len(t.dense) for t in self.tables], dtype=np.int64)
+            sizes = n_sides + n_dense + 1
+            dtype = np.uint16 if sizes.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+            dense = self.key_q < 0
+            kp = np.where(dense, self.key_p + n_sides[None, :], self.key_p)
+            kq = np.where(dense, (sizes - 1)[None, :], self.key_q)
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self._combined = (np.ascontiguousarray(kp.T.astype(dtype)), np.ascontiguousarray(kq.T.astype(dtype)),
+                              n_sides, n_dense, offsets, int(sizes.sum()))
+        return self._combined
+
+    def query(self, profile: dict[str, tuple[str, str]]):
+        """The per-query gathers for :func:`scan`: (ab, offsets, 1/(2 p_x p_y), loci), or None
+        when U has an allele missing from a locus' table (the engine computes those)."""
+        _, _, n_sides, n_dense, offsets, total = self.combined()
+        ab = np.zeros(2 * total)
+        inv = np.zeros(len(self.loci))
+        loci = []
+        for locus, (a, b) in profile.items():
+            li = self.locus_idx.get(locus)
+            if li is None:
+                continue
+            tab = self.tables[li]
+            x, y = tab.index.get(a), tab.index.get(b)
+            if x is None or y is None:
+                return None
+            loci.append(li)
+            sides, dense = tab.stacked()
+            c = 1.0 / (2.0 * tab.afreq[x] * tab.afreq[y])
+            inv[li] = c
+            o = 2 * offsets[li]
+            ab[o:o + 2 * n_sides[li]:2] = sides[:, x]
+            ab[o + 1:o + 2 * n_sides[li]:2] = sides[:, y]
+            o += 2 * n_sides[li]
+            ab[o:o + 2 * n_dense[li]:2] = dense[:, x, y] / c
+            ab[o + 2 * n_dense[li] + 1] = 1.0  # the unit entry: a = 0, b = 1
+        return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64)
+
+    def scores(self, profile, *, out: np.ndarray | None = None) -> np.ndarray | None:
+        """log10 LR of U against every row; None if U has an allele missing from a table."""
+        q = self.query(profile)
+        if q is None:
+            return None
+        kp, kq = self.combined()[:2]
+        out = np.empty(len(self)) if out is None else out
+        scan(kp, kq, *q, out)
+        return out
+
+    def lr_per_locus(self, profile, row: int) -> dict[str, float]:
+        """Per-locus LRs of one row, for the loci typed in U."""
+        out = {}
+        for locus, (a, b) in profile.items():
+            li = self.locus_idx[locus]
+            tab = self.tables[li]
+            x, y = tab.index[a], tab.index[b]
+            sides, dense = tab.stacked()
+            p, q = int(self.key_p[row, li]), int(self.key_q[row, li])
+            if q >= 0:
+                v = (sides[p, x] * sides[q, y] + sides[p, y] * sides[q, x]) / (2.0 * tab.afreq[x] * tab.afreq[y])
+            else:
+                v = dense[p, x, y]
+            out[locus] = float(v)
+        return out
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the arrays a search uses."""
+        kp, kq = self.combined()[:2]
+        total = (kp.nbytes + kq.nbytes + self.key_p.nbytes + self.key_q.nbytes + self.ref_mask.nbytes
+                 + self.m_sex.nbytes + self.family_id.nbytes)
+        for tab in self.tables:
+            sides, dense = tab.stacked()
+            total += sides.nbytes + dense.nbytes
+        return total
+
+
+def _closed_form_sides(kind, structure, m_pos, local, new, tab):
+    """Side vectors by formula for the two commonest sides (else None: the engine):
+    a typed parent u/v:  s = (M[u] + M[v]) / 2;
+    an untyped parent whose parents are typed u/v and w/z:
+    s = ((Mf[u] + Mf[v]) / 2 + (Mm[w] + Mm[z]) / 2) / 2 · M,
+    with M the parent's (father's or mother's) matrix."""
+    if kind == "dense" or len(new) < 1:
+        return None
+    n = len(tab.afreq)
+    eye = np.eye(n)
+    male = tab.male if tab.male is not None else eye
+    female = tab.female if tab.female is not None else eye
+    last = male if kind == "P" else female
+    codes = np.array([row for _, row in new], dtype=np.int64).reshape(len(new), -1)
+    parent = structure[m_pos][0 if kind == "P" else 1]
+    if local == (parent,):  # a typed parent: its ancestors do not matter
+        u, v = codes[:, 0] // n, codes[:, 0] % n
+        return 0.5 * (last[u] + last[v])
+    gf, gm = structure[parent][0], structure[parent][1]
+    if (len(structure) == 5 and gf >= 0 and local == (gf, gm) and structure[gf][0] < 0
+            and structure[gm][0] < 0):
+        u, v = codes[:, 0] // n, codes[:, 0] % n
+        w, z = codes[:, 1] // n, codes[:, 1] % n
+        inherited = 0.25 * (male[u] + male[v] + female[w] + female[z])
+        return inherited @ last
+    return None
+
+
+def _closed_form_siblings(structure, m_pos, local, new, tab):
+    """Dense LR tables by formula when M's references are k typed full siblings and the
+    parents are untyped founders (not inbred) with no other relatives (else None).
+
+    Fixing the phase Φ of every sibling (which allele came from the father) separates the
+    parents: T[a, b] = Σ_Φ A_Φ(a) B_Φ(b), with
+    A_Φ(a) = Σ_{f1,f2} p_f1 p_f2 Π_s h(f1, f2; x_s) h(f1, f2; a),  h(f1, f2; x) = (M[f1, x] + M[f2, x]) / 2
+    over the siblings' paternal alleles x_s (father's matrix M), and B_Φ alike for the mother."""
+    k = len(structure) - 3
+    if not (1 <= k <= 3 and structure[0] == (-1, -1, "U", 0.0) and structure[1] == (-1, -1, "U", 0.0)
+            and all(person[:2] == (0, 1) for person in structure[2:])
+            and set(local) | {m_pos} == set(range(2, len(structure))) and m_pos not in local):
+        return None
+    n = len(tab.afreq)
+    p = tab.afreq
+    eye = np.eye(n)
+    male = tab.male if tab.male is not None else eye
+    female = tab.female if tab.female is not None else eye
+    codes = np.array([row for _, row in new], dtype=np.int64).reshape(len(new), k)
+    g1, g2 = codes // n, codes % n  # (keys, siblings)
+    pp = np.outer(p, p)
+    T = np.zeros((len(new), n, n))
+    for phase in itertools.product((0, 1), repeat=k):
+        flip = np.array(phase, dtype=bool)[None, :]
+        pat = np.where(flip, g2, g1)
+        mat = np.where(flip, g1, g2)
+        use = np.ones(len(new), dtype=bool)  # a homozygous sibling has one phase, not two
+        for s in range(k):
+            if phase[s]:
+                use &= g1[:, s] != g2[:, s]
+        sides = []
+        for obs, mut in ((pat, male), (mat, female)):
+            w = np.broadcast_to(pp, (len(new), n, n)).copy()
+            for s in range(k):
+                col = mut[:, obs[:, s]].T  # (keys, n): M[f, x_s]
+                w *= 0.5 * (col[:, :, None] + col[:, None, :])
+            sides.append(np.einsum("kf,fa->ka", w.sum(axis=2), mut))  # W symmetric
+        T += np.where(use[:, None, None], sides[0][:, :, None] * sides[1][:, None, :], 0.0)
+    total = T.sum(axis=(1, 2))
+    pop = 2.0 * pp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pred = (T + T.transpose(0, 2, 1)) / total[:, None, None]
+        idx = np.arange(n)
+        pred[:, idx, idx] = 2.0 * T[:, idx, idx] / total[:, None]
+        return list(pred / pop)
+
+
+def _scan_py(kp, kq, ab, offsets, inv, loci, out):
+    """log10 LR per row: the sum over U's typed loci (NumPy version of the compiled scan)."""
+    logs = np.zeros(kp.shape[1])
+    for li in loci:
+        o = 2 * offsets[li]
+        p = o + 2 * kp[li].astype(np.int64)
+        q = o + 2 * kq[li].astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs += np.log10((ab[p] * ab[q + 1] + ab[p + 1] * ab[q]) * inv[li])
+    out[:] = logs
+
+
+LOG10_2 = math.log10(2.0)
+
+if numba is not None:
+    @numba.njit(cache=True, nogil=True, boundscheck=False)
+    def scan(kp, kq, ab, offsets, inv, loci, out):  # pragma: no cover - compiled
+        """Compiled :func:`_scan_py`: blocks of rows, loci in the inner loop over rows,
+        the running product renormalised (frexp) every 8 loci."""
+        block = 1024
+        n_rows = kp.shape[1]
+        acc = np.empty(block)
+        expo = np.zeros(block)
+        for start in range(0, n_rows, block):
+            n = min(block, n_rows - start)
+            for r in range(n):
+                acc[r] = 1.0
+                expo[r] = 0.0
+            for j in range(loci.size):
+                li = loci[j]
+                base = 2 * offsets[li]
+                c = inv[li]
+                kpl = kp[li, start:start + n]
+                kql = kq[li, start:start + n]
+                for r in range(n):
+                    p = base + 2 * np.int64(kpl[r])
+                    q = base + 2 * np.int64(kql[r])
+                    acc[r] *= (ab[p] * ab[q + 1] + ab[p + 1] * ab[q]) * c
+                if (j & 7) == 7:
+                    for r in range(n):
+                        m, e = math.frexp(acc[r])
+                        acc[r] = m
+                        expo[r] += e
+            for r in range(n):
+                out[start + r] = math.log10(acc[r]) + expo[r] * LOG10_2
+else:  # pragma: no cover
+    scan = _scan_py

@@ -431,7 +431,7 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
             if inconsistent is None:
                 inconsistent = plain[(u.id, f.id, m)]
             lr = math.prod(lr_loc.values())
-            cand = Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc, inconsistent)
+            cand = Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc, sorted(inconsistent))
             by_query.setdefault(u.id if per == "unidentified" else f.id, []).append(cand)
     for cands in by_query.values():
         cands.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
@@ -441,3 +441,147 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
     result.candidates.sort(key=lambda c: ((c.unidentified.code if per == "unidentified" else c.family.code),
                                           c.rank))
     return result
+
+
+#: At most this many skipped pairs are listed in a result (all are counted).
+MAX_LISTED_SKIPPED = 10_000
+
+
+def index_search(unidentified: list[UnidentifiedRecord], index, *, model: GeneticModel,
+                 load_families, min_lr: float = 1.0, top_k: int | None = 20, workers: int = 1,
+                 progress=None) -> SearchResult:
+    """:func:`search` per unidentified person against a :class:`~reunite.search.index.FamilyIndex`.
+
+    Each person is scored against every indexed (family, missing person) by the compiled
+    scan (the exact LR, see :mod:`reunite.search.index`); the ``top_k`` with LR >= ``min_lr``
+    are kept (ties ranked by family code and missing id, as :func:`search` does).  Families
+    the index does not hold (``index.fallback``) and persons with an allele missing from the
+    frequency table go through :func:`search`.  ``load_families(ids)`` returns the
+    FamilyRecords of database ids (for those and for the reported candidates'
+    inconsistent loci).  ``workers`` threads share the persons (the scan releases the GIL).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reunite.search.index import SEX_CODE
+
+    result = SearchResult([])
+    min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
+    loci_bit = {l: 1 << k for k, l in enumerate(index.loci)}
+    n_rows = len(index)
+    ref_count_all = np.bitwise_count(index.ref_mask).astype(np.int64) if n_rows else np.zeros(0, np.int64)
+    queries = [u for u in unidentified if index.query(u.profile) is not None] if n_rows else []
+    rare = [u for u in unidentified if n_rows and index.query(u.profile) is None]
+
+    def one(u):
+        """(kept rows with their log10 LR, counts) for one person."""
+        u_mask = sum(loci_bit.get(l, 0) for l in u.profile)
+        common = (ref_count_all if u_mask == (1 << len(index.loci)) - 1
+                  else np.bitwise_count(index.ref_mask & u_mask).astype(np.int64))
+        sex = SEX_CODE.get(u.sex, 0)
+        sex_conflict = (index.m_sex != sex) & (index.m_sex != 0) if sex else np.zeros(n_rows, dtype=bool)
+        few = ~sex_conflict & (common < model.min_common_loci)
+        scores = index.scores(u.profile)
+        ok = ~sex_conflict & ~few & (scores >= min_log)
+        rows = np.flatnonzero(ok)
+        if top_k is not None and len(rows) > top_k:
+            kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
+            rows = rows[scores[rows] >= kth]  # ties at the k-th are all kept, ranked below
+        return u, rows, scores[rows], int(sex_conflict.sum()), few
+
+    kept = []
+    def collect(out):
+        u, rows, vals, n_sex, few = out
+        result.skipped_sex += n_sex
+        n_few = int(few.sum())
+        result.skipped_loci += n_few
+        result.num_pairs += n_rows
+        result.num_compared += n_rows - n_sex - n_few
+        if n_few and len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
+            u_mask = sum(loci_bit.get(l, 0) for l in u.profile)
+            for r in np.flatnonzero(few)[:MAX_LISTED_SKIPPED - len(result.skipped_pairs)]:
+                common = int(np.bitwise_count(index.ref_mask[r] & u_mask))
+                result.skipped_pairs.append((u.code, index.family_code[r], index.missing[r],
+                                             f"{common} common loci, fewer than {model.min_common_loci}"))
+        kept.append((u, rows, vals))
+        if progress is not None:
+            progress(n_rows)
+
+    if workers > 1 and len(queries) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for out in pool.map(one, queries):
+                collect(out)
+    else:
+        for u in queries:
+            collect(one(u))
+    # ranking, ties as search() ranks them; then the reported candidates' details
+    by_query: dict[int, list] = {}
+    for u, rows, vals in kept:
+        order = sorted(range(len(rows)), key=lambda k: (-vals[k], index.family_code[rows[k]], index.missing[rows[k]]))
+        if top_k is not None:
+            order = order[:top_k]
+        by_query[u.id] = [(u, int(rows[k]), float(vals[k])) for k in order]
+    wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items})
+    fallback = load_families(sorted(index.fallback)) if index.fallback else []
+    records = {f.id: f for f in (load_families(wanted) if wanted else [])}
+    cands = []
+    for items in by_query.values():
+        for u, r, log10_lr in items:
+            f = records[int(index.family_id[r])]
+            lr_loc = index.lr_per_locus(u.profile, r)
+            c = Candidate(u, f, index.missing[r], math.prod(lr_loc.values()), log10_lr, _common_loci(u, f),
+                          lr_loc)
+            cands.append(c)
+    _inconsistent_loci(cands, model=model)
+    merged = SearchResult(cands)
+    if fallback and queries:
+        merged = _merge(merged, search(queries, fallback, model=model, min_lr=min_lr, top_k=top_k), top_k)
+        result.num_pairs += merged.num_pairs
+        result.num_compared += merged.num_compared
+        result.skipped_sex += merged.skipped_sex
+        result.skipped_loci += merged.skipped_loci
+        result.skipped_pairs += merged.skipped_pairs
+    if rare:  # an allele missing from the table: the engine, pair by pair, against every family
+        slow = search(rare, load_families(None), model=model, min_lr=min_lr, top_k=top_k)
+        result.num_pairs += slow.num_pairs
+        result.num_compared += slow.num_compared
+        result.skipped_sex += slow.skipped_sex
+        result.skipped_loci += slow.skipped_loci
+        result.skipped_pairs += slow.skipped_pairs
+        merged.candidates += slow.candidates
+    result.candidates = _ranked(merged.candidates, top_k)
+    return result
+
+
+def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel) -> None:
+    """The loci where each candidate is impossible without mutation (U in M's place)."""
+    if not cands:
+        return
+    if model.mutation == "none":
+        for c in cands:
+            c.inconsistent_loci = sorted(l for l, v in c.lr_per_locus.items() if v == 0.0 or math.isnan(v))
+        return
+    results = exact_pairs([(c.unidentified, c.family, c.missing) for c in cands], model=model, mutation=False)
+    for c, r in zip(cands, results):
+        c.inconsistent_loci = sorted(l for l, v in r.lr_per_marker.items() if v == 0.0 or math.isnan(v))
+
+
+def _merge(a: SearchResult, b: SearchResult, top_k) -> SearchResult:
+    b.candidates = a.candidates + b.candidates
+    return b
+
+
+def _ranked(cands: list[Candidate], top_k) -> list[Candidate]:
+    """Per unidentified person: ranked by LR (ties by family code, missing id), top_k kept."""
+    by_u: dict[int, list[Candidate]] = {}
+    for c in cands:
+        by_u.setdefault(c.unidentified.id, []).append(c)
+    out = []
+    for u_cands in by_u.values():
+        u_cands.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
+        if top_k is not None:
+            u_cands = u_cands[:top_k]
+        for k, c in enumerate(u_cands, start=1):
+            c.rank = k
+        out.extend(u_cands)
+    out.sort(key=lambda c: (c.unidentified.code, c.rank))
+    return out

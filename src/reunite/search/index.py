@@ -190,6 +190,9 @@ def make_plan(structure: tuple, missing: int, typed: frozenset[int], *, prune: b
 
 SEX_CODE = {"M": 1, "F": 2}
 
+#: Largest number of keys per locus stored in 16 bits (else 32).
+NARROW_KEYS = np.iinfo(np.uint16).max
+
 
 @dataclass
 class LocusTables:
@@ -260,6 +263,7 @@ class FamilyIndex:
         self._plans: dict[tuple, Plan] = {}
         self._pending: dict[tuple, list] = {}
         self._tokens: dict[tuple, tuple[int, int]] = {}
+        self._new_parts: list = []
         n_loci = len(self.loci)
         self.family_id = np.zeros(0, dtype=np.int64)  # per row
         self.family_code: list[str] = []
@@ -279,6 +283,7 @@ class FamilyIndex:
         state = dict(self.__dict__)
         state["_combined"] = None
         state["_pending"] = {}
+        state["_new_parts"] = []
         return state
 
     def fingerprint(self) -> str:
@@ -295,54 +300,78 @@ class FamilyIndex:
             hit = self._plans[key] = make_plan(structure, missing, typed, prune=self.prune)
         return hit
 
-    def _token(self, locus: str, a: str, b: str):
-        """(locus position, genotype code) of an allele pair; None if an allele is not in the
-        table (or the locus is not indexed)."""
-        key = (locus, a, b)
-        hit = self._tokens.get(key)
-        if hit is None:
-            li = self.locus_idx.get(locus)
-            if li is None:
-                return (-1, -1)
-            index = self.tables[li].index
-            ia, ib = index.get(a), index.get(b)
-            if ia is None or ib is None:
-                return None
-            hit = self._tokens[key] = (li, min(ia, ib) * len(index) + max(ia, ib))
+    def _token(self, item):
+        """(locus position, genotype code) of ``"LOCUS=a/b"`` or ``(locus, (a, b))``; None if
+        an allele is not in the table, (-1, -1) for a locus the index does not hold."""
+        if isinstance(item, str):
+            locus, _, g = item.partition("=")
+            a, _, b = g.partition("/")
+        else:
+            locus, (a, b) = item
+        li = self.locus_idx.get(locus)
+        if li is None:
+            return (-1, -1)
+        index = self.tables[li].index
+        ia, ib = index.get(a), index.get(b)
+        if ia is None or ib is None:
+            return None
+        hit = self._tokens[item] = (li, min(ia, ib) * len(index) + max(ia, ib))
         return hit
 
     def add(self, families) -> None:
-        """Index these families (``FamilyRecord``\ s); families already indexed are skipped."""
+        """Index these FamilyRecords (families already indexed are skipped)."""
+        self.add_rows(family_rows(f) for f in families)
+
+    def add_rows(self, rows, *, batch: int = 50_000, progress=None) -> None:
+        """Index families given as :func:`family_rows` tuples (families already indexed are
+        skipped); profiles are dicts or packed text (``"VWA=14/17;..."``).  Taken in
+        batches of ``batch`` families; ``progress(n)`` is called after each."""
+        rows = iter(rows)
+        self._new_parts = []
+        while part := list(itertools.islice(rows, batch)):
+            self._add_batch(part)
+            if progress is not None:
+                progress(len(part))
+        if self._new_parts:
+            parts = list(zip(*self._new_parts))
+            self.key_p, self.key_q, self.ref_mask, self.m_sex, self.family_id = (
+                np.concatenate([old, *new]) for old, new in
+                zip((self.key_p, self.key_q, self.ref_mask, self.m_sex, self.family_id), parts))
+        self._new_parts = []
+        self._combined = None
+
+    def _add_batch(self, rows) -> None:
         n_loci = len(self.loci)
         groups: dict[tuple, list] = {}
-        for f in families:
-            if f.id in self.indexed:
+        tokens = self._tokens
+        for fid, code, structure, positions, profiles, missing in rows:
+            if fid in self.indexed:
                 continue
-            self.indexed.add(f.id)
-            pedigree = f.pedigree
-            typed_ids = sorted(f.references, key=pedigree.index.__getitem__)
-            codes = np.full((len(typed_ids), n_loci), -1, dtype=np.int32)
+            self.indexed.add(fid)
+            codes = np.full((len(positions), n_loci), -1, dtype=np.int32)
             ok = True
-            for t, pid in enumerate(typed_ids):
+            for t, profile in enumerate(profiles):
                 row = codes[t]
-                for locus, (a, b) in f.references[pid].items():
-                    tok = self._token(locus, a, b)
+                items = profile.split(";") if isinstance(profile, str) else profile.items()
+                for item in items:
+                    tok = tokens.get(item)
                     if tok is None:
-                        ok = False
-                        break
+                        tok = self._token(item)
+                        if tok is None:
+                            ok = False
+                            break
                     if tok[0] >= 0:
                         row[tok[0]] = tok[1]
                 if not ok:
                     break
             if not ok:
-                self.fallback.append(f.id)
+                self.fallback.append(fid)
                 continue
-            key = (pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed_ids))
-            for m in f.missing:
-                groups.setdefault(key + (pedigree.index[m],), []).append(
-                    (f.id, f.code, m, SEX_CODE.get(pedigree[m].sex, 0), codes))
-        for (structure, positions, m_pos), rows in groups.items():
-            self._add_group(structure, m_pos, positions, rows)
+            for m_code, m_pos, m_sex in missing:
+                groups.setdefault((structure, positions, m_pos), []).append(
+                    (fid, code, m_code, SEX_CODE.get(m_sex, 0), codes))
+        for (structure, positions, m_pos), group in groups.items():
+            self._add_group(structure, m_pos, positions, group)
         self._compute_pending()
         self._combined = None
 
@@ -365,11 +394,8 @@ class FamilyIndex:
                 for part in plan.parts:
                     out = key_q if part.kind == "Q" else key_p
                     out[sel, li] = self._keys(part, codes[sel][:, [col[p] for p in part.people], li], li)
-        self.key_p = np.concatenate([self.key_p, key_p])
-        self.key_q = np.concatenate([self.key_q, key_q])
-        self.ref_mask = np.concatenate([self.ref_mask, ref_mask])
-        self.m_sex = np.concatenate([self.m_sex, np.array([r[3] for r in rows], dtype=np.int8)])
-        self.family_id = np.concatenate([self.family_id, np.array([r[0] for r in rows], dtype=np.int64)])
+        self._new_parts.append((key_p, key_q, ref_mask, np.array([r[3] for r in rows], dtype=np.int8),
+                                np.array([r[0] for r in rows], dtype=np.int64)))
         self.family_code.extend(r[1] for r in rows)
         self.missing.extend(r[2] for r in rows)
 
@@ -379,7 +405,16 @@ class FamilyIndex:
         tab = self.tables[li]
         for cols in part.exchangeable:
             sub[:, cols] = np.sort(sub[:, cols], axis=1)
-        if sub.shape[1]:
+        base = len(tab.afreq) ** 2
+        if sub.shape[1] and base ** sub.shape[1] < 2**62:
+            packed = np.zeros(len(sub), dtype=np.int64)
+            for c in range(sub.shape[1]):
+                packed = packed * base + sub[:, c]
+            upacked, inverse = np.unique(packed, return_inverse=True)
+            uniq = np.empty((len(upacked), sub.shape[1]), dtype=np.int64)
+            for c in range(sub.shape[1] - 1, -1, -1):
+                upacked, uniq[:, c] = np.divmod(upacked, base)
+        elif sub.shape[1]:
             uniq, inverse = np.unique(sub, axis=0, return_inverse=True)
         else:
             uniq, inverse = np.zeros((1, 0), dtype=np.int32), np.zeros(len(sub), dtype=np.int64)
@@ -437,7 +472,7 @@ class FamilyIndex:
             n_sides = np.array([len(t.sides) for t in self.tables], dtype=np.int64)
             n_dense = np.array([len(t.dense) for t in self.tables], dtype=np.int64)
             sizes = n_sides + n_dense + 1
-            dtype = np.uint16 if sizes.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+            dtype = np.uint16 if sizes.max(initial=0) <= NARROW_KEYS else np.uint32
             dense = self.key_q < 0
             kp = np.where(dense, self.key_p + n_sides[None, :], self.key_p)
             kq = np.where(dense, (sizes - 1)[None, :], self.key_q)
@@ -508,6 +543,16 @@ class FamilyIndex:
             sides, dense = tab.stacked()
             total += sides.nbytes + dense.nbytes
         return total
+
+
+def family_rows(f):
+    """A ``FamilyRecord`` as :meth:`FamilyIndex.add_rows` takes it:
+    (id, code, structure, typed positions, their profiles, [(missing code, position, sex)])."""
+    pedigree = f.pedigree
+    typed = sorted(f.references, key=pedigree.index.__getitem__)
+    return (f.id, f.code, pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed),
+            [f.references[pid] for pid in typed],
+            [(m, pedigree.index[m], pedigree[m].sex) for m in f.missing])
 
 
 def _closed_form_sides(kind, structure, m_pos, local, new, tab):

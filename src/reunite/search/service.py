@@ -14,13 +14,16 @@ from reunite import __version__
 from reunite.genetics.frequencies import DEFAULT_FLOOR
 from reunite.genetics.kinship import json_number
 from reunite.genetics.pedigree import make_pedigree
-from reunite.search.engine import FamilyRecord, SearchResult, UnidentifiedRecord, search
+from reunite.search.engine import FamilyRecord, SearchResult, UnidentifiedRecord, index_search, search
 from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
 from reunite.store.profiles import GeneticModel, unpack_profile
 
 
 def load_families(session: Session, ids: list[int] | None = None) -> list[FamilyRecord]:
     """Families (all, or those with the given database ids) with pedigrees and profiles."""
+    if ids is not None and len(ids) > 500:  # keep statements small
+        ids = sorted(ids)
+        return [f for k in range(0, len(ids), 500) for f in load_families(session, ids[k:k + 500])]
     q = select(Family)
     if ids is not None:
         q = q.where(Family.id.in_(ids))
@@ -107,12 +110,148 @@ def write_csv(result: SearchResult, path) -> None:
 
 def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, family_ids=None,
                min_lr: float = 1.0, top_k: int | None = 20, per: str = "unidentified",
-               store: bool = True, workers: int = 1, progress=None) -> SearchResult:
-    """Search the given unidentified persons against the given families (default: all)."""
+               store: bool = True, workers: int = 1, progress=None, use_index: bool | None = None) -> SearchResult:
+    """Search the given unidentified persons against the given families (default: all).
+
+    Per unidentified person against all families at θ = 0, the family index is used
+    (``use_index``, default: when it applies); otherwise the engine (:func:`search`)."""
     unidentified = load_unidentified(session, unidentified_ids)
-    families = load_families(session, family_ids)
-    result = search(unidentified, families, model=model, min_lr=min_lr, top_k=top_k, per=per,
-                    workers=workers, progress=progress)
+    if use_index is None:
+        use_index = model.theta == 0.0 and per == "unidentified" and family_ids is None
+    if use_index:
+        index = family_index(session, model)
+        result = index_search(unidentified, index, model=model, min_lr=min_lr, top_k=top_k,
+                              workers=workers, progress=progress,
+                              load_families=lambda ids: load_families(session, ids))
+    else:
+        families = load_families(session, family_ids)
+        result = search(unidentified, families, model=model, min_lr=min_lr, top_k=top_k, per=per,
+                        workers=workers, progress=progress)
     if store:
         store_candidates(session, result, model)
     return result
+
+
+# ----------------------------------------------------------------------------------------
+# The family index, kept next to the database and brought up to date before each search
+
+def index_path(engine) -> Path | None:
+    """Where the family index of a database is kept: ``$REUNITE_INDEX``, else next to a
+    SQLite file (``reunite.db.index``), else in the user's cache folder; None for an
+    in-memory database."""
+    import hashlib
+    import os
+
+    if os.environ.get("REUNITE_INDEX"):
+        return Path(os.environ["REUNITE_INDEX"])
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database + ".index")
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reunite"
+    return base / f"index-{digest}.pkl"
+
+
+def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
+    """Families (all, or the given database ids) as :meth:`FamilyIndex.add_rows` takes them,
+    streamed from the database (pedigrees of the same shape share one validation)."""
+    wanted = None if ids is None else set(ids)
+    cq = select(Family.id, Family.code)
+    q = (select(FamilyMember.family_id, FamilyMember.person_code, FamilyMember.father_code,
+                FamilyMember.mother_code, FamilyMember.sex, FamilyMember.role, Sample.profile)
+         .outerjoin(Sample, Sample.id == FamilyMember.sample_id)
+         .order_by(FamilyMember.family_id, FamilyMember.id))
+    if wanted is not None:  # a range, filtered here (no statement with thousands of parameters)
+        if not wanted:
+            return
+        lo, hi = min(wanted), max(wanted)
+        cq = cq.where(Family.id.between(lo, hi))
+        q = q.where(FamilyMember.family_id.between(lo, hi))
+    codes = dict(session.execute(cq).all())
+    shapes: dict[tuple, tuple] = {}
+    current, members = None, []
+
+    def emit(fid, members):
+        local = {m[1]: k for k, m in enumerate(members)}
+        extra: dict[str, int] = {}
+
+        def ref(code):
+            if code is None:
+                return None
+            return local[code] if code in local else ("x", extra.setdefault(code, len(extra)))
+
+        sig = tuple((ref(m[2]), ref(m[3]), m[4], m[5], bool(m[6]) and m[5] == "reference") for m in members)
+        shape = shapes.get(sig)
+        if shape is None:
+            pedigree = make_pedigree([{"id": m[1], "father": m[2], "mother": m[3], "sex": m[4]} for m in members],
+                                     where=f"family {codes.get(fid)!r}")
+            typed = sorted((k for k, s in enumerate(sig) if s[4]), key=lambda k: pedigree.index[members[k][1]])
+            missing = [(k, pedigree.index[m[1]], pedigree[m[1]].sex) for k, m in enumerate(members)
+                       if m[5] == "missing"]
+            shape = shapes[sig] = (pedigree.structure_key(), typed,
+                                   tuple(pedigree.index[members[k][1]] for k in typed), missing)
+        structure, typed, positions, missing = shape
+        return (fid, codes.get(fid, str(fid)), structure, positions, [members[k][6] for k in typed],
+                [(members[k][1], pos, sex) for k, pos, sex in missing])
+
+    for row in session.execute(q.execution_options(yield_per=chunk)):
+        if wanted is not None and row[0] not in wanted:
+            continue
+        if row[0] != current:
+            if members:
+                yield emit(current, members)
+            current, members = row[0], []
+        members.append(tuple(row))
+    if members:
+        yield emit(current, members)
+
+
+def family_index(session: Session, model: GeneticModel, *, save: bool = True, progress=None):
+    """The database's family index, loaded from its file and brought up to date (new
+    families added); rebuilt when the file is missing, unreadable or made for another
+    genetic model or software version.  Saved atomically (write, then rename)."""
+    import os
+    import pickle
+    import tempfile
+
+    from sqlalchemy import func
+
+    from reunite.search.index import FamilyIndex
+
+    path = index_path(session.get_bind())
+    fresh = FamilyIndex(model)
+    index = None
+    if path is not None and path.exists():
+        try:
+            with path.open("rb") as fh:
+                stored = pickle.load(fh)
+            if isinstance(stored, FamilyIndex) and stored.fingerprint() == fresh.fingerprint():
+                index = stored
+        except Exception:  # an unreadable index is rebuilt, never trusted
+            index = None
+    if index is None:
+        index = fresh
+    count, total, top = session.execute(select(func.count(Family.id), func.sum(Family.id),
+                                               func.max(Family.id))).one()
+    have = index.indexed
+    up_to_date = count == len(have) and (total or 0) == sum(have) and (top or 0) == max(have, default=0)
+    if up_to_date:
+        return index
+    db_ids = set(session.execute(select(Family.id)).scalars())
+    if not have <= db_ids:  # families gone from the database: start again
+        index = fresh
+    new = sorted(db_ids - index.indexed)
+    index.add_rows(iter_family_rows(session, None if len(new) == len(db_ids) else new), progress=progress)
+    if save and path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return index

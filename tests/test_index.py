@@ -1,0 +1,309 @@
+"""The family index: exact against the kinship engine on every kind of pedigree, the same
+top-k as brute force, the compiled scan against its NumPy version, and the stored index."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from conftest import simulated_store
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from reunite.genetics import pedigree as ped
+from reunite.search import index as ix
+from reunite.search.engine import FamilyRecord, UnidentifiedRecord, brute_force_search, index_search, search
+from reunite.search.service import family_index, index_path, iter_family_rows, load_families, run_search
+from reunite.simulate import simulate_database, simulate_genotypes
+from reunite.store.models import Family
+from reunite.store.profiles import GeneticModel
+
+from test_search import _brute, _records, big  # noqa: F401  (fixture)
+
+POP = "CHN_national_GBT37223"
+MODEL = GeneticModel(POP)
+
+
+def _p(pid, father=None, mother=None, sex="U"):
+    return {"id": pid, "father": father, "mother": mother, "sex": sex}
+
+
+#: (name, people, missing, references): shapes beyond the simulated family types
+SHAPES = [
+    ("half_sib_paternal", [_p("FA", sex="M"), _p("MO", sex="F"), _p("MO2", sex="F"), _p("M", "FA", "MO"),
+                           _p("HS", "FA", "MO2")], ["M"], ["HS"]),
+    ("half_sib_and_mother", [_p("FA", sex="M"), _p("MO", sex="F"), _p("MO2", sex="F"), _p("M", "FA", "MO"),
+                             _p("HS", "FA", "MO2")], ["M"], ["HS", "MO"]),
+    ("uncle_and_mother", [_p("GF", sex="M"), _p("GM", sex="F"), _p("FA", "GF", "GM", "M"), _p("UN", "GF", "GM", "M"),
+                          _p("MO", sex="F"), _p("M", "FA", "MO")], ["M"], ["UN", "MO"]),
+    ("grandfather_and_uncle", [_p("GF", sex="M"), _p("GM", sex="F"), _p("FA", "GF", "GM", "M"),
+                               _p("UN", "GF", "GM", "M"), _p("MO", sex="F"), _p("M", "FA", "MO")], ["M"], ["UN", "GF"]),
+    ("first_cousin", [_p("GF", sex="M"), _p("GM", sex="F"), _p("FA", "GF", "GM", "M"), _p("AU", "GF", "GM", "F"),
+                      _p("UF", sex="M"), _p("MO", sex="F"), _p("M", "FA", "MO"), _p("CO", "UF", "AU")], ["M"], ["CO"]),
+    ("three_sibs", [_p("FA", sex="M"), _p("MO", sex="F"), _p("S1", "FA", "MO"), _p("S2", "FA", "MO"),
+                    _p("S3", "FA", "MO"), _p("M", "FA", "MO")], ["M"], ["S1", "S2", "S3"]),
+    ("sibs_and_mother", [_p("FA", sex="M"), _p("MO", sex="F"), _p("S1", "FA", "MO"), _p("S2", "FA", "MO"),
+                         _p("M", "FA", "MO")], ["M"], ["S1", "S2", "MO"]),
+    ("parents_and_sibs", [_p("FA", sex="M"), _p("MO", sex="F"), _p("S1", "FA", "MO"), _p("S2", "FA", "MO"),
+                          _p("M", "FA", "MO")], ["M"], ["S1", "S2", "MO", "FA"]),
+    ("missing_father_with_child", [_p("M", sex="M"), _p("MO", sex="F"), _p("CH", "M", "MO")], ["M"], ["CH", "MO"]),
+    ("missing_father_with_parents_and_child", [_p("GF", sex="M"), _p("GM", sex="F"), _p("M", "GF", "GM", "M"),
+                                              _p("MO", sex="F"), _p("CH", "M", "MO")], ["M"], ["CH", "GF"]),
+    ("parents_are_cousins", [_p("A", sex="M"), _p("B", sex="F"), _p("C", "A", "B", "M"), _p("D", "A", "B", "F"),
+                             _p("E", sex="F"), _p("F", sex="M"), _p("FA", "C", "E", "M"), _p("MO", "F", "D", "F"),
+                             _p("S1", "FA", "MO"), _p("M", "FA", "MO")], ["M"], ["S1", "A"]),
+    ("two_missing", [_p("FA", sex="M"), _p("MO", sex="F"), _p("M1", "FA", "MO", "M"), _p("M2", "FA", "MO", "F")],
+     ["M1", "M2"], ["MO"]),
+    ("nobody_typed_for_m", [_p("FA", sex="M"), _p("MO", sex="F"), _p("M", "FA", "MO"), _p("X", sex="M")],
+     ["M"], ["X"]),
+]
+
+
+def _families(model, *, seed, partial=True):
+    """Each shape gene-dropped a few times (with mutation), M's profile kept as a related U;
+    references partly untyped at random loci."""
+    from reunite.genetics.kits import kit_markers
+
+    rng = np.random.default_rng(seed)
+    markers = kit_markers(POP)[:16]
+    families, unidentified = [], []
+    fid = 0
+    for name, people, missing, refs in SHAPES:
+        pedigree = ped.make_pedigree(people)
+        for rep in range(3):
+            fid += 1
+            sim = simulate_genotypes(pedigree, markers=markers, seed=int(rng.integers(1 << 30)))
+            profiles = {pid: {mk.name: mk.genotypes[pid] for mk in sim} for pid in pedigree.ids}
+            references = {r: dict(profiles[r]) for r in refs}
+            if partial and rep == 2:
+                for r in references:
+                    for locus in rng.choice(sorted(references[r]), size=3, replace=False):
+                        del references[r][locus]
+            families.append(FamilyRecord(fid, f"{name}-{rep}", pedigree, list(missing), references))
+            sex = pedigree[missing[0]].sex
+            unidentified.append(UnidentifiedRecord(fid, f"U-{name}-{rep}", sex if sex in "MF" else "U",
+                                                   profiles[missing[0]]))
+    return families, unidentified
+
+
+def _index_equals_brute(families, unidentified, model):
+    index = ix.FamilyIndex(model)
+    index.add(families)
+    brute = brute_force_search(unidentified, families, model=model)
+    n = 0
+    for u in unidentified:
+        scores = index.scores(u.profile)
+        for r in range(len(index)):
+            key = (u.id, int(index.family_id[r]), index.missing[r])
+            if key not in brute:
+                continue
+            want, got = brute[key], scores[r]
+            n += 1
+            if math.isnan(want):
+                assert math.isnan(got), key
+            else:
+                assert got == want or abs(got - want) < 1e-9, (key, got, want)
+            per_locus = index.lr_per_locus(u.profile, r)
+            with np.errstate(divide="ignore"):
+                total = float(np.sum(np.log10(np.array(list(per_locus.values())))))
+            assert total == want or abs(total - want) < 1e-9 or (math.isnan(want) and math.isnan(total))
+    return n
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"mutation": "none"}, {"mutation": "equal"}, {"mutation": "proportional"},
+    {"mutation_rate": 0.01}, {"mutation": "stepwise", "rate2": 0.1, "range": 0.5},
+])
+def test_index_equals_the_engine_on_every_kind_of_pedigree(kw):
+    model = GeneticModel(POP, **kw)
+    families, unidentified = _families(model, seed=len(str(kw)))
+    # every U against every family: related pairs (large LRs) and unrelated ones
+    assert _index_equals_brute(families, unidentified, model) > 1000
+
+
+def test_index_plans_cover_both_kinds():
+    index = ix.FamilyIndex(MODEL)
+    families, _ = _families(MODEL, seed=1)
+    index.add(families)
+    kinds = {p.kind for p in index._plans.values()}
+    assert kinds == {"sides", "dense"}
+    assert sum(len(t.dense) for t in index.tables) > 0 and sum(len(t.sides) for t in index.tables) > 0
+
+
+def test_closed_forms_equal_the_engine(monkeypatch):
+    db = simulate_database(300, 5, seed=21)
+    families, _ = _records(db, num_queries=2)
+    a = ix.FamilyIndex(MODEL)
+    a.add(families)
+    monkeypatch.setattr(ix, "_closed_form_siblings", lambda *args: None)
+    monkeypatch.setattr(ix, "_closed_form_sides", lambda *args: None)
+    b = ix.FamilyIndex(MODEL)
+    b.add(families)
+    for ta, tb in zip(a.tables, b.tables):
+        assert ta.side_keys == tb.side_keys and ta.dense_keys == tb.dense_keys
+        for x, y in zip(ta.sides + ta.dense, tb.sides + tb.dense):
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=0)
+
+
+def test_requisite_references_by_bayes_ball():
+    trio_sib = ped.make_pedigree([_p("FA", sex="M"), _p("MO", sex="F"), _p("S", "FA", "MO"), _p("M", "FA", "MO"),
+                                  _p("GF", sex="M"), _p("X", "GF", None, "M")])
+    s, i = trio_sib.structure_key(), trio_sib.index
+    typed = frozenset(i[k] for k in ("FA", "MO", "S"))
+    assert ix.requisite_typed(s, i["M"], typed) == tuple(sorted((i["FA"], i["MO"])))
+    typed = frozenset(i[k] for k in ("MO", "S"))  # the sibling tells about the untyped father
+    assert ix.requisite_typed(s, i["M"], typed) == tuple(sorted((i["MO"], i["S"])))
+    typed = frozenset((i["X"],))  # unrelated
+    assert ix.requisite_typed(s, i["M"], typed) == ()
+    plan = ix.make_plan(s, i["M"], frozenset(i[k] for k in ("MO", "S")))
+    assert plan.kind == "dense"
+    plan = ix.make_plan(s, i["M"], frozenset(i[k] for k in ("FA", "MO", "S")))
+    assert plan.kind == "sides" and [p.people for p in plan.parts] == [(i["FA"],), (i["MO"],)]
+
+
+def test_compiled_scan_equals_numpy_and_wide_keys(monkeypatch):
+    db = simulate_database(400, 30, seed=4)
+    families, unidentified = _records(db, num_queries=5)
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    kp, kq = index.combined()[:2]
+    assert kp.dtype == np.uint16
+    for u in unidentified:
+        q = index.query(u.profile)
+        a, b = np.empty(len(index)), np.empty(len(index))
+        ix.scan(kp, kq, *q, a)
+        ix._scan_py(kp, kq, *q, b)
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+        index._combined = None
+        monkeypatch.setattr(ix, "NARROW_KEYS", 0)  # force 32-bit keys
+        np.testing.assert_allclose(index.scores(u.profile), a, rtol=1e-13)
+        assert index.combined()[0].dtype == np.uint32
+        monkeypatch.undo()
+        index._combined = None
+
+
+def test_index_search_top_k_equals_brute_force(big):  # noqa: F811
+    _, families, unidentified = big
+    brute = _brute(unidentified, families)
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    by_id = {f.id: f for f in families}
+    result = index_search(unidentified, index, model=MODEL, min_lr=0.0, top_k=10,
+                          load_families=lambda ids: list(by_id.values()) if ids is None else [by_id[i] for i in ids])
+    for u in unidentified:
+        want = sorted(((v, k) for k, v in brute.items() if k[0] == u.id), key=lambda t: -t[0])[:10]
+        got = [c for c in result.candidates if c.unidentified.id == u.id]
+        assert [c.rank for c in got] == list(range(1, 11))
+        assert {(c.family.id, c.missing) for c in got} == {k[1:] for _, k in want}
+        for c in got:
+            assert abs(c.log10_lr - brute[(u.id, c.family.id, c.missing)]) < 1e-9
+            assert c.lr == pytest.approx(10 ** c.log10_lr, rel=1e-9)
+
+
+def test_index_search_equals_search_with_filters_fallback_and_rare_alleles():
+    """Same candidates, LRs, ranks, inconsistent loci and counts as the engine's search:
+    a family with a rare allele (not indexable), a person with a rare allele, sex 'U',
+    partial profiles, the min-common-loci filter, min LR and top-k."""
+    db = simulate_database(150, 60, seed=8)
+    families, unidentified = _records(db, num_queries=12)
+    f0 = families[0]
+    ref = sorted(f0.references)[0]
+    locus = sorted(f0.references[ref])[0]
+    rare_family = FamilyRecord(9001, "RARE-F", f0.pedigree, f0.missing,
+                               {**f0.references, ref: {**f0.references[ref], locus: ("45", "46")}})
+    u0 = unidentified[0]
+    rare_u = UnidentifiedRecord(9002, "RARE-U", u0.sex, {**u0.profile, locus: ("45", u0.profile[locus][1])})
+    partial_u = UnidentifiedRecord(9003, "PART-U", "U", dict(sorted(unidentified[1].profile.items())[:11]))
+    families = families + [rare_family]
+    queries = unidentified + [rare_u, partial_u]
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    assert index.fallback == [9001]
+    by_id = {f.id: f for f in families}
+    load = (lambda ids: list(by_id.values()) if ids is None else [by_id[i] for i in ids])
+    for min_lr, top_k in ((1.0, 5), (0.0, None), (1e3, 20)):
+        want = search(queries, families, model=MODEL, min_lr=min_lr, top_k=top_k)
+        got = index_search(queries, index, model=MODEL, min_lr=min_lr, top_k=top_k, load_families=load)
+        assert (got.num_pairs, got.num_compared, got.skipped_sex, got.skipped_loci) == (
+            want.num_pairs, want.num_compared, want.skipped_sex, want.skipped_loci)
+        assert sorted(got.skipped_pairs) == sorted(want.skipped_pairs)
+        key = (lambda c: (c.unidentified.code, c.rank))
+        assert [(c.unidentified.code, c.family.code, c.missing, c.rank) for c in sorted(got.candidates, key=key)] \
+            == [(c.unidentified.code, c.family.code, c.missing, c.rank) for c in sorted(want.candidates, key=key)]
+        for a, b in zip(sorted(got.candidates, key=key), sorted(want.candidates, key=key)):
+            assert abs(a.log10_lr - b.log10_lr) < 1e-9
+            assert a.inconsistent_loci == b.inconsistent_loci
+            assert a.loci_compared == b.loci_compared
+            assert a.lr_per_locus.keys() == b.lr_per_locus.keys()
+            for locus_name, v in a.lr_per_locus.items():
+                assert v == pytest.approx(b.lr_per_locus[locus_name], rel=1e-9)
+
+
+def test_theta_has_no_index():
+    with pytest.raises(Exception, match="θ = 0"):
+        ix.FamilyIndex(GeneticModel(POP, theta=0.01))
+
+
+def test_stored_index_is_reused_updated_and_rebuilt(tmp_path):
+    db, engine = simulated_store(tmp_path, 120, 20, seed=3, model=MODEL)
+    path = index_path(engine)
+    assert path == tmp_path / "r.db.index"
+    with Session(engine) as s:
+        a = family_index(s, MODEL)
+        n_fam = s.execute(select(func.count(Family.id))).scalar()
+        assert len(a.indexed) == n_fam and path.exists()
+        mtime = path.stat().st_mtime_ns
+        b = family_index(s, MODEL)  # up to date: loaded, not written again
+        assert path.stat().st_mtime_ns == mtime
+        assert len(b) == len(a) and np.array_equal(b.key_p, a.key_p)
+        # the rows streamed from the database equal the FamilyRecords
+        c = ix.FamilyIndex(MODEL)
+        c.add(load_families(s))
+        assert sorted(zip(c.family_id.tolist(), c.missing)) == sorted(zip(a.family_id.tolist(), a.missing))
+    # a new family is added to the stored index
+    from reunite.store.importers import import_families, import_genotypes
+
+    (tmp_path / "g.csv").write_text("sample_id,locus,allele1,allele2\nNEW1,D3S1358,15,16\nNEW1,VWA,17,18\n")
+    (tmp_path / "f.csv").write_text("family_id,person_id,father_id,mother_id,sex,role,sample_id\n"
+                                    "NEWF,NEWF-FA,,,M,reference,NEW1\nNEWF,NEWF-MO,,,F,untyped,\n"
+                                    "NEWF,NEWF-M,NEWF-FA,NEWF-MO,M,missing,\n")
+    with Session(engine) as s, s.begin():
+        import_genotypes(s, tmp_path / "g.csv", model=MODEL)
+        import_families(s, tmp_path / "f.csv", model=MODEL)
+    with Session(engine) as s:
+        d = family_index(s, MODEL)
+        assert len(d.indexed) == n_fam + 1 and "NEWF" in d.family_code
+        # another genetic model: rebuilt, not reused
+        other = GeneticModel(POP, mutation="equal", mutation_rate=0.002)
+        e = family_index(s, other)
+        assert e.model == other and len(e.indexed) == n_fam + 1
+    # an unreadable file is rebuilt
+    path.write_bytes(b"not a pickle")
+    with Session(engine) as s:
+        assert len(family_index(s, MODEL).indexed) == n_fam + 1
+        with path.open("rb") as fh:
+            assert isinstance(pickle.load(fh), ix.FamilyIndex)
+
+
+def test_run_search_uses_the_index_and_equals_the_engine(tmp_path):
+    db, engine = simulated_store(tmp_path, 150, 30, seed=6, model=MODEL)
+    with Session(engine) as s:
+        a = run_search(s, MODEL, store=False, top_k=5, use_index=True)
+        b = run_search(s, MODEL, store=False, top_k=5, use_index=False)
+    key = (lambda c: (c.unidentified.code, c.rank))
+    assert [(c.unidentified.code, c.family.code, c.missing) for c in sorted(a.candidates, key=key)] == \
+        [(c.unidentified.code, c.family.code, c.missing) for c in sorted(b.candidates, key=key)]
+    assert a.num_compared == b.num_compared
+
+
+def test_iter_family_rows_of_some_families(tmp_path):
+    db, engine = simulated_store(tmp_path, 30, 5, seed=2, model=MODEL)
+    with Session(engine) as s:
+        ids = sorted(s.execute(select(Family.id)).scalars())[3:9:2]
+        rows = list(iter_family_rows(s, ids))
+        assert [r[0] for r in rows] == ids
+        recs = {f.id: f for f in load_families(s, ids)}
+        for fid, code, structure, positions, profiles, missing in rows:
+            f = recs[fid]
+            assert code == f.code and structure == f.pedigree.structure_key()
+            assert [m for m, _, _ in missing] == f.missing

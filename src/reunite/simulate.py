@@ -114,13 +114,15 @@ def _gene_drop(people, num: int, *, alleles_cdf, male_cdf, female_cdf, rng) -> n
 def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
                       population: str = "CHN_national_GBT37223", kit=None,
                       share_found: float = 0.6, share_partial: float = 0.05,
-                      min_loci: int = 15) -> dict:
+                      min_loci: int = 15, first_family: int = 1, first_unidentified: int = 1) -> dict:
     """Simulate a database: families, unidentified persons and the truth linking them.
 
     Family types are mixed as in ``FAMILY_TYPES``; genotypes are gene-dropped with stepwise
     mutation at the shipped per-locus, per-sex rates.  ``share_found`` of the unidentified
     persons (at most one per family) are a family's missing child; the rest belong to no
     family.  ``share_partial`` of all profiles lose 1 to ``len(kit) - min_loci`` loci.
+    Families are numbered from ``first_family`` and unidentified persons from
+    ``first_unidentified`` (to simulate a large database in parts).
 
     Returns a dict of row lists: ``genotypes`` (sample_id, locus, allele1, allele2),
     ``families``, ``unidentified`` and ``truth``, in the import CSV layouts.
@@ -170,7 +172,7 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     for t, (members, per_locus) in drops.items():
         name, _, people = FAMILY_TYPES[t]
         for row, fam in enumerate(members.tolist()):
-            family_id = f"F{fam + 1:07d}"
+            family_id = f"F{fam + first_family:07d}"
             sexes = {p[0]: (p[3] if p[3] != "?" else ("M" if rng.random() < 0.5 else "F")) for p in people}
             for k, (pid, father, mother, _, role) in enumerate(people):
                 person_id = f"{family_id}-{pid}"
@@ -197,8 +199,8 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     order = rng.permutation(len(found_profiles))
     for k, j in enumerate(order.tolist()):
         family_id, missing_id, sex, calls = found_profiles[j]
-        person_id = f"U{k + 1:07d}"
-        sample_id = f"SU{k + 1:07d}"
+        person_id = f"U{k + first_unidentified:07d}"
+        sample_id = f"SU{k + first_unidentified:07d}"
         add_profile(sample_id, calls)
         birth = date(int(rng.integers(2005, 2020)), int(rng.integers(1, 13)), 1)
         found = birth + timedelta(days=int(rng.integers(4, 6 * 365)))

@@ -466,11 +466,12 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
 
     result = SearchResult([])
     min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
+    queries, rare = [], []
+    for u in unidentified:
+        (queries if index.query(u.profile) is not None else rare).append(u)
     loci_bit = {l: 1 << k for k, l in enumerate(index.loci)}
     n_rows = len(index)
     ref_count_all = np.bitwise_count(index.ref_mask).astype(np.int64) if n_rows else np.zeros(0, np.int64)
-    queries = [u for u in unidentified if index.query(u.profile) is not None] if n_rows else []
-    rare = [u for u in unidentified if n_rows and index.query(u.profile) is None]
 
     def one(u):
         """(kept rows with their log10 LR, counts) for one person."""
@@ -531,7 +532,7 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
             c = Candidate(u, f, index.missing[r], math.prod(lr_loc.values()), log10_lr, _common_loci(u, f),
                           lr_loc)
             cands.append(c)
-    _inconsistent_loci(cands, model=model)
+    _inconsistent_loci(cands, model=model, index=index)
     merged = SearchResult(cands)
     if fallback and queries:
         merged = _merge(merged, search(queries, fallback, model=model, min_lr=min_lr, top_k=top_k), top_k)
@@ -552,17 +553,35 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     return result
 
 
-def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel) -> None:
-    """The loci where each candidate is impossible without mutation (U in M's place)."""
+def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index) -> None:
+    """The loci where each candidate is impossible without mutation (U in M's place): where
+    P(references, M = U) = 0 without mutation (the no-mutation LR is then 0, or 0/0)."""
     if not cands:
         return
     if model.mutation == "none":
         for c in cands:
             c.inconsistent_loci = sorted(l for l, v in c.lr_per_locus.items() if v == 0.0 or math.isnan(v))
         return
-    results = exact_pairs([(c.unidentified, c.family, c.missing) for c in cands], model=model, mutation=False)
-    for c, r in zip(cands, results):
-        c.inconsistent_loci = sorted(l for l, v in r.lr_per_marker.items() if v == 0.0 or math.isnan(v))
+    jobs, where = [], []
+    for k, c in enumerate(cands):
+        f = c.family
+        structure = f.pedigree.structure_key()
+        m_idx = f.pedigree.index[c.missing]
+        for locus, (a, b) in c.unidentified.profile.items():
+            tab = index.tables[index.locus_idx[locus]]
+            refs = {f.pedigree.index[pid]: (tab.index[prof[locus][0]], tab.index[prof[locus][1]])
+                    for pid, prof in f.references.items() if locus in prof}
+            refs[m_idx] = (tab.index[a], tab.index[b])
+            jobs.append((structure, MarkerData(tab.afreq, None, None, refs, 0.0, True)))
+            where.append((k, locus))
+    values = likelihoods_many(jobs)
+    for c in cands:
+        c.inconsistent_loci = []
+    for (k, locus), v in zip(where, values):
+        if v == 0.0:
+            cands[k].inconsistent_loci.append(locus)
+    for c in cands:
+        c.inconsistent_loci.sort()
 
 
 def _merge(a: SearchResult, b: SearchResult, top_k) -> SearchResult:

@@ -234,20 +234,17 @@ class FamilyIndex:
     frequencies of the whole locus); the search computes those with the engine.
     """
 
-    def __init__(self, model, loci=None):
+    def __init__(self, model):
         if model.theta != 0.0:
             raise ReuniteError(f"the family index needs θ = 0 (this database has θ = {model.theta}); "
                                "with θ > 0 the search computes pair by pair")
         from reunite.genetics.frequencies import prepare_afreq
 
         self.model = model
-        if loci is None:
-            loci = set(model.loci()) - set(model.unusable_loci())
-        self.loci = sorted(loci)
-        self.locus_idx = {l: k for k, l in enumerate(self.loci)}
-        self.tables: list[LocusTables] = []
+        self.model_loci = sorted(set(model.loci()) - set(model.unusable_loci()))
+        self._all_tables: dict[str, LocusTables] = {}
         prune = True
-        for locus in self.loci:
+        for locus in self.model_loci:
             marker = model.marker(locus)
             alleles, freqs, _ = prepare_afreq(marker.afreq, n_individuals=marker.n_individuals,
                                               where=f"locus {locus}")
@@ -257,24 +254,67 @@ class FamilyIndex:
                 female = marker.mutation.female.transition_matrix(alleles, freqs)
             if male is None or female is None or not (np.all(male > 0) and np.all(female > 0)):
                 prune = False  # a zero transition could make left-out references impossible
-            self.tables.append(LocusTables(list(alleles), np.asarray(freqs, dtype=float), male, female,
-                                           {a: k for k, a in enumerate(alleles)}))
+            self._all_tables[locus] = LocusTables(list(alleles), np.asarray(freqs, dtype=float), male, female,
+                                                  {a: k for k, a in enumerate(alleles)})
         self.prune = prune
+        # the index's columns: the loci typed in some reference or asked for by a query
+        self.loci: list[str] = []
+        self.locus_idx: dict[str, int] = {}
+        self.tables: list[LocusTables] = []
         self._plans: dict[tuple, Plan] = {}
         self._pending: dict[tuple, list] = {}
-        self._tokens: dict[tuple, tuple[int, int]] = {}
+        self._tokens: dict = {}
         self._new_parts: list = []
-        n_loci = len(self.loci)
+        self.shapes: dict[tuple, int] = {}  # (pedigree structure, missing position) -> id
+        self.row_shape = np.zeros(0, dtype=np.int32)
         self.family_id = np.zeros(0, dtype=np.int64)  # per row
         self.family_code: list[str] = []
         self.missing: list[str] = []
         self.m_sex = np.zeros(0, dtype=np.int8)  # 0 unknown, 1 M, 2 F
-        self.ref_mask = np.zeros(0, dtype=np.int64)  # loci typed in any reference (bit per locus)
-        self.key_p = np.zeros((0, n_loci), dtype=np.int32)
-        self.key_q = np.zeros((0, n_loci), dtype=np.int32)  # -1: key_p is a dense table
+        self.ref_mask = np.zeros(0, dtype=np.int64)  # loci typed in any reference (bit per column)
+        self.key_p = np.zeros((0, 0), dtype=np.int32)
+        self.key_q = np.zeros((0, 0), dtype=np.int32)  # -1: key_p is a dense table
         self.fallback: list[int] = []
         self.indexed: set[int] = set()  # database ids of the families in rows or fallback
         self._combined = None
+
+    def extend_loci(self, loci) -> None:
+        """Add columns for these loci (every existing row has no reference typed there; its
+        LR there still depends on the pedigree when the mutation model is not stationary)."""
+        new = sorted(set(loci) - set(self.loci))
+        for locus in new:
+            if locus not in self._all_tables:
+                raise ReuniteError(f"locus {locus!r} is not usable with the frequency table "
+                                   f"{self.model.population} (usable: {', '.join(self.model_loci)})")
+        for locus in new:
+            li = len(self.loci)
+            self.loci.append(locus)
+            self.locus_idx[locus] = li
+            self.tables.append(self._all_tables[locus])
+            shapes = list(self.shapes.items())
+            cols = {}
+            for (structure, m_pos), sid in shapes:
+                plan = self.plan(structure, m_pos, frozenset())
+                kp = kq = -1
+                for part in plan.parts:
+                    k = int(self._keys(part, np.zeros((1, 0), dtype=np.int64), li)[0])
+                    if part.kind == "Q":
+                        kq = k
+                    else:
+                        kp = k
+                cols[sid] = (kp, kq)
+            lookup = np.array([cols.get(k, (-1, -1)) for k in range(len(self.shapes))],
+                              dtype=np.int32).reshape(len(self.shapes), 2)
+
+            def widen(key_p, key_q, row_shape):
+                add = lookup[row_shape] if len(row_shape) else np.zeros((0, 2), dtype=np.int32)
+                return (np.concatenate([key_p, add[:, :1]], axis=1), np.concatenate([key_q, add[:, 1:]], axis=1))
+
+            self.key_p, self.key_q = widen(self.key_p, self.key_q, self.row_shape)
+            self._new_parts = [(*widen(kp, kq, rs), *rest) for kp, kq, rs, *rest in self._new_parts]
+        if new:
+            self._compute_pending()
+            self._combined = None
 
     def __len__(self) -> int:
         return len(self.family_id)
@@ -289,7 +329,7 @@ class FamilyIndex:
     def fingerprint(self) -> str:
         """What the index depends on (a stored index is rebuilt when it changes)."""
         from reunite import __version__
-        return f"reunite {__version__}; {self.model.describe()}; loci {','.join(self.loci)}"
+        return f"reunite {__version__}; {self.model.describe()}"
 
     # -- building -------------------------------------------------------------------------
 
@@ -301,21 +341,20 @@ class FamilyIndex:
         return hit
 
     def _token(self, item):
-        """(locus position, genotype code) of ``"LOCUS=a/b"`` or ``(locus, (a, b))``; None if
-        an allele is not in the table, (-1, -1) for a locus the index does not hold."""
+        """(locus, genotype code) of ``"LOCUS=a/b"`` or ``(locus, (a, b))``; None if an allele
+        is not in the table or the locus is not usable."""
         if isinstance(item, str):
             locus, _, g = item.partition("=")
             a, _, b = g.partition("/")
         else:
             locus, (a, b) = item
-        li = self.locus_idx.get(locus)
-        if li is None:
-            return (-1, -1)
-        index = self.tables[li].index
-        ia, ib = index.get(a), index.get(b)
+        tab = self._all_tables.get(locus)
+        if tab is None:
+            return None
+        ia, ib = tab.index.get(a), tab.index.get(b)
         if ia is None or ib is None:
             return None
-        hit = self._tokens[item] = (li, min(ia, ib) * len(index) + max(ia, ib))
+        hit = self._tokens[item] = (locus, min(ia, ib) * len(tab.index) + max(ia, ib))
         return hit
 
     def add(self, families) -> None:
@@ -334,24 +373,23 @@ class FamilyIndex:
                 progress(len(part))
         if self._new_parts:
             parts = list(zip(*self._new_parts))
-            self.key_p, self.key_q, self.ref_mask, self.m_sex, self.family_id = (
+            self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id = (
                 np.concatenate([old, *new]) for old, new in
-                zip((self.key_p, self.key_q, self.ref_mask, self.m_sex, self.family_id), parts))
+                zip((self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id), parts))
         self._new_parts = []
         self._combined = None
 
     def _add_batch(self, rows) -> None:
-        n_loci = len(self.loci)
         groups: dict[tuple, list] = {}
         tokens = self._tokens
         for fid, code, structure, positions, profiles, missing in rows:
             if fid in self.indexed:
                 continue
             self.indexed.add(fid)
-            codes = np.full((len(positions), n_loci), -1, dtype=np.int32)
+            typed = []
             ok = True
-            for t, profile in enumerate(profiles):
-                row = codes[t]
+            for profile in profiles:
+                genos = {}
                 items = profile.split(";") if isinstance(profile, str) else profile.items()
                 for item in items:
                     tok = tokens.get(item)
@@ -360,16 +398,18 @@ class FamilyIndex:
                         if tok is None:
                             ok = False
                             break
-                    if tok[0] >= 0:
-                        row[tok[0]] = tok[1]
+                    genos[tok[0]] = tok[1]
                 if not ok:
                     break
+                typed.append(genos)
             if not ok:
                 self.fallback.append(fid)
                 continue
             for m_code, m_pos, m_sex in missing:
                 groups.setdefault((structure, positions, m_pos), []).append(
-                    (fid, code, m_code, SEX_CODE.get(m_sex, 0), codes))
+                    (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed))
+        seen = {locus for group in groups.values() for r in group for g in r[4] for locus in g}
+        self.extend_loci(seen - set(self.loci))
         for (structure, positions, m_pos), group in groups.items():
             self._add_group(structure, m_pos, positions, group)
         self._compute_pending()
@@ -378,7 +418,12 @@ class FamilyIndex:
     def _add_group(self, structure, m_pos, positions, rows) -> None:
         n_loci = len(self.loci)
         n = len(rows)
-        codes = np.stack([r[4] for r in rows])  # (rows, typed, loci)
+        codes = np.full((n, len(positions), n_loci), -1, dtype=np.int32)
+        idx = self.locus_idx
+        for r, row in enumerate(rows):
+            for t, genos in enumerate(row[4]):
+                for locus, c in genos.items():
+                    codes[r, t, idx[locus]] = c
         key_p = np.full((n, n_loci), -1, dtype=np.int32)
         key_q = np.full((n, n_loci), -1, dtype=np.int32)
         typed_bits = codes >= 0
@@ -394,7 +439,9 @@ class FamilyIndex:
                 for part in plan.parts:
                     out = key_q if part.kind == "Q" else key_p
                     out[sel, li] = self._keys(part, codes[sel][:, [col[p] for p in part.people], li], li)
-        self._new_parts.append((key_p, key_q, ref_mask, np.array([r[3] for r in rows], dtype=np.int8),
+        shape = self.shapes.setdefault((structure, m_pos), len(self.shapes))
+        self._new_parts.append((key_p, key_q, np.full(n, shape, dtype=np.int32), ref_mask,
+                                np.array([r[3] for r in rows], dtype=np.int8),
                                 np.array([r[0] for r in rows], dtype=np.int64)))
         self.family_code.extend(r[1] for r in rows)
         self.missing.extend(r[2] for r in rows)
@@ -483,19 +530,22 @@ class FamilyIndex:
 
     def query(self, profile: dict[str, tuple[str, str]]):
         """The per-query gathers for :func:`scan`: (ab, offsets, 1/(2 p_x p_y), loci), or None
-        when U has an allele missing from a locus' table (the engine computes those)."""
+        when U has an allele missing from a locus' table (the engine computes those).  Loci
+        the index has no column for yet are added."""
+        for locus, (a, b) in profile.items():
+            tab = self._all_tables.get(locus)
+            if tab is not None and (a not in tab.index or b not in tab.index):
+                return None
+        if not self.locus_idx.keys() >= profile.keys():
+            self.extend_loci(set(profile) - set(self.locus_idx))
         _, _, n_sides, n_dense, offsets, total = self.combined()
         ab = np.zeros(2 * total)
         inv = np.zeros(len(self.loci))
         loci = []
         for locus, (a, b) in profile.items():
-            li = self.locus_idx.get(locus)
-            if li is None:
-                continue
+            li = self.locus_idx[locus]
             tab = self.tables[li]
-            x, y = tab.index.get(a), tab.index.get(b)
-            if x is None or y is None:
-                return None
+            x, y = tab.index[a], tab.index[b]
             loci.append(li)
             sides, dense = tab.stacked()
             c = 1.0 / (2.0 * tab.afreq[x] * tab.afreq[y])
@@ -553,6 +603,35 @@ def family_rows(f):
     return (f.id, f.code, pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed),
             [f.references[pid] for pid in typed],
             [(m, pedigree.index[m], pedigree[m].sex) for m in f.missing])
+
+
+def member_rows(family_id: int, code: str, members: list[tuple], *, shapes: dict) -> tuple:
+    """A family given as member rows ``(_, person, father, mother, sex, role, profile)``
+    (profile packed text or None) as :meth:`FamilyIndex.add_rows` takes it.  Families of
+    the same shape share one pedigree validation through the ``shapes`` cache."""
+    from reunite.genetics.pedigree import make_pedigree
+
+    local = {m[1]: k for k, m in enumerate(members)}
+    extra: dict[str, int] = {}
+
+    def ref(person):
+        if person is None:
+            return None
+        return local[person] if person in local else ("x", extra.setdefault(person, len(extra)))
+
+    sig = tuple((ref(m[2]), ref(m[3]), m[4], m[5], bool(m[6]) and m[5] == "reference") for m in members)
+    shape = shapes.get(sig)
+    if shape is None:
+        pedigree = make_pedigree([{"id": m[1], "father": m[2], "mother": m[3], "sex": m[4]} for m in members],
+                                 where=f"family {code!r}")
+        typed = sorted((k for k, s in enumerate(sig) if s[4]), key=lambda k: pedigree.index[members[k][1]])
+        missing = [(k, pedigree.index[m[1]], pedigree[m[1]].sex) for k, m in enumerate(members)
+                   if m[5] == "missing"]
+        shape = shapes[sig] = (pedigree.structure_key(), typed,
+                               tuple(pedigree.index[members[k][1]] for k in typed), missing)
+    structure, typed, positions, missing = shape
+    return (family_id, code, structure, positions, [members[k][6] for k in typed],
+            [(members[k][1], pos, sex) for k, pos, sex in missing])
 
 
 def _closed_form_sides(kind, structure, m_pos, local, new, tab):

@@ -14,6 +14,7 @@ from reunite import __version__
 from reunite.genetics.frequencies import DEFAULT_FLOOR
 from reunite.genetics.kinship import json_number
 from reunite.genetics.pedigree import make_pedigree
+from reunite.search.index import member_rows
 from reunite.search.engine import FamilyRecord, SearchResult, UnidentifiedRecord, index_search, search
 from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
 from reunite.store.profiles import GeneticModel, unpack_profile
@@ -174,27 +175,7 @@ def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
     current, members = None, []
 
     def emit(fid, members):
-        local = {m[1]: k for k, m in enumerate(members)}
-        extra: dict[str, int] = {}
-
-        def ref(code):
-            if code is None:
-                return None
-            return local[code] if code in local else ("x", extra.setdefault(code, len(extra)))
-
-        sig = tuple((ref(m[2]), ref(m[3]), m[4], m[5], bool(m[6]) and m[5] == "reference") for m in members)
-        shape = shapes.get(sig)
-        if shape is None:
-            pedigree = make_pedigree([{"id": m[1], "father": m[2], "mother": m[3], "sex": m[4]} for m in members],
-                                     where=f"family {codes.get(fid)!r}")
-            typed = sorted((k for k, s in enumerate(sig) if s[4]), key=lambda k: pedigree.index[members[k][1]])
-            missing = [(k, pedigree.index[m[1]], pedigree[m[1]].sex) for k, m in enumerate(members)
-                       if m[5] == "missing"]
-            shape = shapes[sig] = (pedigree.structure_key(), typed,
-                                   tuple(pedigree.index[members[k][1]] for k in typed), missing)
-        structure, typed, positions, missing = shape
-        return (fid, codes.get(fid, str(fid)), structure, positions, [members[k][6] for k in typed],
-                [(members[k][1], pos, sex) for k, pos, sex in missing])
+        return member_rows(fid, codes.get(fid, str(fid)), members, shapes=shapes)
 
     for row in session.execute(q.execution_options(yield_per=chunk)):
         if wanted is not None and row[0] not in wanted:

@@ -727,11 +727,14 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True, boundscheck=False)
     def scan(kp, kq, ab, offsets, inv, loci, out):  # pragma: no cover - compiled
         """Compiled :func:`_scan_py`: blocks of rows, loci in the inner loop over rows,
-        the running product renormalised (frexp) every 8 loci."""
+        the running product renormalised (frexp) every 8 loci.  Unsigned index arithmetic
+        (no negative-index wraparound checks)."""
         block = 1024
         n_rows = kp.shape[1]
         acc = np.empty(block)
         expo = np.zeros(block)
+        two = np.uint64(2)
+        one = np.uint64(1)
         for start in range(0, n_rows, block):
             n = min(block, n_rows - start)
             for r in range(n):
@@ -739,14 +742,14 @@ if numba is not None:
                 expo[r] = 0.0
             for j in range(loci.size):
                 li = loci[j]
-                base = 2 * offsets[li]
+                base = np.uint64(2 * offsets[li])
                 c = inv[li]
                 kpl = kp[li, start:start + n]
                 kql = kq[li, start:start + n]
-                for r in range(n):
-                    p = base + 2 * np.int64(kpl[r])
-                    q = base + 2 * np.int64(kql[r])
-                    acc[r] *= (ab[p] * ab[q + 1] + ab[p + 1] * ab[q]) * c
+                for r in range(np.uint64(n)):
+                    p = base + two * np.uint64(kpl[r])
+                    q = base + two * np.uint64(kql[r])
+                    acc[r] *= (ab[p] * ab[q + one] + ab[p + one] * ab[q]) * c
                 if (j & 7) == 7:
                     for r in range(n):
                         m, e = math.frexp(acc[r])

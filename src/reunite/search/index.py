@@ -263,7 +263,10 @@ class FamilyIndex:
         self.tables: list[LocusTables] = []
         self._plans: dict[tuple, Plan] = {}
         self._pending: dict[tuple, list] = {}
-        self._tokens: dict = {}
+        self._model_pos = {l: k for k, l in enumerate(self.model_loci)}
+        self._tok_id: dict = {}  # "LOCUS=a/b" or (locus, (a, b)) -> token id
+        self._tok_locus: list[int] = []  # token id -> position in model_loci
+        self._tok_code: list[int] = []  # token id -> genotype code min*n + max
         self._new_parts: list = []
         self.shapes: dict[tuple, int] = {}  # (pedigree structure, missing position) -> id
         self.row_shape = np.zeros(0, dtype=np.int32)
@@ -341,8 +344,9 @@ class FamilyIndex:
         return hit
 
     def _token(self, item):
-        """(locus, genotype code) of ``"LOCUS=a/b"`` or ``(locus, (a, b))``; None if an allele
-        is not in the table or the locus is not usable."""
+        """Token id of ``"LOCUS=a/b"`` or ``(locus, (a, b))`` (its locus and genotype code are
+        ``_tok_locus[id]``, ``_tok_code[id]``); None if an allele is not in the table or the
+        locus is not usable."""
         if isinstance(item, str):
             locus, _, g = item.partition("=")
             a, _, b = g.partition("/")
@@ -354,7 +358,14 @@ class FamilyIndex:
         ia, ib = tab.index.get(a), tab.index.get(b)
         if ia is None or ib is None:
             return None
-        hit = self._tokens[item] = (locus, min(ia, ib) * len(tab.index) + max(ia, ib))
+        key = (locus, min(ia, ib), max(ia, ib))
+        hit = self._tok_id.get(key)
+        if hit is None:
+            hit = len(self._tok_locus)
+            self._tok_locus.append(self._model_pos[locus])
+            self._tok_code.append(min(ia, ib) * len(tab.index) + max(ia, ib))
+            self._tok_id[key] = hit
+        self._tok_id[item] = hit
         return hit
 
     def add(self, families) -> None:
@@ -381,35 +392,33 @@ class FamilyIndex:
 
     def _add_batch(self, rows) -> None:
         groups: dict[tuple, list] = {}
-        tokens = self._tokens
+        get = self._tok_id.get
         for fid, code, structure, positions, profiles, missing in rows:
             if fid in self.indexed:
                 continue
             self.indexed.add(fid)
             typed = []
-            ok = True
             for profile in profiles:
-                genos = {}
-                items = profile.split(";") if isinstance(profile, str) else profile.items()
-                for item in items:
-                    tok = tokens.get(item)
-                    if tok is None:
-                        tok = self._token(item)
-                        if tok is None:
-                            ok = False
-                            break
-                    genos[tok[0]] = tok[1]
-                if not ok:
-                    break
-                typed.append(genos)
-            if not ok:
-                self.fallback.append(fid)
+                items = profile.split(";") if isinstance(profile, str) else list(profile.items())
+                ids = list(map(get, items))
+                if None in ids:
+                    ids = [i if i is not None else self._token(item) for i, item in zip(ids, items)]
+                    if None in ids:
+                        break
+                typed.append(ids)
+            else:
+                for m_code, m_pos, m_sex in missing:
+                    groups.setdefault((structure, positions, m_pos), []).append(
+                        (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed))
                 continue
-            for m_code, m_pos, m_sex in missing:
-                groups.setdefault((structure, positions, m_pos), []).append(
-                    (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed))
-        seen = {locus for group in groups.values() for r in group for g in r[4] for locus in g}
-        self.extend_loci(seen - set(self.loci))
+            self.fallback.append(fid)  # an allele missing from the table, or an unusable locus
+        tok_locus = np.array(self._tok_locus, dtype=np.int64)
+        used = np.zeros(len(self.model_loci), dtype=bool)
+        for group in groups.values():
+            for r in group:
+                for ids in r[4]:
+                    used[tok_locus[ids]] = True
+        self.extend_loci(self.model_loci[k] for k in np.flatnonzero(used))
         for (structure, positions, m_pos), group in groups.items():
             self._add_group(structure, m_pos, positions, group)
         self._compute_pending()
@@ -419,11 +428,18 @@ class FamilyIndex:
         n_loci = len(self.loci)
         n = len(rows)
         codes = np.full((n, len(positions), n_loci), -1, dtype=np.int32)
-        idx = self.locus_idx
+        rr, tt, flat = [], [], []
         for r, row in enumerate(rows):
-            for t, genos in enumerate(row[4]):
-                for locus, c in genos.items():
-                    codes[r, t, idx[locus]] = c
+            for t, ids in enumerate(row[4]):
+                rr += [r] * len(ids)
+                tt += [t] * len(ids)
+                flat += ids
+        if flat:
+            flat = np.array(flat, dtype=np.int64)
+            column = np.full(len(self.model_loci), -1, dtype=np.int64)
+            column[[self._model_pos[l] for l in self.loci]] = np.arange(n_loci)
+            codes[np.array(rr), np.array(tt), column[np.array(self._tok_locus)[flat]]] = \
+                np.array(self._tok_code)[flat]
         key_p = np.full((n, n_loci), -1, dtype=np.int32)
         key_q = np.full((n, n_loci), -1, dtype=np.int32)
         typed_bits = codes >= 0

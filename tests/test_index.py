@@ -307,3 +307,32 @@ def test_iter_family_rows_of_some_families(tmp_path):
             f = recs[fid]
             assert code == f.code and structure == f.pedigree.structure_key()
             assert [m for m, _, _ in missing] == f.missing
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_selection_equals_numpy(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 5000))
+    scores = np.round(rng.normal(0, 3, n), 1)  # many ties
+    scores[rng.random(n) < 0.05] = np.nan
+    scores[rng.random(n) < 0.02] = -np.inf
+    m_sex = rng.integers(0, 3, n).astype(np.int8)
+    ref_mask = rng.integers(0, 1 << 24, n).astype(np.int64)
+    u_mask = np.int64(int(rng.integers(0, 1 << 24)))
+    for top_k in (-1, 0, 1, 7, 300, 5000):
+        for min_log in (-np.inf, 0.0, 2.0):
+            args = (scores, m_sex, ref_mask, int(rng.integers(0, 3)), u_mask, int(rng.integers(0, 16)),
+                    min_log, top_k, 50)
+            a, b = ix._select(*args), ix._select_py(*args)
+            assert sorted(a[0].tolist()) == sorted(b[0].tolist())
+            assert a[1:3] == b[1:3] and a[3].tolist() == b[3].tolist()
+
+
+def test_scores_with_threads_equal_one_thread(monkeypatch):
+    monkeypatch.setattr(ix, "MIN_ROWS_PER_THREAD", 10)
+    db = simulate_database(600, 10, seed=12)
+    families, unidentified = _records(db, num_queries=3)
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    for u in unidentified:
+        np.testing.assert_array_equal(index.scores(u.profile), index.scores(u.profile, threads=2))

@@ -469,37 +469,27 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     queries, rare = [], []
     for u in unidentified:
         (queries if index.query(u.profile) is not None else rare).append(u)
-    loci_bit = {l: 1 << k for k, l in enumerate(index.loci)}
     n_rows = len(index)
-    ref_count_all = np.bitwise_count(index.ref_mask).astype(np.int64) if n_rows else np.zeros(0, np.int64)
+    listed = max(0, MAX_LISTED_SKIPPED)
 
-    def one(u):
+    def one(u, threads=1):
         """(kept rows with their log10 LR, counts) for one person."""
-        u_mask = sum(loci_bit.get(l, 0) for l in u.profile)
-        common = (ref_count_all if u_mask == (1 << len(index.loci)) - 1
-                  else np.bitwise_count(index.ref_mask & u_mask).astype(np.int64))
-        sex = SEX_CODE.get(u.sex, 0)
-        sex_conflict = (index.m_sex != sex) & (index.m_sex != 0) if sex else np.zeros(n_rows, dtype=bool)
-        few = ~sex_conflict & (common < model.min_common_loci)
-        scores = index.scores(u.profile)
-        ok = ~sex_conflict & ~few & (scores >= min_log)
-        rows = np.flatnonzero(ok)
-        if top_k is not None and len(rows) > top_k:
-            kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
-            rows = rows[scores[rows] >= kth]  # ties at the k-th are all kept, ranked below
-        return u, rows, scores[rows], int(sex_conflict.sum()), few
+        scores = index.scores(u.profile, threads=threads)
+        rows, n_sex, n_few, few = index.select(scores, sex=u.sex, loci=u.profile, min_common=model.min_common_loci,
+                                               min_log=min_log, top_k=top_k, max_listed=listed)
+        return u, rows, scores[rows], n_sex, n_few, few
 
     kept = []
+
     def collect(out):
-        u, rows, vals, n_sex, few = out
+        u, rows, vals, n_sex, n_few, few = out
         result.skipped_sex += n_sex
-        n_few = int(few.sum())
         result.skipped_loci += n_few
         result.num_pairs += n_rows
         result.num_compared += n_rows - n_sex - n_few
-        if n_few and len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
-            u_mask = sum(loci_bit.get(l, 0) for l in u.profile)
-            for r in np.flatnonzero(few)[:MAX_LISTED_SKIPPED - len(result.skipped_pairs)]:
+        if len(few) and len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
+            u_mask = sum(1 << index.locus_idx[l] for l in u.profile)
+            for r in few[:MAX_LISTED_SKIPPED - len(result.skipped_pairs)]:
                 common = int(np.bitwise_count(index.ref_mask[r] & u_mask))
                 result.skipped_pairs.append((u.code, index.family_code[r], index.missing[r],
                                              f"{common} common loci, fewer than {model.min_common_loci}"))
@@ -513,7 +503,7 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
                 collect(out)
     else:
         for u in queries:
-            collect(one(u))
+            collect(one(u, threads=workers))
     # ranking, ties as search() ranks them; then the reported candidates' details
     by_query: dict[int, list] = {}
     for u, rows, vals in kept:

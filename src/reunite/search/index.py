@@ -190,6 +190,9 @@ def make_plan(structure: tuple, missing: int, typed: frozenset[int], *, prune: b
 
 SEX_CODE = {"M": 1, "F": 2}
 
+#: A query's rows are split between threads only when each gets at least this many.
+MIN_ROWS_PER_THREAD = 4096
+
 #: Largest number of keys per locus stored in 16 bits (else 32).
 NARROW_KEYS = np.iinfo(np.uint16).max
 
@@ -574,15 +577,37 @@ class FamilyIndex:
             ab[o + 2 * n_dense[li] + 1] = 1.0  # the unit entry: a = 0, b = 1
         return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64)
 
-    def scores(self, profile, *, out: np.ndarray | None = None) -> np.ndarray | None:
-        """log10 LR of U against every row; None if U has an allele missing from a table."""
+    def scores(self, profile, *, out: np.ndarray | None = None, threads: int = 1) -> np.ndarray | None:
+        """log10 LR of U against every row; None if U has an allele missing from a table.
+        ``threads`` > 1 splits the rows between threads (the scan releases the GIL)."""
         q = self.query(profile)
         if q is None:
             return None
         kp, kq = self.combined()[:2]
         out = np.empty(len(self)) if out is None else out
-        scan(kp, kq, *q, out)
+        n = len(self)
+        if threads > 1 and n >= MIN_ROWS_PER_THREAD * threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            cuts = [n * k // threads // 1024 * 1024 for k in range(threads)] + [n]
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(lambda k: scan(kp[:, cuts[k]:cuts[k + 1]], kq[:, cuts[k]:cuts[k + 1]], *q,
+                                             out[cuts[k]:cuts[k + 1]]), range(threads)))
+        else:
+            scan(kp, kq, *q, out)
         return out
+
+    def select(self, scores: np.ndarray, *, sex: str, loci, min_common: int, min_log: float,
+               top_k: int | None, max_listed: int = 0):
+        """Rows to report for one person: eligible (sex known on both sides agrees, at least
+        ``min_common`` loci typed in U and a reference) with log10 LR >= ``min_log``; with
+        ``top_k``, the best ``top_k`` and every row tied with the k-th.  Returns (rows,
+        number skipped for sex, number skipped for loci, up to ``max_listed`` of the latter)."""
+        u_mask = 0
+        for locus in loci:
+            u_mask |= 1 << self.locus_idx[locus]
+        return _select(scores, self.m_sex, self.ref_mask, SEX_CODE.get(sex, 0), np.int64(u_mask), min_common,
+                       min_log, -1 if top_k is None else top_k, max_listed)
 
     def lr_per_locus(self, profile, row: int) -> dict[str, float]:
         """Per-locus LRs of one row, for the loci typed in U."""
@@ -725,6 +750,29 @@ def _closed_form_siblings(structure, m_pos, local, new, tab):
         return list(pred / pop)
 
 
+def _popcount(x):
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return (x * 0x0101010101010101) >> 56 & 0xFF
+
+
+def _select_py(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):
+    """NumPy version of the compiled selection (see :meth:`FamilyIndex.select`)."""
+    sex_conflict = (m_sex != u_sex) & (m_sex != 0) & (u_sex != 0)
+    common = np.array([_popcount(int(m) & int(u_mask)) for m in ref_mask], dtype=np.int64)
+    few = ~sex_conflict & (common < min_common)
+    ok = ~sex_conflict & ~few & (scores >= min_log)
+    rows = np.flatnonzero(ok)
+    if top_k >= 0 and len(rows) > top_k:
+        if top_k == 0:
+            rows = rows[:0]
+        else:
+            kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
+            rows = rows[scores[rows] >= kth]
+    return rows, int(sex_conflict.sum()), int(few.sum()), np.flatnonzero(few)[:max_listed]
+
+
 def _scan_py(kp, kq, ab, offsets, inv, loci, out):
     """log10 LR per row: the sum over U's typed loci (NumPy version of the compiled scan)."""
     logs = np.zeros(kp.shape[1])
@@ -773,5 +821,69 @@ if numba is not None:
                         expo[r] += e
             for r in range(n):
                 out[start + r] = math.log10(acc[r]) + expo[r] * LOG10_2
+
+    _popcount_nb = numba.njit(cache=True)(_popcount)
+
+    @numba.njit(cache=True, nogil=True)
+    def _select(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):  # pragma: no cover
+        """Compiled :func:`_select_py`: one pass; a buffer of rows at or above a threshold
+        that rises to the k-th best whenever the buffer is compacted."""
+        n = scores.size
+        size = 1024 if top_k < 0 else max(1024, 4 * top_k)
+        buf = np.empty(size, dtype=np.int64)
+        listed = np.empty(max_listed, dtype=np.int64)
+        nb = 0
+        n_sex = 0
+        n_few = 0
+        n_listed = 0
+        threshold = min_log
+        for r in range(n):
+            ms = m_sex[r]
+            if u_sex != 0 and ms != 0 and ms != u_sex:
+                n_sex += 1
+                continue
+            if _popcount_nb(ref_mask[r] & u_mask) < min_common:
+                if n_listed < max_listed:
+                    listed[n_listed] = r
+                    n_listed += 1
+                n_few += 1
+                continue
+            v = scores[r]
+            if not (v >= threshold):
+                continue
+            if nb == size:
+                if top_k > 0:  # keep the best top_k and their ties; raise the threshold
+                    vals = np.empty(nb)
+                    for k in range(nb):
+                        vals[k] = scores[buf[k]]
+                    kth = np.partition(vals, nb - top_k)[nb - top_k]
+                    m = 0
+                    for k in range(nb):
+                        if vals[k] >= kth:
+                            buf[m] = buf[k]
+                            m += 1
+                    nb = m
+                    threshold = max(threshold, kth)
+                if nb == size or top_k < 0:
+                    grown = np.empty(2 * size, dtype=np.int64)
+                    grown[:nb] = buf[:nb]
+                    buf = grown
+                    size *= 2
+                if not (v >= threshold):
+                    continue
+            buf[nb] = r
+            nb += 1
+        rows = buf[:nb].copy()
+        if top_k >= 0 and nb > top_k:
+            if top_k == 0:
+                rows = rows[:0]
+            else:
+                vals = np.empty(nb)
+                for k in range(nb):
+                    vals[k] = scores[rows[k]]
+                kth = np.partition(vals, nb - top_k)[nb - top_k]
+                rows = rows[vals >= kth]
+        return rows, n_sex, n_few, listed[:n_listed].copy()
 else:  # pragma: no cover
     scan = _scan_py
+    _select = _select_py

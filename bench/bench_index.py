@@ -119,22 +119,32 @@ def main() -> None:
 
     full = [u for u in unidentified if len(u.profile) == 24]
     queries = full[:args.queries]
-    # one-to-many, one thread
+    # one-to-many, one thread, then every core
+    cores = os.cpu_count() or 1
     index.scores(queries[0].profile)  # compile
-    scan_ms, total_ms = [], []
+    index_search(queries[:1], index, model=model, min_lr=1.0, top_k=20, load_families=load)
+    scan_ms, rank_ms, total_ms, par_ms = [], [], [], []
     results = []
     for u in queries:
         t = time.perf_counter()
         index.scores(u.profile)
         scan_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
+        index.search_rows(u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=0.0, top_k=20)
+        rank_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
         results.append(index_search([u], index, model=model, min_lr=1.0, top_k=20, load_families=load))
         total_ms.append((time.perf_counter() - t) * 1000)
-    print(f"one-to-many (one core): median {statistics.median(total_ms):.0f} ms per 24-locus profile against "
-          f"{n_rows:,} rows, top 20 with per-locus LRs and inconsistent loci (target <= 50 ms); the scan "
-          f"alone {statistics.median(scan_ms):.0f} ms (min {min(scan_ms):.0f}, max {max(scan_ms):.0f})")
+        t = time.perf_counter()
+        index_search([u], index, model=model, min_lr=1.0, top_k=20, load_families=load, workers=cores)
+        par_ms.append((time.perf_counter() - t) * 1000)
+    med = statistics.median
+    print(f"one-to-many (one core): median {med(total_ms):.0f} ms per 24-locus profile against {n_rows:,} rows, "
+          f"top 20 with per-locus LRs and inconsistent loci (target <= 50 ms): ranking {med(rank_ms):.0f} ms "
+          f"(the rows of the person's sex or unknown sex scanned, eligibility, top 20), details "
+          f"{med(total_ms) - med(rank_ms):.0f} ms; scanning every row {med(scan_ms):.0f} ms")
+    print(f"one-to-many ({cores} threads): median {med(par_ms):.0f} ms")
     # many-to-many on every core
-    cores = os.cpu_count() or 1
     many = unidentified[:args.many]
     t = time.perf_counter()
     res = index_search(many, index, model=model, min_lr=1000.0, top_k=20, workers=cores, load_families=load)
@@ -166,7 +176,7 @@ def main() -> None:
     t = time.perf_counter()
     brute = brute_force_search(queries[:1], sample, model=model)
     naive_rate = len(brute) / (time.perf_counter() - t)
-    one_rate = n_rows / (statistics.median(total_ms) / 1000)
+    one_rate = n_rows / (med(total_ms) / 1000)
     print(f"naive baseline (the engine pair by pair): {naive_rate:,.0f} pairs/s; one-to-many is "
           f"{one_rate / naive_rate:,.0f}x it, many-to-many {rate / naive_rate:,.0f}x "
           f"(1,000,000 families pair by pair: {1e6 / naive_rate / 60:,.0f} min per profile)")

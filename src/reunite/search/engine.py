@@ -474,10 +474,10 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
 
     def one(u, threads=1):
         """(kept rows with their log10 LR, counts) for one person."""
-        scores = index.scores(u.profile, threads=threads)
-        rows, n_sex, n_few, few = index.select(scores, sex=u.sex, loci=u.profile, min_common=model.min_common_loci,
-                                               min_log=min_log, top_k=top_k, max_listed=listed)
-        return u, rows, scores[rows], n_sex, n_few, few
+        rows, vals, n_sex, n_few, few = index.search_rows(
+            u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=min_log, top_k=top_k,
+            max_listed=listed, threads=threads)
+        return u, rows, vals, n_sex, n_few, few
 
     kept = []
 

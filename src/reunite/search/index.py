@@ -539,12 +539,19 @@ class FamilyIndex:
             n_dense = np.array([len(t.dense) for t in self.tables], dtype=np.int64)
             sizes = n_sides + n_dense + 1
             dtype = np.uint16 if sizes.max(initial=0) <= NARROW_KEYS else np.uint32
-            dense = self.key_q < 0
-            kp = np.where(dense, self.key_p + n_sides[None, :], self.key_p)
-            kq = np.where(dense, (sizes - 1)[None, :], self.key_q)
-            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            # rows ordered by the missing person's sex: a person of known sex scans only
+            # the rows of the same or unknown sex
+            order = np.argsort(self.m_sex, kind="stable")
+            counts = np.bincount(self.m_sex, minlength=3)
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            dense = self.key_q[order] < 0
+            kp = np.where(dense, self.key_p[order] + n_sides[None, :], self.key_p[order])
+            kq = np.where(dense, (sizes - 1)[None, :], self.key_q[order])
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
             self._combined = (np.ascontiguousarray(kp.T.astype(dtype)), np.ascontiguousarray(kq.T.astype(dtype)),
-                              n_sides, n_dense, offsets, int(sizes.sum()))
+                              n_sides, n_dense, offsets, int(sizes.sum()), order,
+                              [(int(bounds[k]), int(bounds[k + 1])) for k in range(3)],
+                              self.m_sex[order], self.ref_mask[order])
         return self._combined
 
     def query(self, profile: dict[str, tuple[str, str]]):
@@ -557,7 +564,7 @@ class FamilyIndex:
                 return None
         if not self.locus_idx.keys() >= profile.keys():
             self.extend_loci(set(profile) - set(self.locus_idx))
-        _, _, n_sides, n_dense, offsets, total = self.combined()
+        _, _, n_sides, n_dense, offsets, total = self.combined()[:6]
         ab = np.zeros(2 * total)
         inv = np.zeros(len(self.loci))
         loci = []
@@ -577,37 +584,68 @@ class FamilyIndex:
             ab[o + 2 * n_dense[li] + 1] = 1.0  # the unit entry: a = 0, b = 1
         return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64)
 
-    def scores(self, profile, *, out: np.ndarray | None = None, threads: int = 1) -> np.ndarray | None:
+    def _scan_ranges(self, q, ranges, out, threads: int) -> None:
+        """The compiled scan over row ranges of the combined (sex-ordered) arrays."""
+        kp, kq = self.combined()[:2]
+        pieces = []
+        for a, b in ranges:
+            step = max(MIN_ROWS_PER_THREAD, -(-(b - a) // max(1, threads)))
+            pieces += [(k, min(b, k + step)) for k in range(a, b, step)]
+        if threads > 1 and len(pieces) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(lambda ab: scan(kp[:, ab[0]:ab[1]], kq[:, ab[0]:ab[1]], *q, out[ab[0]:ab[1]]),
+                              pieces))
+        else:
+            for a, b in pieces:
+                scan(kp[:, a:b], kq[:, a:b], *q, out[a:b])
+
+    def scores(self, profile, *, threads: int = 1) -> np.ndarray | None:
         """log10 LR of U against every row; None if U has an allele missing from a table.
         ``threads`` > 1 splits the rows between threads (the scan releases the GIL)."""
         q = self.query(profile)
         if q is None:
             return None
-        kp, kq = self.combined()[:2]
-        out = np.empty(len(self)) if out is None else out
-        n = len(self)
-        if threads > 1 and n >= MIN_ROWS_PER_THREAD * threads:
-            from concurrent.futures import ThreadPoolExecutor
-
-            cuts = [n * k // threads // 1024 * 1024 for k in range(threads)] + [n]
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(lambda k: scan(kp[:, cuts[k]:cuts[k + 1]], kq[:, cuts[k]:cuts[k + 1]], *q,
-                                             out[cuts[k]:cuts[k + 1]]), range(threads)))
-        else:
-            scan(kp, kq, *q, out)
+        order = self.combined()[6]
+        tmp = np.empty(len(self))
+        self._scan_ranges(q, [(0, len(self))], tmp, threads)
+        out = np.empty(len(self))
+        out[order] = tmp
         return out
 
-    def select(self, scores: np.ndarray, *, sex: str, loci, min_common: int, min_log: float,
-               top_k: int | None, max_listed: int = 0):
-        """Rows to report for one person: eligible (sex known on both sides agrees, at least
-        ``min_common`` loci typed in U and a reference) with log10 LR >= ``min_log``; with
-        ``top_k``, the best ``top_k`` and every row tied with the k-th.  Returns (rows,
+    def search_rows(self, profile, *, sex: str, min_common: int, min_log: float, top_k: int | None,
+                    max_listed: int = 0, threads: int = 1):
+        """Rows to report for one person U (None if U has an allele missing from a table):
+        eligible (sex known on both sides agrees; at least ``min_common`` loci typed in U
+        and a reference) with log10 LR >= ``min_log``; with ``top_k``, the best ``top_k``
+        and every row tied with the k-th (of each sex block; the caller ranks them).
+        Only the rows of a compatible sex are scanned.  Returns (rows, their log10 LR,
         number skipped for sex, number skipped for loci, up to ``max_listed`` of the latter)."""
+        q = self.query(profile)
+        if q is None:
+            return None
+        kp, kq, _, _, _, _, order, bounds, m_sex, ref_mask = self.combined()
+        code = SEX_CODE.get(sex, 0)
+        ranges = [bounds[0], bounds[code]] if code else [(0, len(self))]
+        n_sex = 0 if not code else bounds[3 - code][1] - bounds[3 - code][0]
+        out = np.empty(len(self))
+        self._scan_ranges(q, ranges, out, threads)
         u_mask = 0
-        for locus in loci:
+        for locus in profile:
             u_mask |= 1 << self.locus_idx[locus]
-        return _select(scores, self.m_sex, self.ref_mask, SEX_CODE.get(sex, 0), np.int64(u_mask), min_common,
-                       min_log, -1 if top_k is None else top_k, max_listed)
+        rows, vals, n_few, few = [], [], 0, []
+        for a, b in ranges:
+            if a == b:
+                continue
+            r, _, nf, lf = _select(out[a:b], m_sex[a:b], ref_mask[a:b], code, np.int64(u_mask), min_common,
+                                   min_log, -1 if top_k is None else top_k, max(0, max_listed - len(few)))
+            rows.append(order[a + r])
+            vals.append(out[a + r])
+            n_few += nf
+            few += (order[a + lf]).tolist()
+        cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype))
+        return cat(rows, np.int64), cat(vals, float), n_sex, n_few, np.array(few, dtype=np.int64)
 
     def lr_per_locus(self, profile, row: int) -> dict[str, float]:
         """Per-locus LRs of one row, for the loci typed in U."""

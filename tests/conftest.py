@@ -1,8 +1,16 @@
 import sys
+
+import pytest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Family indexes of PostgreSQL test databases go to a temporary cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def simulated_store(tmp_path, num_families: int, num_unidentified: int, *, seed: int, model):

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from reunite.genetics import pedigree as ped
 from reunite.search import index as ix
 from reunite.search.engine import FamilyRecord, UnidentifiedRecord, brute_force_search, index_search, search
-from reunite.search.service import family_index, index_path, iter_family_rows, load_families, run_search
+from reunite.search.service import (
+    family_index,
+    index_path,
+    iter_family_rows,
+    load_families,
+    load_unidentified,
+    run_search,
+)
 from reunite.simulate import simulate_database, simulate_genotypes
 from reunite.store.models import Family
 from reunite.store.profiles import GeneticModel
@@ -340,3 +347,63 @@ def test_scores_with_threads_equal_one_thread(monkeypatch):
     index.add(families)
     for u in unidentified:
         np.testing.assert_array_equal(index.scores(u.profile), index.scores(u.profile, threads=2))
+
+
+def test_an_index_of_another_database_is_not_used(tmp_path, monkeypatch):
+    """Two databases with the same family ids: the index records which database it is of."""
+    monkeypatch.setenv("REUNITE_INDEX", str(tmp_path / "shared.index"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, engine_a = simulated_store(tmp_path / "a", 40, 5, seed=1, model=MODEL)
+    _, engine_b = simulated_store(tmp_path / "b", 40, 5, seed=2, model=MODEL)
+    with Session(engine_a) as s:
+        a = family_index(s, MODEL)
+    with Session(engine_b) as s:
+        b = family_index(s, MODEL)
+        assert b.database_id != a.database_id
+        fresh = ix.FamilyIndex(MODEL)
+        fresh.add(load_families(s))
+    assert sorted(b.family_code) == sorted(fresh.family_code)
+    u = UnidentifiedRecord(1, "u", "U", next(iter(load_families(Session(engine_b))[0].references.values())))
+    np.testing.assert_allclose(np.sort(b.scores(u.profile)), np.sort(fresh.scores(u.profile)))
+
+
+def test_cli_db_index_and_search(tmp_path):
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+    from reunite.simulate import write_database
+
+    db = simulate_database(60, 10, seed=5)
+    paths = write_database(db, tmp_path / "sim")
+    env = {"REUNITE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "COLUMNS": "200"}
+    runner = CliRunner()
+
+    def ok(*args):
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    ok("db", "init")
+    ok("import", "genotypes", str(paths["genotypes"]))
+    ok("import", "families", str(paths["families"]))
+    assert (tmp_path / "c.db.index").exists()  # indexed on import
+    out = ok("db", "index")
+    assert "60 families" in out and "c.db.index" in out
+    out = ok("db", "index", "--rebuild")
+    assert "60 families" in out
+    ok("import", "unidentified", str(paths["unidentified"]))
+    out = ok("search", "--all", "--min-lr", "1000", "--out", str(tmp_path / "m.csv"))
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert rows[0] == "unidentified_id,family_id,missing_id,lr,log10_lr,loci_compared,inconsistent_loci,rank"
+    got = {tuple(r.split(",")[:3]): float(r.split(",")[4]) for r in rows[1:]}
+    from reunite.store.db import make_engine
+
+    engine = make_engine(env["REUNITE_DATABASE_URL"])
+    with Session(engine) as s:
+        want = search(load_unidentified(s), load_families(s), model=MODEL, min_lr=1000, top_k=None)
+    engine.dispose()
+    assert got.keys() == {(c.unidentified.code, c.family.code, c.missing) for c in want.candidates}
+    for c in want.candidates:
+        assert abs(got[(c.unidentified.code, c.family.code, c.missing)] - c.log10_lr) < 1e-5
+    assert len(got) >= len(db["truth"]) // 2

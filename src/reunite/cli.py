@@ -219,11 +219,13 @@ def _auto_search(session, model, report, per: str) -> None:
     from reunite.search.service import run_search
 
     workers = os.cpu_count() or 1
+    index = _updated_index(session, model) if model.theta == 0.0 else None  # new families are indexed now
     if per == "family":
         result = run_search(session, model, family_ids=report.new_ids, per="family", min_lr=1.0,
                             workers=workers)
     else:
-        result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0, workers=workers)
+        result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0, workers=workers,
+                            index=index)
     if result.num_pairs == 0:
         console.print("nothing to search against yet: the database has no "
                       + ("unidentified persons" if per == "family" else "families"))
@@ -335,6 +337,49 @@ def stats() -> None:
             console.print("  " + ", ".join(codes))
 
 
+def _updated_index(session, model):
+    """The family index brought up to date, with a progress bar for the families added."""
+    from sqlalchemy import func, select
+
+    from reunite.search.service import family_index
+    from reunite.store.models import Family
+
+    total = session.execute(select(func.count(Family.id))).scalar() or 0
+    with Progress(TextColumn("updating the family index"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("index", total=total)
+        return family_index(session, model, progress=lambda k: progress.advance(task, k))
+
+
+@db_app.command("index")
+def db_index(
+    rebuild: bool = typer.Option(False, help="Build the index again from the database."),
+) -> None:
+    """Bring the family index up to date (the search does this by itself) and describe it."""
+    import time
+
+    from reunite.search.service import index_path
+
+    engine, session, model = _open_store()
+    if model.theta != 0.0:
+        console.print(f"this database has θ = {model.theta}: the search computes pair by pair, there is no index")
+        return
+    path = index_path(engine)
+    if rebuild and path is not None and path.exists():
+        path.unlink()
+    with session:
+        t = time.perf_counter()
+        index = _updated_index(session, model)
+        dt = time.perf_counter() - t
+    sides = sum(len(t.sides) for t in index.tables)
+    dense = sum(len(t.dense) for t in index.tables)
+    console.print(f"family index at {path or '(memory only)'}: {len(index.indexed):,} families, {len(index):,} "
+                  f"family/missing rows over {len(index.loci)} loci; {sides:,} side vectors and {dense:,} dense "
+                  f"tables; {index.memory_bytes() / 2**20:,.1f} MiB in memory; "
+                  f"{len(index.fallback):,} families left to the engine (an allele missing from the table); "
+                  f"up to date in {dt:.1f} s")
+
+
 @app.command("search")
 def search_cmd(
     unidentified: str = typer.Option(None, "--unidentified", help="Search one unidentified person (person_id)."),
@@ -349,7 +394,7 @@ def search_cmd(
     """Rank candidate matches by exact LR, one-to-many or many-to-many."""
     from sqlalchemy import select
 
-    from reunite.search.service import run_search, write_csv
+    from reunite.search.service import index_applies, run_search, write_csv
     from reunite.store.models import Family, Unidentified
 
     if sum(bool(x) for x in (unidentified, family, all_)) != 1:
@@ -369,6 +414,8 @@ def search_cmd(
             kwargs.update(family_ids=[fid], per="family", top_k=top or 20)
         else:
             kwargs.update(top_k=top)
+        if index_applies(model, per=kwargs.get("per", "unidentified"), family_ids=kwargs.get("family_ids")):
+            kwargs["index"] = _updated_index(session, model)
         with Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("search", total=None)

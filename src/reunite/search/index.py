@@ -282,6 +282,8 @@ class FamilyIndex:
         self.key_q = np.zeros((0, 0), dtype=np.int32)  # -1: key_p is a dense table
         self.fallback: list[int] = []
         self.indexed: set[int] = set()  # database ids of the families in rows or fallback
+        self.database_id = None  # the database it was built from (its settings' database_id)
+        self.families_batch = None  # the last family import it holds
         self._combined = None
 
     def extend_loci(self, loci) -> None:

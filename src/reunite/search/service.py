@@ -111,16 +111,18 @@ def write_csv(result: SearchResult, path) -> None:
 
 def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, family_ids=None,
                min_lr: float = 1.0, top_k: int | None = 20, per: str = "unidentified",
-               store: bool = True, workers: int = 1, progress=None, use_index: bool | None = None) -> SearchResult:
+               store: bool = True, workers: int = 1, progress=None, use_index: bool | None = None,
+               index=None) -> SearchResult:
     """Search the given unidentified persons against the given families (default: all).
 
     Per unidentified person against all families at θ = 0, the family index is used
-    (``use_index``, default: when it applies); otherwise the engine (:func:`search`)."""
+    (``use_index``, default: when it applies; ``index``: one already brought up to date by
+    :func:`family_index`); otherwise the engine (:func:`search`)."""
     unidentified = load_unidentified(session, unidentified_ids)
     if use_index is None:
-        use_index = model.theta == 0.0 and per == "unidentified" and family_ids is None
+        use_index = index_applies(model, per=per, family_ids=family_ids)
     if use_index:
-        index = family_index(session, model)
+        index = index if index is not None else family_index(session, model)
         result = index_search(unidentified, index, model=model, min_lr=min_lr, top_k=top_k,
                               workers=workers, progress=progress,
                               load_families=lambda ids: load_families(session, ids))
@@ -189,6 +191,11 @@ def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
         yield emit(current, members)
 
 
+def index_applies(model: GeneticModel, *, per: str = "unidentified", family_ids=None) -> bool:
+    """Whether :func:`run_search` uses the family index for this search."""
+    return model.theta == 0.0 and per == "unidentified" and family_ids is None
+
+
 def family_index(session: Session, model: GeneticModel, *, save: bool = True, progress=None):
     """The database's family index, loaded from its file and brought up to date (new
     families added); rebuilt when the file is missing, unreadable or made for another
@@ -201,14 +208,20 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
 
     from reunite.search.index import FamilyIndex
 
+    from reunite.store.models import ImportBatch, Setting
+
     path = index_path(session.get_bind())
+    row = session.get(Setting, "database_id")
+    database = json.loads(row.value) if row is not None else None
     fresh = FamilyIndex(model)
+    fresh.database_id = database
     index = None
-    if path is not None and path.exists():
+    if path is not None and path.exists() and database is not None:
         try:
             with path.open("rb") as fh:
                 stored = pickle.load(fh)
-            if isinstance(stored, FamilyIndex) and stored.fingerprint() == fresh.fingerprint():
+            if (isinstance(stored, FamilyIndex) and stored.fingerprint() == fresh.fingerprint()
+                    and getattr(stored, "database_id", None) == database):
                 index = stored
         except Exception:  # an unreadable index is rebuilt, never trusted
             index = None
@@ -216,13 +229,16 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
         index = fresh
     count, total, top = session.execute(select(func.count(Family.id), func.sum(Family.id),
                                                func.max(Family.id))).one()
+    last_batch = session.execute(select(func.max(ImportBatch.id)).where(ImportBatch.kind == "families")).scalar()
     have = index.indexed
-    up_to_date = count == len(have) and (total or 0) == sum(have) and (top or 0) == max(have, default=0)
+    up_to_date = (count == len(have) and (total or 0) == sum(have) and (top or 0) == max(have, default=0)
+                  and getattr(index, "families_batch", None) == last_batch)
     if up_to_date:
         return index
     db_ids = set(session.execute(select(Family.id)).scalars())
     if not have <= db_ids:  # families gone from the database: start again
         index = fresh
+    index.families_batch = last_batch
     new = sorted(db_ids - index.indexed)
     index.add_rows(iter_family_rows(session, None if len(new) == len(db_ids) else new), progress=progress)
     if save and path is not None:

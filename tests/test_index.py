@@ -407,3 +407,31 @@ def test_cli_db_index_and_search(tmp_path):
     for c in want.candidates:
         assert abs(got[(c.unidentified.code, c.family.code, c.missing)] - c.log10_lr) < 1e-5
     assert len(got) >= len(db["truth"]) // 2
+
+
+@pytest.mark.parametrize("kw", [{}, {"mutation": "equal", "mutation_rate": 0.05}])
+def test_inconsistent_loci_equal_the_engine_on_every_kind_of_pedigree(kw):
+    """Every person against every family of every shape (references left out of the index
+    included), partial profiles, two mutation models."""
+    from reunite.search.engine import Candidate, exact_pairs
+
+    model = GeneticModel(POP, **kw)
+    families, unidentified = _families(model, seed=7)
+    # a typed sibling that is inconsistent with both typed parents without mutation
+    fam = next(f for f in families if f.code.startswith("parents_and_sibs"))
+    locus = sorted(fam.references["S1"])[0]
+    fa, mo = fam.references["FA"].get(locus), fam.references["MO"].get(locus)
+    if fa and mo:
+        odd = next(a for a in sorted(model.marker(locus).afreq) if a not in fa + mo)
+        fam.references["S1"][locus] = (odd, odd)
+    index = ix.FamilyIndex(model)
+    index.add(families)
+    cands = [Candidate(u, f, m, 0.0, 0.0, 0) for u in unidentified[::3] for f in families for m in f.missing]
+    index.inconsistent_loci(cands)
+    results = exact_pairs([(c.unidentified, c.family, c.missing) for c in cands], model=model, mutation=False)
+    flagged = 0
+    for c, r in zip(cands, results):
+        want = sorted(l for l, v in r.lr_per_marker.items() if v == 0.0 or math.isnan(v))
+        assert c.inconsistent_loci == want, (c.unidentified.code, c.family.code)
+        flagged += bool(want)
+    assert flagged > len(cands) // 4

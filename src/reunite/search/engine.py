@@ -552,37 +552,7 @@ def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index) ->
         for c in cands:
             c.inconsistent_loci = sorted(l for l, v in c.lr_per_locus.items() if v == 0.0 or math.isnan(v))
         return
-    jobs, where = [], []
-    for c in cands:
-        c.inconsistent_loci = []
-    for k, c in enumerate(cands):
-        f = c.family
-        structure = f.pedigree.structure_key()
-        m_idx = f.pedigree.index[c.missing]
-        father, mother = structure[m_idx][0], structure[m_idx][1]
-        for locus, (a, b) in c.unidentified.profile.items():
-            tab = index.tables[index.locus_idx[locus]]
-            refs = {f.pedigree.index[pid]: (tab.index[prof[locus][0]], tab.index[prof[locus][1]])
-                    for pid, prof in f.references.items() if locus in prof}
-            # M's parents typed or untyped founders, nobody else typed: a direct check
-            if father >= 0 and set(refs) <= {father, mother} and all(
-                    p in refs or structure[p][0] < 0 for p in (father, mother)):
-                x, y = tab.index[a], tab.index[b]
-                gp, gq = refs.get(father), refs.get(mother)
-                ok = ((gp is None or x in gp) and (gq is None or y in gq)) or \
-                     ((gp is None or y in gp) and (gq is None or x in gq))
-                if not ok:
-                    c.inconsistent_loci.append(locus)
-                continue
-            refs[m_idx] = (tab.index[a], tab.index[b])
-            jobs.append((structure, MarkerData(tab.afreq, None, None, refs, 0.0, True)))
-            where.append((k, locus))
-    values = likelihoods_many(jobs) if jobs else []
-    for (k, locus), v in zip(where, values):
-        if v == 0.0:
-            cands[k].inconsistent_loci.append(locus)
-    for c in cands:
-        c.inconsistent_loci.sort()
+    index.inconsistent_loci(cands)
 
 
 def _merge(a: SearchResult, b: SearchResult, top_k) -> SearchResult:

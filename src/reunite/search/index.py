@@ -271,6 +271,7 @@ class FamilyIndex:
         self._tok_locus: list[int] = []  # token id -> position in model_loci
         self._tok_code: list[int] = []  # token id -> genotype code min*n + max
         self._new_parts: list = []
+        self._support0: dict = {}  # (locus, part, genotypes) -> no-mutation support (bool)
         self.shapes: dict[tuple, int] = {}  # (pedigree structure, missing position) -> id
         self.row_shape = np.zeros(0, dtype=np.int32)
         self.family_id = np.zeros(0, dtype=np.int64)  # per row
@@ -664,6 +665,83 @@ class FamilyIndex:
                 v = dense[p, x, y]
             out[locus] = float(v)
         return out
+
+    def inconsistent_loci(self, cands) -> None:
+        """Set ``c.inconsistent_loci`` of search candidates: the loci where U in M's place is
+        impossible without mutation, i.e. where the engine's no-mutation LR is 0 or 0/0.
+
+        P0(references, M = U) > 0 exactly when P0(requisite references, M = U) > 0 and
+        P0(all references) > 0 (the other references are independent of M given the
+        requisite ones).  The first is read from the support of the no-mutation side vectors
+        or tables of the candidate's keys (computed once per key and kept); the second needs
+        the engine only where references were left out."""
+        from reunite.genetics.likelihood import likelihoods_many
+
+        checks, refs_jobs = [], []
+        for k, c in enumerate(cands):
+            c.inconsistent_loci = []
+            f = c.family
+            pedigree = f.pedigree
+            structure = pedigree.structure_key()
+            m_pos = pedigree.index[c.missing]
+            typed_ids = sorted(f.references, key=pedigree.index.__getitem__)
+            for locus, (a, b) in c.unidentified.profile.items():
+                li = self.locus_idx[locus]
+                tab = self.tables[li]
+                n = len(tab.index)
+                genos = {}
+                for pid in typed_ids:
+                    g = f.references[pid].get(locus)
+                    if g is not None:
+                        ia, ib = tab.index[g[0]], tab.index[g[1]]
+                        genos[pedigree.index[pid]] = (min(ia, ib), max(ia, ib))
+                plan = self.plan(structure, m_pos, frozenset(genos))
+                if plan.requisite != tuple(sorted(genos)):
+                    refs_jobs.append((k, locus, (structure, MarkerData(tab.afreq, None, None, genos, 0.0, True))))
+                parts = []
+                for part in plan.parts:
+                    row = [genos[p][0] * n + genos[p][1] for p in part.people]
+                    for cols in part.exchangeable:
+                        vals = sorted(row[c] for c in cols)
+                        for c2, v in zip(cols, vals):
+                            row[c2] = v
+                    parts.append((part.kind, li, (part.kind, part.structure, part.missing, part.local), tuple(row)))
+                checks.append((k, locus, tab.index[a], tab.index[b], parts))
+        missing = {}
+        for *_, parts in checks:
+            for kind, li, canon, row in parts:
+                if (li, canon, row) not in self._support0:
+                    missing.setdefault((li, canon), set()).add(row)
+        for (li, (kind, structure, m_pos, local)), rows in missing.items():
+            tab = self.tables[li]
+            n = len(tab.afreq)
+            rows = sorted(rows)
+            jobs = [(structure, MarkerData(tab.afreq, None, None, {p: divmod(c, n) for p, c in zip(local, row)}),
+                     m_pos) for row in rows]
+            for row, t in zip(rows, joint_tables(jobs)):
+                if kind == "P":
+                    support = t.sum(axis=1) > 0
+                elif kind == "Q":
+                    support = t.sum(axis=0) > 0
+                else:
+                    support = (t + t.T) > 0
+                self._support0[(li, (kind, structure, m_pos, local), row)] = support
+        for k, locus, x, y, parts in checks:
+            sup = {kind: self._support0[(li, canon, row)] for kind, li, canon, row in parts}
+            if "dense" in sup:
+                ok = bool(sup["dense"][x, y])
+            else:
+                sp, sq = sup["P"], sup["Q"]
+                ok = bool((sp[x] and sq[y]) or (sp[y] and sq[x]))
+            if not ok:
+                cands[k].inconsistent_loci.append(locus)
+        if refs_jobs:
+            values = likelihoods_many([job for *_, job in refs_jobs])
+            for (k, locus, _), v in zip(refs_jobs, values):
+                if v == 0.0 and locus not in cands[k].inconsistent_loci:
+                    cands[k].inconsistent_loci.append(locus)
+        for c in cands:
+            c.inconsistent_loci.sort()
 
     def memory_bytes(self) -> int:
         """Bytes held by the arrays a search uses."""

@@ -466,9 +466,12 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
 
     result = SearchResult([])
     min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
-    queries, rare = [], []
+    queries, rare, prepared = [], [], {}
     for u in unidentified:
-        (queries if index.query(u.profile) is not None else rare).append(u)
+        q = index.query(u.profile)
+        (queries if q is not None else rare).append(u)
+        if q is not None and len(unidentified) <= 64:  # few: keep their gathers for the scan
+            prepared[u.id] = q
     n_rows = len(index)
     listed = max(0, MAX_LISTED_SKIPPED)
 
@@ -476,7 +479,7 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
         """(kept rows with their log10 LR, counts) for one person."""
         rows, vals, n_sex, n_few, few = index.search_rows(
             u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=min_log, top_k=top_k,
-            max_listed=listed, threads=threads)
+            max_listed=listed, threads=threads, q=prepared.pop(u.id, None))
         return u, rows, vals, n_sex, n_few, few
 
     kept = []

@@ -618,14 +618,15 @@ class FamilyIndex:
         return out
 
     def search_rows(self, profile, *, sex: str, min_common: int, min_log: float, top_k: int | None,
-                    max_listed: int = 0, threads: int = 1):
+                    max_listed: int = 0, threads: int = 1, q=None):
         """Rows to report for one person U (None if U has an allele missing from a table):
         eligible (sex known on both sides agrees; at least ``min_common`` loci typed in U
         and a reference) with log10 LR >= ``min_log``; with ``top_k``, the best ``top_k``
         and every row tied with the k-th (of each sex block; the caller ranks them).
         Only the rows of a compatible sex are scanned.  Returns (rows, their log10 LR,
-        number skipped for sex, number skipped for loci, up to ``max_listed`` of the latter)."""
-        q = self.query(profile)
+        number skipped for sex, number skipped for loci, up to ``max_listed`` of the latter).
+        ``q``: :meth:`query` of the profile, if already computed."""
+        q = self.query(profile) if q is None else q
         if q is None:
             return None
         kp, kq, _, _, _, _, order, bounds, m_sex, ref_mask = self.combined()

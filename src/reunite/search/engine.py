@@ -466,12 +466,10 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
 
     result = SearchResult([])
     min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
-    queries, rare, prepared = [], [], {}
+    queries, rare = [], []
     for u in unidentified:
-        q = index.query(u.profile)
-        (queries if q is not None else rare).append(u)
-        if q is not None and len(unidentified) <= 64:  # few: keep their gathers for the scan
-            prepared[u.id] = q
+        (queries if index.accepts(u.profile) else rare).append(u)
+    index.combined()  # built once, before any thread needs it
     n_rows = len(index)
     listed = max(0, MAX_LISTED_SKIPPED)
 
@@ -479,7 +477,7 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
         """(kept rows with their log10 LR, counts) for one person."""
         rows, vals, n_sex, n_few, few = index.search_rows(
             u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=min_log, top_k=top_k,
-            max_listed=listed, threads=threads, q=prepared.pop(u.id, None))
+            max_listed=listed, threads=threads)
         return u, rows, vals, n_sex, n_few, few
 
     kept = []

@@ -557,16 +557,23 @@ class FamilyIndex:
                               self.m_sex[order], self.ref_mask[order])
         return self._combined
 
+    def accepts(self, profile: dict[str, tuple[str, str]]) -> bool:
+        """Whether the index can score this profile (every allele in its locus' table); adds
+        columns for loci it has none for yet."""
+        for locus, (a, b) in profile.items():
+            tab = self._all_tables.get(locus)
+            if tab is not None and (a not in tab.index or b not in tab.index):
+                return False
+        if not self.locus_idx.keys() >= profile.keys():
+            self.extend_loci(set(profile) - set(self.locus_idx))
+        return True
+
     def query(self, profile: dict[str, tuple[str, str]]):
         """The per-query gathers for :func:`scan`: (ab, offsets, 1/(2 p_x p_y), loci), or None
         when U has an allele missing from a locus' table (the engine computes those).  Loci
         the index has no column for yet are added."""
-        for locus, (a, b) in profile.items():
-            tab = self._all_tables.get(locus)
-            if tab is not None and (a not in tab.index or b not in tab.index):
-                return None
-        if not self.locus_idx.keys() >= profile.keys():
-            self.extend_loci(set(profile) - set(self.locus_idx))
+        if not self.accepts(profile):
+            return None
         _, _, n_sides, n_dense, offsets, total = self.combined()[:6]
         ab = np.zeros(2 * total)
         inv = np.zeros(len(self.loci))

@@ -17,6 +17,10 @@ With few queries (θ = 0) the batched engine computes P(references, M = U) per f
 locus, and P(references) once.  Pairs that need more (θ > 0, or an allele of U that the table
 lacks) are computed with the kinship engine pair by pair.  The same passes without mutation
 give the loci that are inconsistent without mutation.
+
+:func:`search` is the engine's search (and every path of it equals :func:`brute_force_search`);
+:func:`index_search` searches unidentified persons against a
+:class:`~reunite.search.index.FamilyIndex` (θ = 0), the national-scale path.
 """
 
 from __future__ import annotations

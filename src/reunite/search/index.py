@@ -724,6 +724,15 @@ class FamilyIndex:
             tab = self.tables[li]
             n = len(tab.afreq)
             rows = sorted(rows)
+            plain = LocusTables(tab.alleles, tab.afreq, None, None, tab.index)  # no mutation
+            new = list(enumerate(rows))
+            closed = (_closed_form_siblings(structure, m_pos, local, new, plain) if kind == "dense"
+                      else _closed_form_sides(kind, structure, m_pos, local, new, plain))
+            if closed is not None:
+                for row, vec in zip(rows, closed):
+                    with np.errstate(invalid="ignore"):
+                        self._support0[(li, (kind, structure, m_pos, local), row)] = vec > 0
+                continue
             jobs = [(structure, MarkerData(tab.afreq, None, None, {p: divmod(c, n) for p, c in zip(local, row)}),
                      m_pos) for row in rows]
             for row, t in zip(rows, joint_tables(jobs)):
@@ -826,7 +835,28 @@ def _closed_form_sides(kind, structure, m_pos, local, new, tab):
         w, z = codes[:, 1] // n, codes[:, 1] % n
         inherited = 0.25 * (male[u] + male[v] + female[w] + female[z])
         return inherited @ last
+    if (len(structure) == 6 and gf >= 0 and len(local) == 1 and structure[local[0]][:2] == (gf, gm)
+            and local[0] != parent and all(structure[g][0] < 0 and structure[g][3] == 0.0 for g in (gf, gm))):
+        return _uncle_side(codes[:, 0] // n, codes[:, 0] % n, tab.afreq, male, female, last)
     return None
+
+
+def _uncle_side(u, v, p, male, female, last):
+    """Side vectors of an untyped parent P whose untyped parents (founders, not inbred) have
+    another child, typed u/v (M's uncle or aunt).  For a grandparent G with matrix M_G, the
+    joint of the alleles G gives its two children is
+    J_G(x, z) = (M_Gᵀ diag(p) M_G)[x, z] / 2 + (p M_G)(x) (p M_G)(z) / 2;
+    summing over which of u/v came from the grandfather gives P's paternal and maternal
+    alleles, and P passes one of them on with ``last``."""
+    pf, pm = p @ male, p @ female
+    jf = 0.5 * (male.T * p) @ male + 0.5 * np.outer(pf, pf)
+    jm = 0.5 * (female.T * p) @ female + 0.5 * np.outer(pm, pm)
+    half = np.where(u == v, 0.5, 1.0)[:, None]  # a homozygote has one phase, not two
+    paternal = (jf[u] * pm[v][:, None] + jf[v] * pm[u][:, None]) * half
+    maternal = (pf[u][:, None] * jm[v] + pf[v][:, None] * jm[u]) * half
+    s = 0.5 * (paternal + maternal) @ last
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return s / s.sum(axis=1, keepdims=True)
 
 
 def _closed_form_siblings(structure, m_pos, local, new, tab):
@@ -952,12 +982,13 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _select(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):  # pragma: no cover
-        """Compiled :func:`_select_py`: one pass; a buffer of rows at or above a threshold
-        that rises to the k-th best whenever the buffer is compacted."""
+        """Compiled :func:`_select_py`: one pass; rows at or above a threshold that rises to
+        the k-th best whenever ``4 top_k`` rows are held (the buffer is never reallocated:
+        a reassigned array in the loop costs more than the loop)."""
         n = scores.size
-        size = 1024 if top_k < 0 else max(1024, 4 * top_k)
-        buf = np.empty(size, dtype=np.int64)
+        buf = np.empty(n, dtype=np.int64)
         listed = np.empty(max_listed, dtype=np.int64)
+        limit = max(1024, 4 * top_k) if top_k > 0 else n + 1
         nb = 0
         n_sex = 0
         n_few = 0
@@ -977,28 +1008,22 @@ if numba is not None:
             v = scores[r]
             if not (v >= threshold):
                 continue
-            if nb == size:
-                if top_k > 0:  # keep the best top_k and their ties; raise the threshold
-                    vals = np.empty(nb)
-                    for k in range(nb):
-                        vals[k] = scores[buf[k]]
-                    kth = np.partition(vals, nb - top_k)[nb - top_k]
-                    m = 0
-                    for k in range(nb):
-                        if vals[k] >= kth:
-                            buf[m] = buf[k]
-                            m += 1
-                    nb = m
-                    threshold = max(threshold, kth)
-                if nb == size or top_k < 0:
-                    grown = np.empty(2 * size, dtype=np.int64)
-                    grown[:nb] = buf[:nb]
-                    buf = grown
-                    size *= 2
-                if not (v >= threshold):
-                    continue
             buf[nb] = r
             nb += 1
+            if nb >= limit:  # keep the best top_k and their ties; raise the threshold
+                vals = np.empty(nb)
+                for k in range(nb):
+                    vals[k] = scores[buf[k]]
+                kth = np.partition(vals, nb - top_k)[nb - top_k]
+                m = 0
+                for k in range(nb):
+                    if vals[k] >= kth:
+                        buf[m] = buf[k]
+                        m += 1
+                nb = m
+                threshold = max(threshold, kth)
+                if nb >= limit:  # all tied
+                    limit = 2 * nb
         rows = buf[:nb].copy()
         if top_k >= 0 and nb > top_k:
             if top_k == 0:
@@ -1010,6 +1035,7 @@ if numba is not None:
                 kth = np.partition(vals, nb - top_k)[nb - top_k]
                 rows = rows[vals >= kth]
         return rows, n_sex, n_few, listed[:n_listed].copy()
+
 else:  # pragma: no cover
     scan = _scan_py
     _select = _select_py

@@ -340,6 +340,94 @@ class FamilyIndex:
         from reunite import __version__
         return f"reunite {__version__}; {self.model.describe()}"
 
+    # -- storing --------------------------------------------------------------------------
+
+    FORMAT = 1
+
+    def save(self, path) -> None:
+        """Write the index to ``path`` (NumPy ``.npz``: arrays and one JSON document; no
+        pickled objects, so reading a file cannot run code).  Atomic: written beside, then
+        renamed."""
+        import json
+        import os
+        import tempfile
+        from pathlib import Path
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        canons: dict[tuple, int] = {}
+        tables = []
+        arrays = {}
+        for li, tab in enumerate(self.tables):
+            entry = {"locus": self.loci[li]}
+            for name, registry in (("side_keys", tab.side_keys), ("dense_keys", tab.dense_keys)):
+                entry[name] = [[canons.setdefault(canon, len(canons)), list(row), slot]
+                               for (canon, row), slot in registry.items()]
+            tables.append(entry)
+            sides, dense = tab.stacked()
+            arrays[f"sides_{li}"] = sides
+            arrays[f"dense_{li}"] = dense
+        meta = {
+            "format": self.FORMAT, "fingerprint": self.fingerprint(), "database_id": self.database_id,
+            "families_batch": self.families_batch, "model": self.model.to_json(), "loci": self.loci,
+            "canons": [list(c) for c in canons], "tables": tables,
+            "shapes": [[list(structure), m_pos, sid] for (structure, m_pos), sid in self.shapes.items()],
+            "fallback": self.fallback,
+        }
+        arrays.update(meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                      key_p=self.key_p, key_q=self.key_q, row_shape=self.row_shape, family_id=self.family_id,
+                      m_sex=self.m_sex, ref_mask=self.ref_mask,
+                      family_code=np.array(self.family_code, dtype=str), missing=np.array(self.missing, dtype=str),
+                      indexed=np.array(sorted(self.indexed), dtype=np.int64))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path, model) -> "FamilyIndex":
+        """Read an index written by :meth:`save` for ``model``; raises ReuniteError if the
+        file is not one, or was made for another genetic model or software version."""
+        import json
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                arrays = {k: data[k] for k in data.files if k != "meta"}
+        except Exception as exc:
+            raise ReuniteError(f"{path}: not a readable family index ({exc})") from None
+        index = cls(model)
+        if meta.get("format") != cls.FORMAT or meta.get("fingerprint") != index.fingerprint():
+            raise ReuniteError(f"{path}: made for {meta.get('fingerprint')!r}, not {index.fingerprint()!r}")
+        index.extend_loci(meta["loci"])
+        if index.loci != meta["loci"]:
+            index.loci[:] = meta["loci"]
+            index.locus_idx = {l: k for k, l in enumerate(index.loci)}
+            index.tables[:] = [index._all_tables[l] for l in index.loci]
+        canons = [_tuples(c) for c in meta["canons"]]
+        for li, entry in enumerate(meta["tables"]):
+            tab = index.tables[li]
+            for name, store, key in (("side_keys", "sides", f"sides_{li}"), ("dense_keys", "dense", f"dense_{li}")):
+                registry = {(canons[c], tuple(row)): slot for c, row, slot in entry[name]}
+                setattr(tab, name, registry)
+                setattr(tab, store, list(arrays[key]))
+        index.shapes = {(_tuples(structure), m_pos): sid for structure, m_pos, sid in meta["shapes"]}
+        index.database_id = meta["database_id"]
+        index.families_batch = meta["families_batch"]
+        index.fallback = list(meta["fallback"])
+        index.key_p, index.key_q = arrays["key_p"], arrays["key_q"]
+        index.row_shape, index.family_id = arrays["row_shape"], arrays["family_id"]
+        index.m_sex, index.ref_mask = arrays["m_sex"], arrays["ref_mask"]
+        index.family_code = arrays["family_code"].tolist()
+        index.missing = arrays["missing"].tolist()
+        index.indexed = set(arrays["indexed"].tolist())
+        index._combined = None
+        return index
+
     # -- building -------------------------------------------------------------------------
 
     def plan(self, structure, missing, typed: frozenset[int]) -> Plan:
@@ -779,6 +867,11 @@ def family_rows(f):
     return (f.id, f.code, pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed),
             [f.references[pid] for pid in typed],
             [(m, pedigree.index[m], pedigree[m].sex) for m in f.missing])
+
+
+def _tuples(x):
+    """JSON lists back to the tuples the index uses as keys."""
+    return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
 
 
 def member_rows(family_id: int, code: str, members: list[tuple], *, shapes: dict) -> tuple:

@@ -154,7 +154,7 @@ def index_path(engine) -> Path | None:
         return Path(url.database + ".index")
     digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reunite"
-    return base / f"index-{digest}.pkl"
+    return base / f"index-{digest}.npz"
 
 
 def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
@@ -200,12 +200,9 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     """The database's family index, loaded from its file and brought up to date (new
     families added); rebuilt when the file is missing, unreadable or made for another
     genetic model or software version.  Saved atomically (write, then rename)."""
-    import os
-    import pickle
-    import tempfile
-
     from sqlalchemy import func
 
+    from reunite.errors import ReuniteError
     from reunite.search.index import FamilyIndex
 
     from reunite.store.models import ImportBatch, Setting
@@ -218,12 +215,10 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     index = None
     if path is not None and path.exists() and database is not None:
         try:
-            with path.open("rb") as fh:
-                stored = pickle.load(fh)
-            if (isinstance(stored, FamilyIndex) and stored.fingerprint() == fresh.fingerprint()
-                    and getattr(stored, "database_id", None) == database):
+            stored = FamilyIndex.load(path, model)
+            if stored.database_id == database:
                 index = stored
-        except Exception:  # an unreadable index is rebuilt, never trusted
+        except ReuniteError:  # unreadable, or made for another model or version: rebuilt
             index = None
     if index is None:
         index = fresh
@@ -242,13 +237,5 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     new = sorted(db_ids - index.indexed)
     index.add_rows(iter_family_rows(session, None if len(new) == len(db_ids) else new), progress=progress)
     if save and path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        index.save(path)
     return index

@@ -458,3 +458,21 @@ def test_inconsistent_loci_equal_the_engine_on_every_kind_of_pedigree(kw):
         assert c.inconsistent_loci == want, (c.unidentified.code, c.family.code)
         flagged += bool(want)
     assert flagged > len(cands) // 4
+
+
+def test_member_rows_equal_family_rows_with_unlisted_parents():
+    """A parent named but not listed (an untyped founder), in any order of the rows."""
+    members = [(None, "CH", "DAD", "MUM", "F", "missing", None),
+               (None, "MUM", None, None, "F", "reference", "VWA=14/17"),
+               (None, "SIB", "DAD", "MUM", "M", "reference", "VWA=14/15")]
+    shapes = {}
+    row = ix.member_rows(1, "F1", members, shapes=shapes)
+    pedigree = ped.make_pedigree([{"id": m[1], "father": m[2], "mother": m[3], "sex": m[4]} for m in members])
+    record = FamilyRecord(1, "F1", pedigree, ["CH"], {"MUM": {"VWA": ("14", "17")}, "SIB": {"VWA": ("14", "15")}})
+    want = ix.family_rows(record)
+    assert row[:4] == want[:4] and row[5] == want[5]
+    assert [dict(x.split("=") for x in p.split(";")) for p in row[4]] == [
+        {loc: "/".join(g) for loc, g in p.items()} for p in want[4]]
+    # another family of the same shape with other codes uses the cached shape
+    other = [(None, m[1] + "2", m[2] and m[2] + "2", m[3] and m[3] + "2", m[4], m[5], m[6]) for m in members]
+    assert ix.member_rows(2, "F2", other, shapes=shapes)[2:4] == row[2:4] and len(shapes) == 1

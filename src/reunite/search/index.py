@@ -223,11 +223,6 @@ class LocusTables:
                              np.array(self.dense, dtype=float).reshape(len(self.dense), n, n))
         return self._stacked
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_stacked"] = None
-        return state
-
 
 class FamilyIndex:
     """The family side of the search, at θ = 0 (see the module doc).
@@ -327,13 +322,6 @@ class FamilyIndex:
 
     def __len__(self) -> int:
         return len(self.family_id)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_combined"] = None
-        state["_pending"] = {}
-        state["_new_parts"] = []
-        return state
 
     def fingerprint(self) -> str:
         """What the index depends on (a stored index is rebuilt when it changes)."""
@@ -881,14 +869,18 @@ def member_rows(family_id: int, code: str, members: list[tuple], *, shapes: dict
     from reunite.genetics.pedigree import make_pedigree
 
     local = {m[1]: k for k, m in enumerate(members)}
-    extra: dict[str, int] = {}
+    try:
+        sig = tuple((None if m[2] is None else local[m[2]], None if m[3] is None else local[m[3]], m[4], m[5],
+                     m[5] == "reference" and bool(m[6])) for m in members)
+    except KeyError:  # a parent named but not listed: numbered in order of appearance
+        extra: dict[str, int] = {}
 
-    def ref(person):
-        if person is None:
-            return None
-        return local[person] if person in local else ("x", extra.setdefault(person, len(extra)))
+        def ref(person):
+            if person is None:
+                return None
+            return local[person] if person in local else ("x", extra.setdefault(person, len(extra)))
 
-    sig = tuple((ref(m[2]), ref(m[3]), m[4], m[5], bool(m[6]) and m[5] == "reference") for m in members)
+        sig = tuple((ref(m[2]), ref(m[3]), m[4], m[5], m[5] == "reference" and bool(m[6])) for m in members)
     shape = shapes.get(sig)
     if shape is None:
         pedigree = make_pedigree([{"id": m[1], "father": m[2], "mother": m[3], "sex": m[4]} for m in members],

@@ -179,14 +179,16 @@ def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
     def emit(fid, members):
         return member_rows(fid, codes.get(fid, str(fid)), members, shapes=shapes)
 
-    for row in session.execute(q.execution_options(yield_per=chunk)):
-        if wanted is not None and row[0] not in wanted:
-            continue
-        if row[0] != current:
-            if members:
-                yield emit(current, members)
-            current, members = row[0], []
-        members.append(tuple(row))
+    result = session.connection().execution_options(stream_results=True).execute(q)  # Core: no ORM rows
+    for part in result.partitions(chunk):
+        for row in part:
+            if wanted is not None and row[0] not in wanted:
+                continue
+            if row[0] != current:
+                if members:
+                    yield emit(current, members)
+                current, members = row[0], []
+            members.append(row)
     if members:
         yield emit(current, members)
 

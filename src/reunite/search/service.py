@@ -179,7 +179,8 @@ def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
     def emit(fid, members):
         return member_rows(fid, codes.get(fid, str(fid)), members, shapes=shapes)
 
-    result = session.connection().execution_options(stream_results=True).execute(q)  # Core: no ORM rows
+    # Core rows, streamed (the option on the statement: on the connection it would stay set)
+    result = session.connection().execute(q.execution_options(stream_results=True))
     for part in result.partitions(chunk):
         for row in part:
             if wanted is not None and row[0] not in wanted:

@@ -351,11 +351,13 @@ def test_compiled_selection_equals_numpy(seed):
     scores[rng.random(n) < 0.05] = np.nan
     scores[rng.random(n) < 0.02] = -np.inf
     m_sex = rng.integers(0, 3, n).astype(np.int8)
-    ref_mask = rng.integers(0, 1 << 24, n).astype(np.int64)
-    u_mask = np.int64(int(rng.integers(0, 1 << 24)))
+    words = int(rng.integers(1, 3))
+    ref_mask = rng.integers(0, 1 << 62, (n, words)).astype(np.uint64) | (
+        rng.integers(0, 2, (n, words)).astype(np.uint64) << np.uint64(63))
+    u_mask = rng.integers(0, 1 << 62, words).astype(np.uint64)
     for top_k in (-1, 0, 1, 7, 300, 5000):
         for min_log in (-np.inf, 0.0, 2.0):
-            args = (scores, m_sex, ref_mask, int(rng.integers(0, 3)), u_mask, int(rng.integers(0, 16)),
+            args = (scores, m_sex, ref_mask, int(rng.integers(0, 3)), u_mask, int(rng.integers(0, 70)),
                     min_log, top_k, 50)
             a, b = ix._select(*args), ix._select_py(*args)
             assert sorted(a[0].tolist()) == sorted(b[0].tolist())
@@ -476,3 +478,77 @@ def test_member_rows_equal_family_rows_with_unlisted_parents():
     # another family of the same shape with other codes uses the cached shape
     other = [(None, m[1] + "2", m[2] and m[2] + "2", m[3] and m[3] + "2", m[4], m[5], m[6]) for m in members]
     assert ix.member_rows(2, "F2", other, shapes=shapes)[2:4] == row[2:4] and len(shapes) == 1
+
+
+def test_typed_people_related_to_neither_parent_are_kept_without_mutation():
+    """With no mutation nothing is left out: an unrelated typed pair that is inconsistent
+    by itself makes the engine's LR 0/0, and so the index's (a review's finding)."""
+    from reunite.genetics.kits import kit_markers
+
+    model = GeneticModel(POP, mutation="none", min_common_loci=1)
+    pedigree = ped.make_pedigree([_p("FA", sex="M"), _p("MO", sex="F"), _p("M", "FA", "MO", "M"),
+                                  _p("GX", sex="M"), _p("WX", sex="F"), _p("X", "GX", "WX", "M")])
+    markers = kit_markers(POP)[:15]
+    sim = simulate_genotypes(pedigree, markers=markers, seed=5)
+    prof = {pid: {mk.name: mk.genotypes[pid] for mk in sim} for pid in pedigree.ids}
+    locus = markers[0].name
+    refs = {"MO": prof["MO"], "GX": dict(prof["GX"]), "X": dict(prof["X"])}
+    other = [a for a in sorted(model.marker(locus).afreq) if a not in prof["X"][locus]][:2]
+    refs["GX"][locus] = (other[0], other[1])  # shares no allele with his son X
+    f = FamilyRecord(1, "F1", pedigree, ["M"], refs)
+    u = UnidentifiedRecord(1, "U1", "M", prof["M"])
+    index = ix.FamilyIndex(model)
+    index.add([f])
+    assert math.isnan(brute_force_search([u], [f], model=model)[(1, 1, "M")])
+    assert math.isnan(index.scores(u.profile)[0])
+    got = index_search([u], index, model=model, min_lr=0, top_k=5, load_families=lambda ids: [f])
+    assert got.candidates == [] == search([u], [f], model=model, min_lr=0, top_k=5).candidates
+
+
+@pytest.mark.parametrize("people,refs", [
+    ([_p("FA", sex="M"), _p("MO", sex="F"), _p("M", "FA", "MO", "M")], {"FA": ("15", "16")}),
+    ([_p("GF", sex="M"), _p("GM", sex="F"), _p("FA", "GF", "GM", "M"), _p("MO", sex="F"), _p("M", "FA", "MO", "M")],
+     {"FA": ("15", "16"), "GF": ("15", "17")}),
+])
+def test_a_fully_inbred_founder_typed_heterozygous_gives_nan_as_the_engine(people, refs):
+    for person in people:
+        person["inbreeding"] = 1.0 if person["id"] in ("FA", "GF") and person["father"] is None else 0.0
+    model = GeneticModel(POP, min_common_loci=1)
+    pedigree = ped.make_pedigree(people)
+    f = FamilyRecord(1, "F", pedigree, ["M"], {k: {"D3S1358": g} for k, g in refs.items()})
+    u = UnidentifiedRecord(1, "U", "M", {"D3S1358": ("15", "16")})
+    index = ix.FamilyIndex(model)
+    index.add([f])
+    assert math.isnan(brute_force_search([u], [f], model=model)[(1, 1, "M")])
+    assert math.isnan(index.scores(u.profile)[0])
+
+
+def test_more_than_64_loci():
+    """A table with 70 usable loci: locus bits span two words (a review's finding)."""
+    from reunite.genetics.frequencies import get_population
+
+    pop = "CHN_Han_HGDP"
+    model = GeneticModel(pop, min_common_loci=3)
+    loci = sorted(model.loci())
+    assert len(loci) > 64
+    table = get_population(pop)
+
+    def geno(locus, k):
+        alleles = sorted(table.locus(locus).afreq, key=lambda a: -table.locus(locus).afreq[a])
+        return (alleles[k % 2], alleles[1 + k % 3])
+
+    trio = ped.make_pedigree([_p("FA", sex="M"), _p("MO", sex="F"), _p("M", "FA", "MO", "M")])
+    families = [FamilyRecord(2, "F0", trio, ["M"], {"MO": {l: geno(l, 0) for l in loci[:66]}}),
+                FamilyRecord(1, "F1", trio, ["M"], {"MO": {l: geno(l, 1) for l in loci[-4:]}}),
+                FamilyRecord(3, "F2", trio, ["M"], {"MO": {l: geno(l, 2) for l in loci[-2:]}})]
+    u = UnidentifiedRecord(1, "U1", "M", {l: geno(l, 1) for l in loci[-4:]})
+    index = ix.FamilyIndex(model)
+    index.add(families)
+    assert len(index.loci) == 70 and index.ref_mask.shape == (3, 2)
+    want = search([u], families, model=model, min_lr=0, top_k=None)
+    got = index_search([u], index, model=model, min_lr=0, top_k=None,
+                       load_families=lambda ids: [f for f in families if ids is None or f.id in ids])
+    assert (got.num_compared, got.skipped_loci) == (want.num_compared, want.skipped_loci) == (1, 2)
+    assert sorted(got.skipped_pairs) == sorted(want.skipped_pairs)
+    assert [(c.family.code, round(c.log10_lr, 9)) for c in got.candidates] == \
+        [(c.family.code, round(c.log10_lr, 9)) for c in want.candidates]

@@ -493,9 +493,8 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
         result.num_pairs += n_rows
         result.num_compared += n_rows - n_sex - n_few
         if len(few) and len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
-            u_mask = sum(1 << index.locus_idx[l] for l in u.profile)
             for r in few[:MAX_LISTED_SKIPPED - len(result.skipped_pairs)]:
-                common = int(np.bitwise_count(index.ref_mask[r] & u_mask))
+                common = index.common_loci(r, u.profile)
                 result.skipped_pairs.append((u.code, index.family_code[r], index.missing[r],
                                              f"{common} common loci, fewer than {model.min_common_loci}"))
         kept.append((u, rows, vals))

@@ -147,7 +147,13 @@ def _canonical(structure: tuple, keep: set[int], missing: int, typed: tuple[int,
 
 
 def make_plan(structure: tuple, missing: int, typed: frozenset[int], *, prune: bool = True) -> Plan:
-    """Requisite references and whether M's two sides are independent (see module doc)."""
+    """Requisite references and whether M's two sides are independent (see module doc).
+
+    Leaving references out needs P(references) > 0 whatever their genotypes: ``prune``
+    (every mutation probability positive) and no founder with inbreeding 1 (whose
+    heterozygous genotype is impossible); otherwise every typed person is kept."""
+    if any(person[0] < 0 and person[3] >= 1.0 for person in structure):
+        prune = False
     requisite = requisite_typed(structure, missing, typed) if prune else tuple(sorted(typed))
     father, mother = structure[missing][0], structure[missing][1]
     keep = _ancestors(structure, requisite + (missing,))
@@ -176,6 +182,10 @@ def make_plan(structure: tuple, missing: int, typed: frozenset[int], *, prune: b
                 comp[find(i)] = find(p)
     if find(father) == find(mother):
         return dense()
+    if any(find(r) not in (find(father), find(mother)) for r in requisite):
+        return dense()  # typed people related to neither parent (kept when nothing is left out)
+    if not prune and any(structure[i][0] < 0 and structure[i][3] >= 1.0 for i in keep):
+        return dense()  # a typed parent's closed form would not see an impossible genotype
     parts = []
     for kind, parent, other in (("P", father, mother), ("Q", mother, father)):
         people = tuple(r for r in requisite if find(r) == find(parent))
@@ -273,7 +283,8 @@ class FamilyIndex:
         self.family_code: list[str] = []
         self.missing: list[str] = []
         self.m_sex = np.zeros(0, dtype=np.int8)  # 0 unknown, 1 M, 2 F
-        self.ref_mask = np.zeros(0, dtype=np.int64)  # loci typed in any reference (bit per column)
+        # loci typed in any reference: bit li % 64 of word li // 64, per row
+        self.ref_mask = np.zeros((0, 1), dtype=np.uint64)
         self.key_p = np.zeros((0, 0), dtype=np.int32)
         self.key_q = np.zeros((0, 0), dtype=np.int32)  # -1: key_p is a dense table
         self.fallback: list[int] = []
@@ -281,6 +292,26 @@ class FamilyIndex:
         self.database_id = None  # the database it was built from (its settings' database_id)
         self.families_batch = None  # the last family import it holds
         self._combined = None
+
+    def _mask_words(self, typed: np.ndarray) -> np.ndarray:
+        """(rows, loci) booleans as (rows, words) uint64 bit masks (bit li % 64 of word li // 64)."""
+        words = max(1, -(-len(self.loci) // 64))
+        out = np.zeros((len(typed), words), dtype=np.uint64)
+        for li in range(typed.shape[1]):
+            out[:, li // 64] |= typed[:, li].astype(np.uint64) << np.uint64(li % 64)
+        return out
+
+    def locus_words(self, loci) -> np.ndarray:
+        """The bit masks (see :meth:`_mask_words`) of a set of loci, as one row."""
+        out = np.zeros(max(1, -(-len(self.loci) // 64)), dtype=np.uint64)
+        for locus in loci:
+            li = self.locus_idx[locus]
+            out[li // 64] |= np.uint64(1) << np.uint64(li % 64)
+        return out
+
+    def common_loci(self, row: int, loci) -> int:
+        """Loci among ``loci`` typed in some reference of ``row``."""
+        return _common_py(self.ref_mask[row], self.locus_words(loci))
 
     def extend_loci(self, loci) -> None:
         """Add columns for these loci (every existing row has no reference typed there; its
@@ -316,6 +347,14 @@ class FamilyIndex:
 
             self.key_p, self.key_q = widen(self.key_p, self.key_q, self.row_shape)
             self._new_parts = [(*widen(kp, kq, rs), *rest) for kp, kq, rs, *rest in self._new_parts]
+            words = -(-len(self.loci) // 64)
+            if words > self.ref_mask.shape[1]:  # one more word of locus bits
+
+                def wider(mask):
+                    return np.concatenate([mask, np.zeros((len(mask), 1), dtype=np.uint64)], axis=1)
+
+                self.ref_mask = wider(self.ref_mask)
+                self._new_parts = [(kp, kq, rs, wider(rm), *rest) for kp, kq, rs, rm, *rest in self._new_parts]
         if new:
             self._compute_pending()
             self._combined = None
@@ -525,7 +564,7 @@ class FamilyIndex:
         key_p = np.full((n, n_loci), -1, dtype=np.int32)
         key_q = np.full((n, n_loci), -1, dtype=np.int32)
         typed_bits = codes >= 0
-        ref_mask = (typed_bits.any(axis=1).astype(np.int64) << np.arange(n_loci, dtype=np.int64)).sum(axis=1)
+        ref_mask = self._mask_words(typed_bits.any(axis=1))
         weights = 1 << np.arange(codes.shape[1], dtype=np.int64)
         col = {p: t for t, p in enumerate(positions)}
         for li in range(n_loci):
@@ -718,14 +757,12 @@ class FamilyIndex:
         n_sex = 0 if not code else bounds[3 - code][1] - bounds[3 - code][0]
         out = np.empty(len(self))
         self._scan_ranges(q, ranges, out, threads)
-        u_mask = 0
-        for locus in profile:
-            u_mask |= 1 << self.locus_idx[locus]
+        u_mask = self.locus_words(profile)
         rows, vals, n_few, few = [], [], 0, []
         for a, b in ranges:
             if a == b:
                 continue
-            r, _, nf, lf = _select(out[a:b], m_sex[a:b], ref_mask[a:b], code, np.int64(u_mask), min_common,
+            r, _, nf, lf = _select(out[a:b], m_sex[a:b], ref_mask[a:b], code, u_mask, min_common,
                                    min_log, -1 if top_k is None else top_k, max(0, max_listed - len(few)))
             rows.append(order[a + r])
             vals.append(out[a + r])
@@ -991,17 +1028,14 @@ def _closed_form_siblings(structure, m_pos, local, new, tab):
         return list(pred / pop)
 
 
-def _popcount(x):
-    x = x - ((x >> 1) & 0x5555555555555555)
-    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
-    return (x * 0x0101010101010101) >> 56 & 0xFF
+def _common_py(words, u_mask):
+    return sum(int(w & u).bit_count() for w, u in zip(words.tolist(), u_mask.tolist()))
 
 
 def _select_py(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):
     """NumPy version of the compiled selection (see :meth:`FamilyIndex.select`)."""
     sex_conflict = (m_sex != u_sex) & (m_sex != 0) & (u_sex != 0)
-    common = np.array([_popcount(int(m) & int(u_mask)) for m in ref_mask], dtype=np.int64)
+    common = np.array([_common_py(words, u_mask) for words in ref_mask], dtype=np.int64)
     few = ~sex_conflict & (common < min_common)
     ok = ~sex_conflict & ~few & (scores >= min_log)
     rows = np.flatnonzero(ok)
@@ -1063,7 +1097,17 @@ if numba is not None:
             for r in range(n):
                 out[start + r] = math.log10(acc[r]) + expo[r] * LOG10_2
 
-    _popcount_nb = numba.njit(cache=True)(_popcount)
+    @numba.njit(cache=True, nogil=True)
+    def _common_nb(words, u_mask):  # pragma: no cover - compiled
+        """Bits set in both (popcount, word by word)."""
+        total = 0
+        for w in range(u_mask.size):
+            x = words[w] & u_mask[w]
+            x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+            x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+            x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+            total += np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+        return total
 
     @numba.njit(cache=True, nogil=True)
     def _select(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):  # pragma: no cover
@@ -1084,7 +1128,7 @@ if numba is not None:
             if u_sex != 0 and ms != 0 and ms != u_sex:
                 n_sex += 1
                 continue
-            if _popcount_nb(ref_mask[r] & u_mask) < min_common:
+            if _common_nb(ref_mask[r], u_mask) < min_common:
                 if n_listed < max_listed:
                     listed[n_listed] = r
                     n_listed += 1

@@ -552,3 +552,37 @@ def test_more_than_64_loci():
     assert sorted(got.skipped_pairs) == sorted(want.skipped_pairs)
     assert [(c.family.code, round(c.log10_lr, 9)) for c in got.candidates] == \
         [(c.family.code, round(c.log10_lr, 9)) for c in want.candidates]
+
+
+def test_an_index_saved_inside_a_rolled_back_import_is_not_trusted(tmp_path):
+    """SQLite reuses the ids of a rolled-back import: the index records the import itself."""
+    from reunite.store.importers import import_families, import_genotypes
+
+    _, engine = simulated_store(tmp_path, 20, 2, seed=3, model=MODEL)
+    (tmp_path / "g.csv").write_text("sample_id,locus,allele1,allele2\nNEW1,D3S1358,15,16\nNEW1,VWA,17,18\n"
+                                    "NEW2,D3S1358,14,15\nNEW2,VWA,16,17\n")
+    with Session(engine) as s, s.begin():
+        import_genotypes(s, tmp_path / "g.csv", model=MODEL)
+
+    def family_file(name, sample):
+        path = tmp_path / f"{name}.csv"
+        path.write_text("family_id,person_id,father_id,mother_id,sex,role,sample_id\n"
+                        f"{name},{name}-FA,,,M,reference,{sample}\n{name},{name}-MO,,,F,untyped,\n"
+                        f"{name},{name}-M,{name}-FA,{name}-MO,M,missing,\n")
+        return path
+
+    s = Session(engine)
+    s.begin()
+    import_families(s, family_file("AAA", "NEW1"), model=MODEL)
+    assert "AAA" in family_index(s, MODEL).family_code  # saved while uncommitted
+    s.rollback()
+    s.close()
+    with Session(engine) as s, s.begin():
+        import_families(s, family_file("BBB", "NEW2"), model=MODEL)
+    with Session(engine) as s:
+        index = family_index(s, MODEL)
+        assert "AAA" not in index.family_code and "BBB" in index.family_code
+        fresh = ix.FamilyIndex(MODEL)
+        fresh.add(load_families(s))
+    u = UnidentifiedRecord(1, "u", "M", {"D3S1358": ("14", "15"), "VWA": ("16", "17")})
+    np.testing.assert_array_equal(np.sort(index.scores(u.profile)), np.sort(fresh.scores(u.profile)))

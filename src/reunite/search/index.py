@@ -365,10 +365,11 @@ class FamilyIndex:
     def fingerprint(self) -> str:
         """What the index depends on (a stored index is rebuilt when it changes)."""
         from reunite import __version__
-        return f"reunite {__version__}; {self.model.describe()}"
+        return f"reunite {__version__}; index format {self.FORMAT}; {self.model.describe()}"
 
     # -- storing --------------------------------------------------------------------------
 
+    #: Raise when what is stored, or how it is computed, changes: stored indexes are rebuilt.
     FORMAT = 1
 
     def save(self, path) -> None:

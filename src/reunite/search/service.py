@@ -199,15 +199,27 @@ def index_applies(model: GeneticModel, *, per: str = "unidentified", family_ids=
     return model.theta == 0.0 and per == "unidentified" and family_ids is None
 
 
+def _batch_token(batch) -> str | None:
+    """A family import as the index records it: id, time, rows and file (an id alone is
+    reused after a rolled-back import)."""
+    if batch is None:
+        return None
+    return f"{batch.id}|{batch.created_at.isoformat()}|{batch.num_rows}|{batch.source}"
+
+
 def family_index(session: Session, model: GeneticModel, *, save: bool = True, progress=None):
     """The database's family index, loaded from its file and brought up to date (new
-    families added); rebuilt when the file is missing, unreadable or made for another
-    genetic model or software version.  Saved atomically (write, then rename)."""
+    families added).  Rebuilt when the file is missing or unreadable, made for another
+    database, genetic model or software version, or when the last family import it holds is
+    not in the database as it was (an import rolled back after the index was saved, a
+    restored backup).  Saved atomically (write, then rename); a file that cannot be written
+    is left as it was (the search goes on with the index in memory)."""
+    import warnings
+
     from sqlalchemy import func
 
     from reunite.errors import ReuniteError
     from reunite.search.index import FamilyIndex
-
     from reunite.store.models import ImportBatch, Setting
 
     path = index_path(session.get_bind())
@@ -219,26 +231,29 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     if path is not None and path.exists() and database is not None:
         try:
             stored = FamilyIndex.load(path, model)
-            if stored.database_id == database:
+            held = stored.families_batch
+            batch = session.get(ImportBatch, int(held.split("|")[0])) if held else None
+            if stored.database_id == database and (held is None or _batch_token(batch) == held):
                 index = stored
-        except ReuniteError:  # unreadable, or made for another model or version: rebuilt
+        except (ReuniteError, ValueError):  # unreadable, or made for another model or version
             index = None
     if index is None:
         index = fresh
-    count, total, top = session.execute(select(func.count(Family.id), func.sum(Family.id),
-                                               func.max(Family.id))).one()
-    last_batch = session.execute(select(func.max(ImportBatch.id)).where(ImportBatch.kind == "families")).scalar()
-    have = index.indexed
-    up_to_date = (count == len(have) and (total or 0) == sum(have) and (top or 0) == max(have, default=0)
-                  and getattr(index, "families_batch", None) == last_batch)
-    if up_to_date:
+    last = session.execute(select(ImportBatch).where(ImportBatch.kind == "families")
+                           .order_by(ImportBatch.id.desc()).limit(1)).scalar_one_or_none()
+    token = _batch_token(last)
+    count = session.execute(select(func.count(Family.id))).scalar()
+    if index.families_batch == token and count == len(index.indexed):
         return index
     db_ids = set(session.execute(select(Family.id)).scalars())
-    if not have <= db_ids:  # families gone from the database: start again
+    if not index.indexed <= db_ids:  # families gone from the database: start again
         index = fresh
-    index.families_batch = last_batch
+    index.families_batch = token
     new = sorted(db_ids - index.indexed)
     index.add_rows(iter_family_rows(session, None if len(new) == len(db_ids) else new), progress=progress)
     if save and path is not None:
-        index.save(path)
+        try:
+            index.save(path)
+        except OSError as exc:
+            warnings.warn(f"the family index could not be saved to {path}: {exc}", stacklevel=2)
     return index

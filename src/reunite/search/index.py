@@ -519,27 +519,39 @@ class FamilyIndex:
             if fid in self.indexed:
                 continue
             self.indexed.add(fid)
-            typed = []
+            typed, rare = [], []
             for profile in profiles:
                 items = profile.split(";") if isinstance(profile, str) else list(profile.items())
                 ids = list(map(get, items))
+                extended = {}
                 if None in ids:
                     ids = [i if i is not None else self._token(item) for i, item in zip(ids, items)]
-                    if None in ids:
-                        break
+                    if None in ids:  # an allele missing from its locus' table, or an unusable locus
+                        for i, item in zip(ids, items):
+                            if i is None:
+                                locus, (a, b) = _split_item(item)
+                                if locus not in self._all_tables:
+                                    break
+                                extended[locus] = (a, b)
+                        else:
+                            ids = [i for i in ids if i is not None]
+                        if len(ids) + len(extended) != len(items):
+                            break
                 typed.append(ids)
+                rare.append(extended)
             else:
                 for m_code, m_pos, m_sex in missing:
                     groups.setdefault((structure, positions, m_pos), []).append(
-                        (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed))
+                        (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed, rare))
                 continue
-            self.fallback.append(fid)  # an allele missing from the table, or an unusable locus
+            self.fallback.append(fid)  # a locus the frequency table cannot be used for
         tok_locus = np.array(self._tok_locus, dtype=np.int64)
         used = np.zeros(len(self.model_loci), dtype=bool)
         for group in groups.values():
             for r in group:
-                for ids in r[4]:
+                for ids, extended in zip(r[4], r[5]):
                     used[tok_locus[ids]] = True
+                    used[[self._model_pos[locus] for locus in extended]] = True
         self.extend_loci(self.model_loci[k] for k in np.flatnonzero(used))
         for (structure, positions, m_pos), group in groups.items():
             self._add_group(structure, m_pos, positions, group)
@@ -562,27 +574,78 @@ class FamilyIndex:
             column[[self._model_pos[l] for l in self.loci]] = np.arange(n_loci)
             codes[np.array(rr), np.array(tt), column[np.array(self._tok_locus)[flat]]] = \
                 np.array(self._tok_code)[flat]
+        extended = [(r, t, self.locus_idx[locus]) for r, row in enumerate(rows) for t, ext in enumerate(row[5])
+                    for locus in ext]
+        for r, t, li in extended:
+            codes[r, t, li] = -2  # typed with an allele missing from the table
         key_p = np.full((n, n_loci), -1, dtype=np.int32)
         key_q = np.full((n, n_loci), -1, dtype=np.int32)
         typed_bits = codes >= 0
-        ref_mask = self._mask_words(typed_bits.any(axis=1))
+        ref_mask = self._mask_words((codes != -1).any(axis=1))
         weights = 1 << np.arange(codes.shape[1], dtype=np.int64)
         col = {p: t for t, p in enumerate(positions)}
         for li in range(n_loci):
             masks = typed_bits[:, :, li].astype(np.int64) @ weights
-            for mask in np.unique(masks):
+            masks[(codes[:, :, li] == -2).any(axis=1)] = -1  # computed below
+            for mask in np.unique(masks[masks >= 0]):
                 sel = np.flatnonzero(masks == mask) if len(masks) > 1 else np.arange(n)
                 typed = frozenset(positions[t] for t in range(len(positions)) if (int(mask) >> t) & 1)
                 plan = self.plan(structure, m_pos, typed)
                 for part in plan.parts:
                     out = key_q if part.kind == "Q" else key_p
                     out[sel, li] = self._keys(part, codes[sel][:, [col[p] for p in part.people], li], li)
+        for r, li in sorted({(r, li) for r, _, li in extended}):
+            key_p[r, li] = self._extended_table(structure, m_pos, positions, rows[r], self.loci[li])
+            key_q[r, li] = -1
         shape = self.shapes.setdefault((structure, m_pos), len(self.shapes))
         self._new_parts.append((key_p, key_q, np.full(n, shape, dtype=np.int32), ref_mask,
                                 np.array([r[3] for r in rows], dtype=np.int8),
                                 np.array([r[0] for r in rows], dtype=np.int64)))
         self.family_code.extend(r[1] for r in rows)
         self.missing.extend(r[2] for r in rows)
+
+    def _extended(self, locus: str, genos: dict) -> tuple:
+        """The locus' table with the alleles of ``genos`` that it lacks added, as the engine
+        does for a case (:class:`reunite.search.engine._LocusTables`):
+        (alleles, afreq, male, female, allele -> index)."""
+        from reunite.search.engine import _LocusTables
+
+        if getattr(self, "_engine_tables", None) is None:
+            self._engine_tables = _LocusTables(self.model, self.model_loci)
+        base = self._all_tables[locus].index
+        extra = sorted({a for g in genos.values() for a in g if a not in base})
+        tables = self._engine_tables
+        return (*tables.family_table(locus, extra), tables.family_index(locus, extra))
+
+    def _extended_table(self, structure, m_pos, positions, row, locus) -> int:
+        """A dense table for one family and locus whose references carry an allele missing
+        from the table: the engine's LR of every genotype of U (from the table's alleles)
+        with the table extended as the engine extends it for the pair."""
+        genos = {}
+        for t, (ids, extended) in enumerate(zip(row[4], row[5])):
+            if locus in extended:
+                genos[positions[t]] = extended[locus]
+        for t, ids in enumerate(row[4]):
+            for i in ids:
+                if self.model_loci[self._tok_locus[i]] == locus:
+                    tab = self._all_tables[locus]
+                    code = self._tok_code[i]
+                    genos[positions[t]] = (tab.alleles[code // len(tab.alleles)], tab.alleles[code % len(tab.alleles)])
+        alleles, afreq, male, female, index = self._extended(locus, genos)
+        md = MarkerData(np.asarray(afreq), male, female, {p: (index[a], index[b]) for p, (a, b) in genos.items()})
+        t = joint_tables([(structure, md, m_pos)])[0]
+        total = t.sum()
+        pop = 2.0 * np.outer(afreq, afreq)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pred = (t + t.T) / total
+            np.fill_diagonal(pred, 2.0 * np.diag(t) / total)
+            lr = pred / pop
+        base = [index[a] for a in self._all_tables[locus].alleles]
+        li = self.locus_idx[locus]
+        tab = self.tables[li]
+        tab.dense_keys[(("extended", len(tab.dense)), ())] = slot = len(tab.dense)
+        tab.dense.append(lr[np.ix_(base, base)])
+        return slot
 
     def _keys(self, part: Part, sub: np.ndarray, li: int) -> np.ndarray:
         """Ids of the distinct genotype rows of ``part`` at locus ``li`` (new ones queued
@@ -811,6 +874,15 @@ class FamilyIndex:
                 li = self.locus_idx[locus]
                 tab = self.tables[li]
                 n = len(tab.index)
+                raw = {pedigree.index[pid]: f.references[pid][locus] for pid in typed_ids
+                       if locus in f.references[pid]}
+                if any(x not in tab.index for g in raw.values() for x in g):  # an extended table
+                    _, afreq, _, _, index = self._extended(locus, raw)
+                    genos = {p: (index[x], index[y]) for p, (x, y) in raw.items()}
+                    genos[m_pos] = (index[a], index[b])
+                    refs_jobs.append((k, locus, (structure, MarkerData(np.asarray(afreq), None, None, genos, 0.0,
+                                                                       True))))
+                    continue
                 genos = {}
                 for pid in typed_ids:
                     g = f.references[pid].get(locus)
@@ -893,6 +965,15 @@ def family_rows(f):
     return (f.id, f.code, pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed),
             [f.references[pid] for pid in typed],
             [(m, pedigree.index[m], pedigree[m].sex) for m in f.missing])
+
+
+def _split_item(item):
+    """``"LOCUS=a/b"`` or ``(locus, (a, b))`` as (locus, (a, b))."""
+    if isinstance(item, str):
+        locus, _, g = item.partition("=")
+        a, _, b = g.partition("/")
+        return locus, (a, b)
+    return item
 
 
 def _tuples(x):

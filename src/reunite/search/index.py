@@ -540,6 +540,7 @@ class FamilyIndex:
                 typed.append(ids)
                 rare.append(extended)
             else:
+                rare = rare if any(rare) else None
                 for m_code, m_pos, m_sex in missing:
                     groups.setdefault((structure, positions, m_pos), []).append(
                         (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed, rare))
@@ -549,8 +550,9 @@ class FamilyIndex:
         used = np.zeros(len(self.model_loci), dtype=bool)
         for group in groups.values():
             for r in group:
-                for ids, extended in zip(r[4], r[5]):
+                for ids in r[4]:
                     used[tok_locus[ids]] = True
+                for extended in r[5] or ():
                     used[[self._model_pos[locus] for locus in extended]] = True
         self.extend_loci(self.model_loci[k] for k in np.flatnonzero(used))
         for (structure, positions, m_pos), group in groups.items():
@@ -574,8 +576,8 @@ class FamilyIndex:
             column[[self._model_pos[l] for l in self.loci]] = np.arange(n_loci)
             codes[np.array(rr), np.array(tt), column[np.array(self._tok_locus)[flat]]] = \
                 np.array(self._tok_code)[flat]
-        extended = [(r, t, self.locus_idx[locus]) for r, row in enumerate(rows) for t, ext in enumerate(row[5])
-                    for locus in ext]
+        extended = [(r, t, self.locus_idx[locus]) for r, row in enumerate(rows) if row[5]
+                    for t, ext in enumerate(row[5]) for locus in ext]
         for r, t, li in extended:
             codes[r, t, li] = -2  # typed with an allele missing from the table
         key_p = np.full((n, n_loci), -1, dtype=np.int32)
@@ -622,7 +624,7 @@ class FamilyIndex:
         from the table: the engine's LR of every genotype of U (from the table's alleles)
         with the table extended as the engine extends it for the pair."""
         genos = {}
-        for t, (ids, extended) in enumerate(zip(row[4], row[5])):
+        for t, extended in enumerate(row[5]):
             if locus in extended:
                 genos[positions[t]] = extended[locus]
         for t, ids in enumerate(row[4]):

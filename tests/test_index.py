@@ -303,14 +303,14 @@ def test_saved_index_reads_back_the_same(tmp_path):
     families, unidentified = _records(db, num_queries=4)
     index = ix.FamilyIndex(MODEL)
     index.add(families[:200])
-    index.database_id, index.families_batch = "abc", 7
+    index.database_id, index.family_imports = "abc", ["7|x"]
     index.save(tmp_path / "i.npz")
     back = ix.FamilyIndex.load(tmp_path / "i.npz", MODEL)
     for name in ("key_p", "key_q", "row_shape", "family_id", "m_sex", "ref_mask"):
         assert np.array_equal(getattr(back, name), getattr(index, name)), name
     assert (back.loci, back.family_code, back.missing, back.indexed, back.fallback, back.shapes) == (
         index.loci, index.family_code, index.missing, index.indexed, index.fallback, index.shapes)
-    assert (back.database_id, back.families_batch) == ("abc", 7)
+    assert (back.database_id, back.family_imports) == ("abc", ["7|x"])
     for u in unidentified:
         np.testing.assert_array_equal(back.scores(u.profile), index.scores(u.profile))
     # adding to what was read back gives what adding to the original gives

@@ -34,6 +34,7 @@ from functools import partial
 
 import numpy as np
 
+from reunite.errors import ReuniteError
 from reunite.genetics.frequencies import prepare_afreq
 from reunite.genetics.kinship import LUMPABLE, Marker, kinship_lr_many
 from reunite.genetics.likelihood import MarkerData, joint_tables, likelihoods_many
@@ -518,6 +519,10 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items})
     fallback = load_families(sorted(index.fallback)) if index.fallback else []
     records = {f.id: f for f in (load_families(wanted) if wanted else [])}
+    gone = sorted(set(wanted) - set(records))
+    if gone:
+        raise ReuniteError(f"the family index holds families that are not in the database (ids {gone[:5]}); "
+                           "rebuild it with 'reunite db index --rebuild'")
     cands = []
     for items in by_query.values():
         for u, r, log10_lr in items:

@@ -290,7 +290,7 @@ class FamilyIndex:
         self.fallback: list[int] = []
         self.indexed: set[int] = set()  # database ids of the families in rows or fallback
         self.database_id = None  # the database it was built from (its settings' database_id)
-        self.families_batch = None  # the last family import it holds
+        self.family_imports: list[str] = []  # the family imports it holds (service._batch_token)
         self._combined = None
 
     def _mask_words(self, typed: np.ndarray) -> np.ndarray:
@@ -397,7 +397,7 @@ class FamilyIndex:
             arrays[f"dense_{li}"] = dense
         meta = {
             "format": self.FORMAT, "fingerprint": self.fingerprint(), "database_id": self.database_id,
-            "families_batch": self.families_batch, "model": self.model.to_json(), "loci": self.loci,
+            "family_imports": self.family_imports, "model": self.model.to_json(), "loci": self.loci,
             "canons": [list(c) for c in canons], "tables": tables,
             "shapes": [[list(structure), m_pos, sid] for (structure, m_pos), sid in self.shapes.items()],
             "fallback": self.fallback,
@@ -445,7 +445,7 @@ class FamilyIndex:
                 setattr(tab, store, list(arrays[key]))
         index.shapes = {(_tuples(structure), m_pos): sid for structure, m_pos, sid in meta["shapes"]}
         index.database_id = meta["database_id"]
-        index.families_batch = meta["families_batch"]
+        index.family_imports = list(meta["family_imports"])
         index.fallback = list(meta["fallback"])
         index.key_p, index.key_q = arrays["key_p"], arrays["key_q"]
         index.row_shape, index.family_id = arrays["row_shape"], arrays["family_id"]

@@ -199,21 +199,23 @@ def index_applies(model: GeneticModel, *, per: str = "unidentified", family_ids=
     return model.theta == 0.0 and per == "unidentified" and family_ids is None
 
 
-def _batch_token(batch) -> str | None:
-    """A family import as the index records it: id, time, rows and file (an id alone is
-    reused after a rolled-back import)."""
-    if batch is None:
-        return None
-    return f"{batch.id}|{batch.created_at.isoformat()}|{batch.num_rows}|{batch.source}"
+def _batch_token(batch) -> str:
+    """A family import as the index records it: id, time (UTC), rows and file (an id alone
+    is reused after a rolled-back import)."""
+    from datetime import timezone
+
+    at = batch.created_at
+    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return f"{batch.id}|{at.isoformat()}|{batch.num_rows}|{batch.source}"
 
 
 def family_index(session: Session, model: GeneticModel, *, save: bool = True, progress=None):
     """The database's family index, loaded from its file and brought up to date (new
     families added).  Rebuilt when the file is missing or unreadable, made for another
-    database, genetic model or software version, or when the last family import it holds is
-    not in the database as it was (an import rolled back after the index was saved, a
-    restored backup).  Saved atomically (write, then rename); a file that cannot be written
-    is left as it was (the search goes on with the index in memory)."""
+    database, genetic model or software version, or when a family import it holds is not in
+    the database as it was (an import rolled back after the index was saved, a restored
+    backup).  Saved atomically (write, then rename); a file that cannot be written is left
+    as it was (the search goes on with the index in memory)."""
     import warnings
 
     from sqlalchemy import func
@@ -225,30 +227,30 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     path = index_path(session.get_bind())
     row = session.get(Setting, "database_id")
     database = json.loads(row.value) if row is not None else None
+    imports = sorted(_batch_token(b) for b in session.execute(
+        select(ImportBatch).where(ImportBatch.kind == "families")).scalars())
     fresh = FamilyIndex(model)
     fresh.database_id = database
     index = None
     if path is not None and path.exists() and database is not None:
         try:
             stored = FamilyIndex.load(path, model)
-            held = stored.families_batch
-            batch = session.get(ImportBatch, int(held.split("|")[0])) if held else None
-            if stored.database_id == database and (held is None or _batch_token(batch) == held):
+            if stored.database_id == database and set(stored.family_imports) <= set(imports):
                 index = stored
-        except (ReuniteError, ValueError):  # unreadable, or made for another model or version
+        except ReuniteError:  # unreadable, or made for another model or version
             index = None
     if index is None:
         index = fresh
-    last = session.execute(select(ImportBatch).where(ImportBatch.kind == "families")
-                           .order_by(ImportBatch.id.desc()).limit(1)).scalar_one_or_none()
-    token = _batch_token(last)
-    count = session.execute(select(func.count(Family.id))).scalar()
-    if index.families_batch == token and count == len(index.indexed):
+    count, total, top = session.execute(select(func.count(Family.id), func.sum(Family.id),
+                                               func.max(Family.id))).one()
+    have = index.indexed
+    if (index.family_imports == imports and count == len(have) and (total or 0) == sum(have)
+            and (top or 0) == max(have, default=0)):
         return index
     db_ids = set(session.execute(select(Family.id)).scalars())
-    if not index.indexed <= db_ids:  # families gone from the database: start again
+    if not have <= db_ids:  # families gone from the database: start again
         index = fresh
-    index.families_batch = token
+    index.family_imports = imports
     new = sorted(db_ids - index.indexed)
     index.add_rows(iter_family_rows(session, None if len(new) == len(db_ids) else new), progress=progress)
     if save and path is not None:

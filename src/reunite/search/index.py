@@ -370,7 +370,7 @@ class FamilyIndex:
     # -- storing --------------------------------------------------------------------------
 
     #: Raise when what is stored, or how it is computed, changes: stored indexes are rebuilt.
-    FORMAT = 1
+    FORMAT = 2
 
     def save(self, path) -> None:
         """Write the index to ``path`` (NumPy ``.npz``: arrays and one JSON document; no
@@ -431,6 +431,13 @@ class FamilyIndex:
         index = cls(model)
         if meta.get("format") != cls.FORMAT or meta.get("fingerprint") != index.fingerprint():
             raise ReuniteError(f"{path}: made for {meta.get('fingerprint')!r}, not {index.fingerprint()!r}")
+        try:
+            return index._restore(meta, arrays)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ReuniteError(f"{path}: not a readable family index ({type(exc).__name__}: {exc})") from None
+
+    def _restore(self, meta: dict, arrays: dict) -> "FamilyIndex":
+        index = self
         index.extend_loci(meta["loci"])
         if index.loci != meta["loci"]:
             index.loci[:] = meta["loci"]

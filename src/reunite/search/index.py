@@ -640,6 +640,11 @@ class FamilyIndex:
                     tab = self._all_tables[locus]
                     code = self._tok_code[i]
                     genos[positions[t]] = (tab.alleles[code // len(tab.alleles)], tab.alleles[code % len(tab.alleles)])
+        li = self.locus_idx[locus]
+        tab = self.tables[li]
+        key = (("extended", structure, m_pos, tuple(sorted(genos.items()))), ())
+        if key in tab.dense_keys:  # the same pedigree and genotypes: the same table
+            return tab.dense_keys[key]
         alleles, afreq, male, female, index = self._extended(locus, genos)
         md = MarkerData(np.asarray(afreq), male, female, {p: (index[a], index[b]) for p, (a, b) in genos.items()})
         t = joint_tables([(structure, md, m_pos)])[0]
@@ -650,9 +655,7 @@ class FamilyIndex:
             np.fill_diagonal(pred, 2.0 * np.diag(t) / total)
             lr = pred / pop
         base = [index[a] for a in self._all_tables[locus].alleles]
-        li = self.locus_idx[locus]
-        tab = self.tables[li]
-        tab.dense_keys[(("extended", len(tab.dense)), ())] = slot = len(tab.dense)
+        tab.dense_keys[key] = slot = len(tab.dense)
         tab.dense.append(lr[np.ix_(base, base)])
         return slot
 

@@ -420,7 +420,6 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
         if progress is not None:
             progress(len(part))
     # reported candidates: the per-locus LRs and the loci inconsistent without mutation
-    by_query: dict[int, list[Candidate]] = {}
     # pairs computed one by one learn their inconsistent loci now, for the kept ones only
     pending = [(u, f, m) for heap in heaps.values() for (*_, u, f, m, (_, inc)) in heap if inc is None]
     plain = {}
@@ -436,15 +435,9 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
             if inconsistent is None:
                 inconsistent = plain[(u.id, f.id, m)]
             lr = math.prod(lr_loc.values())
-            cand = Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc, sorted(inconsistent))
-            by_query.setdefault(u.id if per == "unidentified" else f.id, []).append(cand)
-    for cands in by_query.values():
-        cands.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
-        for k, c in enumerate(cands, start=1):
-            c.rank = k
-        result.candidates.extend(cands)
-    result.candidates.sort(key=lambda c: ((c.unidentified.code if per == "unidentified" else c.family.code),
-                                          c.rank))
+            result.candidates.append(Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc,
+                                               sorted(inconsistent)))
+    result.candidates = _ranked(result.candidates, top_k, per=per)
     return result
 
 
@@ -467,8 +460,6 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from reunite.search.index import SEX_CODE
-
     result = SearchResult([])
     min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
     queries, rare = [], []
@@ -476,13 +467,12 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
         (queries if index.accepts(u.profile) else rare).append(u)
     index.combined()  # built once, before any thread needs it
     n_rows = len(index)
-    listed = max(0, MAX_LISTED_SKIPPED)
 
     def one(u, threads=1):
         """(kept rows with their log10 LR, counts) for one person."""
         rows, vals, n_sex, n_few, few = index.search_rows(
             u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=min_log, top_k=top_k,
-            max_listed=listed, threads=threads)
+            max_listed=MAX_LISTED_SKIPPED, threads=threads)
         return u, rows, vals, n_sex, n_few, few
 
     kept = []
@@ -517,7 +507,6 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
             order = order[:top_k]
         by_query[u.id] = [(u, int(rows[k]), float(vals[k])) for k in order]
     wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items})
-    fallback = load_families(sorted(index.fallback)) if index.fallback else []
     records = {f.id: f for f in (load_families(wanted) if wanted else [])}
     gone = sorted(set(wanted) - set(records))
     if gone:
@@ -532,23 +521,22 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
                           lr_loc)
             cands.append(c)
     _inconsistent_loci(cands, model=model, index=index)
-    merged = SearchResult(cands)
-    if fallback and queries:
-        merged = _merge(merged, search(queries, fallback, model=model, min_lr=min_lr, top_k=top_k), top_k)
-        result.num_pairs += merged.num_pairs
-        result.num_compared += merged.num_compared
-        result.skipped_sex += merged.skipped_sex
-        result.skipped_loci += merged.skipped_loci
-        result.skipped_pairs += merged.skipped_pairs
-    if rare:  # an allele missing from the table: the engine, pair by pair, against every family
-        slow = search(rare, load_families(None), model=model, min_lr=min_lr, top_k=top_k)
-        result.num_pairs += slow.num_pairs
-        result.num_compared += slow.num_compared
-        result.skipped_sex += slow.skipped_sex
-        result.skipped_loci += slow.skipped_loci
-        result.skipped_pairs += slow.skipped_pairs
-        merged.candidates += slow.candidates
-    result.candidates = _ranked(merged.candidates, top_k)
+    # families the index does not hold, and persons with an allele missing from the table
+    # (those against every family, pair by pair): the engine's search
+    parts = []
+    if index.fallback and queries:
+        parts.append(search(queries, load_families(sorted(index.fallback)), model=model, min_lr=min_lr,
+                            top_k=top_k))
+    if rare:
+        parts.append(search(rare, load_families(None), model=model, min_lr=min_lr, top_k=top_k))
+    for part in parts:
+        result.num_pairs += part.num_pairs
+        result.num_compared += part.num_compared
+        result.skipped_sex += part.skipped_sex
+        result.skipped_loci += part.skipped_loci
+        result.skipped_pairs += part.skipped_pairs
+        cands += part.candidates
+    result.candidates = _ranked(cands, top_k)
     return result
 
 
@@ -564,23 +552,19 @@ def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index) ->
     index.inconsistent_loci(cands)
 
 
-def _merge(a: SearchResult, b: SearchResult, top_k) -> SearchResult:
-    b.candidates = a.candidates + b.candidates
-    return b
-
-
-def _ranked(cands: list[Candidate], top_k) -> list[Candidate]:
-    """Per unidentified person: ranked by LR (ties by family code, missing id), top_k kept."""
-    by_u: dict[int, list[Candidate]] = {}
+def _ranked(cands: list[Candidate], top_k, *, per: str = "unidentified") -> list[Candidate]:
+    """Per query (unidentified person, or family with ``per="family"``): ranked by LR, ties
+    by family code, unidentified code and missing id; the first ``top_k`` kept."""
+    by_query: dict[int, list[Candidate]] = {}
     for c in cands:
-        by_u.setdefault(c.unidentified.id, []).append(c)
+        by_query.setdefault(c.unidentified.id if per == "unidentified" else c.family.id, []).append(c)
     out = []
-    for u_cands in by_u.values():
-        u_cands.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
+    for group in by_query.values():
+        group.sort(key=lambda c: (-c.log10_lr, c.family.code, c.unidentified.code, c.missing))
         if top_k is not None:
-            u_cands = u_cands[:top_k]
-        for k, c in enumerate(u_cands, start=1):
+            group = group[:top_k]
+        for k, c in enumerate(group, start=1):
             c.rank = k
-        out.extend(u_cands)
-    out.sort(key=lambda c: (c.unidentified.code, c.rank))
+        out.extend(group)
+    out.sort(key=lambda c: (c.unidentified.code if per == "unidentified" else c.family.code, c.rank))
     return out

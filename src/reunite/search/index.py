@@ -246,20 +246,15 @@ class FamilyIndex:
         if model.theta != 0.0:
             raise ReuniteError(f"the family index needs θ = 0 (this database has θ = {model.theta}); "
                                "with θ > 0 the search computes pair by pair")
-        from reunite.genetics.frequencies import prepare_afreq
+        from reunite.search.engine import _LocusTables
 
         self.model = model
         self.model_loci = sorted(set(model.loci()) - set(model.unusable_loci()))
+        self._engine_tables = _LocusTables(model, self.model_loci)  # the engine's tables, rare-allele rule
         self._all_tables: dict[str, LocusTables] = {}
         prune = True
         for locus in self.model_loci:
-            marker = model.marker(locus)
-            alleles, freqs, _ = prepare_afreq(marker.afreq, n_individuals=marker.n_individuals,
-                                              where=f"locus {locus}")
-            male = female = None
-            if marker.mutation is not None:
-                male = marker.mutation.male.transition_matrix(alleles, freqs)
-                female = marker.mutation.female.transition_matrix(alleles, freqs)
+            alleles, freqs, male, female = self._engine_tables.family_table(locus, [])
             if male is None or female is None or not (np.all(male > 0) and np.all(female > 0)):
                 prune = False  # a zero transition could make left-out references impossible
             self._all_tables[locus] = LocusTables(list(alleles), np.asarray(freqs, dtype=float), male, female,
@@ -476,11 +471,7 @@ class FamilyIndex:
         """Token id of ``"LOCUS=a/b"`` or ``(locus, (a, b))`` (its locus and genotype code are
         ``_tok_locus[id]``, ``_tok_code[id]``); None if an allele is not in the table or the
         locus is not usable."""
-        if isinstance(item, str):
-            locus, _, g = item.partition("=")
-            a, _, b = g.partition("/")
-        else:
-            locus, (a, b) = item
+        locus, (a, b) = _split_item(item)
         tab = self._all_tables.get(locus)
         if tab is None:
             return None
@@ -617,10 +608,6 @@ class FamilyIndex:
         """The locus' table with the alleles of ``genos`` that it lacks added, as the engine
         does for a case (:class:`reunite.search.engine._LocusTables`):
         (alleles, afreq, male, female, allele -> index)."""
-        from reunite.search.engine import _LocusTables
-
-        if getattr(self, "_engine_tables", None) is None:
-            self._engine_tables = _LocusTables(self.model, self.model_loci)
         base = self._all_tables[locus].index
         extra = sorted({a for g in genos.values() for a in g if a not in base})
         tables = self._engine_tables

@@ -13,7 +13,7 @@ from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from reunite.errors import PedigreeError, ReuniteError
@@ -338,13 +338,39 @@ def import_families(session: Session, path, *, model: GeneticModel) -> ImportRep
         {"code": fam, "population": model.population, "family_type": types.get(fam), "batch_id": batch.id}
         for fam in families])
     ids = _codes_to_ids(session, Family, list(families))
+    claim_samples(session, path, [samples[p["sample"]] for ms in families.values() for _, p in ms
+                                  if p["sample"]], "family_member")
     session.execute(insert(FamilyMember), [
         {"family_id": ids[fam], "person_code": p["id"], "father_code": p["father"],
          "mother_code": p["mother"], "sex": p["sex"], "role": p["role"],
-         "sample_id": samples.get(p["sample"]) if p["sample"] else None}
+         "sample_id": samples.get(p["sample"]) if p["sample"] else None,
+         "sample_owner_kind": "family_member" if p["sample"] else None}
         for fam, members in families.items() for _, p in members])
     return ImportReport("families", str(path), batch.num_rows, len(families),
                         new_ids=[ids[f] for f in families])
+
+
+def claim_samples(session: Session, path, sample_ids: list[int], owner_kind: str) -> None:
+    """Assign samples to persons of ``owner_kind`` ('family_member' or 'unidentified').
+
+    The database holds the rule (migration 0003): the UPDATE only takes samples that nobody
+    owns, and rows of the other kind cannot reference them.  A sample taken by a concurrent
+    import since this one read the database is reported, and the transaction must roll back.
+    """
+    ids = sorted(set(sample_ids))
+    taken = 0
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        taken += session.execute(update(Sample).where(Sample.id.in_(part), Sample.owner_kind.is_(None))
+                                 .values(owner_kind=owner_kind)
+                                 .execution_options(synchronize_session=False)).rowcount
+    if taken != len(ids):
+        owners = _samples_in_use(session, ids)
+        codes = dict(session.execute(select(Sample.id, Sample.code).where(Sample.id.in_(ids[:900]))).all())
+        clash = [f"sample {codes.get(i, i)!r} already belongs to {who}" for i, who in sorted(owners.items())]
+        raise ImportRejected(path, clash or [
+            f"{path}: {len(ids) - taken} sample(s) were given to another person by an import that "
+            "ran at the same time; nothing was imported (check both files, then import again)"])
 
 
 def _samples_in_use(session: Session, sample_ids) -> dict[int, str]:
@@ -445,8 +471,9 @@ def import_unidentified(session: Session, path) -> ImportReport:
     batch = ImportBatch(kind="unidentified", source=str(path), num_rows=len(records))
     session.add(batch)
     session.flush()
+    claim_samples(session, path, [samples[r["sample"]] for _, r in records], "unidentified")
     session.execute(insert(Unidentified), [
-        {"code": r["code"], "sample_id": samples[r["sample"]], "sex": r["sex"], "category": r["category"],
+        {"code": r["code"], "sample_id": samples[r["sample"]], "sample_owner_kind": "unidentified", "sex": r["sex"], "category": r["category"],
          "estimated_birth_date": r["estimated_birth_date"], "found_date": r["found_date"],
          "found_place": r["found_place"], "batch_id": batch.id} for _, r in records])
     ids = _codes_to_ids(session, Unidentified, [r["code"] for _, r in records])

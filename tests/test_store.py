@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -47,7 +45,6 @@ from reunite.store.profiles import GeneticModel, pack_profile, unpack_profile
 
 STORE = DATA / "store"
 POPULATION = "CHN_national_GBT37223"
-PG_SERVER = os.environ.get("REUNITE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 # The profiles of tests/data/store/genotypes_*: same data in three formats and spellings.
 S1 = "D3S1358=15/16;VWA=14/17;PENTA_D=9/12;TH01=9.3/9.3;FGA=22/24;D21S11=30/32.2"
@@ -61,48 +58,6 @@ S2 = "D3S1358=16/16;VWA=18/19;PENTA_D=10/13;TH01=7/9;FGA=21/25;D21S11=29/31"
 @pytest.fixture(scope="module")
 def model() -> GeneticModel:
     return GeneticModel(POPULATION)
-
-
-def _pg_database():
-    """Create a fresh PostgreSQL database; returns (url, drop) or skips."""
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-    try:
-        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER} ({exc.__class__.__name__}: "
-                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})")
-    name = f"reunite_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-
-    def drop():
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url, drop
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """An empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'reunite.db'}"
-        return
-    url, drop = _pg_database()
-    try:
-        yield url
-    finally:
-        drop()
-
-
-@pytest.fixture
-def pg_url():
-    url, drop = _pg_database()
-    try:
-        yield url
-    finally:
-        drop()
 
 
 def _engine(url):

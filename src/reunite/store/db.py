@@ -49,12 +49,43 @@ def _alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration (``alembic upgrade head``)."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply every migration (``alembic upgrade head``).
+
+    On SQLite, Alembic's batch mode copies and drops tables that others reference, so foreign
+    keys are switched off for the migration (outside any transaction, as SQLite requires) and
+    every key is checked before they are switched on again."""
+    _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to ``revision`` (tests and emergencies)."""
+    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
+
+
+def _migrate(engine: Engine, step) -> None:
+    from sqlalchemy import text
+
     cfg = _alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                step(cfg)
+                if sqlite:
+                    bad = conn.execute(text("PRAGMA foreign_key_check")).all()
+                    if bad:
+                        raise StoreError(f"the migration would break {len(bad)} foreign key(s), e.g. "
+                                         f"{bad[:3]}; nothing was changed")
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -105,7 +105,7 @@ class FamilyMember(Base):
     __table_args__ = (
         UniqueConstraint("family_id", "person_code"),
         CheckConstraint("(sample_id IS NULL AND sample_owner_kind IS NULL) OR "
-                        "(sample_id IS NOT NULL AND sample_owner_kind = 'family_member')",
+                        "(sample_id IS NOT NULL AND COALESCE(sample_owner_kind, '') = 'family_member')",
                         name="ck_family_members_sample_owner_kind"),
         ForeignKeyConstraint(["sample_id", "sample_owner_kind"], ["samples.id", "samples.owner_kind"],
                              name="fk_family_members_sample_owner"),

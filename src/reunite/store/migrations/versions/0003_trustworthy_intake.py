@@ -23,7 +23,25 @@ branch_labels = None
 depends_on = None
 
 
+def _check_one_owner_per_sample() -> None:
+    """Earlier releases let two concurrent imports give one sample to two people; such a
+    database cannot take the constraints until an analyst decides who the sample belongs to."""
+    conn = op.get_bind()
+    rows = conn.execute(sa.text(
+        "SELECT s.code, COUNT(*) FROM samples s JOIN ("
+        " SELECT sample_id FROM family_members WHERE sample_id IS NOT NULL"
+        " UNION ALL SELECT sample_id FROM unidentified) o ON o.sample_id = s.id"
+        " GROUP BY s.code HAVING COUNT(*) > 1 ORDER BY s.code")).all()
+    if rows:
+        listed = ", ".join(f"{code!r} ({n} people)" for code, n in rows[:20])
+        raise RuntimeError(
+            f"cannot upgrade: {len(rows)} sample(s) belong to more than one person: {listed}"
+            f"{' ...' if len(rows) > 20 else ''}. A sample is one person; decide who each belongs to, "
+            "remove the other links in the old release, then upgrade again (nothing was changed)")
+
+
 def upgrade() -> None:
+    _check_one_owner_per_sample()
     with op.batch_alter_table('import_batches', schema=None) as b:
         b.add_column(sa.Column('report', sa.Text(), nullable=True))
         b.add_column(sa.Column('file_sha256', sa.String(length=64), nullable=True))
@@ -58,7 +76,7 @@ def upgrade() -> None:
         b.create_check_constraint(
             'ck_family_members_sample_owner_kind',
             "(sample_id IS NULL AND sample_owner_kind IS NULL) OR "
-            "(sample_id IS NOT NULL AND sample_owner_kind = 'family_member')")
+            "(sample_id IS NOT NULL AND COALESCE(sample_owner_kind, '') = 'family_member')")
         b.create_foreign_key('fk_family_members_sample_owner', 'samples',
                              ['sample_id', 'sample_owner_kind'], ['id', 'owner_kind'])
 

@@ -34,7 +34,9 @@ def _check_one_owner_per_sample() -> None:
         " GROUP BY s.code HAVING COUNT(*) > 1 ORDER BY s.code")).all()
     if rows:
         listed = ", ".join(f"{code!r} ({n} people)" for code, n in rows[:20])
-        raise RuntimeError(
+        from reunite.store.db import StoreError
+
+        raise StoreError(
             f"cannot upgrade: {len(rows)} sample(s) belong to more than one person: {listed}"
             f"{' ...' if len(rows) > 20 else ''}. A sample is one person; decide who each belongs to, "
             "remove the other links in the old release, then upgrade again (nothing was changed)")

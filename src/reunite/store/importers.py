@@ -7,6 +7,8 @@ line and reason of every problem (up to a limit), and nothing is written.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +23,13 @@ from reunite.genetics.loci import normalise_allele, normalise_locus
 from reunite.genetics.pedigree import make_pedigree
 from reunite.store.models import Family, FamilyMember, ImportBatch, Sample, Unidentified
 from reunite.store.profiles import GeneticModel, pack_profile
+from reunite.store.textio import (
+    MAX_TEXT_LENGTH,
+    FileFormatError,
+    check_text,
+    normalise_text,
+    read_table,
+)
 
 MAX_REPORTED = 50
 MAX_ID_LENGTH = 128
@@ -51,6 +60,11 @@ class ImportReport:
     num_records: int
     new_ids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # kept in the batch's report (e.g. --lenient)
+    file_sha256: str | None = None
+    encoding: str | None = None
+    batch_id: int | None = None
+    details: dict = field(default_factory=dict)  # the JSON kept in import_batches.report
 
 
 def _open_rows(path: Path, delimiter: str | None = None):
@@ -229,76 +243,271 @@ def import_genotypes(session: Session, path, *, model: GeneticModel, lab: str | 
                         notes=[f"format: {fmt}"])
 
 
-def _sex(value: str, where: str, problems: list[str]) -> str:
-    v = value.strip().upper()
-    if v in ("M", "F", "U", ""):
-        return v or "U"
-    problems.append(f"{where}: sex must be M, F or U, found {value!r}")
-    return "U"
+def today() -> date:
+    """Today's date: the one place where the importers ask (tests fix it)."""
+    return date.today()
 
 
-def _date(value: str, where: str, what: str, problems: list[str]) -> date | None:
-    value = value.strip()
+FAMILY_TYPE_LENGTH = 64  # families.family_type is VARCHAR(64)
+
+
+class _PersonFile:
+    """A families or unidentified file read for import: the columns matched by name
+    (stripped, case-folded), records checked against the header, problems and warnings."""
+
+    def __init__(self, path: Path, *, kind: str, required: tuple[str, ...], optional: tuple[str, ...],
+                 encoding: str | None, lenient: bool):
+        self.path, self.kind = path, kind
+        try:
+            self.table = read_table(path, encoding=encoding)
+            self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileFormatError as exc:
+            raise ImportRejected(path, [str(exc)]) from None
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.ignored_columns: list[str] = []
+        line = self.table.header_line
+        expected = ",".join(required) + "".join(f"[,{c}]" for c in optional)
+        names = [h.strip().casefold() for h in self.table.header]
+        self.columns: dict[str, int] = {}
+        header_problems = []
+        for k, name in enumerate(names):
+            if name in self.columns:
+                header_problems.append(f"{path}:{line}: column {k + 1} {name!r} repeats column "
+                                       f"{self.columns[name] + 1}; each column may appear once")
+            elif name in required or name in optional:
+                self.columns[name] = k
+        absent = [c for c in required if c not in self.columns]
+        if absent:
+            header_problems.insert(0, f"{path}:{line}: expected the header {expected}, found "
+                                      f"{','.join(self.table.header)}; missing: {', '.join(absent)}")
+        for k, name in enumerate(names):
+            if name in required or name in optional:
+                continue
+            label = f"column {k + 1} {self.table.header[k]!r}" if name else f"column {k + 1} (no name)"
+            if lenient:
+                self.ignored_columns.append(self.table.header[k])
+                self.warnings.append(f"{path}:{line}: {label} is not a column of the {kind} file; "
+                                     "its values were not imported (--lenient)")
+            else:
+                header_problems.append(f"{path}:{line}: expected the header {expected}; {label} is "
+                                       "not one of them: rename or remove it, or import with --lenient "
+                                       "to leave it out (reported)")
+        if header_problems:
+            raise ImportRejected(path, header_problems)
+
+    def records(self):
+        """``(line, _Row)`` of every record whose fields fit the header; the others are problems."""
+        for line, fields in self.table.rows:
+            why = self.table.width_problem(line, fields)
+            if why:
+                self.problems.append(why)
+                continue
+            yield line, _Row(self, line, fields)
+
+
+class _Row:
+    """One record of a :class:`_PersonFile`: values by column name, each checked before it is
+    stored (problems name the file, line and column)."""
+
+    def __init__(self, file: _PersonFile, line: int, fields: list[str]):
+        self.file, self.line, self.fields = file, line, fields
+        self.where = f"{file.path}:{line}"
+
+    def column(self, name: str) -> str:
+        return f"column {self.file.columns[name] + 1}" if name in self.file.columns else f"no {name} column"
+
+    def raw(self, name: str) -> str:
+        k = self.file.columns.get(name)
+        return self.fields[k].strip() if k is not None else ""
+
+    def problem(self, message: str, name: str | None = None) -> None:
+        self.file.problems.append(f"{self.where}: {message}" + (f" ({self.column(name)})" if name else ""))
+
+    def code(self, name: str, *, max_length: int = MAX_ID_LENGTH) -> str | None:
+        """An id or code: NFKC-normalised (``ＦＡＭ１`` is ``FAM1``), one line, at most
+        ``max_length`` characters, no control characters; None if empty or refused."""
+        value = normalise_text(self.raw(name))
+        if not value:
+            return None
+        why = check_text(value, what=name, where=self.where, max_length=max_length)
+        if why:
+            self.file.problems.append(f"{why} ({self.column(name)})")
+            return None
+        return value
+
+    def text(self, name: str) -> str | None:
+        """Free text (a place) as written, checked for control characters and length."""
+        value = self.raw(name)
+        if not value:
+            return None
+        why = check_text(value, what=name, where=self.where, max_length=MAX_TEXT_LENGTH)
+        if why:
+            self.file.problems.append(f"{why} ({self.column(name)})")
+            return None
+        return value
+
+    def choice(self, name: str, options: tuple[str, ...]) -> str | None:
+        value = normalise_text(self.raw(name)).lower()
+        if value and value not in options:
+            self.problem(f"{name} must be one of {', '.join(options)}, found {self.raw(name)!r}", name)
+            return None
+        return value or None
+
+    def sex(self) -> str:
+        value = normalise_text(self.raw("sex")).upper()
+        if value in ("M", "F", "U", ""):
+            return value or "U"
+        self.problem(f"sex must be M, F or U, found {self.raw('sex')!r}", "sex")
+        return "U"
+
+    def date(self, name: str) -> date | None:
+        """A date ``YYYY-MM-DD`` (full-width digits accepted), not after today."""
+        value = normalise_text(self.raw(name))
+        if not value:
+            return None
+        try:
+            if not _ISO_DATE.match(value):
+                raise ValueError(value)
+            day = date.fromisoformat(value)
+        except ValueError:
+            self.problem(f"{name} must be a date YYYY-MM-DD, found {self.raw(name)!r}", name)
+            return None
+        now = today()
+        if day > now:
+            self.problem(f"{name} {day} is in the future (today is {now}); check the year", name)
+            return None
+        return day
+
+
+def _sex_from_amelogenin(value: str | None) -> str | None:
+    """The sex an Amelogenin call shows: X/X female, X/Y male; anything else (X alone, which
+    may be a male with Y dropout; Y alone; empty) shows none."""
     if not value:
         return None
-    try:
-        if not _ISO_DATE.match(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append(f"{where}: {what} must be a date YYYY-MM-DD, found {value!r}")
-        return None
+    calls = sorted(c for c in re.split(r"[/,;\s]+", normalise_text(value).upper()) if c)
+    return {("X", "X"): "F", ("X", "Y"): "M"}.get(tuple(calls))
 
 
-def _sample_ids(session: Session, codes) -> dict[str, int]:
-    return _codes_to_ids(session, Sample, sorted(set(codes)))
+@dataclass
+class _SampleFacts:
+    id: int
+    amelogenin: str | None
+    status: str
+
+
+def _samples_by_code(session: Session, codes) -> dict[str, _SampleFacts]:
+    codes = sorted(set(codes))
+    out: dict[str, _SampleFacts] = {}
+    for start in range(0, len(codes), 900):
+        for code, id_, amel, status in session.execute(
+                select(Sample.code, Sample.id, Sample.amelogenin, Sample.status)
+                .where(Sample.code.in_(codes[start:start + 900]))).all():
+            out[code] = _SampleFacts(id_, amel, status)
+    return out
+
+
+def _check_sample_sex(file: _PersonFile, line: int, *, who: str, sex: str, sample: str,
+                      facts: _SampleFacts, indicated: list[dict], entry: dict) -> None:
+    """A sex given in the file must agree with the sample's Amelogenin; an unknown sex that
+    Amelogenin indicates is listed in the report (the stored sex is not changed)."""
+    shown = _sex_from_amelogenin(facts.amelogenin)
+    if shown is None:
+        return
+    if sex == "U":
+        indicated.append({"line": line, **entry, "sample": sample, "amelogenin": facts.amelogenin,
+                          "sex": shown})
+    elif sex != shown:
+        column = f"column {file.columns['sex'] + 1}" if "sex" in file.columns else "no sex column"
+        file.problems.append(
+            f"{file.path}:{line}: {who} has sex {sex!r} in the file, but sample {sample!r} has "
+            f"Amelogenin {facts.amelogenin} ({'male' if shown == 'M' else 'female'}); correct the sex, "
+            f"or check the sample for a mix-up ({column})")
+
+
+def _batch_report(file: _PersonFile, *, kind: str, num_rows: int, num_records: int, counts: dict,
+                  indicated: list[dict]) -> tuple[dict, list[str]]:
+    """The import report kept in ``import_batches.report`` and the notes printed with it."""
+    notes = []
+    if indicated:
+        notes.append(f"{len(indicated):,} person(s) with sex U in the file have a sample whose "
+                     "Amelogenin indicates their sex (listed in the import report; the stored sex "
+                     "was not changed: correct it in the file if it is known)")
+    report = {"kind": kind, "source": str(file.path), "file_sha256": file.sha256,
+              "encoding": file.table.encoding, "num_rows": num_rows, "num_records": num_records,
+              "imported": counts, "ignored_columns": file.ignored_columns, "warnings": file.warnings,
+              "sex_indicated_by_amelogenin": indicated, "notes": notes}
+    return report, notes
 
 
 FAMILY_COLUMNS = ("family_id", "person_id", "father_id", "mother_id", "sex", "role", "sample_id")
+FAMILY_OPTIONAL_COLUMNS = ("family_type", "birth_date", "missing_date", "missing_place")
+MISSING_PERSON_COLUMNS = ("birth_date", "missing_date", "missing_place")
 
 
-def import_families(session: Session, path, *, model: GeneticModel) -> ImportReport:
-    """Import family pedigrees (PED-like CSV, see the README) in one transaction."""
+def import_families(session: Session, path, *, model: GeneticModel, encoding: str | None = None,
+                    lenient: bool = False) -> ImportReport:
+    """Import family pedigrees (PED-like CSV, see the README) in one transaction.
+
+    Columns are matched by name; every record must have as many fields as the header.  The
+    missing person's row may carry ``birth_date``, ``missing_date`` and ``missing_place``.
+
+    Raises
+    ------
+    ImportRejected
+        with every problem (file, line, column): a record that does not fit the header, an
+        unknown column (a warning with ``lenient``), a bad id, sex, role or date, a pedigree
+        error, a sample that is unknown, withdrawn, already someone's or whose Amelogenin
+        contradicts the sex given.
+    """
     path = Path(path)
-    header, rows = _open_rows(path)
-    lower = [h.lower() for h in header]
-    if tuple(lower[:7]) != FAMILY_COLUMNS:
-        raise ImportRejected(path, [f"{path}:1: expected the header {','.join(FAMILY_COLUMNS)}"
-                                    f"[,family_type], found {','.join(header)}"])
-    problems: list[str] = []
+    file = _PersonFile(path, kind="families", required=FAMILY_COLUMNS, optional=FAMILY_OPTIONAL_COLUMNS,
+                       encoding=encoding, lenient=lenient)
+    problems = file.problems
     families: dict[str, list[tuple[int, dict]]] = {}
-    types: dict[str, str] = {}
-    for line, row in rows:
-        row = [c.strip() for c in row] + [""] * (len(header) - len(row))
-        where = f"{path}:{line}"
-        fam, pid, father, mother, sex, role, sample = row[:7]
+    types: dict[str, tuple[str, int]] = {}
+    for line, row in file.records():
+        fam, pid = row.code("family_id"), row.code("person_id")
         if not fam or not pid:
-            problems.append(f"{where}: family_id and person_id are required")
+            if not (row.raw("family_id") and row.raw("person_id")):
+                empty = "family_id" if not row.raw("family_id") else "person_id"
+                row.problem(f"family_id and person_id are required; {empty} is empty", empty)
             continue
-        if role not in ROLES:
-            problems.append(f"{where}: role must be one of {', '.join(ROLES)}, found {role!r}")
-        if role == "reference" and not sample:
-            problems.append(f"{where}: reference {pid!r} of family {fam!r} has no sample_id")
-        if role != "reference" and sample:
-            problems.append(f"{where}: {pid!r} has a sample_id but role {role!r}; typed relatives "
-                            "are references")
-        families.setdefault(fam, []).append((line, {
-            "id": pid, "father": father or None, "mother": mother or None,
-            "sex": _sex(sex, where, problems), "role": role, "sample": sample or None}))
-        if len(row) > 7 and row[7]:
-            types[fam] = row[7]
+        role = row.choice("role", ROLES)
+        if role is None and not row.raw("role"):
+            row.problem(f"role must be one of {', '.join(ROLES)}, found ''", "role")
+        sample = row.code("sample_id")
+        if role == "reference" and not sample and not row.raw("sample_id"):
+            row.problem(f"reference {pid!r} of family {fam!r} has no sample_id", "sample_id")
+        if role in ("missing", "untyped") and sample:
+            row.problem(f"{pid!r} has a sample_id but role {role!r}; typed relatives are references",
+                        "sample_id")
+        person = {"id": pid, "father": row.code("father_id"), "mother": row.code("mother_id"),
+                  "sex": row.sex(), "role": role, "sample": sample}
+        for name in MISSING_PERSON_COLUMNS:
+            if row.raw(name) and role != "missing":
+                row.problem(f"{name} is given for {pid!r}, whose role is {role or row.raw('role')!r}; "
+                            "it describes the missing person only: move it to the row of role "
+                            "'missing'", name)
+        person["birth_date"], person["missing_date"] = row.date("birth_date"), row.date("missing_date")
+        person["missing_place"] = row.text("missing_place")
+        if person["birth_date"] and person["missing_date"] and person["missing_date"] < person["birth_date"]:
+            row.problem(f"missing_date {person['missing_date']} is before the birth_date "
+                        f"{person['birth_date']} of {pid!r}", "missing_date")
+        families.setdefault(fam, []).append((line, person))
+        family_type = row.code("family_type", max_length=FAMILY_TYPE_LENGTH)
+        if family_type:
+            first = types.setdefault(fam, (family_type, line))
+            if first[0] != family_type:
+                row.problem(f"family {fam!r} has family_type {family_type!r} here but {first[0]!r} on "
+                            f"line {first[1]}; one family has one type", "family_type")
     if not families and not problems:
-        problems.append(f"{path}:2: the file has a header but no people")
-    for fam, members in families.items():
-        for line, p in members:
-            for key in ("id", "father", "mother"):
-                if p[key] and len(p[key]) > MAX_ID_LENGTH:
-                    problems.append(f"{path}:{line}: {key} id longer than {MAX_ID_LENGTH} characters")
-        if len(fam) > MAX_ID_LENGTH:
-            problems.append(f"{path}:{members[0][0]}: family id longer than {MAX_ID_LENGTH} characters")
-    samples = _sample_ids(session, [p["sample"] for ms in families.values() for _, p in ms if p["sample"]])
-    used = _samples_in_use(session, samples.values())
+        problems.append(f"{path}:{file.table.header_line + 1}: the file has a header but no people")
+    samples = _samples_by_code(session, [p["sample"] for ms in families.values() for _, p in ms
+                                         if p["sample"]])
+    used = _samples_in_use(session, [s.id for s in samples.values()])
     seen_samples: dict[str, int] = {}
+    indicated: list[dict] = []
     for fam, members in families.items():
         for line, p in members:
             sample = p["sample"]
@@ -308,8 +517,17 @@ def import_families(session: Session, path, *, model: GeneticModel) -> ImportRep
                 problems.append(f"{path}:{line}: sample {sample!r} is given to two people (first on line "
                                 f"{seen_samples[sample]}); a sample is one person")
             seen_samples.setdefault(sample, line)
-            if sample in samples and samples[sample] in used:
-                problems.append(f"{path}:{line}: sample {sample!r} already belongs to {used[samples[sample]]}")
+            facts = samples.get(sample)
+            if facts is None:
+                continue
+            if facts.id in used:
+                problems.append(f"{path}:{line}: sample {sample!r} already belongs to {used[facts.id]}")
+            if facts.status != "active":
+                problems.append(f"{path}:{line}: sample {sample!r} of {p['id']!r} was withdrawn; it "
+                                "cannot be given to a person (import the re-typed sample)")
+            _check_sample_sex(file, line, who=f"{p['id']!r} of family {fam!r}", sex=p["sex"],
+                              sample=sample, facts=facts, indicated=indicated,
+                              entry={"family": fam, "person": p["id"]})
     existing = _existing_codes(session, Family, families)
     for fam, members in families.items():
         first = members[0][0]
@@ -331,23 +549,32 @@ def import_families(session: Session, path, *, model: GeneticModel) -> ImportRep
             problems.append(str(exc))
     if problems:
         raise ImportRejected(path, problems)
-    batch = ImportBatch(kind="families", source=str(path), num_rows=sum(len(m) for m in families.values()))
+    people = [p for ms in families.values() for _, p in ms]
+    counts = {"families": len(families), "people": len(people),
+              "references": sum(p["role"] == "reference" for p in people),
+              "missing": sum(p["role"] == "missing" for p in people),
+              "untyped": sum(p["role"] == "untyped" for p in people)}
+    report, notes = _batch_report(file, kind="families", num_rows=len(people), num_records=len(families),
+                                  counts=counts, indicated=indicated)
+    batch = ImportBatch(kind="families", source=str(path), num_rows=len(people),
+                        report=json.dumps(report, default=str), file_sha256=file.sha256)
     session.add(batch)
     session.flush()
     session.execute(insert(Family), [
-        {"code": fam, "population": model.population, "family_type": types.get(fam), "batch_id": batch.id}
-        for fam in families])
+        {"code": fam, "population": model.population, "family_type": types.get(fam, (None,))[0],
+         "batch_id": batch.id} for fam in families])
     ids = _codes_to_ids(session, Family, list(families))
-    claim_samples(session, path, [samples[p["sample"]] for ms in families.values() for _, p in ms
-                                  if p["sample"]], "family_member")
+    claim_samples(session, path, [samples[p["sample"]].id for p in people if p["sample"]], "family_member")
     session.execute(insert(FamilyMember), [
         {"family_id": ids[fam], "person_code": p["id"], "father_code": p["father"],
          "mother_code": p["mother"], "sex": p["sex"], "role": p["role"],
-         "sample_id": samples.get(p["sample"]) if p["sample"] else None,
-         "sample_owner_kind": "family_member" if p["sample"] else None}
+         "sample_id": samples[p["sample"]].id if p["sample"] else None,
+         "sample_owner_kind": "family_member" if p["sample"] else None,
+         "birth_date": p["birth_date"], "missing_date": p["missing_date"], "missing_place": p["missing_place"]}
         for fam, members in families.items() for _, p in members])
-    return ImportReport("families", str(path), batch.num_rows, len(families),
-                        new_ids=[ids[f] for f in families])
+    return ImportReport("families", str(path), len(people), len(families), new_ids=[ids[f] for f in families],
+                        notes=notes, warnings=list(file.warnings), file_sha256=file.sha256,
+                        encoding=file.table.encoding, batch_id=batch.id, details=report)
 
 
 def claim_samples(session: Session, path, sample_ids: list[int], owner_kind: str) -> None:
@@ -410,75 +637,86 @@ UNIDENTIFIED_COLUMNS = ("person_id", "sample_id", "sex", "category", "estimated_
                         "found_date", "found_place")
 
 
-def import_unidentified(session: Session, path) -> ImportReport:
-    """Import unidentified persons (``person_id,sample_id`` required, see the README)."""
+def import_unidentified(session: Session, path, *, encoding: str | None = None,
+                        lenient: bool = False) -> ImportReport:
+    """Import unidentified persons (``person_id,sample_id`` required, see the README).
+
+    Raises
+    ------
+    ImportRejected
+        with every problem (file, line, column), as :func:`import_families`.
+    """
     path = Path(path)
-    header, rows = _open_rows(path)
-    lower = [h.lower() for h in header]
-    if lower[:2] != ["person_id", "sample_id"] or any(h not in UNIDENTIFIED_COLUMNS for h in lower):
-        raise ImportRejected(path, [f"{path}:1: expected the header person_id,sample_id[,"
-                                    f"{','.join(UNIDENTIFIED_COLUMNS[2:])}], found {','.join(header)}"])
-    col = {h: k for k, h in enumerate(lower)}
-    problems: list[str] = []
+    file = _PersonFile(path, kind="unidentified", required=UNIDENTIFIED_COLUMNS[:2],
+                       optional=UNIDENTIFIED_COLUMNS[2:], encoding=encoding, lenient=lenient)
+    problems = file.problems
     records = []
     seen: dict[str, int] = {}
-    for line, row in rows:
-        row = [c.strip() for c in row] + [""] * (len(header) - len(row))
-        where = f"{path}:{line}"
-        get = lambda name: row[col[name]] if name in col else ""  # noqa: E731
-        pid, sample = get("person_id"), get("sample_id")
+    for line, row in file.records():
+        pid, sample = row.code("person_id"), row.code("sample_id")
         if not pid or not sample:
-            problems.append(f"{where}: person_id and sample_id are required")
+            if not (row.raw("person_id") and row.raw("sample_id")):
+                empty = "person_id" if not row.raw("person_id") else "sample_id"
+                row.problem(f"person_id and sample_id are required; {empty} is empty", empty)
             continue
         if pid in seen:
-            problems.append(f"{where}: person {pid!r} is listed twice (first on line {seen[pid]})")
+            row.problem(f"person {pid!r} is listed twice (first on line {seen[pid]})", "person_id")
             continue
         seen[pid] = line
-        category = get("category") or None
-        if category and category not in CATEGORIES:
-            problems.append(f"{where}: category must be one of {', '.join(CATEGORIES)}, found {category!r}")
-        records.append((line, {
-            "code": pid, "sample": sample, "sex": _sex(get("sex"), where, problems), "category": category,
-            "estimated_birth_date": _date(get("estimated_birth_date"), where, "estimated_birth_date", problems),
-            "found_date": _date(get("found_date"), where, "found_date", problems),
-            "found_place": get("found_place") or None}))
+        r = {"code": pid, "sample": sample, "sex": row.sex(), "category": row.choice("category", CATEGORIES),
+             "estimated_birth_date": row.date("estimated_birth_date"), "found_date": row.date("found_date"),
+             "found_place": row.text("found_place")}
+        if r["found_date"] and r["estimated_birth_date"] and r["found_date"] < r["estimated_birth_date"]:
+            row.problem(f"found_date {r['found_date']} is before the estimated birth date "
+                        f"{r['estimated_birth_date']}", "found_date")
+        records.append((line, r))
     if not records and not problems:
-        problems.append(f"{path}:2: the file has a header but no persons")
-    samples = _sample_ids(session, [r["sample"] for _, r in records])
-    used = _samples_in_use(session, samples.values())
+        problems.append(f"{path}:{file.table.header_line + 1}: the file has a header but no persons")
+    samples = _samples_by_code(session, [r["sample"] for _, r in records])
+    used = _samples_in_use(session, [s.id for s in samples.values()])
     existing = _existing_codes(session, Unidentified, [r["code"] for _, r in records])
     seen_samples: dict[str, int] = {}
+    indicated: list[dict] = []
     for line, r in records:
-        if len(r["code"]) > MAX_ID_LENGTH:
-            problems.append(f"{path}:{line}: person id longer than {MAX_ID_LENGTH} characters")
         if r["sample"] in seen_samples:
             problems.append(f"{path}:{line}: sample {r['sample']!r} is given to two persons (first on "
                             f"line {seen_samples[r['sample']]}); a sample is one person")
         seen_samples.setdefault(r["sample"], line)
-        if r["sample"] in samples and samples[r["sample"]] in used:
-            problems.append(f"{path}:{line}: sample {r['sample']!r} already belongs to "
-                            f"{used[samples[r['sample']]]}")
-        if r["found_date"] and r["estimated_birth_date"] and r["found_date"] < r["estimated_birth_date"]:
-            problems.append(f"{path}:{line}: found_date {r['found_date']} is before the estimated "
-                            f"birth date {r['estimated_birth_date']}")
-        if r["sample"] not in samples:
+        facts = samples.get(r["sample"])
+        if facts is None:
             problems.append(f"{path}:{line}: sample {r['sample']!r} is not in the database; import the "
                             "genotypes first")
+        else:
+            if facts.id in used:
+                problems.append(f"{path}:{line}: sample {r['sample']!r} already belongs to {used[facts.id]}")
+            if facts.status != "active":
+                problems.append(f"{path}:{line}: sample {r['sample']!r} was withdrawn; it cannot be given "
+                                "to a person (import the re-typed sample)")
+            _check_sample_sex(file, line, who=f"unidentified person {r['code']!r}", sex=r["sex"],
+                              sample=r["sample"], facts=facts, indicated=indicated,
+                              entry={"person": r["code"]})
         if r["code"] in existing:
             problems.append(f"{path}:{line}: person {r['code']!r} is already in the database")
     if problems:
         raise ImportRejected(path, problems)
-    batch = ImportBatch(kind="unidentified", source=str(path), num_rows=len(records))
+    counts = {"unidentified": len(records)}
+    report, notes = _batch_report(file, kind="unidentified", num_rows=len(records),
+                                  num_records=len(records), counts=counts, indicated=indicated)
+    batch = ImportBatch(kind="unidentified", source=str(path), num_rows=len(records),
+                        report=json.dumps(report, default=str), file_sha256=file.sha256)
     session.add(batch)
     session.flush()
-    claim_samples(session, path, [samples[r["sample"]] for _, r in records], "unidentified")
+    claim_samples(session, path, [samples[r["sample"]].id for _, r in records], "unidentified")
     session.execute(insert(Unidentified), [
-        {"code": r["code"], "sample_id": samples[r["sample"]], "sample_owner_kind": "unidentified", "sex": r["sex"], "category": r["category"],
-         "estimated_birth_date": r["estimated_birth_date"], "found_date": r["found_date"],
-         "found_place": r["found_place"], "batch_id": batch.id} for _, r in records])
+        {"code": r["code"], "sample_id": samples[r["sample"]].id, "sample_owner_kind": "unidentified",
+         "sex": r["sex"], "category": r["category"], "estimated_birth_date": r["estimated_birth_date"],
+         "found_date": r["found_date"], "found_place": r["found_place"], "batch_id": batch.id}
+        for _, r in records])
     ids = _codes_to_ids(session, Unidentified, [r["code"] for _, r in records])
     return ImportReport("unidentified", str(path), len(records), len(records),
-                        new_ids=[ids[r["code"]] for _, r in records])
+                        new_ids=[ids[r["code"]] for _, r in records], notes=notes,
+                        warnings=list(file.warnings), file_sha256=file.sha256,
+                        encoding=file.table.encoding, batch_id=batch.id, details=report)
 
 
 def import_all(session: Session, paths: dict, *, model: GeneticModel) -> tuple[ImportReport, ...]:

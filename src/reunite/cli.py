@@ -251,19 +251,22 @@ def import_genotypes_cmd(
                   f"{report.notes[0]}) from {file}")
 
 
-def _import_and_search(kind: str, file: Path, search: bool) -> None:
+def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | None = None,
+                       lenient: bool = False) -> None:
     """Import families or unidentified persons in one transaction, then search the new ones."""
     from reunite.store import importers
 
     _, session, model = _open_store()
     with session, session.begin():
         if kind == "families":
-            report = importers.import_families(session, file, model=model)
+            report = importers.import_families(session, file, model=model, encoding=encoding, lenient=lenient)
             what = f"{report.num_records:,} families ({report.num_rows:,} people)"
         else:
-            report = importers.import_unidentified(session, file)
+            report = importers.import_unidentified(session, file, encoding=encoding, lenient=lenient)
             what = f"{report.num_records:,} unidentified persons"
     console.print(f"imported {what} from {file}")
+    for message in [f"warning: {w}" for w in report.warnings] + [f"note: {n}" for n in report.notes]:
+        console.print(message, markup=False, highlight=False)
     if search:
         with session, session.begin():
             _auto_search(session, model, report, "family" if kind == "families" else "unidentified")
@@ -271,20 +274,27 @@ def _import_and_search(kind: str, file: Path, search: bool) -> None:
 
 @import_app.command("families")
 def import_families_cmd(
-    file: Path = typer.Argument(..., help="family_id,person_id,father_id,mother_id,sex,role,sample_id"),
+    file: Path = typer.Argument(..., help="family_id,person_id,father_id,mother_id,sex,role,sample_id"
+                                "[,family_type,birth_date,missing_date,missing_place]"),
     search: bool = typer.Option(True, help="Search the new families against every unidentified person."),
+    encoding: str = typer.Option(None, help="The file's encoding (default: detected; e.g. utf-8, gbk, utf-16)."),
+    lenient: bool = typer.Option(False, help="Leave out columns the importer does not know (reported) "
+                                             "instead of rejecting the file."),
 ) -> None:
     """Import families (pedigrees with missing persons) and search them."""
-    _import_and_search("families", file, search)
+    _import_and_search("families", file, search, encoding=encoding, lenient=lenient)
 
 
 @import_app.command("unidentified")
 def import_unidentified_cmd(
     file: Path = typer.Argument(..., help="person_id,sample_id[,sex,category,estimated_birth_date,found_date,found_place]"),
     search: bool = typer.Option(True, help="Search the new persons against every family."),
+    encoding: str = typer.Option(None, help="The file's encoding (default: detected; e.g. utf-8, gbk, utf-16)."),
+    lenient: bool = typer.Option(False, help="Leave out columns the importer does not know (reported) "
+                                             "instead of rejecting the file."),
 ) -> None:
     """Import unidentified persons and search them against every family."""
-    _import_and_search("unidentified", file, search)
+    _import_and_search("unidentified", file, search, encoding=encoding, lenient=lenient)
 
 
 @app.command()

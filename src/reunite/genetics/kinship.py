@@ -20,7 +20,7 @@ from reunite.genetics.likelihood import (
     theta_slots,
     theta_slots_message,
 )
-from reunite.genetics.loci import normalise_allele
+from reunite.genetics.loci import normalise_allele, normalise_locus
 from reunite.genetics.mutation import MutationModel
 
 #: Mutation models whose matrices can be lumped exactly (unseen alleles merged into one).
@@ -284,10 +284,7 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
                          sexes={p.id: p.sex for p in ped1.individuals})
     else:
         ped2 = as_pedigree(h2, where=f"{where}, H2")
-    names = [m.name for m in markers]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise MarkerError(f"{where}: marker names must be unique, {dup} appear twice")
+    _check_loci_once(markers, where=where)
     for pid in typed_ids:
         if pid not in ped2:
             marker = next(m.name for m in markers if pid in m.genotypes)
@@ -326,6 +323,23 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
                 flat[k + 1] = b
             jobs.append(prepare_job(shape, flat, d))
     return (case_id, prepared, start, float(theta), ped1, ped2)
+
+
+def _check_loci_once(markers, *, where: str) -> None:
+    """Refuse one locus given twice, also under two spellings (``TH01``/``THO1``,
+    ``vWA``/``VWA``): its evidence would be counted twice."""
+    seen: dict[str, object] = {}
+    for m in markers:
+        try:
+            locus = normalise_locus(m.name)
+        except MarkerError:
+            raise MarkerError(f"{where}: a marker name must be a non-empty string, found {m.name!r}") from None
+        if locus in seen:
+            first = seen[locus]
+            same = "twice" if first == m.name else f"as {first!r} and as {m.name!r}"
+            raise MarkerError(f"{where}: the locus {locus} is given {same} (names are normalised); "
+                              "give each locus once, or its evidence is counted twice")
+        seen[locus] = m.name
 
 
 def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from reunite.errors import ReuniteError
+from reunite.genetics.caseio import step_rate_problem
 from reunite.genetics.frequencies import get_population, prepare_afreq
 from reunite.genetics.kinship import Marker, Mutation
 from reunite.genetics.kits import DEFAULT_RANGE, DEFAULT_RATE2
@@ -53,6 +54,10 @@ class GeneticModel:
             )
         if not 0.0 <= self.theta < 1.0:
             raise ReuniteError(f"--theta: expected 0 <= theta < 1, found {self.theta}")
+        for option, rate in (("--mutation-rate", self.mutation_rate), ("--rate2", self.rate2)):
+            problem = None if rate is None else step_rate_problem(rate, model=self.mutation, what="rate")
+            if problem:
+                raise ReuniteError(f"{option}: {problem}")
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

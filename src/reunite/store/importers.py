@@ -266,6 +266,7 @@ class _PersonFile:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.ignored_columns: list[str] = []
+        self.unfit: list[tuple[int, list[str]]] = []  # records refused for their field count
         line = self.table.header_line
         expected = ",".join(required) + "".join(f"[,{c}]" for c in optional)
         names = [h.strip().casefold() for h in self.table.header]
@@ -302,6 +303,7 @@ class _PersonFile:
             why = self.table.width_problem(line, fields)
             if why:
                 self.problems.append(why)
+                self.unfit.append((line, fields))
                 continue
             yield line, _Row(self, line, fields)
 
@@ -466,9 +468,11 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
     problems = file.problems
     families: dict[str, list[tuple[int, dict]]] = {}
     types: dict[str, tuple[str, int]] = {}
+    incomplete: set[str] = set()  # families with a refused row: their pedigree is not judged
     for line, row in file.records():
         fam, pid = row.code("family_id"), row.code("person_id")
         if not fam or not pid:
+            incomplete.add(fam or normalise_text(row.raw("family_id")))
             if not (row.raw("family_id") and row.raw("person_id")):
                 empty = "family_id" if not row.raw("family_id") else "person_id"
                 row.problem(f"family_id and person_id are required; {empty} is empty", empty)
@@ -503,6 +507,8 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
                             f"line {first[1]}; one family has one type", "family_type")
     if not families and not problems:
         problems.append(f"{path}:{file.table.header_line + 1}: the file has a header but no people")
+    incomplete.update(normalise_text(fields[file.columns["family_id"]]) for _, fields in file.unfit
+                      if len(fields) > file.columns["family_id"])
     samples = _samples_by_code(session, [p["sample"] for ms in families.values() for _, p in ms
                                          if p["sample"]])
     used = _samples_in_use(session, [s.id for s in samples.values()])
@@ -533,15 +539,17 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
         first = members[0][0]
         if fam in existing:
             problems.append(f"{path}:{first}: family {fam!r} is already in the database")
+        for line, p in members:
+            if p["sample"] and p["sample"] not in samples:
+                problems.append(f"{path}:{line}: sample {p['sample']!r} of {p['id']!r} is not in the "
+                                "database; import the genotypes first")
+        if fam in incomplete:
+            continue  # a row of it was refused above: its pedigree would be judged without it
         roles = [p["role"] for _, p in members]
         if "missing" not in roles:
             problems.append(f"{path}:{first}: family {fam!r} has no missing person (role 'missing')")
         if "reference" not in roles:
             problems.append(f"{path}:{first}: family {fam!r} has no reference (typed relative)")
-        for line, p in members:
-            if p["sample"] and p["sample"] not in samples:
-                problems.append(f"{path}:{line}: sample {p['sample']!r} of {p['id']!r} is not in the "
-                                "database; import the genotypes first")
         try:
             make_pedigree([{k: p[k] for k in ("id", "father", "mother", "sex")} for _, p in members],
                           where=f"{path}:{first}: family {fam!r}")

@@ -74,7 +74,8 @@ class KinshipCase:
 
 @dataclass
 class CaseEntry:
-    """One case of a case file: parsed (``case``) or not (``error``), at position ``number``."""
+    """One case of a case file at position ``number``: ``case`` if it could be parsed, and
+    ``error`` if it is malformed (a parsed case with an error, e.g. a duplicate id, is not run)."""
 
     number: int
     id: str
@@ -166,10 +167,10 @@ def read_cases(doc, *, source: str = "cases", lenient: bool = False) -> CaseFile
     for entry in entries:
         others = [k for k in positions[entry.id] if k != entry.number]
         if others:
-            entry.case = None
+            also = f"; and {entry.error}" if entry.error is not None else ""
             entry.error = CaseFormatError(
                 f"case #{entry.number} {entry.id!r}: the id {entry.id!r} is also the id of case "
-                f"{', '.join(f'#{k}' for k in others)}; give every case its own id")
+                f"{', '.join(f'#{k}' for k in others)}; give every case its own id{also}")
     return CaseFile(source, entries, keys.warnings)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +15,8 @@ from rich.table import Table
 
 from reunite.cli import _fmt_lr
 from reunite.genetics import pedigree as ped
-from reunite.genetics.kinship import Marker, kinship_lr, kinship_lr_many
+from reunite.genetics.caseio import FORMAT
+from reunite.genetics.kinship import Marker, Mutation, kinship_lr, kinship_lr_many
 from reunite.genetics.kits import CHN24, kit_markers
 from reunite.simulate import simulate_genotypes
 
@@ -45,6 +49,29 @@ def demo_cases(*, seed: int) -> list[tuple[str, str, object, object, list]]:
     return cases
 
 
+def case_document(cases) -> dict:
+    """The demo cases of :func:`demo_cases` in the kinship case format (``reunite lr``)."""
+
+    def people(h):
+        return h if isinstance(h, str) else [
+            {"id": p.id, "father": p.father, "mother": p.mother, "sex": p.sex} for p in h.individuals]
+
+    def mutation(m: Mutation | None):
+        if m is None:
+            return {"model": "none"}
+        out = {"model": m.male.model}
+        for key in ("rate", "rate2", "range") if m.male.model == "stepwise" else ("rate",):
+            female, male = getattr(m.female, key), getattr(m.male, key)
+            out[key] = female if female == male else {"female": female, "male": male}
+        return out
+
+    return {"format": FORMAT, "population": POPULATION, "cases": [
+        {"id": cid, "H1": people(h1), "H2": people(h2), "theta": 0.0, "markers": [
+            {"name": m.name, "genotypes": {pid: f"{a}/{b}" for pid, (a, b) in m.genotypes.items()},
+             "mutation": mutation(m.mutation)} for m in markers]}
+        for cid, _, h1, h2, markers in cases]}
+
+
 def run_demo(console: Console, *, seed: int = 2016) -> None:
     """Part one: the LRs of five simulated kinship cases."""
     cases = demo_cases(seed=seed)
@@ -52,7 +79,7 @@ def run_demo(console: Console, *, seed: int = 2016) -> None:
     table = Table(title=f"reunite demo: simulated cases, {len(CHN24)} loci, {POPULATION}, "
                         "stepwise mutation with the shipped per-locus rates, θ = 0")
     for col in ("case", "typed (H1: related as named)", "H2", "LR", "log10 LR"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for (cid, desc, _, h2, _), r in zip(cases, results):
         vs = "not the father" if not isinstance(h2, str) else "unrelated"
         table.add_row(cid, desc, vs, _fmt_lr(r.lr_total), f"{r.log10_lr_total:.2f}")
@@ -89,8 +116,11 @@ def accuracy_by_family_type(db: dict, candidates) -> list[tuple[str, int, int, i
 
 
 def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_families: int = 2000,
-                      num_unidentified: int = 500) -> None:
-    """Simulate a database, import it into SQLite, search it, and report what was found."""
+                      num_unidentified: int = 500) -> str | None:
+    """Simulate a database, import it into SQLite, search it, and report what was found.
+
+    Returns the id of the unidentified child of the strongest candidate (None if none).
+    """
     from sqlalchemy.orm import Session
 
     from reunite.search.service import run_search, write_csv
@@ -102,7 +132,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
 
     out_dir.mkdir(parents=True, exist_ok=True)
     db_path = out_dir / "reunite.db"
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".index"):  # a new database, and no index of an old one
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     t0 = time.perf_counter()
     db = simulate_database(num_families, num_unidentified, seed=seed)
@@ -131,7 +161,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     top = sorted((c for c in result.candidates if c.rank == 1), key=lambda c: -c.log10_lr)[:10]
     table = Table(title="strongest candidates (rank 1 for their unidentified child)")
     for col in ("unidentified", "family", "missing", "LR", "log10 LR", "loci", "inconsistent", "true?"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for c in top:
         table.add_row(c.unidentified.code, c.family.code, c.missing, _fmt_lr(c.lr), f"{c.log10_lr:.1f}",
                       str(c.loci_compared), ",".join(c.inconsistent_loci) or "-",
@@ -139,23 +169,73 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     console.print(table)
     acc = Table(title="accuracy by family type (simulated truth)")
     for col in ("family type", "true matches", "ranked first", "false candidates LR >= 10,000"):
-        acc.add_column(col)
+        acc.add_column(col, overflow="fold")
     for t, n, first, false_high in accuracy_by_family_type(db, result.candidates):
         acc.add_row(t, str(n), f"{first} ({first / n:.0%})" if n else "-", str(false_high))
     console.print(acc)
+    return top[0].unidentified.code if top else None
 
 
 def run_all(console: Console, *, seed: int = 2016, out_dir: Path = Path("demo-output"),
             num_families: int = 2000, num_unidentified: int = 500) -> None:
+    """Both parts of the demo, the demo cases written to ``out_dir/cases.json``, then what to
+    run next (every command works as printed, from the current folder)."""
     run_demo(console, seed=seed)
-    run_database_demo(console, seed=seed, out_dir=out_dir, num_families=num_families,
-                      num_unidentified=num_unidentified)
-    console.print(
-        "\nWhere to look next:\n"
-        f"  {out_dir}/                             the demo database, the simulated files, matches.csv\n"
-        f"  REUNITE_DATABASE_URL=sqlite:///{out_dir}/reunite.db reunite stats   the database\n"
-        "  reunite populations                      the shipped frequency tables\n"
-        "  reunite lr tests/data/cases.json         127 cases cross-checked against the R pedsuite\n"
-        "  README.md                                the model: assumptions, formulas, θ, mutation\n"
-        "  make bench                               throughput of the engine\n"
-    )
+    example = run_database_demo(console, seed=seed, out_dir=out_dir, num_families=num_families,
+                                num_unidentified=num_unidentified)
+    cases_path = out_dir / "cases.json"
+    cases_path.write_text(json.dumps(case_document(demo_cases(seed=seed)), indent=1) + "\n",
+                          encoding="utf-8")
+    console.print("\nWhere to look next (run from this folder):")
+    for command, what in next_steps(out_dir, example_unidentified=example):
+        console.print(f"  {what}:\n    {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def next_steps(out_dir: Path, *, example_unidentified: str | None = None) -> list[tuple[str, str]]:
+    """``(line, what it shows)`` for the demo's closing hints; command lines start with ``$ ``.
+
+    Paths are relative to the current folder when inside it, else absolute; the database is
+    named by ``REUNITE_DATABASE_URL``; ``reunite`` is the script of this installation.
+    """
+    reunite = reunite_command()
+    url = "REUNITE_DATABASE_URL=" + shlex.quote(f"sqlite:///{shown_path(out_dir / 'reunite.db')}")
+    steps = [
+        (shown_path(out_dir) + "/", "the demo database, the simulated files, matches.csv and cases.json"),
+        (f"$ {reunite} lr {shlex.quote(shown_path(out_dir / 'cases.json'))}",
+         "the five kinship cases above, read from their case file"),
+        (f"$ {url} {reunite} stats", "the demo database: counts, loci coverage, duplicate profiles"),
+    ]
+    if example_unidentified:
+        steps.append((f"$ {url} {reunite} search --unidentified {shlex.quote(example_unidentified)} --no-store",
+                      "the candidates of the strongest match, searched again"))
+    steps.append((f"$ {reunite} populations", "the shipped frequency tables"))
+    root = Path(__file__).resolve().parents[2]  # the source tree, when reunite runs from one
+    if (root / "tests" / "data" / "cases.json").is_file():
+        steps.append((f"$ {reunite} lr {shlex.quote(shown_path(root / 'tests' / 'data' / 'cases.json'))}",
+                      "127 cases cross-checked against the R pedsuite"))
+    if (root / "README.md").is_file():
+        steps.append((shown_path(root / "README.md"), "the model: assumptions, formulas, θ, mutation"))
+    if (root / "Makefile").is_file() and (root / "bench").is_dir():
+        steps.append((f"$ make -C {shlex.quote(shown_path(root))} bench",
+                      "throughput of the engine and the search (about 10 minutes)"))
+    return steps
+
+
+def reunite_command() -> str:
+    """How to run this installation's ``reunite`` from the current folder."""
+    script = Path(sys.executable).parent / "reunite"
+    if script.is_file():
+        found = shutil.which("reunite")
+        if found and Path(found).resolve() == script.resolve():
+            return "reunite"
+        return shlex.quote(shown_path(script))
+    return f"{shlex.quote(sys.executable)} -m reunite.cli"
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the current folder when inside it, else absolute."""
+    full = Path(os.path.abspath(path))
+    try:
+        return str(full.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(full)

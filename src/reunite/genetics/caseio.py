@@ -321,7 +321,7 @@ def parse_mutation(spec, *, where: str, lenient: bool = False,
     for key, default in (("rate", 0.0), ("rate2", 0.0), ("range", 0.5)):
         sexed[key] = _per_sex(spec.get(key, default) if key in MUTATION_KEYS[model] else default,
                               key, where)
-    matrix = spec.get("matrix")
+    matrix = spec.get("matrix") if model == "custom" else None
     sexed["matrix"] = _per_sex(matrix, "matrix", where) if isinstance(matrix, dict) \
         else (matrix, matrix)
     models = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -87,6 +88,12 @@ def decode(data: bytes, *, path, encoding: str | None = None) -> tuple[str, str]
 
 def read_text(path, *, encoding: str | None = None) -> tuple[str, str]:
     """The text of ``path`` and its encoding (see :func:`decode`)."""
+    text, enc, _ = _read(path, encoding=encoding)
+    return text, enc
+
+
+def _read(path, *, encoding: str | None) -> tuple[str, str, str]:
+    """Text, encoding and the SHA-256 of the file's bytes."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -99,7 +106,7 @@ def read_text(path, *, encoding: str | None = None) -> tuple[str, str]:
     if nul >= 0:
         raise FileFormatError(f"{path}:{text.count(chr(10), 0, nul) + 1}: a NUL character; the file "
                               "is binary or in another encoding (try --encoding utf-16)")
-    return text, enc
+    return text, enc, hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -113,6 +120,7 @@ class Table:
     delimiter: str
     header_line: int = 1
     notes: list[str] = field(default_factory=list)
+    sha256: str = ""  # of the file's bytes
 
     def width_problem(self, line: int, fields: list[str]) -> str | None:
         """Why a record does not fit the header (None if it does): the count of fields, the
@@ -146,8 +154,17 @@ def read_table(path, *, encoding: str | None = None, delimiter: str | None = Non
         unreadable file, undecodable byte, NUL, an unterminated quote or a field larger than
         :data:`MAX_FIELD_CHARS`, each with its line; an empty file.
     """
+    table = stream_table(path, encoding=encoding, delimiter=delimiter, skip_comments=skip_comments)
+    table.rows = list(table.rows)
+    return table
+
+
+def stream_table(path, *, encoding: str | None = None, delimiter: str | None = None,
+                 skip_comments: bool = False) -> Table:
+    """As :func:`read_table`, but ``rows`` is an iterator that parses one record at a time
+    (for files of millions of lines); the errors of a record are raised when it is reached."""
     path = Path(path)
-    text, enc = read_text(path, encoding=encoding)
+    text, enc, sha256 = _read(path, encoding=encoding)
     if not text.strip():
         raise FileFormatError(f"{path}:1: the file is empty; expected a header line")
     # csv reads physical lines split on \r and \n only (never U+2028, U+0085 or \f)
@@ -167,42 +184,43 @@ def read_table(path, *, encoding: str | None = None, delimiter: str | None = Non
     first = text[start:] if end < 0 else text[start:end]
     delimiter = delimiter or sniff_delimiter(first)
     reader = csv.reader(io.StringIO(text[start:], newline=""), delimiter=delimiter, strict=True)
-    records: list[tuple[int, list[str]]] = []
-    header = None
-    header_line = line_no
-    prev_end = 0  # physical lines consumed so far
-    old_limit = csv.field_size_limit()
-    csv.field_size_limit(MAX_FIELD_CHARS)
+    del text
+    records = _records(reader, path=path, line_no=line_no)
     try:
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                at = line_no + prev_end
-                msg = str(exc)
-                if "field larger" in msg:
-                    raise FileFormatError(f"{path}:{at}: a field longer than {MAX_FIELD_CHARS:,} "
-                                          "characters (an unclosed quote?)") from None
-                if "unexpected end of data" in msg or "EOF" in msg:
-                    raise FileFormatError(f"{path}:{at}: a quote opened here is never closed") from None
-                raise FileFormatError(f"{path}:{at}: not valid delimited text ({msg}); a value "
-                                      "with quotes must be quoted as a whole, quotes doubled") from None
-            at = line_no + prev_end
-            prev_end = reader.line_num
-            if header is None:
-                header = [h.strip().lstrip("\ufeff") for h in fields]
-                header_line = at
-                continue
-            if not any(c.strip() for c in fields):
-                continue
-            records.append((at, fields))
-    finally:
-        csv.field_size_limit(old_limit)
-    if header is None or not any(header):
+        header_line, fields = next(records)
+    except StopIteration:
+        raise FileFormatError(f"{path}:1: the file is empty; expected a header line") from None
+    header = [h.strip().lstrip("\ufeff") for h in fields]
+    if not any(header):
         raise FileFormatError(f"{path}:1: the file is empty; expected a header line")
-    return Table(path, header, records, enc, delimiter, header_line)
+    rows = ((at, fields) for at, fields in records if any(c.strip() for c in fields))
+    return Table(path, header, rows, enc, delimiter, header_line, sha256=sha256)
+
+
+def _records(reader, *, path: Path, line_no: int):
+    """``(line, fields)`` of every record of ``reader``, with the physical line it starts on."""
+    prev_end = 0  # physical lines consumed so far
+    while True:
+        old_limit = csv.field_size_limit(MAX_FIELD_CHARS)
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            at = line_no + prev_end
+            msg = str(exc)
+            if "field larger" in msg:
+                raise FileFormatError(f"{path}:{at}: a field longer than {MAX_FIELD_CHARS:,} "
+                                      "characters (an unclosed quote?)") from None
+            if "unexpected end of data" in msg or "EOF" in msg:
+                raise FileFormatError(f"{path}:{at}: a quote opened here is never closed") from None
+            raise FileFormatError(f"{path}:{at}: not valid delimited text ({msg}); a value "
+                                  "with quotes must be quoted as a whole, quotes doubled") from None
+        finally:
+            csv.field_size_limit(old_limit)
+        at = line_no + prev_end
+        prev_end = reader.line_num
+        yield at, fields
 
 
 def check_text(value: str, *, what: str, where: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:

@@ -329,7 +329,10 @@ class _Row:
     def code(self, name: str, *, max_length: int = MAX_ID_LENGTH) -> str | None:
         """An id or code: NFKC-normalised (``ＦＡＭ１`` is ``FAM1``), one line, at most
         ``max_length`` characters, no control characters; None if empty or refused."""
-        value = normalise_text(self.raw(name))
+        value = self.raw(name)
+        if value.isascii() and value.isprintable() and len(value) <= max_length:
+            return value or None  # the common case: nothing to normalise or refuse
+        value = normalise_text(value)
         if not value:
             return None
         why = check_text(value, what=name, where=self.where, max_length=max_length)
@@ -568,12 +571,12 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
                         report=json.dumps(report, default=str), file_sha256=file.sha256)
     session.add(batch)
     session.flush()
-    session.execute(insert(Family), [
+    session.execute(insert(Family.__table__), [  # Core: one executemany, NULLs as given
         {"code": fam, "population": model.population, "family_type": types.get(fam, (None,))[0],
          "batch_id": batch.id} for fam in families])
     ids = _codes_to_ids(session, Family, list(families))
     claim_samples(session, path, [samples[p["sample"]].id for p in people if p["sample"]], "family_member")
-    session.execute(insert(FamilyMember), [
+    session.execute(insert(FamilyMember.__table__), [
         {"family_id": ids[fam], "person_code": p["id"], "father_code": p["father"],
          "mother_code": p["mother"], "sex": p["sex"], "role": p["role"],
          "sample_id": samples[p["sample"]].id if p["sample"] else None,
@@ -715,7 +718,7 @@ def import_unidentified(session: Session, path, *, encoding: str | None = None,
     session.add(batch)
     session.flush()
     claim_samples(session, path, [samples[r["sample"]].id for _, r in records], "unidentified")
-    session.execute(insert(Unidentified), [
+    session.execute(insert(Unidentified.__table__), [
         {"code": r["code"], "sample_id": samples[r["sample"]].id, "sample_owner_kind": "unidentified",
          "sex": r["sex"], "category": r["category"], "estimated_birth_date": r["estimated_birth_date"],
          "found_date": r["found_date"], "found_place": r["found_place"], "batch_id": batch.id}

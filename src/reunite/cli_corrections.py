@@ -84,13 +84,16 @@ def _correct(work, *, search: bool, min_lr: float, top: int) -> None:
 def correct_profile(
     sample: str = typer.Argument(..., help="Sample code of the profile to replace."),
     file: Path = typer.Option(..., "--file", help="Genotype file (any import format) holding the re-typed sample."),
-    reason: str = _REASON, by: str = _BY, search: bool = _SEARCH, min_lr: float = _MIN_LR, top: int = _TOP,
+    reason: str = _REASON, by: str = _BY,
+    encoding: str = typer.Option(None, "--encoding", help="Encoding of the file (default: detected)."),
+    search: bool = _SEARCH, min_lr: float = _MIN_LR, top: int = _TOP,
 ) -> None:
     """Replace a sample's profile by its re-typing (the old profile is kept as a version)."""
     from reunite.store.corrections import retype_sample
 
     who = changed_by(by)
-    _correct(lambda s, model: retype_sample(s, sample, path=file, model=model, changed_by=who, reason=reason),
+    _correct(lambda s, model: retype_sample(s, sample, path=file, model=model, changed_by=who, reason=reason,
+                                            encoding=encoding),
              search=search, min_lr=min_lr, top=top)
 
 

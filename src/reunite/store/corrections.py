@@ -141,6 +141,7 @@ def _record(session: Session, *, entity: str, row, action: str, before: dict, af
         when the database refuses the version: another correction wrote it meanwhile.
     """
     version = _current_version(session, entity, row) + 1
+    code = row.code
     entry = RecordVersion(entity=entity, entity_id=row.id, version=version, action=action,
                           data=json.dumps({"before": before, "after": after, "changes": changes},
                                           sort_keys=True, default=str),
@@ -150,9 +151,9 @@ def _record(session: Session, *, entity: str, row, action: str, before: dict, af
         session.flush()
     except IntegrityError:
         raise CorrectionConflict(
-            f"{entity} {row.code!r}: version {version} was written by another correction at the same "
+            f"{entity} {code!r}: version {version} was written by another correction at the same "
             "time; nothing was changed. Look at its history ('reunite correct history "
-            f"{row.code}') and correct again if still needed") from None
+            f"{code}') and correct again if still needed") from None
     return entry
 
 
@@ -215,8 +216,8 @@ def _sample_data(sample: Sample) -> dict:
 def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[str, tuple[str, str]]:
     """A profile given in Python (``{locus: (a, b)}`` or ``{locus: "a/b"}``) checked as an
     import checks it: loci of the database's table (names normalised, a locus under two
-    spellings refused), alleles repeat numbers."""
-    from reunite.store.importers import _allele_pair
+    spellings refused), alleles plausible repeat numbers, two at most."""
+    from reunite.genetics.loci import ascii_digits, call_str
 
     known = model.loci()
     out: dict[str, tuple[str, str]] = {}
@@ -224,7 +225,7 @@ def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[st
     problems = []
     for raw, genotype in profile.items():
         try:
-            locus = normalise_locus(str(raw))
+            locus = normalise_locus(ascii_digits(str(raw)))
         except ReuniteError as exc:
             problems.append(f"locus {raw!r}: {exc}")
             continue
@@ -235,18 +236,19 @@ def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[st
             problems.append(f"locus {locus} is given twice, as {spelled[locus]!r} and {raw!r}")
             continue
         spelled[locus] = str(raw)
-        if isinstance(genotype, str):
-            parts = genotype.replace(",", "/").split("/")
-        else:
-            parts = list(genotype)
-        if len(parts) not in (1, 2) or len(parts) == 2 and not str(parts[0]).strip():
-            problems.append(f"locus {locus}: expected 'a/b' or two alleles, found {genotype!r}")
+        parts = genotype.replace(",", "/").split("/") if isinstance(genotype, str) else list(genotype)
+        cells = tuple(str(c).strip() for c in parts if str(c).strip())
+        try:
+            call = call_str(cells)
+        except ReuniteError as exc:
+            problems.append(f"locus {locus}: {exc}")
             continue
-        pair = _allele_pair(str(parts[0]), str(parts[1]) if len(parts) == 2 else "")
-        if isinstance(pair, str):
-            problems.append(f"locus {locus}: {pair}")
+        if call.status != "typed":
+            why = call.reason or {"empty": "no allele", "off_ladder": "an off-ladder call",
+                                  "extra": "more than two alleles (a mixture)"}.get(call.status, call.status)
+            problems.append(f"locus {locus}: {why} (found {genotype!r})")
             continue
-        out[locus] = pair
+        out[locus] = tuple(call.value)
     if not out and not problems:
         problems.append("the profile has no typed locus")
     if problems:
@@ -254,22 +256,30 @@ def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[st
     return out
 
 
-def _profile_from_file(path, code: str, *, model: GeneticModel) -> tuple[dict, list[str]]:
+def _profile_from_file(path, code: str, *, model: GeneticModel, encoding: str | None = None) -> tuple[dict, dict, list[str]]:
     """The profile of sample ``code`` in a genotype file (any import format, checked as an
-    import checks it) and notes on what else the file held."""
-    from reunite.store.importers import read_genotypes
+    import checks it), the sample's other values in it (``amelogenin``, ``y_profile``), and
+    notes on what else the file held."""
+    from reunite.store.genotype_import import pack_y_profile, read_genotype_file
 
-    result = read_genotypes(Path(path), model=model)
-    profiles = result[0] if isinstance(result, tuple) else result.profiles
+    gf = read_genotype_file(Path(path), model=model, encoding=encoding)
     code = normalise_text(code)
-    if code not in profiles:
-        shown = ", ".join(repr(c) for c in sorted(profiles)[:10])
-        raise CorrectionError(f"{path}: sample {code!r} is not in the file (it holds {len(profiles)} "
-                              f"sample(s): {shown}{', ...' if len(profiles) > 10 else ''})")
-    others = sorted(c for c in profiles if c != code)
+    if code not in gf.profiles:
+        why = gf.outcomes.get(code)
+        shown = ", ".join(repr(c) for c in sorted(gf.profiles)[:10])
+        raise CorrectionError(
+            f"{path}: sample {code!r} is not in the file" + (
+                f" as a profile to import ({why.outcome.replace('_', ' ')}: {'; '.join(why.notes)})" if why else
+                f" (it holds {len(gf.profiles)} sample(s): {shown}{', ...' if len(gf.profiles) > 10 else ''})"))
+    others = sorted(c for c in gf.profiles if c != code)
     notes = [f"{len(others)} other sample(s) in {path} were not used ({', '.join(others[:5])}"
              f"{', ...' if len(others) > 5 else ''}); a correction changes one sample"] if others else []
-    return profiles[code], notes
+    extra = {}
+    if code in gf.amelogenin:
+        extra["amelogenin"] = gf.amelogenin[code]
+    if gf.y_profiles.get(code):
+        extra["y_profile"] = pack_y_profile(gf.y_profiles[code])
+    return gf.profiles[code], extra, notes
 
 
 def _profile_changes(old: dict, new: dict) -> list[str]:
@@ -289,9 +299,10 @@ def _profile_changes(old: dict, new: dict) -> list[str]:
 
 @_conflicts
 def retype_sample(session: Session, code: str, *, model: GeneticModel, changed_by: str, reason: str,
-                  profile: dict | None = None, path=None) -> Correction:
+                  profile: dict | None = None, path=None, encoding: str | None = None) -> Correction:
     """Replace the profile of sample ``code`` by a re-typed one: ``profile``
-    (``{locus: (a, b)}``) or the sample's profile in the genotype file ``path``.
+    (``{locus: (a, b)}``) or the sample's profile in the genotype file ``path`` (with its
+    Amelogenin and Y-STRs when the file has them).
 
     The old profile is kept in record_versions; the sample's version goes up by one.
 
@@ -311,25 +322,49 @@ def retype_sample(session: Session, code: str, *, model: GeneticModel, changed_b
         raise CorrectionError(f"sample {sample.code!r} was withdrawn (version {sample.version}); a "
                               "withdrawn sample is not re-typed: import the new typing as a new sample")
     if path is not None:
-        new, notes = _profile_from_file(path, sample.code, model=model)
+        new, extra, notes = _profile_from_file(path, sample.code, model=model, encoding=encoding)
     else:
-        new, notes = _check_profile(profile, model=model, where=f"sample {sample.code!r}"), []
+        new, extra, notes = _check_profile(profile, model=model, where=f"sample {sample.code!r}"), {}, []
     old = unpack_profile(sample.profile)
     changes = _profile_changes(old, new)
+    for key, value in extra.items():
+        if getattr(sample, key) != value:
+            changes.append(f"{key}: {getattr(sample, key) or '-'} -> {value}")
     if not changes:
         raise CorrectionError(f"the new profile of sample {sample.code!r} is the stored one (version "
                               f"{sample.version}); nothing to correct")
+    if "amelogenin" in extra:
+        _owner_sex_agrees(session, sample, extra["amelogenin"])
     before = _sample_data(sample)
+    values = {"profile": pack_profile(new), "num_loci": len(new), **extra}
     entry = _record(session, entity="sample", row=sample, action="retype", before=before,
-                    after={**before, "profile": pack_profile(new), "num_loci": len(new),
-                           "version": sample.version + 1},
+                    after={**before, **values, "version": sample.version + 1},
                     changes=changes + notes, changed_by=changed_by, reason=reason)
-    _bump_sample(session, sample, profile=pack_profile(new), num_loci=len(new))
+    _bump_sample(session, sample, **values)
     uids, fids = _owner(session, sample.id)
     out = Correction("sample", sample.id, sample.code, entry.version, "retype", changes + notes, uids, fids,
                      entry.id)
     _record_pending(session, out)
     return out
+
+
+def _owner_sex_agrees(session: Session, sample: Sample, amelogenin: str) -> None:
+    """A re-typed Amelogenin must agree with the sex of the sample's person."""
+    from reunite.genetics.loci import sex_from_amelogenin
+
+    shown = sex_from_amelogenin(amelogenin)
+    if shown is None:
+        return
+    for who, sex in [*((f"unidentified person {c!r}", x) for c, x in session.execute(
+            select(Unidentified.code, Unidentified.sex).where(Unidentified.sample_id == sample.id))),
+                     *((f"{p!r} of family {f!r}", x) for p, f, x in session.execute(
+                         select(FamilyMember.person_code, Family.code, FamilyMember.sex)
+                         .join(Family, Family.id == FamilyMember.family_id)
+                         .where(FamilyMember.sample_id == sample.id)))]:
+        if sex in ("M", "F") and sex != shown:
+            raise CorrectionError(f"sample {sample.code!r}: the re-typed Amelogenin {amelogenin} "
+                                  f"({'male' if shown == 'M' else 'female'}) disagrees with sex {sex} of {who}; "
+                                  "correct the sex first if it is wrong, or check the sample for a mix-up")
 
 
 def _bump_sample(session: Session, sample: Sample, **values) -> None:
@@ -604,7 +639,7 @@ def _check_sex(sex: str) -> str:
 
 
 def _amelogenin_disagrees(session: Session, sample_id: int | None, sex: str, who: str) -> None:
-    from reunite.store.importers import _sex_from_amelogenin
+    from reunite.genetics.loci import sex_from_amelogenin as _sex_from_amelogenin
 
     if sample_id is None or sex == "U":
         return

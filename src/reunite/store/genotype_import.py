@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -32,6 +33,7 @@ from reunite.errors import ReuniteError
 from reunite.genetics.loci import (
     ascii_digits,
     call_marker,
+    call_str,
     marker_kind,
     normalise_locus,
     sex_from_amelogenin,
@@ -248,34 +250,40 @@ def _read_long(table, reader: _Reader, *, lenient: bool) -> GenotypeFile:
     twice: set[tuple[str, str]] = set()
     other_lines: dict[str, int] = {}  # first line of a sample's Amelogenin / Y rows
     problems = reader.problems
+    samples, loci = reader._samples, reader._loci  # caches, read inline: this loop is the hot path
+    num_rows = 0
     for line, fields in table.rows:
-        gf.num_rows += 1
+        num_rows += 1
         if len(fields) != width:
             why = table.width_problem(line, fields)
             if len(fields) > width:
                 why += "; a third allele is a mixture: single-source profiles only"
             problems.append(why)
             continue
-        sample = reader.sample_id(fields[0], f"{path}:{line}")
+        sample = samples.get(fields[0])
         if sample is None:
-            continue
-        named = reader.classify(fields[1])
-        if isinstance(named, str):
+            sample = reader.sample_id(fields[0], f"{path}:{line}")
+            if sample is None:
+                continue
+        named = loci.get(fields[1]) or reader.classify(fields[1])
+        if named.__class__ is str:
             problems.append(f"{path}:{line}: {named}")
             continue
         kind, locus = named
-        extra = [k for k in extra_alleles if fields[k].strip()]
-        if extra:
-            problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: a third allele "
-                            f"{fields[extra[0]].strip()!r} in column {extra[0] + 1} ({table.header[extra[0]]!r}): "
-                            "a mixture or an artefact; single-source profiles only")
-            continue
+        if extra_alleles:
+            extra = [k for k in extra_alleles if fields[k].strip()]
+            if extra:
+                problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: a third allele "
+                                f"{fields[extra[0]].strip()!r} in column {extra[0] + 1} "
+                                f"({table.header[extra[0]]!r}): a mixture or an artefact; single-source "
+                                "profiles only")
+                continue
         a, b = fields[2].strip(), fields[3].strip()
         if not a:
             problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: no allele"
                             + (f" in allele1 (allele2 is {b!r})" if b else " (leave an untyped locus out)"))
             continue
-        call = call_marker(kind, (a, b) if b else (a,))
+        call = (call_str if kind == "str" else partial(call_marker, kind))((a, b) if b else (a,))
         if call.status != "typed":
             problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: {_not_typed(call)}")
             continue
@@ -301,6 +309,7 @@ def _read_long(table, reader: _Reader, *, lenient: bool) -> GenotypeFile:
                 twice.add((sample, locus))
                 continue
             y[locus] = call.value
+    gf.num_rows = num_rows
     if twice:
         _report_twice(reader, twice, encoding=table.encoding)
     _no_str_loci(reader, gf, other_lines)

@@ -50,12 +50,18 @@ class QualityRules:
 
     def check(self, profile: dict[str, tuple[str, str]], *, amelogenin: str | None = None) -> ProfileQuality:
         """The figures and flags of ``profile`` (``{locus: (a, b)}``)."""
-        homozygous = [locus for locus, (a, b) in profile.items() if a == b]
-        expected = sum(self.homozygosity.get(locus, 0.0) for locus in profile)
-        variance = sum(h * (1 - h) for h in (self.homozygosity.get(locus, 0.0) for locus in profile))
-        absent = [f"{locus} {a}" for locus, pair in sorted(profile.items())
-                  for a in sorted(set(pair), key=float) if a not in self.alleles.get(locus, ())]
-        quality = ProfileQuality(len(profile), len(homozygous), expected, absent)
+        num_homozygous, expected, variance, absent = 0, 0.0, 0.0, []
+        alleles, homozygosity = self.alleles, self.homozygosity
+        for locus, (a, b) in profile.items():
+            h = homozygosity.get(locus, 0.0)
+            expected += h
+            variance += h * (1 - h)
+            num_homozygous += a == b
+            known = alleles.get(locus, ())
+            if a not in known or b not in known:
+                absent += [f"{locus} {x}" for x in sorted({a, b}, key=float) if x not in known]
+        absent.sort()
+        quality = ProfileQuality(len(profile), num_homozygous, expected, absent)
         minimum = self.model.min_common_loci
         if len(profile) < minimum:
             quality.flags.append(f"typed at {len(profile)} loci, fewer than the database's minimum of "
@@ -63,8 +69,8 @@ class QualityRules:
         if absent:
             quality.flags.append(f"alleles absent from the frequency table {self.model.population}: "
                                  f"{', '.join(absent)} (the rare-allele rule applies; check the calls)")
-        if len(homozygous) >= 3 and len(homozygous) > expected + HOMOZYGOSITY_SIGMAS * math.sqrt(variance):
-            quality.flags.append(f"homozygous at {len(homozygous)} of {len(profile)} loci (about {expected:.1f} "
+        if num_homozygous >= 3 and num_homozygous > expected + HOMOZYGOSITY_SIGMAS * math.sqrt(variance):
+            quality.flags.append(f"homozygous at {num_homozygous} of {len(profile)} loci (about {expected:.1f} "
                                  "expected): allele dropout, degraded DNA or a typing problem?")
         flag = amelogenin_flag(amelogenin)
         if flag:

@@ -193,34 +193,38 @@ def stream_table(path, *, encoding: str | None = None, delimiter: str | None = N
     header = [h.strip().lstrip("\ufeff") for h in fields]
     if not any(header):
         raise FileFormatError(f"{path}:1: the file is empty; expected a header line")
-    rows = ((at, fields) for at, fields in records if any(c.strip() for c in fields))
-    return Table(path, header, rows, enc, delimiter, header_line, sha256=sha256)
+    return Table(path, header, records, enc, delimiter, header_line, sha256=sha256)
 
 
 def _records(reader, *, path: Path, line_no: int):
-    """``(line, fields)`` of every record of ``reader``, with the physical line it starts on."""
+    """``(line, fields)`` of every record of ``reader`` with the physical line it starts on;
+    the first (the header) always, then the records that are not blank."""
     prev_end = 0  # physical lines consumed so far
-    while True:
-        old_limit = csv.field_size_limit(MAX_FIELD_CHARS)
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
+    first = True
+    old_limit = csv.field_size_limit(MAX_FIELD_CHARS)
+    try:
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                at = line_no + prev_end
+                msg = str(exc)
+                if "field larger" in msg:
+                    raise FileFormatError(f"{path}:{at}: a field longer than {MAX_FIELD_CHARS:,} "
+                                          "characters (an unclosed quote?)") from None
+                if "unexpected end of data" in msg or "EOF" in msg:
+                    raise FileFormatError(f"{path}:{at}: a quote opened here is never closed") from None
+                raise FileFormatError(f"{path}:{at}: not valid delimited text ({msg}); a value "
+                                      "with quotes must be quoted as a whole, quotes doubled") from None
             at = line_no + prev_end
-            msg = str(exc)
-            if "field larger" in msg:
-                raise FileFormatError(f"{path}:{at}: a field longer than {MAX_FIELD_CHARS:,} "
-                                      "characters (an unclosed quote?)") from None
-            if "unexpected end of data" in msg or "EOF" in msg:
-                raise FileFormatError(f"{path}:{at}: a quote opened here is never closed") from None
-            raise FileFormatError(f"{path}:{at}: not valid delimited text ({msg}); a value "
-                                  "with quotes must be quoted as a whole, quotes doubled") from None
-        finally:
-            csv.field_size_limit(old_limit)
-        at = line_no + prev_end
-        prev_end = reader.line_num
-        yield at, fields
+            prev_end = reader.line_num
+            if first or "".join(fields).strip():
+                first = False
+                yield at, fields
+    finally:
+        csv.field_size_limit(old_limit)
 
 
 def check_text(value: str, *, what: str, where: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:

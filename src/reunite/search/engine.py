@@ -30,6 +30,7 @@ import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 
 import numpy as np
@@ -44,13 +45,16 @@ from reunite.store.profiles import GeneticModel
 
 @dataclass
 class FamilyRecord:
-    """A family as the search sees it: pedigree, missing persons, references' profiles."""
+    """A family as the search sees it: pedigree, missing persons, references' profiles, and
+    what is known of each missing person's dates: ``dates[m] = (birth_date, missing_date)``
+    (either None when unknown; a missing person absent from ``dates`` has none)."""
 
     id: int
     code: str
     pedigree: Pedigree
     missing: list[str]
     references: dict[str, dict[str, tuple[str, str]]]  # person code -> profile
+    dates: dict[str, tuple[date | None, date | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,10 +63,15 @@ class UnidentifiedRecord:
     code: str
     sex: str
     profile: dict[str, tuple[str, str]]
+    estimated_birth_date: date | None = None
+    found_date: date | None = None
 
 
 @dataclass
 class Candidate:
+    """A ranked pair; ``flags``: the unidentified person's identity flags (dicts, see
+    :func:`reunite.search.identity.flag_dict`), to be read before the LR."""
+
     unidentified: UnidentifiedRecord
     family: FamilyRecord
     missing: str
@@ -72,6 +81,7 @@ class Candidate:
     lr_per_locus: dict[str, float] = field(default_factory=dict)
     inconsistent_loci: list[str] = field(default_factory=list)
     rank: int = 0
+    flags: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -80,8 +90,77 @@ class SearchResult:
     num_pairs: int = 0
     num_compared: int = 0
     skipped_sex: int = 0
+    skipped_age: int = 0
     skipped_loci: int = 0
     skipped_pairs: list[tuple[str, str, str, str]] = field(default_factory=list)  # (u, f, m, reason)
+    age_tolerance: float = 0.0  # years (the age filter's tolerance this search used)
+
+
+# ----------------------------------------------------------------------------------------
+# The age filter
+
+#: Default tolerance of the age filter, in years (``reunite search --age-tolerance``).
+DEFAULT_AGE_TOLERANCE = 3.0
+
+#: A date not known, as a day number.
+NO_DATE = int(np.iinfo(np.int32).min)
+
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def day_number(d: date | None) -> int:
+    """Days since 1970-01-01 (``NO_DATE`` for None)."""
+    return NO_DATE if d is None else d.toordinal() - _EPOCH
+
+
+def tolerance_days(years: float) -> int:
+    """The age filter's tolerance in whole days: ``round(years * 365.25)`` (3 years: 1,096).
+
+    Raises
+    ------
+    ReuniteError
+        If ``years`` is negative or not finite.
+    """
+    if not (isinstance(years, (int, float)) and math.isfinite(years) and years >= 0):
+        raise ReuniteError(f"--age-tolerance: expected a number of years >= 0, found {years!r}")
+    return int(round(years * 365.25))
+
+
+def age_conflicts(u_birth, u_found, m_birth, m_missing, tol: int):
+    """Whether U (estimated birth, found) cannot be M (birth, missing date), on day numbers
+    (arrays broadcast; ``NO_DATE`` never excludes):
+
+    - |U's estimated birth − M's birth| > tol;
+    - U found before M was born;
+    - U's estimated birth more than tol after M went missing (M was born by then).
+    """
+    ub, uf = np.asarray(u_birth, dtype=np.int64), np.asarray(u_found, dtype=np.int64)
+    mb, mm = np.asarray(m_birth, dtype=np.int64), np.asarray(m_missing, dtype=np.int64)
+    kb, kf, kmb, kmm = ub != NO_DATE, uf != NO_DATE, mb != NO_DATE, mm != NO_DATE
+    return ((kb & kmb & (np.abs(ub - mb) > tol)) | (kf & kmb & (uf < mb))
+            | (kb & kmm & (ub > mm + tol)))
+
+
+def age_reason(u: UnidentifiedRecord, f: FamilyRecord, m: str, tol: int) -> str:
+    """Why a pair was left out by the age filter (the first rule that excludes it)."""
+    birth, missing = f.dates.get(m, (None, None))
+    ub, mb = u.estimated_birth_date, birth
+    if ub is not None and mb is not None and abs(day_number(ub) - day_number(mb)) > tol:
+        return (f"dates: estimated birth {ub.isoformat()} and the missing person's birth {mb.isoformat()} "
+                f"are more than {tol} days apart")
+    if u.found_date is not None and mb is not None and u.found_date < mb:
+        return f"dates: found {u.found_date.isoformat()}, before the missing person's birth {mb.isoformat()}"
+    return (f"dates: estimated birth {ub.isoformat()} more than {tol} days after the missing person went "
+            f"missing ({missing.isoformat()})")
+
+
+def _u_days(u: UnidentifiedRecord) -> tuple[int, int]:
+    return day_number(u.estimated_birth_date), day_number(u.found_date)
+
+
+def _m_days(f: FamilyRecord, m: str) -> tuple[int, int]:
+    birth, missing = f.dates.get(m, (None, None))
+    return day_number(birth), day_number(missing)
 
 
 def _common_loci(u: UnidentifiedRecord, f: FamilyRecord) -> int:
@@ -133,13 +212,15 @@ def exact_pairs(pairs: list[tuple[UnidentifiedRecord, FamilyRecord, str]], *, mo
     return kinship_lr_many(cases)
 
 
-def brute_force_search(unidentified, families, *, model: GeneticModel) -> dict[tuple[int, int, str], float]:
+def brute_force_search(unidentified, families, *, model: GeneticModel,
+                       age_tolerance: float = DEFAULT_AGE_TOLERANCE) -> dict[tuple[int, int, str], float]:
     """log10 LR of every compared pair by the kinship engine, pair by pair (the naive search)."""
     pairs = []
+    tol = tolerance_days(age_tolerance)
     for u in unidentified:
         for f in families:
             for m in f.missing:
-                if _eligible(u, f, m, model) is None:
+                if _eligible(u, f, m, model, tol=tol) is None:
                     pairs.append((u, f, m))
     out = {}
     for (u, f, m), r in zip(pairs, exact_pairs(pairs, model=model)):
@@ -147,10 +228,13 @@ def brute_force_search(unidentified, families, *, model: GeneticModel) -> dict[t
     return out
 
 
-def _eligible(u: UnidentifiedRecord, f: FamilyRecord, m: str, model: GeneticModel) -> str | None:
+def _eligible(u: UnidentifiedRecord, f: FamilyRecord, m: str, model: GeneticModel, *, tol: int) -> str | None:
+    """Why a pair is not compared ("sex", "age", "loci", checked in that order), or None."""
     sex_m = f.pedigree[m].sex
     if u.sex in ("M", "F") and sex_m in ("M", "F") and u.sex != sex_m:
         return "sex"
+    if bool(age_conflicts(*_u_days(u), *_m_days(f, m), tol)):
+        return "age"
     if _common_loci(u, f) < model.min_common_loci:
         return "loci"
     return None
@@ -308,17 +392,22 @@ def _direct_scores(pairs, *, model: GeneticModel, tables: "_LocusTables"):
 def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord], *,
            model: GeneticModel, min_lr: float = 1.0, top_k: int | None = 20,
            per: str = "unidentified", chunk_pairs: int = 128, workers: int = 1,
-           progress=None) -> SearchResult:
+           progress=None, age_tolerance: float = DEFAULT_AGE_TOLERANCE, identity=None) -> SearchResult:
     """Rank (unidentified, family, missing) pairs by exact LR.
 
     Keeps, per query (each unidentified person with ``per="unidentified"``, each family with
     ``per="family"``), the ``top_k`` pairs with LR >= ``min_lr`` (all of them if ``top_k`` is
-    None), ranked by LR.  Sex known on both sides must agree, and pairs with fewer than
-    ``model.min_common_loci`` loci typed in both U and a reference are not compared; both
-    are counted in the result, and the latter listed in ``skipped_pairs``.  ``workers`` > 1
-    spreads the joint-table pass over that many processes (results are identical).
+    None), ranked by LR.  Sex known on both sides must agree; dates known on both sides
+    must be compatible within ``age_tolerance`` years (:func:`age_conflicts`); and pairs with
+    fewer than ``model.min_common_loci`` loci typed in both U and a reference are not
+    compared; all three are counted in the result (a pair under the first filter it fails),
+    the last two also listed in ``skipped_pairs``.  ``identity``: an
+    :class:`~reunite.search.identity.IdentityLookup` that flags the candidates.
+    ``workers`` > 1 spreads the joint-table pass over that many processes (results are
+    identical).
     """
-    result = SearchResult([])
+    tol = tolerance_days(age_tolerance)
+    result = SearchResult([], age_tolerance=float(age_tolerance))
     loci = sorted({l for u in unidentified for l in u.profile}
                   | {l for f in families for p in f.references.values() for l in p})
     tables = _LocusTables(model, loci)
@@ -357,12 +446,20 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
     m_sex = np.array([f.pedigree[m].sex for f, m in pairs_fm])
     known = np.isin(u_sex, ["M", "F"])[:, None] & np.isin(m_sex, ["M", "F"])[None, :]
     sex_conflict = known & (u_sex[:, None] != m_sex[None, :])
-    few_loci = ~sex_conflict & (common < model.min_common_loci)
-    eligible = ~sex_conflict & ~few_loci
+    u_days = np.array([_u_days(u) for u in unidentified], dtype=np.int64).reshape(len(unidentified), 2)
+    m_days = np.array([_m_days(f, m) for f, m in pairs_fm], dtype=np.int64).reshape(len(pairs_fm), 2)
+    age_conflict = ~sex_conflict & age_conflicts(u_days[:, :1], u_days[:, 1:], m_days[None, :, 0],
+                                                 m_days[None, :, 1], tol)
+    few_loci = ~sex_conflict & ~age_conflict & (common < model.min_common_loci)
+    eligible = ~sex_conflict & ~age_conflict & ~few_loci
     result.num_pairs = eligible.size
     result.skipped_sex = int(sex_conflict.sum())
+    result.skipped_age = int(age_conflict.sum())
     result.skipped_loci = int(few_loci.sum())
     result.num_compared = int(eligible.sum())
+    for i, j in zip(*np.nonzero(age_conflict)):
+        f, m = pairs_fm[j]
+        result.skipped_pairs.append((unidentified[i].code, f.code, m, age_reason(unidentified[i], f, m, tol)))
     for i, j in zip(*np.nonzero(few_loci)):
         f, m = pairs_fm[j]
         result.skipped_pairs.append((unidentified[i].code, f.code, m,
@@ -438,6 +535,8 @@ def search(unidentified: list[UnidentifiedRecord], families: list[FamilyRecord],
             result.candidates.append(Candidate(u, f, m, lr, log10_lr, _common_loci(u, f), lr_loc,
                                                sorted(inconsistent)))
     result.candidates = _ranked(result.candidates, top_k, per=per)
+    if identity is not None:
+        identity.flag(result.candidates)
     return result
 
 
@@ -447,7 +546,7 @@ MAX_LISTED_SKIPPED = 10_000
 
 def index_search(unidentified: list[UnidentifiedRecord], index, *, model: GeneticModel,
                  load_families, min_lr: float = 1.0, top_k: int | None = 20, workers: int = 1,
-                 progress=None) -> SearchResult:
+                 progress=None, age_tolerance: float = DEFAULT_AGE_TOLERANCE, identity=None) -> SearchResult:
     """:func:`search` per unidentified person against a :class:`~reunite.search.index.FamilyIndex`.
 
     Each person is scored against every indexed (family, missing person) by the compiled
@@ -457,10 +556,13 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     frequency table go through :func:`search`.  ``load_families(ids)`` returns the
     FamilyRecords of database ids (for those and for the reported candidates'
     inconsistent loci).  ``workers`` threads share the persons (the scan releases the GIL).
+    The sex, age and common-loci filters, ``age_tolerance`` and ``identity`` are as in
+    :func:`search` (the index keeps every row's dates, so top-k stays exact).
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    result = SearchResult([])
+    tol = tolerance_days(age_tolerance)
+    result = SearchResult([], age_tolerance=float(age_tolerance))
     min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
     queries, rare = [], []
     for u in unidentified:
@@ -470,19 +572,23 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
 
     def one(u, threads=1):
         """(kept rows with their log10 LR, counts) for one person."""
-        rows, vals, n_sex, n_few, few = index.search_rows(
+        rows, vals, n_sex, n_age, n_few, few, aged = index.search_rows(
             u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=min_log, top_k=top_k,
-            max_listed=MAX_LISTED_SKIPPED, threads=threads)
-        return u, rows, vals, n_sex, n_few, few
+            max_listed=MAX_LISTED_SKIPPED, threads=threads, dates=(*_u_days(u), tol))
+        return u, rows, vals, n_sex, n_age, n_few, few, aged
 
     kept = []
+    aged_rows = []
 
     def collect(out):
-        u, rows, vals, n_sex, n_few, few = out
+        u, rows, vals, n_sex, n_age, n_few, few, aged = out
         result.skipped_sex += n_sex
+        result.skipped_age += n_age
         result.skipped_loci += n_few
         result.num_pairs += n_rows
-        result.num_compared += n_rows - n_sex - n_few
+        result.num_compared += n_rows - n_sex - n_age - n_few
+        if len(aged):
+            aged_rows.append((u, aged))
         if len(few) and len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
             for r in few[:MAX_LISTED_SKIPPED - len(result.skipped_pairs)]:
                 common = index.common_loci(r, u.profile)
@@ -506,12 +612,19 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
         if top_k is not None:
             order = order[:top_k]
         by_query[u.id] = [(u, int(rows[k]), float(vals[k])) for k in order]
-    wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items})
+    aged_rows = [(u, rows[:max(0, MAX_LISTED_SKIPPED - len(result.skipped_pairs))]) for u, rows in aged_rows]
+    wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items}
+                    | {int(index.family_id[r]) for _, rows in aged_rows for r in rows})
     records = {f.id: f for f in (load_families(wanted) if wanted else [])}
     gone = sorted(set(wanted) - set(records))
     if gone:
         raise ReuniteError(f"the family index holds families that are not in the database (ids {gone[:5]}); "
                            "rebuild it with 'reunite db index --rebuild'")
+    for u, rows in aged_rows:  # the pairs left out for their dates, with the reason
+        for r in rows:
+            if len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
+                result.skipped_pairs.append((u.code, index.family_code[r], index.missing[r],
+                                             age_reason(u, records[int(index.family_id[r])], index.missing[r], tol)))
     cands = []
     for items in by_query.values():
         for u, r, log10_lr in items:
@@ -526,17 +639,21 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     parts = []
     if index.fallback and queries:
         parts.append(search(queries, load_families(sorted(index.fallback)), model=model, min_lr=min_lr,
-                            top_k=top_k))
+                            top_k=top_k, age_tolerance=age_tolerance))
     if rare:
-        parts.append(search(rare, load_families(None), model=model, min_lr=min_lr, top_k=top_k))
+        parts.append(search(rare, load_families(None), model=model, min_lr=min_lr, top_k=top_k,
+                            age_tolerance=age_tolerance))
     for part in parts:
         result.num_pairs += part.num_pairs
         result.num_compared += part.num_compared
         result.skipped_sex += part.skipped_sex
+        result.skipped_age += part.skipped_age
         result.skipped_loci += part.skipped_loci
         result.skipped_pairs += part.skipped_pairs
         cands += part.candidates
     result.candidates = _ranked(cands, top_k)
+    if identity is not None:
+        identity.flag(result.candidates)
     return result
 
 

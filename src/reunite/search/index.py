@@ -200,6 +200,9 @@ def make_plan(structure: tuple, missing: int, typed: frozenset[int], *, prune: b
 
 SEX_CODE = {"M": 1, "F": 2}
 
+#: A date not known, as a day number (days since 1970-01-01; see engine.day_number).
+NO_DATE = int(np.iinfo(np.int32).min)
+
 #: A query's rows are split between threads only when each gets at least this many.
 MIN_ROWS_PER_THREAD = 4096
 
@@ -278,6 +281,9 @@ class FamilyIndex:
         self.family_code: list[str] = []
         self.missing: list[str] = []
         self.m_sex = np.zeros(0, dtype=np.int8)  # 0 unknown, 1 M, 2 F
+        # the missing person's birth and missing dates, days since 1970-01-01 (NO_DATE: unknown)
+        self.m_birth = np.zeros(0, dtype=np.int32)
+        self.m_missing = np.zeros(0, dtype=np.int32)
         # loci typed in any reference: bit li % 64 of word li // 64, per row
         self.ref_mask = np.zeros((0, 1), dtype=np.uint64)
         self.key_p = np.zeros((0, 0), dtype=np.int32)
@@ -365,7 +371,8 @@ class FamilyIndex:
     # -- storing --------------------------------------------------------------------------
 
     #: Raise when what is stored, or how it is computed, changes: stored indexes are rebuilt.
-    FORMAT = 2
+    #: 3: the missing person's birth and missing dates per row (the age filter).
+    FORMAT = 3
 
     def save(self, path) -> None:
         """Write the index to ``path`` (NumPy ``.npz``: arrays and one JSON document; no
@@ -399,7 +406,7 @@ class FamilyIndex:
         }
         arrays.update(meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                       key_p=self.key_p, key_q=self.key_q, row_shape=self.row_shape, family_id=self.family_id,
-                      m_sex=self.m_sex, ref_mask=self.ref_mask,
+                      m_sex=self.m_sex, ref_mask=self.ref_mask, m_birth=self.m_birth, m_missing=self.m_missing,
                       family_code=np.array(self.family_code, dtype=str), missing=np.array(self.missing, dtype=str),
                       indexed=np.array(sorted(self.indexed), dtype=np.int64))
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -452,6 +459,7 @@ class FamilyIndex:
         index.key_p, index.key_q = arrays["key_p"], arrays["key_q"]
         index.row_shape, index.family_id = arrays["row_shape"], arrays["family_id"]
         index.m_sex, index.ref_mask = arrays["m_sex"], arrays["ref_mask"]
+        index.m_birth, index.m_missing = arrays["m_birth"], arrays["m_missing"]
         index.family_code = arrays["family_code"].tolist()
         index.missing = arrays["missing"].tolist()
         index.indexed = set(arrays["indexed"].tolist())
@@ -504,9 +512,11 @@ class FamilyIndex:
                 progress(len(part))
         if self._new_parts:
             parts = list(zip(*self._new_parts))
-            self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id = (
+            (self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id, self.m_birth,
+             self.m_missing) = (
                 np.concatenate([old, *new]) for old, new in
-                zip((self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id), parts))
+                zip((self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id,
+                     self.m_birth, self.m_missing), parts))
         self._new_parts = []
         self._combined = None
 
@@ -539,9 +549,10 @@ class FamilyIndex:
                 rare.append(extended)
             else:
                 rare = rare if any(rare) else None
-                for m_code, m_pos, m_sex in missing:
+                for m_code, m_pos, m_sex, *dates in missing:  # dates: (birth, missing) day numbers
+                    birth, gone = dates if dates else (NO_DATE, NO_DATE)
                     groups.setdefault((structure, positions, m_pos), []).append(
-                        (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed, rare))
+                        (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed, rare, birth, gone))
                 continue
             self.fallback.append(fid)  # a locus the frequency table cannot be used for
         tok_locus = np.array(self._tok_locus, dtype=np.int64)
@@ -600,7 +611,9 @@ class FamilyIndex:
         shape = self.shapes.setdefault((structure, m_pos), len(self.shapes))
         self._new_parts.append((key_p, key_q, np.full(n, shape, dtype=np.int32), ref_mask,
                                 np.array([r[3] for r in rows], dtype=np.int8),
-                                np.array([r[0] for r in rows], dtype=np.int64)))
+                                np.array([r[0] for r in rows], dtype=np.int64),
+                                np.array([r[6] for r in rows], dtype=np.int32),
+                                np.array([r[7] for r in rows], dtype=np.int32)))
         self.family_code.extend(r[1] for r in rows)
         self.missing.extend(r[2] for r in rows)
 
@@ -732,7 +745,8 @@ class FamilyIndex:
             self._combined = (np.ascontiguousarray(kp.T.astype(dtype)), np.ascontiguousarray(kq.T.astype(dtype)),
                               n_sides, n_dense, offsets, int(sizes.sum()), order,
                               [(int(bounds[k]), int(bounds[k + 1])) for k in range(3)],
-                              self.m_sex[order], self.ref_mask[order])
+                              self.m_sex[order], self.ref_mask[order],
+                              np.ascontiguousarray(self.m_birth[order]), np.ascontiguousarray(self.m_missing[order]))
         return self._combined
 
     def accepts(self, profile: dict[str, tuple[str, str]]) -> bool:
@@ -803,36 +817,45 @@ class FamilyIndex:
         return out
 
     def search_rows(self, profile, *, sex: str, min_common: int, min_log: float, top_k: int | None,
-                    max_listed: int = 0, threads: int = 1, q=None):
+                    max_listed: int = 0, threads: int = 1, q=None, dates=(NO_DATE, NO_DATE, 0)):
         """Rows to report for one person U (None if U has an allele missing from a table):
-        eligible (sex known on both sides agrees; at least ``min_common`` loci typed in U
+        eligible (sex known on both sides agrees; dates compatible, see
+        :func:`reunite.search.engine.age_conflicts`; at least ``min_common`` loci typed in U
         and a reference) with log10 LR >= ``min_log``; with ``top_k``, the best ``top_k``
         and every row tied with the k-th (of each sex block; the caller ranks them).
-        Only the rows of a compatible sex are scanned.  Returns (rows, their log10 LR,
-        number skipped for sex, number skipped for loci, up to ``max_listed`` of the latter).
-        ``q``: :meth:`query` of the profile, if already computed."""
+        Only the rows of a compatible sex are scanned.  ``dates``: U's estimated birth and
+        found day numbers and the tolerance in days.  Returns (rows, their log10 LR, number
+        skipped for sex, for dates, for loci, up to ``max_listed`` rows skipped for loci,
+        up to ``max_listed`` rows skipped for dates).  ``q``: :meth:`query` of the profile,
+        if already computed."""
         q = self.query(profile) if q is None else q
         if q is None:
             return None
-        kp, kq, _, _, _, _, order, bounds, m_sex, ref_mask = self.combined()
+        kp, kq, _, _, _, _, order, bounds, m_sex, ref_mask, m_birth, m_missing = self.combined()
         code = SEX_CODE.get(sex, 0)
         ranges = [bounds[0], bounds[code]] if code else [(0, len(self))]
         n_sex = 0 if not code else bounds[3 - code][1] - bounds[3 - code][0]
         out = np.empty(len(self))
         self._scan_ranges(q, ranges, out, threads)
         u_mask = self.locus_words(profile)
-        rows, vals, n_few, few = [], [], 0, []
+        u_birth, u_found, tol = (int(x) for x in dates)
+        rows, vals, n_few, few, n_age, aged = [], [], 0, [], 0, []
         for a, b in ranges:
             if a == b:
                 continue
-            r, _, nf, lf = _select(out[a:b], m_sex[a:b], ref_mask[a:b], code, u_mask, min_common,
-                                   min_log, -1 if top_k is None else top_k, max(0, max_listed - len(few)))
+            r, _, nf, lf, na, la = _select(out[a:b], m_sex[a:b], ref_mask[a:b], code, u_mask, min_common,
+                                           min_log, -1 if top_k is None else top_k, max(0, max_listed - len(few)),
+                                           m_birth[a:b], m_missing[a:b], u_birth, u_found, tol,
+                                           max(0, max_listed - len(aged)))
             rows.append(order[a + r])
             vals.append(out[a + r])
             n_few += nf
+            n_age += na
             few += (order[a + lf]).tolist()
+            aged += (order[a + la]).tolist()
         cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype))
-        return cat(rows, np.int64), cat(vals, float), n_sex, n_few, np.array(few, dtype=np.int64)
+        return (cat(rows, np.int64), cat(vals, float), n_sex, n_age, n_few, np.array(few, dtype=np.int64),
+                np.array(aged, dtype=np.int64))
 
     def lr_per_locus(self, profile, row: int) -> dict[str, float]:
         """Per-locus LRs of one row, for the loci typed in U."""
@@ -949,21 +972,32 @@ class FamilyIndex:
         """Bytes held by the arrays a search uses."""
         kp, kq = self.combined()[:2]
         total = (kp.nbytes + kq.nbytes + self.key_p.nbytes + self.key_q.nbytes + self.ref_mask.nbytes
-                 + self.m_sex.nbytes + self.family_id.nbytes)
+                 + self.m_sex.nbytes + self.family_id.nbytes + 2 * (self.m_birth.nbytes + self.m_missing.nbytes))
         for tab in self.tables:
             sides, dense = tab.stacked()
             total += sides.nbytes + dense.nbytes
         return total
 
 
+def _missing_entry(code: str, position: int, sex: str, birth, missing) -> tuple:
+    """(code, position, sex), with (birth, missing) day numbers added when a date is known."""
+    if birth is None and missing is None:
+        return (code, position, sex)
+    from reunite.search.engine import day_number
+
+    return (code, position, sex, day_number(birth), day_number(missing))
+
+
 def family_rows(f):
     """A ``FamilyRecord`` as :meth:`FamilyIndex.add_rows` takes it:
-    (id, code, structure, typed positions, their profiles, [(missing code, position, sex)])."""
+    (id, code, structure, typed positions, their profiles, [(missing code, position, sex
+    [, birth day, missing day])]) (day numbers only when a date is known)."""
     pedigree = f.pedigree
     typed = sorted(f.references, key=pedigree.index.__getitem__)
     return (f.id, f.code, pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed),
             [f.references[pid] for pid in typed],
-            [(m, pedigree.index[m], pedigree[m].sex) for m in f.missing])
+            [_missing_entry(m, pedigree.index[m], pedigree[m].sex, *f.dates.get(m, (None, None)))
+             for m in f.missing])
 
 
 def _split_item(item):
@@ -981,9 +1015,10 @@ def _tuples(x):
 
 
 def member_rows(family_id: int, code: str, members: list[tuple], *, shapes: dict) -> tuple:
-    """A family given as member rows ``(_, person, father, mother, sex, role, profile)``
-    (profile packed text or None) as :meth:`FamilyIndex.add_rows` takes it.  Families of
-    the same shape share one pedigree validation through the ``shapes`` cache."""
+    """A family given as member rows ``(_, person, father, mother, sex, role, profile
+    [, birth_date, missing_date])`` (profile packed text or None; dates or None) as
+    :meth:`FamilyIndex.add_rows` takes it.  Families of the same shape share one pedigree
+    validation through the ``shapes`` cache."""
     from reunite.genetics.pedigree import make_pedigree
 
     local = {m[1]: k for k, m in enumerate(members)}
@@ -1010,7 +1045,9 @@ def member_rows(family_id: int, code: str, members: list[tuple], *, shapes: dict
                                tuple(pedigree.index[members[k][1]] for k in typed), missing)
     structure, typed, positions, missing = shape
     return (family_id, code, structure, positions, [members[k][6] for k in typed],
-            [(members[k][1], pos, sex) for k, pos, sex in missing])
+            [(members[k][1], pos, sex) if len(members[k]) < 9 or (members[k][7] is None and members[k][8] is None)
+             else _missing_entry(members[k][1], pos, sex, members[k][7], members[k][8])
+             for k, pos, sex in missing])
 
 
 def _closed_form_sides(kind, structure, m_pos, local, new, tab):
@@ -1113,12 +1150,34 @@ def _common_py(words, u_mask):
     return sum(int(w & u).bit_count() for w, u in zip(words.tolist(), u_mask.tolist()))
 
 
-def _select_py(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):
-    """NumPy version of the compiled selection (see :meth:`FamilyIndex.select`)."""
+def _age_py(m_birth, m_missing, u_birth, u_found, tol):
+    """Rows whose dates exclude U (as :func:`reunite.search.engine.age_conflicts`)."""
+    mb, mm = m_birth.astype(np.int64), m_missing.astype(np.int64)
+    kmb, kmm = mb != NO_DATE, mm != NO_DATE
+    out = np.zeros(len(mb), dtype=bool)
+    if u_birth != NO_DATE:
+        out |= (kmb & (np.abs(u_birth - mb) > tol)) | (kmm & (u_birth > mm + tol))
+    if u_found != NO_DATE:
+        out |= kmb & (u_found < mb)
+    return out
+
+
+def _no_dates(n: int) -> np.ndarray:
+    return np.full(n, NO_DATE, dtype=np.int32)
+
+
+def _select_py(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed,
+               m_birth=None, m_missing=None, u_birth=NO_DATE, u_found=NO_DATE, tol=0, max_listed_age=0):
+    """NumPy version of the compiled selection (see :meth:`FamilyIndex.search_rows`):
+    (rows kept, number skipped for sex, for loci, rows listed for loci, number skipped for
+    dates, rows listed for dates).  Rows without dates given: none known."""
+    m_birth = _no_dates(len(scores)) if m_birth is None else m_birth
+    m_missing = _no_dates(len(scores)) if m_missing is None else m_missing
     sex_conflict = (m_sex != u_sex) & (m_sex != 0) & (u_sex != 0)
+    aged = ~sex_conflict & _age_py(m_birth, m_missing, u_birth, u_found, tol)
     common = np.array([_common_py(words, u_mask) for words in ref_mask], dtype=np.int64)
-    few = ~sex_conflict & (common < min_common)
-    ok = ~sex_conflict & ~few & (scores >= min_log)
+    few = ~sex_conflict & ~aged & (common < min_common)
+    ok = ~sex_conflict & ~aged & ~few & (scores >= min_log)
     rows = np.flatnonzero(ok)
     if top_k >= 0 and len(rows) > top_k:
         if top_k == 0:
@@ -1126,7 +1185,8 @@ def _select_py(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_
         else:
             kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
             rows = rows[scores[rows] >= kth]
-    return rows, int(sex_conflict.sum()), int(few.sum()), np.flatnonzero(few)[:max_listed]
+    return (rows, int(sex_conflict.sum()), int(few.sum()), np.flatnonzero(few)[:max_listed], int(aged.sum()),
+            np.flatnonzero(aged)[:max_listed_age])
 
 
 def _scan_py(kp, kq, ab, offsets, inv, loci, out):
@@ -1191,24 +1251,51 @@ if numba is not None:
         return total
 
     @numba.njit(cache=True, nogil=True)
-    def _select(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed):  # pragma: no cover
+    def _select_nb(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed,
+                   m_birth, m_missing, u_birth, u_found, tol, max_listed_age):  # pragma: no cover
         """Compiled :func:`_select_py`: one pass; rows at or above a threshold that rises to
         the k-th best whenever ``4 top_k`` rows are held (the buffer is never reallocated:
         a reassigned array in the loop costs more than the loop)."""
         n = scores.size
         buf = np.empty(n, dtype=np.int64)
         listed = np.empty(max_listed, dtype=np.int64)
+        listed_age = np.empty(max_listed_age, dtype=np.int64)
         limit = max(1024, 4 * top_k) if top_k > 0 else n + 1
         nb = 0
         n_sex = 0
+        n_age = 0
         n_few = 0
         n_listed = 0
+        n_listed_age = 0
         threshold = min_log
+        no_date = np.int64(NO_DATE)
+        has_birth = np.int64(u_birth) != no_date
+        has_found = np.int64(u_found) != no_date
+        ub = np.int64(u_birth)
+        uf = np.int64(u_found)
+        tl = np.int64(tol)
         for r in range(n):
             ms = m_sex[r]
             if u_sex != 0 and ms != 0 and ms != u_sex:
                 n_sex += 1
                 continue
+            if has_birth or has_found:
+                mb = np.int64(m_birth[r])
+                mm = np.int64(m_missing[r])
+                conflict = False
+                if mb != no_date:
+                    if has_birth and abs(ub - mb) > tl:
+                        conflict = True
+                    elif has_found and uf < mb:
+                        conflict = True
+                if not conflict and has_birth and mm != no_date and ub > mm + tl:
+                    conflict = True
+                if conflict:
+                    if n_listed_age < max_listed_age:
+                        listed_age[n_listed_age] = r
+                        n_listed_age += 1
+                    n_age += 1
+                    continue
             if _common_nb(ref_mask[r], u_mask) < min_common:
                 if n_listed < max_listed:
                     listed[n_listed] = r
@@ -1244,7 +1331,15 @@ if numba is not None:
                     vals[k] = scores[rows[k]]
                 kth = np.partition(vals, nb - top_k)[nb - top_k]
                 rows = rows[vals >= kth]
-        return rows, n_sex, n_few, listed[:n_listed].copy()
+        return rows, n_sex, n_few, listed[:n_listed].copy(), n_age, listed_age[:n_listed_age].copy()
+
+    def _select(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed,
+                m_birth=None, m_missing=None, u_birth=NO_DATE, u_found=NO_DATE, tol=0, max_listed_age=0):
+        """The compiled selection (:func:`_select_py`'s arguments and results)."""
+        return _select_nb(scores, m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, max_listed,
+                          _no_dates(len(scores)) if m_birth is None else m_birth,
+                          _no_dates(len(scores)) if m_missing is None else m_missing,
+                          int(u_birth), int(u_found), int(tol), int(max_listed_age))
 
 else:  # pragma: no cover
     scan = _scan_py

@@ -609,7 +609,14 @@ def test_cli_rejected_import_changes_nothing(tmp_path, simulated):
 
 
 def test_cli_on_an_uninitialised_database(tmp_path):
-    result = cli(f"sqlite:///{tmp_path / 'nothing.db'}", "import", "genotypes", str(STORE / "genotypes_long.csv"))
+    path = tmp_path / "nothing.db"
+    result = cli(f"sqlite:///{path}", "import", "genotypes", str(STORE / "genotypes_long.csv"))
+    assert isinstance(result.exception, StoreError)
+    assert "there is no database at" in str(result.exception) and "reunite db init" in str(result.exception)
+    assert not path.exists()  # nothing created
+    with make_engine(f"sqlite:///{path}").connect():
+        pass  # an empty SQLite file
+    result = cli(f"sqlite:///{path}", "import", "genotypes", str(STORE / "genotypes_long.csv"))
     assert isinstance(result.exception, StoreError)
     assert "not initialised" in str(result.exception) and "reunite db init" in str(result.exception)
 

@@ -109,8 +109,8 @@ def make_engine(url: str | None = None, *, must_exist: bool = False) -> Engine:
     if backend == "sqlite":
         path = sqlite_path(parsed)
         if must_exist and path is not None and not path.exists():
-            raise StoreError(f"there is no database at {path} (from {_hide_password(text)}); check "
-                             "REUNITE_DATABASE_URL, or create one with 'reunite db init'")
+            raise StoreError(f"there is no database at {path}; check REUNITE_DATABASE_URL, or create "
+                             "one there with 'reunite db init'")
         connect_args["timeout"] = busy_timeout()
     elif backend == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = 10
@@ -339,6 +339,9 @@ def explain_error(exc: BaseException, *, url: str | URL | None = None) -> StoreE
         if state == "42501":
             return StoreError(f"{where}: user {url.username!r} lacks a permission ({line}); {nothing}")
     else:
+        if getattr(_orig(exc), "sqlite_errorname", "") == "SQLITE_BUSY_SNAPSHOT":
+            return StoreError(f"{where} was changed by another reunite command while this one was reading "
+                              f"it; {nothing}. Run it again")
         if "database is locked" in low or "database is busy" in low:
             return StoreError(
                 f"{where} is busy: another reunite command (an import, or a search storing its "

@@ -62,6 +62,16 @@ def _mix(locus: int, codes: np.ndarray) -> np.ndarray:
     return np.where(codes >= 0, x, np.uint64(0))
 
 
+def _coverages(typed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a (profiles, loci) boolean array and each profile's row number."""
+    if len(typed) == 0:
+        return np.zeros((0, typed.shape[1]), dtype=bool), np.zeros(0, dtype=np.int64)
+    packed = np.packbits(typed, axis=1)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    return typed[first], group.reshape(-1)
+
+
 @dataclass(frozen=True)
 class Holder:
     """Whose profile an entry of the lookup is."""
@@ -184,10 +194,9 @@ class IdentityLookup:
             h = np.zeros(g.shape, dtype=np.uint64)
             for li in range(g.shape[1]):
                 h[:, li] = _mix(li, g[:, li])
-            masks, group = np.unique(g >= 0, axis=0, return_inverse=True) if len(g) else (
-                np.zeros((0, g.shape[1]), dtype=bool), np.zeros(0, dtype=np.int64))
-            group = group.reshape(-1)
-            members = [np.flatnonzero(group == k) for k in range(len(masks))]
+            masks, group = _coverages(g >= 0)
+            order = np.argsort(group, kind="stable")
+            members = np.split(order, np.cumsum(np.bincount(group, minlength=len(masks)))[:-1])
             self._frozen = (g, h, masks, members)
         return self._frozen
 
@@ -267,8 +276,7 @@ class IdentityLookup:
             qh[:, li] = _mix(li, np.where(qg[:, li] == -2, -1, qg[:, li]))
         q_unknown = qg == -2  # a genotype no entry has: typed, but matches nobody there
         q_typed = qg != -1
-        q_masks, q_group = np.unique(q_typed, axis=0, return_inverse=True)
-        q_group = q_group.reshape(-1)
+        q_masks, q_group = _coverages(q_typed)
         common = q_masks.astype(np.int64) @ masks.T.astype(np.int64)
         out = []
         for a in range(len(q_masks)):

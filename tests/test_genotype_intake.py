@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import uuid
 
 import numpy as np
 import pytest
@@ -53,12 +55,43 @@ MODEL = GeneticModel(POPULATION)
 LONG = "sample_id,locus,allele1,allele2\n"
 
 
+PG_SERVER = os.environ.get("REUNITE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
 @pytest.fixture
 def engine(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'reunite.db'}")
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(request, tmp_path):
+    """A migrated, empty database on SQLite and on PostgreSQL (skipped without a server)."""
+    if request.param == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'reunite.db'}", lambda: None
+    else:
+        psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+        try:
+            admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
+        except psycopg.Error as exc:
+            pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER} ({exc.__class__.__name__})")
+        name = f"reunite_test_{uuid.uuid4().hex[:12]}"
+        with admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+
+        def drop():
+            with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine = make_engine(url)
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop()
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -233,13 +266,14 @@ def test_duplicate_loci_name_both_spellings_and_lines(tmp_path, name, text, expe
 # encodings and sample ids
 
 
-def test_gbk_file_from_chinese_windows(tmp_path, engine):
+def test_gbk_file_from_chinese_windows(tmp_path, any_engine):
     """A long file saved as GBK (ANSI on Chinese Windows), sample ids and alleles typed with
     a Chinese input method (full-width digits and dots)."""
     prof = full_profile(11)
     rows = "".join(f"粤Ａ－００１,{m},{a[0].replace('.', '．')},{a[-1]}\n" for m, a in prof.items() if m in USABLE_STR)
     text = "sample_id,locus,allele1,allele2\r\n" + rows.replace("\n", "\r\n") + "粤Ａ－００１,AMEL,X,Y\r\n"
     path = write(tmp_path, "广州_profiles.csv", text, encoding="gbk")
+    engine = any_engine
     report = run_import(engine, path)
     assert report.encoding == "gb18030" and report.details["encoding"] == "gb18030"
     stored = samples(engine)
@@ -348,7 +382,8 @@ def _expected_profile(calls):
     return out
 
 
-def test_whole_run_export_imports_with_a_correct_report(tmp_path, engine):
+def test_whole_run_export_imports_with_a_correct_report(tmp_path, any_engine):
+    engine = any_engine
     path, where, p, p7b = _run(tmp_path)
     profiles_csv = write(tmp_path, "controls.csv", CONTROL_PROFILES)
     report = run_import(engine, path, control_profiles=profiles_csv)
@@ -531,3 +566,26 @@ def test_call_str_orders_and_classifies():
     assert call_str(("15", "OL")).status == "off_ladder"
     assert call_str(("8", "9", "11")).status == "extra"
     assert call_str(()).status == "empty"
+
+
+def test_a_run_with_nothing_to_import_says_why(tmp_path):
+    path = tmp_path / "run.txt"
+    write_run(path, [Injection("A.hid", "Ladder", "Allelic Ladder", ladder()), Injection("B.hid", "NEG", "Sample", {})])
+    with pytest.raises(ImportRejected) as info:
+        read_genotypes(path, model=MODEL)
+    text = "\n".join(info.value.problems)
+    assert f"{path}:2: sample 'Ladder': ladder: an allelic ladder" in text
+    assert "sample 'NEG': negative control" in text and "no genotypes to import" in text
+
+
+def test_bad_control_files_fail_before_any_work(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    env = {"REUNITE_DATABASE_URL": url}
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "init"], env=env).exit_code == 0
+    path, _, _, _ = _run(tmp_path)
+    bad = write(tmp_path, "c.csv", "control,locus,allele1,allele2\n9947A,VWA,14,banana\n")
+    result = runner.invoke(app, ["import", "genotypes", str(path), "--control-profiles", str(bad)], env=env)
+    assert result.exit_code == 1 and "c.csv:2: control '9947A', locus VWA: alleles must be repeat numbers" \
+        in str(result.exception)
+    assert samples(make_engine(url)) == {}

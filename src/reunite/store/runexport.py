@@ -163,8 +163,8 @@ def load_control_profiles(path) -> dict[str, dict[str, str]]:
             continue
         call = call_marker(marker_kind(locus), tuple(c.strip() for c in fields[2:] if c.strip()))
         if call.status != "typed" or not name:
-            problems.append(f"{path}:{line}: control {name!r}, locus {locus}: "
-                            + (call.reason or "expected the control's alleles" if name else "empty control name"))
+            why = (call.reason or "expected the control's alleles") if name else "empty control name"
+            problems.append(f"{path}:{line}: control {name!r}, locus {locus}: {why}")
             continue
         profile = out.setdefault(name, {})
         if locus in profile:

@@ -25,7 +25,7 @@ from reunite.search.service import family_index, index_path, load_families, load
 from reunite.simulate import simulate_database, write_database
 from reunite.store import corrections as C
 from reunite.store.db import make_engine, upgrade
-from reunite.store.importers import ImportRejected, import_all
+from reunite.store.importers import import_all
 from reunite.store.models import (
     Family,
     FamilyMember,
@@ -359,8 +359,9 @@ def test_corrected_pedigree_is_checked_as_an_import(store, tmp_path):
         path = tmp_path / "bad.csv"
         write_families(path, rows)
         with Session(engine) as s, s.begin():
-            with pytest.raises((ImportRejected, C.CorrectionError), match=what):
+            with pytest.raises(C.CorrectionError, match=what) as info:
                 C.correct_pedigree(s, f, path=path, model=MODEL, **WHO)
+            assert "nothing was imported" not in str(info.value)
 
     rejected(rows + family_rows(db, other), f"family {other!r} is not the family being corrected")
     stolen = [list(r) for r in rows]
@@ -382,6 +383,13 @@ def test_corrected_pedigree_is_checked_as_an_import(store, tmp_path):
                 r[4] = "F"
         rejected(wrong_sex, "father")
     rejected(rows, "is the stored one")
+    rejected([r + ["extra"] for r in rows], "expected 8 fields as in the header, found 9")
+    bad = tmp_path / "bad_genotypes.csv"
+    bad.write_text("sample_id,locus,allele1,allele2\nSX,TH01,9,0\n", encoding="utf-8")
+    with Session(engine) as s, s.begin():
+        ref = next(r[6] for r in rows if r[6])
+        with pytest.raises(C.CorrectionRejected, match="nothing was changed:\n  .*bad_genotypes.csv:2: .*allele 0"):
+            C.retype_sample(s, ref, path=bad, model=MODEL, **WHO)
     with Session(engine) as s:
         assert s.execute(select(func.count()).select_from(RecordVersion)).scalar() == 0
 
@@ -593,6 +601,18 @@ def test_cli_corrections_and_history(store, tmp_path, monkeypatch):
     out = runner.invoke(app, ["correct", "sex", missing[1], "--family", f, "--sex",
                               "F" if missing[4] == "M" else "M", "--reason", "birth record"])
     assert out.exit_code == 0, out.output
+    rows = family_rows(db, f)
+    next(r for r in rows if r[5] == "missing")[4] = missing[4]  # the sex corrected back, by the pedigree
+    fixed = tmp_path / "fixed.csv"
+    write_families(fixed, rows)
+    out = runner.invoke(app, ["correct", "pedigree", f, "--file", str(fixed), "--reason", "birth record was "
+                              "wrong", "--no-search"])
+    assert out.exit_code == 0, out.output
+    assert "version 3 (pedigree)" in out.output and "search --pending" in out.output
+    with Session(engine) as s:
+        assert s.execute(select(PendingSearch.kind)).scalars().all() == ["family"]
+    out = runner.invoke(app, ["correct", "history", missing[1], "--family", f], env={"COLUMNS": "200"})
+    assert out.exit_code == 0 and "pedigree" in out.output and "sex" in out.output, out.output
     out = runner.invoke(app, ["correct", "history", sample], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     for word in ("import", "retype", "withdraw", "analyst-9", "lab-head", "re-typed", "contaminated"):
@@ -603,4 +623,4 @@ def test_cli_corrections_and_history(store, tmp_path, monkeypatch):
     assert out.exit_code == 2  # --reason is required
     with Session(engine) as s:
         by = [v.changed_by for v in s.execute(select(RecordVersion).order_by(RecordVersion.id)).scalars()]
-    assert by == ["analyst-9", "lab-head", "analyst-9"]
+    assert by == ["analyst-9", "lab-head", "analyst-9", "analyst-9"]

@@ -58,16 +58,16 @@ def _correct(work, *, search: bool, min_lr: float, top: int) -> None:
     engine, session, model = _open_store()
     session.close()
     correction = write_transaction(engine, lambda s: work(s, model))
-    console.print(f"{correction.describe()} written:", highlight=False)
+    console.print(f"{correction.describe()} written:", highlight=False, soft_wrap=True)
     for line in correction.changes:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     affected = len(correction.unidentified_ids) + len(correction.family_ids)
     if not affected:
-        console.print("no person or family has this sample: nothing to search again")
+        console.print("no person or family has this sample: nothing to search again", soft_wrap=True)
         return
     if not search:
         console.print(f"not searched (--no-search): {affected} search(es) left pending; run "
-                      "'reunite search --pending'")
+                      "'reunite search --pending'", soft_wrap=True)
         return
     summary = write_transaction(engine, lambda s: apply(s, correction, model, min_lr=min_lr, top_k=top,
                                                         workers=os.cpu_count() or 1))
@@ -77,7 +77,7 @@ def _correct(work, *, search: bool, min_lr: float, top: int) -> None:
     console.print(f"searched again ({who}): {summary.num_compared:,} pairs compared; {summary.stored:,} "
                   f"candidates with LR >= {min_lr:g} stored; {summary.updated:,} earlier candidates "
                   f"recomputed; {summary.superseded:,} marked superseded (below {min_lr:g} or no longer "
-                  "compared)", highlight=False)
+                  "compared)", highlight=False, soft_wrap=True)
 
 
 @correct_app.command("profile")

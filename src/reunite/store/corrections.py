@@ -62,6 +62,18 @@ class CorrectionConflict(CorrectionError):
     """Another correction of the same record ran at the same time; this one was refused."""
 
 
+class CorrectionRejected(CorrectionError):
+    """A correction file was rejected; ``problems`` lists 'file:line: reason' strings."""
+
+    def __init__(self, problems: list[str]):
+        from reunite.store.importers import MAX_REPORTED
+
+        self.problems = problems
+        shown = problems[:MAX_REPORTED]
+        more = f"\n... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        super().__init__(f"{len(problems)} problem(s); nothing was changed:\n  " + "\n  ".join(shown) + more)
+
+
 @dataclass
 class Correction:
     """What one correction did: the record, its new version, what changed, and the
@@ -164,8 +176,12 @@ def _conflicts(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from reunite.store.importers import ImportRejected
+
         try:
             return fn(*args, **kwargs)
+        except ImportRejected as exc:  # a file read as an import reads it: nothing was imported, nor changed
+            raise CorrectionRejected(exc.problems) from None
         except OperationalError as exc:
             text = str(exc.orig).lower()
             if "locked" in text or "lock" in text or "could not serialize" in text:
@@ -579,7 +595,7 @@ def correct_pedigree(session: Session, family_code: str, *, path, changed_by: st
         except PedigreeError as exc:
             problems.append(str(exc))
     if problems:
-        raise imp.ImportRejected(path, problems)
+        raise CorrectionRejected(problems)
 
     before = _family_data(session, family)
     new_type = family_type if "family_type" in file.columns else family.family_type
@@ -880,24 +896,24 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
     if fids:
         conditions.append(MatchCandidate.family_id.in_(fids))
     rows = list(session.execute(select(MatchCandidate).where(or_(*conditions))).scalars()) if conditions else []
-    stale: dict[int, list[MatchCandidate]] = {}
+    stale = []
     for row in rows:
-        key = (row.unidentified_id, row.family_id, row.missing_code)
-        if key in found:
+        if (row.unidentified_id, row.family_id, row.missing_code) in found:
             _set_superseded(row, None)
         else:
-            stale.setdefault(row.unidentified_id, []).append(row)
-    for uid, old in sorted(stale.items()):
-        again = run_search(session, model, unidentified_ids=[uid], family_ids=sorted({r.family_id for r in old}),
-                           per="unidentified", min_lr=0.0, top_k=None, store=False, use_index=False)
-        by_key = {(c.unidentified.id, c.family.id, c.missing): c for c in again.candidates}
-        skipped = {(f, m): why for _, f, m, why in again.skipped_pairs}
-        wanted = {(r.unidentified_id, r.family_id, r.missing_code) for r in old}
-        keep = [c for key, c in by_key.items() if key in wanted]
-        if keep:
-            store_candidates(session, SearchResult(keep), model)
+            stale.append(row)
+    if stale:  # earlier candidates the searches did not return: those pairs computed again
+        again = run_search(session, model, unidentified_ids=sorted({r.unidentified_id for r in stale}),
+                           family_ids=sorted({r.family_id for r in stale}), per="unidentified", min_lr=0.0,
+                           top_k=None, store=False, use_index=False)
+        wanted = {(r.unidentified_id, r.family_id, r.missing_code) for r in stale}
+        by_key = {key: c for c in again.candidates
+                  if (key := (c.unidentified.id, c.family.id, c.missing)) in wanted}
+        skipped = {(u, f, m): why for u, f, m, why in again.skipped_pairs}
+        if by_key:
+            store_candidates(session, SearchResult(list(by_key.values())), model)
             session.flush()
-        for row in old:
+        for row in stale:
             c = by_key.get((row.unidentified_id, row.family_id, row.missing_code))
             if c is not None:
                 summary.updated += 1
@@ -908,8 +924,9 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
                     _set_superseded(row, f"after {because}: LR {c.lr:.4g} is below {min_lr:g}")
                 continue
             summary.superseded += 1
-            family_code = session.execute(select(Family.code).where(Family.id == row.family_id)).scalar()
-            why = skipped.get((family_code, row.missing_code))
+            u_code = session.execute(select(Unidentified.code).where(Unidentified.id == row.unidentified_id)).scalar()
+            f_code = session.execute(select(Family.code).where(Family.id == row.family_id)).scalar()
+            why = skipped.get((u_code, f_code, row.missing_code))
             _set_superseded(row, f"after {because}: no longer compared ("
                                  + (why or _not_compared(session, row)) + "); the numbers are those "
                                  "of the data before")

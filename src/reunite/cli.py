@@ -47,12 +47,58 @@ def _fmt_log(x: float) -> str:
     return f"{x:.3f}"
 
 
-@app.callback()
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
-    """reunite: kinship statistics to bring missing and trafficked children home."""
-    if version:
+def _print_version(value: bool) -> None:
+    """``--version``: print the version and exit before any command is looked for."""
+    if value:
         console.print(f"reunite {__version__}")
         raise typer.Exit()
+
+
+def _output_file(path: Path, *, option: str) -> None:
+    """Refuse, before any work, an output file that cannot be written.
+
+    Raises
+    ------
+    ReuniteError
+        the path is a folder, its folder does not exist or is not writable, or the file
+        exists and is read-only.
+    """
+    if path.is_dir():
+        raise ReuniteError(f"{option} {path}: is a folder; give a file name, e.g. {path / 'matches.csv'}")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ReuniteError(f"{option} {path}: the folder {folder} {what}; create it or choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ReuniteError(f"{option} {path}: cannot write in the folder {folder} (permission denied)")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ReuniteError(f"{option} {path}: the file exists and cannot be written (permission denied)")
+
+
+def _output_folder(path: Path, *, option: str) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written.
+
+    Raises
+    ------
+    ReuniteError
+        the path is a file, or the folder (or its nearest existing parent, where it will be
+        created) is not writable.
+    """
+    if path.exists() and not path.is_dir():
+        raise ReuniteError(f"{option} {path}: is a file, not a folder; give a folder (it is created if needed)")
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReuniteError(f"{option} {path}: {existing} is a file, so the folder cannot be created there")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReuniteError(f"{option} {path}: cannot write in the folder {existing} (permission denied)")
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """reunite: kinship statistics to bring missing and trafficked children home."""
 
 
 @app.command()
@@ -62,7 +108,7 @@ def populations() -> None:
 
     table = Table(title="Allele-frequency tables shipped with reunite (provenance: reunite/data/SOURCES.md)")
     for col in ("population", "loci", "sample size (individuals)", "source"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for pop in list_populations():
         table.add_row(pop.name, str(len(pop.loci)), pop.sample_size, ", ".join(pop.sources))
     console.print(table)
@@ -73,89 +119,93 @@ def lr(
     cases_file: Path = typer.Argument(..., help="Kinship cases in the kinship case format (JSON)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Run the valid cases even if some are malformed."),
+    lenient: bool = typer.Option(False, "--lenient",
+                                 help="Unknown keys in the case file are warnings, not errors."),
     normalise: bool = typer.Option(False, "--normalise", help="Renormalise frequency tables that do not sum to 1."),
     floor: float = typer.Option(DEFAULT_FLOOR, "--floor", help="Frequency of alleles absent from a table of unknown size."),
 ) -> None:
     """Compute likelihood ratios for every case in CASES_FILE."""
-    from reunite.genetics.caseio import load_cases_json, parse_case
+    from rich.markup import escape
+
+    from reunite.genetics.caseio import load_case_document, read_cases
     from reunite.genetics.kinship import check_case, kinship_lr_many
 
     try:
-        raw = load_cases_json(cases_file)
+        doc = load_case_document(cases_file)
     except ReuniteError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    parsed, errors = [], {}
-    order = []
-    for k, item in enumerate(raw, start=1):
-        cid = str(item.get("id", f"#{k}")) if isinstance(item, dict) else f"#{k}"
-        order.append(cid)
-        try:
-            parsed.append(parse_case(item, number=k))
-        except ReuniteError as exc:
-            errors[cid] = str(exc)
-    if errors and not keep_going:  # report every bad case, computing nothing
-        for case in parsed:
-            try:
-                check_case((case.id, case.h1, case.h2, case.markers, case.theta), floor=floor,
-                           normalise=normalise)
-            except ReuniteError as exc:
-                errors[case.id] = str(exc)
-        for cid in order:
-            if cid in errors:
-                err.print(f"[red]error:[/red] {errors[cid]}")
-        err.print(f"{len(errors)} of {len(order)} cases are malformed; no results were written. "
+    try:
+        case_file = read_cases(doc, source=str(cases_file), lenient=lenient)
+    except ReuniteError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    entries = case_file.entries
+    for warning in case_file.warnings + [w for e in entries for w in e.warnings]:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+    def report_errors() -> None:
+        for e in entries:
+            if e.error is not None:
+                err.print(f"[red]error:[/red] {escape(str(e.error))}")
+
+    def refuse() -> None:
+        report_errors()
+        bad = sum(e.error is not None for e in entries)
+        err.print(f"{bad} of {len(entries)} cases are malformed; no results were written. "
                   "Fix them, or pass --keep-going to compute the others.")
         raise typer.Exit(1)
-    results = []
+
+    if any(e.error is not None for e in entries) and not keep_going:  # every bad case, nothing computed
+        for e in entries:
+            if e.case is not None:
+                try:
+                    check_case((e.case.id, e.case.h1, e.case.h2, e.case.markers, e.case.theta),
+                               floor=floor, normalise=normalise)
+                except ReuniteError as exc:
+                    e.error = exc if e.error is None else ReuniteError(f"{e.error}; and {exc}")
+        refuse()
+    valid = [e for e in entries if e.case is not None and e.error is None]
+    results: dict[int, object] = {}
     chunk = 256
     with Progress(TextColumn("computing LRs"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True,
-                  disable=len(parsed) <= chunk or not err.is_terminal) as progress:
-        task = progress.add_task("lr", total=len(parsed))
-        for start in range(0, len(parsed), chunk):
-            part = parsed[start:start + chunk]
-            results += kinship_lr_many([(c.id, c.h1, c.h2, c.markers, c.theta) for c in part],
-                                       floor=floor, normalise=normalise, keep_going=True)
+                  disable=len(valid) <= chunk or not err.is_terminal) as progress:
+        task = progress.add_task("lr", total=len(valid))
+        for start in range(0, len(valid), chunk):
+            part = valid[start:start + chunk]
+            computed = kinship_lr_many([(e.case.id, e.case.h1, e.case.h2, e.case.markers, e.case.theta)
+                                        for e in part], floor=floor, normalise=normalise, keep_going=True)
+            for e, res in zip(part, computed):
+                if isinstance(res, ReuniteError):
+                    e.error = res
+                else:
+                    results[e.number] = res
             progress.advance(task, len(part))
-    by_id = {}
-    for case, res in zip(parsed, results):
-        if isinstance(res, ReuniteError):
-            errors[case.id] = str(res)
-        else:
-            by_id[case.id] = res
-    if errors and not keep_going:
-        for cid in order:
-            if cid in errors:
-                err.print(f"[red]error:[/red] {errors[cid]}")
-        err.print(f"{len(errors)} of {len(order)} cases are malformed; no results were written. "
-                  "Fix them, or pass --keep-going to compute the others.")
-        raise typer.Exit(1)
+    if any(e.error is not None for e in entries) and not keep_going:
+        refuse()
     if as_json:
         out = []
-        for cid in order:
-            if cid in by_id:
-                out.append(by_id[cid].to_json())
-            else:
-                out.append({"id": cid, "error": errors[cid]})
-        sys.stdout.write(json.dumps({"results": out}, indent=1) + "\n")
+        for e in entries:
+            item = results[e.number].to_json() if e.number in results else {"id": e.id, "error": str(e.error)}
+            item["warnings"] = e.warnings
+            out.append(item)
+        sys.stdout.write(json.dumps({"results": out, "warnings": case_file.warnings}, indent=1) + "\n")
     else:
-        table = Table(title=f"Likelihood ratios: {cases_file}")
+        table = Table(title=f"Likelihood ratios: {escape(str(cases_file))}")
         for col in ("case", "LR", "log10 LR", "markers", "notes"):
             table.add_column(col, overflow="fold")
-        for cid in order:
-            if cid in by_id:
-                r = by_id[cid]
+        for e in entries:
+            if e.number in results:
+                r = results[e.number]
                 notes = "; ".join(f"{m}: {why}" for m, why in r.notes.items())
-                table.add_row(cid, _fmt_lr(r.lr_total), _fmt_log(r.log10_lr_total),
-                              str(len(r.lr_per_marker)), notes)
+                table.add_row(escape(e.id), _fmt_lr(r.lr_total), _fmt_log(r.log10_lr_total),
+                              str(len(r.lr_per_marker)), escape(notes))
             else:
-                table.add_row(cid, "-", "-", "-", f"[red]error:[/red] {errors[cid]}")
+                table.add_row(escape(e.id), "-", "-", "-", f"[red]error:[/red] {escape(str(e.error))}")
         console.print(table)
-    if errors:
-        for cid in order:
-            if cid in errors:
-                err.print(f"[red]error:[/red] {errors[cid]}")
+    if any(e.error is not None for e in entries):
+        report_errors()
         raise typer.Exit(1)
 
 
@@ -164,19 +214,62 @@ db_app = typer.Typer(help="Create and migrate the database (URL from REUNITE_DAT
 import_app = typer.Typer(help="Import genotypes, families and unidentified persons.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+from reunite.cli_corrections import correct_app  # noqa: E402
+
+app.add_typer(correct_app, name="correct")
 
 
-def _open_store():
+def _open_store(*, read_only: bool = False, pending: bool = False):
+    """The database of REUNITE_DATABASE_URL: ``(engine, session, genetic model)``.
+
+    A SQLite file that does not exist is an error (nothing is created; only 'db init'
+    creates).  ``read_only``: the session only reads (on SQLite it never waits for a
+    writer).  ``pending``: searches left pending by an earlier run that stopped after its
+    import are completed first (see :func:`_complete_pending`).
+    """
     from sqlalchemy.orm import Session
 
-    from reunite.store.db import make_engine, read_settings
+    from reunite.store import db
     from reunite.store.profiles import GeneticModel
 
-    engine = make_engine()
-    session = Session(engine)
-    settings = read_settings(session)
-    session.rollback()  # end the read; commands open their own transactions
-    return engine, session, GeneticModel.from_json(settings["genetic_model"])
+    engine = db.make_engine(must_exist=True)
+    with Session(db.read_only(engine)) as reader:
+        settings = db.read_settings(reader)
+    model = GeneticModel.from_json(settings["genetic_model"])
+    if pending:
+        _complete_pending(engine, model)
+    session = Session(db.read_only(engine) if read_only else engine)
+    return engine, session, model
+
+
+def _complete_pending(engine, model, *, explicit: bool = False) -> int:
+    """Run the searches recorded as pending (an earlier run stopped after its import had
+    committed: killed, disk full, ...), in one transaction with storing their candidates.
+    Implicitly (before an import or a search) a failure is a warning, not the command's
+    failure; ``explicit`` ('search --pending') raises it.  Returns how many were run."""
+    from sqlalchemy.orm import Session
+
+    from reunite.search.service import pending_searches
+    from reunite.store.db import read_only, write_transaction
+
+    with Session(read_only(engine)) as reader:
+        pending = pending_searches(reader)
+    if not pending:
+        if explicit:
+            console.print("no pending searches")
+        return 0
+    listed = ", ".join(f"{len(ids):,} {'families' if kind == 'family' else 'unidentified persons'}"
+                       for kind, ids in pending.items())
+    console.print(f"running the pending searches{'' if explicit else ' left by an earlier run'}: {listed}")
+    try:
+        write_transaction(engine, lambda session: _auto_search(session, model))
+    except ReuniteError as exc:
+        if explicit:
+            raise
+        err.print(f"[yellow]warning:[/yellow] the pending searches could not be completed ({exc}); they "
+                  "stay pending: run 'reunite search --pending'", highlight=False)
+        return 0
+    return sum(len(ids) for ids in pending.values())
 
 
 @db_app.command("init")
@@ -215,61 +308,120 @@ def db_init(
     console.print(f"database ready at {database_url()}: {model.describe()}")
 
 
-def _auto_search(session, model, report, per: str) -> None:
-    from reunite.search.service import run_search
+def _auto_search(session, model, per: str | None = None, subject_ids=None) -> None:
+    """Run pending searches (those of ``per`` and ``subject_ids``, else all) in the caller's
+    transaction, which also deletes them (:func:`reunite.search.service.run_pending`)."""
+    from reunite.search.service import run_pending
 
     workers = os.cpu_count() or 1
     index = _updated_index(session, model) if model.theta == 0.0 else None  # new families are indexed now
-    if per == "family":
-        result = run_search(session, model, family_ids=report.new_ids, per="family", min_lr=1.0,
-                            workers=workers)
-    else:
-        result = run_search(session, model, unidentified_ids=report.new_ids, min_lr=1.0, workers=workers,
-                            index=index)
-    if result.num_pairs == 0:
-        console.print("nothing to search against yet: the database has no "
-                      + ("unidentified persons" if per == "family" else "families"))
-        return
-    strong = [c for c in result.candidates if c.rank == 1 and c.log10_lr >= 4]
-    console.print(f"searched {result.num_compared:,} pairs automatically; {len(result.candidates):,} "
-                  f"candidates with LR >= 1 stored, {len(strong):,} with LR >= 10,000 ranked first "
-                  f"({result.skipped_sex:,} pairs skipped for sex, {result.skipped_loci:,} for too few loci)")
+    for kind, ids, result in run_pending(session, model, kind=per, subject_ids=subject_ids, workers=workers,
+                                         index=index):
+        what = f"{len(ids):,} {'families' if kind == 'family' else 'unidentified persons'}"
+        if result.num_pairs == 0:
+            console.print(f"{what}: nothing to search against yet: the database has no "
+                          + ("unidentified persons" if kind == "family" else "families"))
+            continue
+        strong = [c for c in result.candidates if c.rank == 1 and c.log10_lr >= 4]
+        console.print(f"searched {what}: {result.num_compared:,} pairs; {len(result.candidates):,} "
+                      f"candidates with LR >= 1 stored, {len(strong):,} with LR >= 10,000 ranked first "
+                      f"({result.skipped_sex:,} pairs skipped for sex, {result.skipped_age:,} for dates, "
+                      f"{result.skipped_loci:,} for too few loci)")
+        flagged = sorted({c.unidentified.code for c in result.candidates if c.flags})
+        if flagged:
+            from rich.markup import escape
+
+            console.print(f"[red]identity flags[/red] on the candidates of {len(flagged):,} unidentified person(s) "
+                          f"({escape(', '.join(flagged[:10]))}{' ...' if len(flagged) > 10 else ''}): a profile identical or "
+                          "nearly identical to another sample; see 'reunite search --unidentified ID'")
 
 
 @import_app.command("genotypes")
 def import_genotypes_cmd(
-    file: Path = typer.Argument(..., help="Long CSV, wide CSV or GeneMapper export."),
+    file: Path = typer.Argument(..., help="Long CSV, wide CSV or a run export (GeneMapper, GeneMapper ID-X, "
+                                "OSIRIS-like)."),
     lab: str = typer.Option(None, help="Laboratory that typed the samples."),
+    encoding: str = typer.Option(None, help="The file's encoding (default: detected; e.g. utf-8, gbk, utf-16)."),
+    strict: bool = typer.Option(False, help="Import a run export whole or not at all: any ladder, control, "
+                                            "failed or OL locus, tri-allele or re-injection rejects the file."),
+    lenient: bool = typer.Option(False, help="Leave out columns the importer does not know (reported) "
+                                             "instead of rejecting the file."),
+    controls: Path = typer.Option(None, "--controls", help="CSV 'kind,pattern': the names of ladders and "
+                                  "controls in run exports (replaces the default patterns)."),
+    control_profiles: Path = typer.Option(None, "--control-profiles", help="CSV 'control,locus,allele1,allele2': "
+                                          "the known profiles of the positive controls, checked in run exports."),
 ) -> None:
-    """Import STR profiles (one transaction; a bad row rejects the file)."""
+    """Import STR profiles in one transaction; a run export's ladders, controls and unusable loci or
+    samples are reported, not imported (see --strict)."""
+    from reunite.store.db import write_transaction
     from reunite.store.importers import import_genotypes
+    from reunite.store.runexport import controls_from_options
 
-    _, session, model = _open_store()
-    with session, session.begin():
-        report = import_genotypes(session, file, model=model, lab=lab)
+    patterns, known = controls_from_options(controls, control_profiles)  # bad files fail before any work
+    engine, _, model = _open_store(pending=True)
+    # a clash with an import running at once: checked again, then reported by sample
+    report = write_transaction(engine, lambda session: import_genotypes(
+        session, file, model=model, lab=lab, encoding=encoding, strict=strict, lenient=lenient,
+        controls=patterns, control_profiles=known))
     console.print(f"imported {report.num_records:,} profiles ({report.num_rows:,} genotypes, "
                   f"{report.notes[0]}) from {file}")
+    _print_intake_report(report.details, batch_id=report.batch_id)
+
+
+def _print_intake_report(details: dict, *, batch_id: int | None, max_rows: int = 200) -> None:
+    """The samples a genotype import skipped, rejected or flagged, as a table (folded, never
+    truncated), then its warnings; everything is also kept in import_batches.report."""
+    from reunite.store.genotype_import import report_rows
+
+    counts = ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in details.get("samples", {}).items())
+    rows = report_rows(details)
+    if rows:
+        table = Table(title=f"import report (batch {batch_id}): {counts}", show_lines=True)
+        for col in ("sample", "outcome", "lines", "why / notes"):
+            table.add_column(col, overflow="fold")
+        for row in rows[:max_rows]:
+            table.add_row(*row)
+        console.print(table)
+        if len(rows) > max_rows:
+            console.print(f"... {len(rows) - max_rows:,} more samples in the import report (import_batches.report "
+                          f"of batch {batch_id})", markup=False, highlight=False)
+    for warning in details.get("warnings", []):
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | None = None,
                        lenient: bool = False) -> None:
     """Import families or unidentified persons in one transaction, then search the new ones."""
+    from reunite.search.service import record_pending
     from reunite.store import importers
+    from reunite.store.db import StoreError, write_transaction
 
-    _, session, model = _open_store()
-    with session, session.begin():
+    engine, _, model = _open_store(pending=True)
+    per = "family" if kind == "families" else "unidentified"
+
+    def work(session):  # the records and their pending search, committed together
         if kind == "families":
             report = importers.import_families(session, file, model=model, encoding=encoding, lenient=lenient)
-            what = f"{report.num_records:,} families ({report.num_rows:,} people)"
         else:
             report = importers.import_unidentified(session, file, encoding=encoding, lenient=lenient)
-            what = f"{report.num_records:,} unidentified persons"
+        if search:
+            record_pending(session, per, report.new_ids, batch_id=report.batch_id)
+        return report
+
+    report = write_transaction(engine, work)  # a clash with an import running at once: checked again
+    if kind == "families":
+        what = f"{report.num_records:,} families ({report.num_rows:,} people)"
+    else:
+        what = f"{report.num_records:,} unidentified persons"
     console.print(f"imported {what} from {file}")
     for message in [f"warning: {w}" for w in report.warnings] + [f"note: {n}" for n in report.notes]:
         console.print(message, markup=False, highlight=False)
     if search:
-        with session, session.begin():
-            _auto_search(session, model, report, "family" if kind == "families" else "unidentified")
+        try:
+            write_transaction(engine, lambda session: _auto_search(session, model, per, report.new_ids))
+        except ReuniteError as exc:
+            raise StoreError(f"{exc}\nthe import itself is committed; its search is recorded as pending and "
+                             "runs with the next import or search, or now with 'reunite search --pending'") from None
 
 
 @import_app.command("families")
@@ -297,9 +449,39 @@ def import_unidentified_cmd(
     _import_and_search("unidentified", file, search, encoding=encoding, lenient=lenient)
 
 
+#: ``reunite stats`` lists at most this many near-duplicate pairs (all are counted).
+MAX_LISTED_NEAR_DUPLICATES = 50
+
+
+def _print_near_duplicates(session, model) -> None:
+    """The near-duplicate profiles of ``stats``: identical, identical at every common locus,
+    one locus apart (:mod:`reunite.search.identity`), counted by kind, the first listed."""
+    from collections import Counter
+
+    from reunite.search.identity import KINDS, describe_holder
+    from reunite.search.service import identity_lookup
+
+    lookup = identity_lookup(session, model, unassigned=True)
+    pairs = lookup.pairs()
+    counts = Counter(m.kind for _, _, m in pairs)
+    console.print(f"near-duplicate profiles (at least {lookup.min_common_loci} common loci, withdrawn samples left "
+                  f"out): {len(pairs):,} pair{'' if len(pairs) == 1 else 's'}: " + ", ".join(f"{counts[k]:,} {k}" for k in KINDS))
+    if not pairs:
+        return
+    table = Table(title="near-duplicate profiles: a mix-up, a contamination or a duplicate registration?")
+    for col in ("kind", "profile", "other profile", "common loci", "locus"):
+        table.add_column(col, overflow="fold")
+    for i, j, m in pairs[:MAX_LISTED_NEAR_DUPLICATES]:
+        table.add_row(m.kind, describe_holder(lookup.holders[i]), describe_holder(lookup.holders[j]),
+                      str(m.common_loci), m.locus or "")
+    console.print(table)
+    if len(pairs) > MAX_LISTED_NEAR_DUPLICATES:
+        console.print(f"... {len(pairs) - MAX_LISTED_NEAR_DUPLICATES:,} more pairs")
+
+
 @app.command()
 def stats() -> None:
-    """Counts, loci coverage and duplicate profiles of the database."""
+    """Counts, loci coverage and near-duplicate profiles of the database."""
     from collections import Counter
 
     from sqlalchemy import func, select
@@ -307,7 +489,7 @@ def stats() -> None:
     from reunite.store.models import Family, MatchCandidate, Sample, Unidentified
     from reunite.store.profiles import unpack_profile
 
-    _, session, model = _open_store()
+    _, session, model = _open_store(read_only=True)
     with session:
         console.print(f"genetic model: {model.describe()}")
         samples = session.execute(select(Sample.code, Sample.profile)).all()
@@ -330,10 +512,8 @@ def stats() -> None:
             table.add_row(f"  {st}", f"{n:,}")
         console.print(table)
         coverage = Counter()
-        by_profile: dict[str, list[str]] = {}
         for code, prof in samples:
             coverage.update(unpack_profile(prof).keys())
-            by_profile.setdefault(prof, []).append(code)
         if samples:
             cov = Table(title="loci coverage (share of profiles typed)")
             cov.add_column("locus")
@@ -341,24 +521,60 @@ def stats() -> None:
             for locus, n in sorted(coverage.items()):
                 cov.add_row(locus, f"{n / len(samples):.1%}")
             console.print(cov)
-        dups = [codes for codes in by_profile.values() if len(codes) > 1]
-        console.print(f"duplicate profiles (identical at every locus): {len(dups)}")
-        for codes in dups[:20]:
-            console.print("  " + ", ".join(codes))
+        _print_near_duplicates(session, model)
+        _print_quality(session, model)
 
 
-def _updated_index(session, model):
-    """The family index brought up to date, with a progress bar for the families added."""
+def _print_quality(session, model) -> None:
+    """The end of 'reunite stats': the quality of the active profiles."""
+    from reunite.store.quality import database_quality
+
+    q = database_quality(session, model)
+    if not q["profiles"]:
+        return
+    table = Table(title="profile quality (active samples)")
+    table.add_column("what", overflow="fold")
+    table.add_column("count", justify="right")
+    loci = q["loci_typed"]
+    table.add_row("loci typed per profile (min / median / max)", f"{loci['min']} / {loci['median']:g} / {loci['max']}")
+    table.add_row(f"profiles with fewer than {q['min_common_loci']} loci (never compared)", f"{len(q['too_few_loci']):,}")
+    table.add_row("profiles with alleles absent from the frequency table", f"{len(q['with_absent_alleles']):,}")
+    table.add_row("profiles homozygous at far more loci than expected", f"{len(q['high_homozygosity']):,}")
+    table.add_row("homozygous loci (observed / expected share)",
+                  f"{q['homozygous_share']:.1%} / {q['expected_homozygous_share']:.1%}")
+    for value, n in q["amelogenin"].items():
+        table.add_row(f"Amelogenin {value}", f"{n:,}")
+    table.add_row("profiles with Y-STRs (kept, not searched yet)", f"{q['y_profiles']:,}")
+    console.print(table)
+    for what, key in (("fewer loci than the minimum", "too_few_loci"), ("alleles absent from the table",
+                      "with_absent_alleles"), ("high homozygosity", "high_homozygosity")):
+        if q[key]:
+            shown = ", ".join(q[key][:20]) + (f" ... and {len(q[key]) - 20:,} more" if len(q[key]) > 20 else "")
+            console.print(f"{what}: {shown}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _updated_index(session, model, *, rebuild: bool = False, must_save: bool = False):
+    """The family index brought up to date, with a progress bar for the families added
+    (``rebuild``, ``must_save``: see :func:`reunite.search.service.family_index`)."""
+    import warnings
+
+    from rich.markup import escape
     from sqlalchemy import func, select
 
     from reunite.search.service import family_index
     from reunite.store.models import Family
 
     total = session.execute(select(func.count(Family.id))).scalar() or 0
-    with Progress(TextColumn("updating the family index"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+    with warnings.catch_warnings(record=True) as caught, Progress(
+            TextColumn("updating the family index"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err, transient=True, disable=not err.is_terminal) as progress:
+        warnings.simplefilter("always")
         task = progress.add_task("index", total=total)
-        return family_index(session, model, progress=lambda k: progress.advance(task, k))
+        index = family_index(session, model, rebuild=rebuild, must_save=must_save,
+                             progress=lambda k: progress.advance(task, k))
+    for warning in caught:  # e.g. an index file that cannot be saved: the search goes on in memory
+        err.print(f"[yellow]warning:[/yellow] {escape(str(warning.message))}", highlight=False)
+    return index
 
 
 @db_app.command("index")
@@ -370,16 +586,14 @@ def db_index(
 
     from reunite.search.service import index_path
 
-    engine, session, model = _open_store()
+    engine, session, model = _open_store(read_only=True)
     if model.theta != 0.0:
         console.print(f"this database has θ = {model.theta}: the search computes pair by pair, there is no index")
         return
     path = index_path(engine)
-    if rebuild and path is not None and path.exists():
-        path.unlink()
-    with session:
+    with session:  # a rebuild replaces the old file only once the new one is written
         t = time.perf_counter()
-        index = _updated_index(session, model)
+        index = _updated_index(session, model, rebuild=rebuild, must_save=True)
         dt = time.perf_counter() - t
     sides = sum(len(t.sides) for t in index.tables)
     dense = sum(len(t.dense) for t in index.tables)
@@ -396,22 +610,46 @@ def search_cmd(
     family: str = typer.Option(None, "--family", help="Search one family (family_id)."),
     all_: bool = typer.Option(False, "--all", help="Search every unidentified person against every family."),
     min_lr: float = typer.Option(1.0, "--min-lr", help="Report candidates with at least this LR."),
-    top: int = typer.Option(None, "--top", help="At most this many candidates per query (default: 20, or all with --all)."),
+    top: int = typer.Option(None, "--top", help="At most this many candidates per query, 1 or more (default: the "
+                            "20 best per person or family; every candidate of at least --min-lr with --all)."),
     out: Path = typer.Option(None, "--out", help="Write the candidates to this CSV file."),
     store: bool = typer.Option(True, help="Store the candidates (idempotent)."),
     workers: int = typer.Option(os.cpu_count() or 1, help="Processes for the many-to-many pass."),
+    pending: bool = typer.Option(False, "--pending", help="Only run the searches left pending by imports "
+                                 "whose automatic search did not finish (killed, disk full); prints what it ran."),
+    age_tolerance: float = typer.Option(3.0, "--age-tolerance", help="Years an estimated birth date may be off: "
+                                        "pairs whose dates differ by more are not compared (unknown dates never "
+                                        "exclude)."),
 ) -> None:
     """Rank candidate matches by exact LR, one-to-many or many-to-many."""
     from sqlalchemy import select
 
+    from reunite.search.engine import tolerance_days
     from reunite.search.service import index_applies, run_search, write_csv
     from reunite.store.models import Family, Unidentified
 
+    tolerance_days(age_tolerance)  # a negative or NaN tolerance: refused before any work
+    if not min_lr >= 0.0:  # NaN too
+        raise ReuniteError(f"--min-lr: expected an LR of 0 or more (e.g. 1: candidates the DNA favours; "
+                           f"10000: strong ones), found {min_lr:g}")
+    if top is not None and top < 1:
+        raise ReuniteError(f"--top: expected 1 or more candidates per query, found {top}; leave --top out for "
+                           "the default (the 20 best per person or family; with --all, every candidate of at "
+                           "least --min-lr), or raise --min-lr to see fewer")
+    if out is not None:
+        _output_file(out, option="--out")
+    if pending:
+        if unidentified or family or all_:
+            raise ReuniteError("--pending runs the pending searches only; give it without --unidentified, "
+                               "--family or --all")
+        engine, _, model = _open_store()
+        _complete_pending(engine, model, explicit=True)
+        return
     if sum(bool(x) for x in (unidentified, family, all_)) != 1:
-        raise ReuniteError("give exactly one of --unidentified ID, --family ID or --all")
-    _, session, model = _open_store()
+        raise ReuniteError("give exactly one of --unidentified ID, --family ID, --all or --pending")
+    _, session, model = _open_store(pending=True)
     with session, session.begin():
-        kwargs: dict = {"min_lr": min_lr, "store": store, "workers": max(1, workers)}
+        kwargs: dict = {"min_lr": min_lr, "store": store, "workers": max(1, workers), "age_tolerance": age_tolerance}
         if unidentified:
             uid = session.execute(select(Unidentified.id).where(Unidentified.code == unidentified)).scalar()
             if uid is None:
@@ -431,14 +669,31 @@ def search_cmd(
             task = progress.add_task("search", total=None)
             result = run_search(session, model, progress=lambda k: progress.advance(task, k), **kwargs)
     if out:
-        write_csv(result, out)
+        try:
+            write_csv(result, out)
+        except OSError as exc:
+            stored = "; they are stored in the database" if store else ""
+            raise ReuniteError(f"--out {out}: cannot write the candidates ({exc.strerror}){stored}") from None
+    from rich.markup import escape
+    from rich.text import Text
+
+    from reunite.search.identity import flag_text
+
     table = Table(title=f"candidates (LR >= {min_lr:g}); {result.num_compared:,} pairs compared, "
-                        f"{result.skipped_sex:,} skipped for sex, {result.skipped_loci:,} for too few common loci")
-    for col in ("rank", "unidentified", "family", "missing", "LR", "log10 LR", "loci", "inconsistent"):
-        table.add_column(col)
+                        f"{result.skipped_sex:,} skipped for sex, {result.skipped_age:,} for dates (tolerance "
+                        f"{age_tolerance:g} years), {result.skipped_loci:,} for too few common loci")
+    for col in ("rank", "unidentified", "family", "missing", "LR", "log10 LR", "loci", "inconsistent", "flags"):
+        table.add_column(col, overflow="fold")
     for c in result.candidates[:50]:
         table.add_row(str(c.rank), c.unidentified.code, c.family.code, c.missing, _fmt_lr(c.lr),
-                      f"{c.log10_lr:.2f}", str(c.loci_compared), ",".join(c.inconsistent_loci))
+                      f"{c.log10_lr:.2f}", str(c.loci_compared), ",".join(c.inconsistent_loci),
+                      Text("; ".join(flag_text(f) for f in c.flags), style="red"))
+    flagged = sorted({c.unidentified.code for c in result.candidates if c.flags})
+    if flagged:
+        err.print(f"[red]identity flags:[/red] {len(flagged):,} unidentified person(s) with candidates have a "
+                  f"profile identical or nearly identical to another sample (a mix-up, a contamination or a "
+                  f"duplicate registration?): {escape(', '.join(flagged[:10]))}{' ...' if len(flagged) > 10 else ''}; "
+                  "check them before reading their LRs (column 'flags')")
     console.print(table)
     if len(result.candidates) > 50:
         console.print(f"... {len(result.candidates) - 50:,} more" + (f" in {out}" if out else ""))
@@ -457,8 +712,15 @@ def simulate(
     """Simulate a database (never real people): families, unidentified persons, truth."""
     from reunite.simulate import simulate_database, write_database
 
+    for option, value in (("--families", families), ("--unidentified", unidentified)):
+        if value < 0:
+            raise ReuniteError(f"{option}: expected 0 or more, found {value}")
+    _output_folder(out, option="--out")
     db = simulate_database(families, unidentified, seed=seed, population=population)
-    paths = write_database(db, out)
+    try:
+        paths = write_database(db, out)
+    except OSError as exc:
+        raise ReuniteError(f"--out {out}: cannot write the simulated files ({exc.strerror})") from None
     console.print(f"simulated {families:,} families and {unidentified:,} unidentified persons "
                   f"({len(db['truth']):,} of them missing children of a family):")
     for name, path in paths.items():
@@ -475,15 +737,30 @@ def demo(
     """Simulated kinship cases, then a simulated national database imported and searched."""
     from reunite.demo import run_all
 
+    for option, value in (("--families", families), ("--unidentified", unidentified)):
+        if value < 1:
+            raise ReuniteError(f"{option}: expected 1 or more, found {value}")
+    _output_folder(out, option="--out")
     run_all(console, seed=seed, out_dir=out, num_families=families, num_unidentified=unidentified)
 
 
 def main() -> None:
-    """Console-script entry point: library errors become clean messages."""
+    """Console-script entry point: library errors, and database failures (explained by
+    :func:`reunite.store.db.explain_error`), become clean messages and exit status 1."""
     try:
         app()
     except ReuniteError as exc:
         err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    except Exception as exc:
+        from rich.markup import escape
+
+        from reunite.store.db import explain_error
+
+        known = explain_error(exc)
+        if known is None:
+            raise
+        err.print(f"[red]error:[/red] {escape(str(known))}", highlight=False)
         sys.exit(1)
 
 

@@ -37,13 +37,16 @@ MODEL = GeneticModel(POP)
 
 
 def naive_pair(a: dict, b: dict, min_common: int):
-    """(kind, common loci, locus) of two profiles, or None: the definition, pair by pair."""
+    """(kind, common loci, locus) of two profiles, or None: the definition, pair by pair
+    (identical profiles whatever their number of loci, the other kinds with ``min_common``)."""
     common = set(a) & set(b)
+    differ = [locus for locus in common if sorted(a[locus]) != sorted(b[locus])]
+    if common and not differ and set(a) == set(b):
+        return ("identical", len(common), None)
     if len(common) < min_common:
         return None
-    differ = [locus for locus in common if sorted(a[locus]) != sorted(b[locus])]
     if not differ:
-        return ("identical" if set(a) == set(b) else "identical_common_loci", len(common), None)
+        return ("identical_common_loci", len(common), None)
     if len(differ) == 1:
         return ("one_locus_apart", len(common), differ[0])
     return None
@@ -131,6 +134,14 @@ def test_the_minimum_of_common_loci_is_a_bound_both_ways():
     for code, p in (("A", a), ("C", c)):
         lookup.add(Holder(code, "sample"), p)
     assert [(m.kind, m.common_loci, m.locus) for _, _, m in lookup.pairs()] == [("one_locus_apart", 12, "L3")]
+    # identical profiles are reported whatever their number of loci; a subset or one locus
+    # apart needs the minimum
+    lookup = IdentityLookup(min_common_loci=12)
+    small = {"L1": ("10", "11"), "L2": ("12", "12")}
+    for code, p in (("A", small), ("B", dict(small)), ("C", {**small, "L3": ("9", "9")}),
+                    ("D", {**small, "L2": ("12", "13")})):
+        lookup.add(Holder(code, "sample"), p)
+    assert [(i, j, m.kind, m.common_loci) for i, j, m in lookup.pairs()] == [(0, 1, "identical", 2)]
 
 
 def test_flag_text_and_dict():

@@ -8,17 +8,17 @@ every candidate (:meth:`IdentityLookup.flag`) and ``reunite stats`` lists them
 (:meth:`IdentityLookup.pairs`).
 
 For two profiles A and B with typed loci S_A and S_B, common loci C = S_A ∩ S_B and d the
-number of loci of C at which their genotypes differ, a pair is reported when
-|C| >= ``min_common_loci`` (the database's minimum of common loci) and
+number of loci of C at which their genotypes differ, a pair is reported as
 
-- ``identical``: S_A = S_B and d = 0;
-- ``identical_common_loci``: S_A != S_B and d = 0 (one profile a subset of the other, or
-  both typed at loci the other lacks);
-- ``one_locus_apart``: d = 1 (the locus is named).
+- ``identical``: S_A = S_B (not empty) and d = 0, whatever the number of loci;
+- ``identical_common_loci``: S_A != S_B, d = 0 and |C| >= ``min_common_loci`` (the
+  database's minimum of common loci): one profile a subset of the other, or both typed at
+  loci the other lacks;
+- ``one_locus_apart``: d = 1 and |C| >= ``min_common_loci`` (the locus is named).
 
 Every such pair is found, whatever the loci typed (no sampling, no heuristics).  Profiles
 are grouped by their set of typed loci (coverage).  For a query group and a target group
-with |C| >= ``min_common_loci``, each profile's genotypes on C are hashed (the sum, mod
+with |C| >= ``min_common_loci`` (or the same coverage), each profile's genotypes on C are hashed (the sum, mod
 2^64, of a 64-bit mix of every (locus, genotype)), and so is each leave-one-out sum (the
 hash less one locus' term); equal hashes on C give the d = 0 candidates, equal leave-one-out
 hashes at locus l the d = 1 candidates differing at l.  Every candidate pair is then
@@ -98,7 +98,8 @@ class Match:
 class IdentityLookup:
     """Every profile of a database, ready for identity checks (see the module doc).
 
-    ``min_common_loci``: a pair is reported only with at least this many common loci.
+    ``min_common_loci``: a pair other than ``identical`` is reported only with at least this
+    many common loci.
     """
 
     def __init__(self, *, min_common_loci: int):
@@ -243,9 +244,10 @@ class IdentityLookup:
             common = both.sum(axis=1)
             diff = (g != qg[q][None, :]) & both
             d = diff.sum(axis=1)
-            hit = np.flatnonzero((common >= self.min_common_loci) & (d <= 1))
-            same = (typed[hit] == tq[None, :]).all(axis=1) & ~extra[q]
-            for t, c, dd, s in zip(hit.tolist(), common[hit].tolist(), d[hit].tolist(), same.tolist()):
+            same = (typed == tq[None, :]).all(axis=1) & ~extra[q]
+            hit = np.flatnonzero(((common >= self.min_common_loci) & (d <= 1))
+                                 | (same & (common >= 1) & (d == 0)))
+            for t, c, dd, s in zip(hit.tolist(), common[hit].tolist(), d[hit].tolist(), same[hit].tolist()):
                 if dd == 0:
                     out.append((q, t, "identical" if s else "identical_common_loci", c, None))
                 else:
@@ -281,13 +283,15 @@ class IdentityLookup:
         out = []
         for a in range(len(q_masks)):
             qa = np.flatnonzero(q_group == a)
-            for b in np.flatnonzero(common[a] >= self.min_common_loci).tolist():
+            same_mask = (masks == q_masks[a][None, :]).all(axis=1)
+            for b in np.flatnonzero((common[a] >= self.min_common_loci) | (same_mask & (common[a] >= 1))).tolist():
                 cols = tuple(np.flatnonzero(q_masks[a] & masks[b]).tolist())
-                same_cov = bool((q_masks[a] == masks[b]).all())
+                same_cov = bool(same_mask[b])
+                enough = len(cols) >= self.min_common_loci  # else: identical ones only
                 # a query whose genotype at a common locus no entry has can only match
                 # entries one locus apart, at that locus
                 full = qh[qa][:, list(cols)].sum(axis=1, dtype=np.uint64)
-                for drop in (None, *cols):
+                for drop in (None, *cols) if enough else (None,):
                     idx, sorted_h = self._target_table(b, cols, drop)
                     key = full if drop is None else full - qh[qa, drop]
                     lo = np.searchsorted(sorted_h, key, "left")
@@ -304,7 +308,8 @@ class IdentityLookup:
                     if drop is None:
                         for q, t in zip(qi[d == 0].tolist(), ti[d == 0].tolist()):
                             kind = "identical" if same_cov and not extra[q] else "identical_common_loci"
-                            out.append((q, t, kind, len(cols), None))
+                            if kind == "identical" or enough:
+                                out.append((q, t, kind, len(cols), None))
                     else:
                         at = cols.index(drop)
                         ok = (d == 1) & diff[:, at]

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from reunite.cli import app
-from reunite.search.engine import UnidentifiedRecord, search
-from reunite.search.service import family_index, index_path, load_families, load_unidentified, run_search
+from reunite.search.engine import search
+from reunite.search.service import index_path, load_families, load_unidentified, run_search
 from reunite.simulate import simulate_database, write_database
 from reunite.store import corrections as C
 from reunite.store.db import make_engine, upgrade
@@ -175,7 +175,8 @@ def test_retype_from_a_file_keeps_the_old_profile_and_researches(store, tmp_path
     with Session(engine) as s:
         old = s.execute(select(Sample).where(Sample.code == sample)).scalar_one()
         old_profile, old_id = old.profile, old.id
-        other = s.execute(select(Sample.profile).where(Sample.code != sample, Sample.code.like("SU%"))).scalars().first()
+        other = s.execute(select(Sample.profile).where(Sample.code != sample, Sample.code.like("SU%"))
+                          ).scalars().first()
     new = unpack_profile(other)
     new.pop("TH01", None)  # a locus the re-typing did not give: untyped now
     path = tmp_path / "retyped.csv"
@@ -556,7 +557,6 @@ def test_corrections_end_to_end_on_postgresql(pg_url, tmp_path):
     try:
         u, sample, f, m, uid = true_match(db, engine)
         fid = ids_of(engine, Family, f)
-        prof = {"TH01": "6/7", "VWA": "14/15"}
         with Session(engine) as s:
             prof = unpack_profile(s.execute(select(Sample.profile).where(Sample.code == sample)).scalar_one())
         prof["FGA"] = ("30", "31")
@@ -579,7 +579,6 @@ def test_cli_corrections_and_history(store, tmp_path, monkeypatch):
     db, engine = store
     monkeypatch.setenv("REUNITE_DATABASE_URL", str(engine.url))
     monkeypatch.setenv("REUNITE_USER", "analyst-9")
-    from reunite.store.db import read_settings  # noqa: F401  (the CLI reads the model the store holds)
     from reunite.store.models import Setting
 
     with Session(engine) as s, s.begin():

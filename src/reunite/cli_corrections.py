@@ -145,7 +145,8 @@ def correct_sex_cmd(
 
 @correct_app.command("history")
 def history_cmd(
-    code: str = typer.Argument(..., help="A sample, family or unidentified person code (a family member with --family)."),
+    code: str = typer.Argument(..., help="A sample, family or unidentified person code "
+                                          "(a family member with --family)."),
     family: str = typer.Option(None, "--family", help="The family of a family member."),
 ) -> None:
     """Every version of a record: who changed it, when, why and what changed."""

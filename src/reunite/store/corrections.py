@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from reunite.errors import PedigreeError, ReuniteError
-from reunite.genetics.loci import normalise_allele, normalise_locus
+from reunite.genetics.loci import normalise_locus
 from reunite.genetics.pedigree import make_pedigree
 from reunite.store.models import (
     Family,
@@ -272,7 +272,8 @@ def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[st
     return out
 
 
-def _profile_from_file(path, code: str, *, model: GeneticModel, encoding: str | None = None) -> tuple[dict, dict, list[str]]:
+def _profile_from_file(path, code: str, *, model: GeneticModel,
+                       encoding: str | None = None) -> tuple[dict, dict, list[str]]:
     """The profile of sample ``code`` in a genotype file (any import format, checked as an
     import checks it), the sample's other values in it (``amelogenin``, ``y_profile``), and
     notes on what else the file held."""

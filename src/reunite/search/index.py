@@ -1268,28 +1268,28 @@ if numba is not None:
         n_listed = 0
         n_listed_age = 0
         threshold = min_log
+        # M's birth must lie in [lo, hi] (U's estimated birth ± tol; not after U was found),
+        # M's missing date not before lo3 (U's estimated birth − tol); unknown dates pass
         no_date = np.int64(NO_DATE)
-        has_birth = np.int64(u_birth) != no_date
-        has_found = np.int64(u_found) != no_date
+        top = np.int64(np.iinfo(np.int64).max)
         ub = np.int64(u_birth)
         uf = np.int64(u_found)
         tl = np.int64(tol)
+        lo = ub - tl if ub != no_date else no_date
+        hi = ub + tl if ub != no_date else top
+        if uf != no_date and uf < hi:
+            hi = uf
+        lo3 = lo
+        dated = ub != no_date or uf != no_date
         for r in range(n):
             ms = m_sex[r]
             if u_sex != 0 and ms != 0 and ms != u_sex:
                 n_sex += 1
                 continue
-            if has_birth or has_found:
+            if dated:
                 mb = np.int64(m_birth[r])
                 mm = np.int64(m_missing[r])
-                conflict = False
-                if mb != no_date:
-                    if has_birth and abs(ub - mb) > tl:
-                        conflict = True
-                    elif has_found and uf < mb:
-                        conflict = True
-                if not conflict and has_birth and mm != no_date and ub > mm + tl:
-                    conflict = True
+                conflict = (mb > no_date and (mb < lo or mb > hi)) or (mm > no_date and mm < lo3)
                 if conflict:
                     if n_listed_age < max_listed_age:
                         listed_age[n_listed_age] = r

@@ -237,6 +237,61 @@ class LocusTables:
         return self._stacked
 
 
+#: Temporary files of :meth:`FamilyIndex.save` are named ``<index file><TEMP_MARK><pid>-<random>``.
+TEMP_MARK = ".tmp-"
+
+
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch); None if it is not running.
+    Where that cannot be known (no /proc), a running process counts as started long ago."""
+    import os
+    from pathlib import Path
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, OSError):
+        pass  # running, as another user
+    try:  # field 22 of /proc/<pid>/stat: clock ticks after boot; btime: boot, epoch seconds
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return 0.0
+
+
+def remove_stale_temporaries(path) -> list:
+    """Remove the temporary files of saves of ``path`` whose process is gone (killed while
+    saving) or was started after the file was last written (its pid reused); a save still
+    running is left alone.  Returns the files removed."""
+    from pathlib import Path
+
+    path = Path(path)
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f"{path.name}{TEMP_MARK}*"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        pid_text = tmp.name[len(path.name) + len(TEMP_MARK):].split("-", 1)[0]
+        try:
+            pid = int(pid_text)
+            written = tmp.stat().st_mtime
+        except (ValueError, OSError):
+            continue
+        started = _process_started(pid)
+        if started is None or started > written + 1.0:
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 class FamilyIndex:
     """The family side of the search, at θ = 0 (see the module doc).
 
@@ -376,8 +431,18 @@ class FamilyIndex:
 
     def save(self, path) -> None:
         """Write the index to ``path`` (NumPy ``.npz``: arrays and one JSON document; no
-        pickled objects, so reading a file cannot run code).  Atomic: written beside, then
-        renamed."""
+        pickled objects, so reading a file cannot run code).
+
+        Atomic: written to ``<path>.tmp-<pid>-<random>`` beside it, flushed to disk, then
+        renamed over ``path``; until the rename the old file is untouched, and a failed
+        write removes its temporary file.  Temporary files left by a process that was killed
+        while saving (its pid is no longer running, or was reused since) are removed first.
+
+        Raises
+        ------
+        OSError
+            if the folder or the file cannot be written.
+        """
         import json
         import os
         import tempfile
@@ -385,6 +450,7 @@ class FamilyIndex:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         canons: dict[tuple, int] = {}
         tables = []
         arrays = {}
@@ -409,10 +475,12 @@ class FamilyIndex:
                       m_sex=self.m_sex, ref_mask=self.ref_mask, m_birth=self.m_birth, m_missing=self.m_missing,
                       family_code=np.array(self.family_code, dtype=str), missing=np.array(self.missing, dtype=str),
                       indexed=np.array(sorted(self.indexed), dtype=np.int64))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}{TEMP_MARK}{os.getpid()}-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

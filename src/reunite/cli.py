@@ -647,7 +647,7 @@ def search_cmd(
         return
     if sum(bool(x) for x in (unidentified, family, all_)) != 1:
         raise ReuniteError("give exactly one of --unidentified ID, --family ID, --all or --pending")
-    _, session, model = _open_store(pending=True)
+    _, session, model = _open_store(pending=True, read_only=not store)  # --no-store never waits for a writer
     with session, session.begin():
         kwargs: dict = {"min_lr": min_lr, "store": store, "workers": max(1, workers), "age_tolerance": age_tolerance}
         if unidentified:

@@ -15,7 +15,14 @@ from reunite.genetics.frequencies import DEFAULT_FLOOR
 from reunite.genetics.kinship import json_number
 from reunite.genetics.pedigree import make_pedigree
 from reunite.search.index import member_rows
-from reunite.search.engine import FamilyRecord, SearchResult, UnidentifiedRecord, index_search, search
+from reunite.search.engine import (
+    DEFAULT_AGE_TOLERANCE,
+    FamilyRecord,
+    SearchResult,
+    UnidentifiedRecord,
+    index_search,
+    search,
+)
 from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
 from reunite.store.profiles import GeneticModel, unpack_profile
 
@@ -32,7 +39,8 @@ def load_families(session: Session, ids: list[int] | None = None) -> list[Family
     if not fams:
         return []
     members: dict[int, list] = {}
-    mq = select(FamilyMember, Sample.profile).outerjoin(Sample, Sample.id == FamilyMember.sample_id)
+    mq = select(FamilyMember, Sample.profile).outerjoin(  # a withdrawn sample is not a reference's profile
+        Sample, (Sample.id == FamilyMember.sample_id) & (Sample.status == "active"))
     if ids is not None:
         mq = mq.where(FamilyMember.family_id.in_(ids))
     for member, profile in session.execute(mq):
@@ -45,20 +53,27 @@ def load_families(session: Session, ids: list[int] | None = None) -> list[Family
         out.append(FamilyRecord(
             fid, fam.code, pedigree,
             [m.person_code for m, _ in rows if m.role == "missing"],
-            {m.person_code: unpack_profile(p) for m, p in rows if m.role == "reference" and p}))
+            {m.person_code: unpack_profile(p) for m, p in rows if m.role == "reference" and p},
+            {m.person_code: (m.birth_date, m.missing_date) for m, _ in rows
+             if m.role == "missing" and (m.birth_date is not None or m.missing_date is not None)}))
     return out
 
 
 def load_unidentified(session: Session, ids: list[int] | None = None) -> list[UnidentifiedRecord]:
-    q = select(Unidentified, Sample.profile).join(Sample, Sample.id == Unidentified.sample_id)
+    q = (select(Unidentified, Sample.profile).join(Sample, Sample.id == Unidentified.sample_id)
+         .where(Sample.status == "active"))  # a person whose sample is withdrawn is not searched
     if ids is not None:
         q = q.where(Unidentified.id.in_(ids))
-    return [UnidentifiedRecord(u.id, u.code, u.sex, unpack_profile(p))
+    return [UnidentifiedRecord(u.id, u.code, u.sex, unpack_profile(p), u.estimated_birth_date, u.found_date)
             for u, p in session.execute(q.order_by(Unidentified.id))]
 
 
-def provenance(model: GeneticModel, loci) -> dict:
-    """What every stored candidate records about how its LR was computed."""
+def provenance(model: GeneticModel, loci, *, age_tolerance: float | None = None) -> dict:
+    """What every stored candidate records about how its LR was computed (and which
+    filters and checks the search applied)."""
+    from reunite.search.engine import DEFAULT_AGE_TOLERANCE, tolerance_days
+
+    age_tolerance = DEFAULT_AGE_TOLERANCE if age_tolerance is None else age_tolerance
     return {
         "software": f"reunite {__version__}",
         "genetic_model": model.describe(),
@@ -68,6 +83,8 @@ def provenance(model: GeneticModel, loci) -> dict:
         "kit": sorted(loci),
         "rare_allele_rule": f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised",
         "min_common_loci": model.min_common_loci,
+        "age_filter": {"tolerance_years": age_tolerance, "tolerance_days": tolerance_days(age_tolerance)},
+        "identity_flags": {"min_common_loci": model.min_common_loci},
         "searched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -83,7 +100,8 @@ def store_candidates(session: Session, result: SearchResult, model: GeneticModel
             lr=c.lr, log10_lr=c.log10_lr, loci_compared=c.loci_compared,
             inconsistent_loci=",".join(c.inconsistent_loci),
             lr_per_locus=json.dumps({k: json_number(v) for k, v in c.lr_per_locus.items()}),
-            provenance=json.dumps(provenance(model, c.lr_per_locus)),
+            provenance=json.dumps(provenance(model, c.lr_per_locus, age_tolerance=result.age_tolerance)),
+            flags=json.dumps(c.flags),
             updated_at=datetime.now(timezone.utc))
         if row is None:
             session.add(MatchCandidate(unidentified_id=c.unidentified.id, family_id=c.family.id,
@@ -96,43 +114,162 @@ def store_candidates(session: Session, result: SearchResult, model: GeneticModel
 
 
 CSV_HEADER = ("unidentified_id", "family_id", "missing_id", "lr", "log10_lr", "loci_compared",
-              "inconsistent_loci", "rank")
+              "inconsistent_loci", "rank", "flags")
 
 
 def write_csv(result: SearchResult, path) -> None:
-    """The matches CSV: one row per candidate, ids as in the imported files."""
+    """The matches CSV: one row per candidate, ids as in the imported files; ``flags``: the
+    identity flags (:func:`reunite.search.identity.flag_text`), separated by ``;``."""
+    from reunite.search.identity import flag_text
+
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(CSV_HEADER)
         for c in result.candidates:
             w.writerow((c.unidentified.code, c.family.code, c.missing, repr(c.lr), f"{c.log10_lr:.6f}",
-                        c.loci_compared, ";".join(c.inconsistent_loci), c.rank))
+                        c.loci_compared, ";".join(c.inconsistent_loci), c.rank,
+                        ";".join(flag_text(f) for f in c.flags)))
 
 
 def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, family_ids=None,
                min_lr: float = 1.0, top_k: int | None = 20, per: str = "unidentified",
                store: bool = True, workers: int = 1, progress=None, use_index: bool | None = None,
-               index=None) -> SearchResult:
+               index=None, age_tolerance: float = DEFAULT_AGE_TOLERANCE, identity=None) -> SearchResult:
     """Search the given unidentified persons against the given families (default: all).
 
     Per unidentified person against all families at θ = 0, the family index is used
     (``use_index``, default: when it applies; ``index``: one already brought up to date by
-    :func:`family_index`); otherwise the engine (:func:`search`)."""
+    :func:`family_index`); otherwise the engine (:func:`search`).  ``age_tolerance``: the
+    age filter's tolerance in years.  The candidates are flagged with ``identity`` (default:
+    :func:`identity_lookup` of the database, built once for the search)."""
     unidentified = load_unidentified(session, unidentified_ids)
+    if identity is None and unidentified:
+        identity = identity_lookup(session, model)
     if use_index is None:
         use_index = index_applies(model, per=per, family_ids=family_ids)
     if use_index:
         index = index if index is not None else family_index(session, model)
         result = index_search(unidentified, index, model=model, min_lr=min_lr, top_k=top_k,
                               workers=workers, progress=progress,
-                              load_families=lambda ids: load_families(session, ids))
+                              load_families=lambda ids: load_families(session, ids),
+                              age_tolerance=age_tolerance, identity=identity)
     else:
         families = load_families(session, family_ids)
         result = search(unidentified, families, model=model, min_lr=min_lr, top_k=top_k, per=per,
-                        workers=workers, progress=progress)
+                        workers=workers, progress=progress, age_tolerance=age_tolerance, identity=identity)
     if store:
         store_candidates(session, result, model)
     return result
+
+
+def identity_lookup(session: Session, model: GeneticModel, *, unassigned: bool = False, chunk: int = 50_000):
+    """Every active profile of the database as an :class:`~reunite.search.identity.IdentityLookup`
+    (references of families and unidentified persons; with ``unassigned``, also samples
+    given to nobody), pairs needing ``model.min_common_loci`` common loci.  Withdrawn
+    samples are left out."""
+    from reunite.search.identity import Holder, IdentityLookup
+
+    lookup = IdentityLookup(min_common_loci=model.min_common_loci)
+    q = (select(Sample.code, Sample.profile, FamilyMember.person_code, FamilyMember.family_id, Family.code,
+                Unidentified.id, Unidentified.code)
+         .outerjoin(FamilyMember, FamilyMember.sample_id == Sample.id)
+         .outerjoin(Family, Family.id == FamilyMember.family_id)
+         .outerjoin(Unidentified, Unidentified.sample_id == Sample.id)
+         .where(Sample.status == "active")
+         .order_by(Sample.id))
+    result = session.connection().execute(q.execution_options(stream_results=True))
+    for part in result.partitions(chunk):
+        for code, profile, person, fid, fcode, uid, ucode in part:
+            if person is not None:
+                holder = Holder(code, "reference", person, fid, fcode)
+            elif uid is not None:
+                holder = Holder(code, "unidentified", ucode, unidentified_id=uid)
+            elif unassigned:
+                holder = Holder(code, "sample")
+            else:
+                continue
+            lookup.add(holder, profile)
+    return lookup
+
+
+# ----------------------------------------------------------------------------------------
+# Pending searches: the automatic search of an import, recorded in the import's transaction
+
+PENDING_KINDS = ("family", "unidentified")
+
+
+def record_pending(session: Session, kind: str, subject_ids, *, batch_id: int | None = None,
+                   reason: str = "automatic search after the import") -> int:
+    """Record that the new ``kind`` records (``'family'`` or ``'unidentified'``, database ids)
+    are to be searched, in the caller's transaction (the import's: the records and their
+    search are committed together); returns how many were recorded (ones already pending
+    are kept as they are)."""
+    from sqlalchemy import insert
+
+    from reunite.store.models import PendingSearch
+
+    if kind not in PENDING_KINDS:
+        raise ValueError(f"kind must be one of {PENDING_KINDS}, found {kind!r}")
+    ids = sorted(set(subject_ids))
+    have: set[int] = set()
+    for start in range(0, len(ids), 900):
+        have.update(session.execute(select(PendingSearch.subject_id).where(
+            PendingSearch.kind == kind, PendingSearch.subject_id.in_(ids[start:start + 900]))).scalars())
+    new = [i for i in ids if i not in have]
+    if new:
+        now = datetime.now(timezone.utc)
+        session.execute(insert(PendingSearch), [
+            {"kind": kind, "subject_id": i, "batch_id": batch_id, "reason": reason, "created_at": now}
+            for i in new])
+    return len(new)
+
+
+def pending_searches(session: Session) -> dict[str, list[int]]:
+    """The searches recorded and not yet done: ``{kind: [subject ids]}`` (kinds with none
+    are left out)."""
+    from reunite.store.models import PendingSearch
+
+    out: dict[str, list[int]] = {}
+    for kind, sid in session.execute(select(PendingSearch.kind, PendingSearch.subject_id)
+                                     .order_by(PendingSearch.kind, PendingSearch.subject_id)):
+        out.setdefault(kind, []).append(sid)
+    return out
+
+
+def run_pending(session: Session, model: GeneticModel, *, kind: str | None = None, subject_ids=None,
+                workers: int = 1, index=None, progress=None) -> list[tuple[str, list[int], SearchResult]]:
+    """Run the pending searches (all, or those of ``kind`` and ``subject_ids``) as the
+    automatic search after an import runs them: new families against every unidentified
+    person, new unidentified persons against every family, LR >= 1, the 20 best per query.
+    The candidates are stored and the pending rows deleted in the caller's transaction,
+    so a search is either done and stored or still pending.  Returns ``[(kind, ids,
+    result)]``; subjects no longer in the database are dropped from the list."""
+    from sqlalchemy import delete
+
+    from reunite.store.models import PendingSearch
+
+    pending = pending_searches(session)
+    done = []
+    for k in PENDING_KINDS:
+        if kind is not None and k != kind:
+            continue
+        ids = pending.get(k, [])
+        if subject_ids is not None:
+            wanted = set(subject_ids)
+            ids = [i for i in ids if i in wanted]
+        if not ids:
+            continue
+        if k == "family":
+            result = run_search(session, model, family_ids=ids, per="family", min_lr=1.0, workers=workers,
+                                progress=progress)
+        else:
+            result = run_search(session, model, unidentified_ids=ids, min_lr=1.0, workers=workers,
+                                index=index, progress=progress)
+        for start in range(0, len(ids), 900):
+            session.execute(delete(PendingSearch).where(PendingSearch.kind == k,
+                                                        PendingSearch.subject_id.in_(ids[start:start + 900])))
+        done.append((k, ids, result))
+    return done
 
 
 # ----------------------------------------------------------------------------------------
@@ -163,8 +300,9 @@ def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
     wanted = None if ids is None else set(ids)
     cq = select(Family.id, Family.code)
     q = (select(FamilyMember.family_id, FamilyMember.person_code, FamilyMember.father_code,
-                FamilyMember.mother_code, FamilyMember.sex, FamilyMember.role, Sample.profile)
-         .outerjoin(Sample, Sample.id == FamilyMember.sample_id)
+                FamilyMember.mother_code, FamilyMember.sex, FamilyMember.role, Sample.profile,
+                FamilyMember.birth_date, FamilyMember.missing_date)
+         .outerjoin(Sample, (Sample.id == FamilyMember.sample_id) & (Sample.status == "active"))  # withdrawn: untyped
          .order_by(FamilyMember.family_id, FamilyMember.id))
     if wanted is not None:  # a range, filtered here (no statement with thousands of parameters)
         if not wanted:
@@ -209,13 +347,40 @@ def _batch_token(batch) -> str:
     return f"{batch.id}|{at.isoformat()}|{batch.num_rows}|{batch.source}"
 
 
-def family_index(session: Session, model: GeneticModel, *, save: bool = True, progress=None):
+_CORRECTIONS = "corrections|"
+
+
+def _corrections_token(session: Session) -> str | None:
+    """The last correction that changes what the family index holds (a family's pedigree or
+    a member's sex; a reference's sample re-typed or withdrawn), as the index records it: id
+    and time (an id alone is reused after a rolled-back correction).  None if there is none.
+    An index that recorded another token is rebuilt."""
+    from sqlalchemy import or_
+
+    from reunite.store.models import RecordVersion
+
+    reference_samples = select(FamilyMember.sample_id).where(FamilyMember.sample_id.is_not(None))
+    last = session.execute(select(RecordVersion.id, RecordVersion.changed_at).where(or_(
+        RecordVersion.entity == "family",
+        (RecordVersion.entity == "sample") & RecordVersion.entity_id.in_(reference_samples)))
+        .order_by(RecordVersion.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    at = last.changed_at
+    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return f"{_CORRECTIONS}{last.id}|{at.isoformat()}"
+
+
+def family_index(session: Session, model: GeneticModel, *, save: bool = True, rebuild: bool = False,
+                 must_save: bool = False, progress=None):
     """The database's family index, loaded from its file and brought up to date (new
     families added).  Rebuilt when the file is missing or unreadable, made for another
     database, genetic model or software version, or when a family import it holds is not in
     the database as it was (an import rolled back after the index was saved, a restored
-    backup).  Saved atomically (write, then rename); a file that cannot be written is left
-    as it was (the search goes on with the index in memory)."""
+    backup), or with ``rebuild``.  Saved atomically (:meth:`FamilyIndex.save`: the old file
+    is replaced only once the new one is completely written); a file that cannot be written
+    is left as it was and the search goes on with the index in memory (a warning), or, with
+    ``must_save``, raises the ReuniteError of :func:`save_index`."""
     import warnings
 
     from sqlalchemy import func
@@ -229,13 +394,17 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     database = json.loads(row.value) if row is not None else None
     imports = sorted(_batch_token(b) for b in session.execute(
         select(ImportBatch).where(ImportBatch.kind == "families")).scalars())
+    corrected = _corrections_token(session)  # a pedigree, sex or reference correction: rebuilt
+    imports += [corrected] if corrected else []
     fresh = FamilyIndex(model)
     fresh.database_id = database
     index = None
-    if path is not None and path.exists() and database is not None:
+    if path is not None and path.exists() and database is not None and not rebuild:
         try:
             stored = FamilyIndex.load(path, model)
-            if stored.database_id == database and set(stored.family_imports) <= set(imports):
+            if (stored.database_id == database and set(stored.family_imports) <= set(imports)
+                    and [t for t in stored.family_imports if t.startswith(_CORRECTIONS)]
+                    == [t for t in imports if t.startswith(_CORRECTIONS)]):
                 index = stored
         except ReuniteError:  # unreadable, or made for another model or version
             index = None
@@ -255,7 +424,33 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, pr
     index.add_rows(iter_family_rows(session, None if len(new) == len(db_ids) else new), progress=progress)
     if save and path is not None:
         try:
-            index.save(path)
-        except OSError as exc:
-            warnings.warn(f"the family index could not be saved to {path}: {exc}", stacklevel=2)
+            save_index(index, path)
+        except ReuniteError as exc:
+            if must_save:
+                raise
+            warnings.warn(str(exc), stacklevel=2)
     return index
+
+
+def save_index(index, path) -> None:
+    """Write the family index to ``path`` (atomically, see :meth:`FamilyIndex.save`).
+
+    Raises
+    ------
+    ReuniteError
+        if the file or its folder cannot be written (the old file is left as it was).
+    """
+    from reunite.errors import ReuniteError
+
+    path = Path(path)
+    try:
+        index.save(path)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            why = f"{blocker} is a file, not a folder"
+        raise ReuniteError(
+            f"the family index could not be saved to {path} ({why}); the previous index file, if any, is "
+            f"unchanged. Make the folder {path.parent} writable, or set REUNITE_INDEX to a file in a "
+            "writable folder") from None

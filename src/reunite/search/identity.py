@@ -360,7 +360,10 @@ def flag_text(flag: dict) -> str:
     ``identical@this_family_reference:F0001/MO(S0001)``,
     ``one_locus_apart[TH01]@unidentified:U0002(S0009)``,
     ``identical_common_loci[15]@other_family_reference:F0003/FA(S0003)``."""
-    detail = {"identical": "", "identical_common_loci": f"[{flag['common_loci']}]",
+    if flag.get("kind") not in ("identical", "identical_common_loci", "one_locus_apart"):
+        # other flags stored on a candidate (e.g. ``superseded`` after a correction)
+        return f"{flag.get('kind', 'flag')}: {flag.get('reason', '')}".rstrip(": ")
+    detail = {"identical": "", "identical_common_loci": f"[{flag.get('common_loci')}]",
               "one_locus_apart": f"[{flag.get('locus')}]"}[flag["kind"]]
     who = flag.get("person") or flag["sample"]
     if flag.get("family"):

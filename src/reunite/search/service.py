@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -141,10 +142,10 @@ def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, 
     (``use_index``, default: when it applies; ``index``: one already brought up to date by
     :func:`family_index`); otherwise the engine (:func:`search`).  ``age_tolerance``: the
     age filter's tolerance in years.  The candidates are flagged with ``identity`` (default:
-    :func:`identity_lookup` of the database, built once for the search)."""
+    :func:`identity_cache`, the database's lookup kept beside the family index)."""
     unidentified = load_unidentified(session, unidentified_ids)
     if identity is None and unidentified:
-        identity = identity_lookup(session, model)
+        identity = identity_cache(session, model)
     if use_index is None:
         use_index = index_applies(model, per=per, family_ids=family_ids)
     if use_index:
@@ -190,6 +191,167 @@ def identity_lookup(session: Session, model: GeneticModel, *, unassigned: bool =
                 continue
             lookup.add(holder, profile)
     return lookup
+
+
+# ----------------------------------------------------------------------------------------
+# The identity lookup, kept beside the family index and brought up to date before each search
+
+_IDENTITY_CACHE: dict = {}  # identity file -> the lookup last read or built by this process
+_IDENTITY_LOCK = threading.Lock()
+
+
+def identity_path(engine) -> Path | None:
+    """Where the identity lookup of a database is kept: beside its family index
+    (:func:`index_path`), named ``<index file>.identity.npz``; None for an in-memory database."""
+    path = index_path(engine)
+    return None if path is None else path.with_name(path.name + ".identity.npz")
+
+
+def identity_state(session: Session) -> dict:
+    """What the identity lookup of a database depends on, read in a few cheap statements: the
+    database id, every import batch (:func:`_batch_token`), the corrections (count, last id
+    and time of ``record_versions``) and the highest family member and unidentified ids."""
+    from sqlalchemy import func
+
+    from reunite.store.models import ImportBatch, RecordVersion, Setting
+
+    row = session.get(Setting, "database_id")
+    imports = sorted(_batch_token(b) for b in session.execute(
+        select(ImportBatch.id, ImportBatch.created_at, ImportBatch.num_rows, ImportBatch.source)))
+    count, last = session.execute(select(func.count(RecordVersion.id), func.max(RecordVersion.id))).one()
+    at = session.execute(select(RecordVersion.changed_at).where(RecordVersion.id == last)).scalar() if last else None
+    if at is not None:
+        at = (at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)).isoformat()
+    return {"database_id": json.loads(row.value) if row is not None else None, "imports": imports,
+            "corrections": [count, last, at],
+            "max_member": session.execute(select(func.max(FamilyMember.id))).scalar(),
+            "max_unidentified": session.execute(select(func.max(Unidentified.id))).scalar()}
+
+
+def _add_identity_rows(lookup, session: Session, *, keep: set, new: list | None = None,
+                       chunk: int = 50_000) -> tuple[int | None, int | None]:
+    """Add the active profiles of the references and unidentified persons of the import
+    batches in ``keep`` (None: rows of no import) to ``lookup``, streamed; with ``new``, only
+    those of the import batches ``new`` are read.  Returns the highest family member and
+    unidentified ids of the batches read (withdrawn samples and untyped members included)."""
+    from sqlalchemy import func
+
+    refs = (select(Family.batch_id, Sample.code, FamilyMember.person_code, FamilyMember.family_id, Family.code,
+                   Sample.profile)
+            .join(Family, Family.id == FamilyMember.family_id).join(Sample, Sample.id == FamilyMember.sample_id)
+            .where(Sample.status == "active").order_by(FamilyMember.id))
+    unid = (select(Unidentified.batch_id, Sample.code, Unidentified.code, Unidentified.id, Sample.profile)
+            .join(Sample, Sample.id == Unidentified.sample_id)
+            .where(Sample.status == "active").order_by(Unidentified.id))
+    top_member = select(func.max(FamilyMember.id)).join(Family, Family.id == FamilyMember.family_id)
+    top_unid = select(func.max(Unidentified.id))
+    parts = [(refs, unid, top_member, top_unid)]
+    if new is not None:
+        parts = [(refs.where(Family.batch_id.in_(ids)), unid.where(Unidentified.batch_id.in_(ids)),
+                  top_member.where(Family.batch_id.in_(ids)), top_unid.where(Unidentified.batch_id.in_(ids)))
+                 for ids in (new[k:k + 900] for k in range(0, len(new), 900))]
+    shapes = (lambda rows: (("reference", s, p, f, c, None, g) for b, s, p, f, c, g in rows if b in keep),
+              lambda rows: (("unidentified", s, c, None, None, u, g) for b, s, c, u, g in rows if b in keep))
+    tops = [None, None]
+    for statements in parts:
+        for q, shape in zip(statements[:2], shapes):
+            result = session.connection().execute(q.execution_options(stream_results=True))
+            for rows in result.partitions(chunk):
+                lookup.add_rows(shape(rows))
+        for k, q in enumerate(statements[2:]):
+            tops[k] = _highest(tops[k], session.execute(q).scalar())
+    return tops[0], tops[1]
+
+
+def _highest(*ids):
+    """The highest of the ids that are not None (None if all are)."""
+    return max((i for i in ids if i is not None), default=None)
+
+
+def _identity_update(lookup, session: Session, state: dict) -> bool:
+    """Bring ``lookup`` (made for an earlier state of the database) up to ``state`` by adding
+    the import batches made since; False (``lookup`` to be dropped) when it cannot be, that
+    is unless the database is the same, no import it holds is gone, no correction was made
+    since, and the new batches account for every new family member and unidentified person."""
+    old = lookup.token or {}
+    if (old.get("database_id") != state["database_id"] or old.get("corrections") != state["corrections"]
+            or not set(old.get("imports", ())) <= set(state["imports"])):
+        return False
+    new = sorted({int(t.split("|", 1)[0]) for t in set(state["imports"]) - set(old["imports"])})
+    top_member, top_unid = _add_identity_rows(lookup, session, keep=set(new), new=new) if new else (None, None)
+    if (_highest(old.get("max_member"), top_member) != state["max_member"]
+            or _highest(old.get("max_unidentified"), top_unid) != state["max_unidentified"]):
+        return False
+    lookup.token = state
+    return True
+
+
+def identity_cache(session: Session, model: GeneticModel, *, save: bool = True):
+    """The identity lookup of the database's references and unidentified persons (what
+    :func:`identity_lookup` builds, withdrawn samples left out), kept in a file beside the
+    family index (:func:`identity_path`) and in this process.
+
+    Used as it is when :func:`identity_state` is what it was built from; brought up to date
+    by reading only the import batches made since when the database only gained imports;
+    rebuilt after a correction (re-typed or withdrawn sample, pedigree, sex), an import it
+    holds gone (rolled back, a restored backup), a family member or unidentified person
+    added outside an import, or a missing, unreadable or foreign file (another database,
+    format or software version).  Saved atomically (:meth:`IdentityLookup.save`); a file
+    that cannot be written is left as it was and the lookup is used in memory (a warning).
+    In-memory databases: built each time."""
+    import copy
+    import warnings
+
+    from reunite.errors import ReuniteError
+    from reunite.search.identity import IdentityLookup
+
+    path = identity_path(session.get_bind())
+    state = identity_state(session)
+    with _IDENTITY_LOCK:
+        lookup = None
+        if path is not None and state["database_id"] is not None:
+            known = _IDENTITY_CACHE.pop(str(path), None)  # put back once up to date
+            if known is not None and known.token == state:
+                lookup = known
+            else:
+                stored = None
+                if path.exists():
+                    try:
+                        stored = IdentityLookup.load(path, min_common_loci=model.min_common_loci)
+                    except ReuniteError:  # unreadable, or written by another version: rebuilt
+                        stored = None
+                if stored is not None and stored.token == state:
+                    lookup = stored
+                else:
+                    for base in (stored, known):
+                        if base is not None and _identity_update(base, session, state):
+                            lookup = base
+                            break
+                    if lookup is None:
+                        lookup = IdentityLookup(min_common_loci=model.min_common_loci)
+                        keep = {int(t.split("|", 1)[0]) for t in state["imports"]} | {None}
+                        _add_identity_rows(lookup, session, keep=keep)
+                        lookup.token = state
+                    if save:
+                        try:
+                            lookup.save(path)
+                        except OSError as exc:
+                            warnings.warn(f"the identity lookup could not be saved to {path} "
+                                          f"({exc.strerror or exc}); the search goes on with it in memory, "
+                                          f"and the next search builds it again. Make the folder {path.parent} "
+                                          "writable, or set REUNITE_INDEX to a file in a writable folder",
+                                          stacklevel=2)
+                _IDENTITY_CACHE[str(path)] = lookup
+        else:
+            lookup = IdentityLookup(min_common_loci=model.min_common_loci)
+            keep = {int(t.split("|", 1)[0]) for t in state["imports"]} | {None}
+            _add_identity_rows(lookup, session, keep=keep)
+            lookup.token = state
+    lookup.genotypes()  # one block, holders compacted: the view below shares them unchanged
+    lookup.holders.compact()
+    view = copy.copy(lookup)  # this search's minimum of common loci; the data is shared
+    view.min_common_loci = max(1, int(model.min_common_loci))
+    return view
 
 
 # ----------------------------------------------------------------------------------------

@@ -280,9 +280,10 @@ def test_the_same_sample_twice_is_rejected(tmp_path, engine, model):
     again = write(tmp_path, "again.csv", long_csv({"NEW1": S2, "S2": S2}))
     for path in (STORE / "genotypes_long.csv", STORE / "genotypes_wide.csv", again):
         exc = rejected(engine, import_genotypes, path, model=model)
-        assert all("already in the database" in p for p in exc.problems)
+        assert all("already in the database" in p or "was already imported as batch 1" in p for p in exc.problems)
     exc = rejected(engine, import_genotypes, again, model=model)
-    assert exc.problems == [f"{again}: sample 'S2' is already in the database"]
+    assert len(exc.problems) == 1 and exc.problems[0].startswith(f"{again}:")
+    assert "sample 'S2' is already in the database with the same profile (batch 1)" in exc.problems[0]
     assert counts(engine) == before
 
 

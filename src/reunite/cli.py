@@ -416,6 +416,15 @@ def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | N
     console.print(f"imported {what} from {file}")
     for message in [f"warning: {w}" for w in report.warnings] + [f"note: {n}" for n in report.notes]:
         console.print(message, markup=False, highlight=False)
+    indicated = report.details.get("sex_indicated_by_amelogenin", [])
+    for entry in indicated[:20]:  # the persons the note above counts, so that they can be corrected
+        who = f"{entry['person']!r}" + (f" of family {entry['family']!r}" if "family" in entry else "")
+        console.print(f"  line {entry['line']}: {who}: sex U, sample {entry['sample']!r} has Amelogenin "
+                      f"{entry['amelogenin']} ({'male' if entry['sex'] == 'M' else 'female'})",
+                      markup=False, highlight=False)
+    if len(indicated) > 20:
+        console.print(f"  ... {len(indicated) - 20:,} more in the import report (import_batches.report of batch "
+                      f"{report.batch_id})", markup=False, highlight=False)
     if search:
         try:
             write_transaction(engine, lambda session: _auto_search(session, model, per, report.new_ids))

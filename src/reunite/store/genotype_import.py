@@ -39,7 +39,7 @@ from reunite.genetics.loci import (
     sex_from_amelogenin,
 )
 from reunite.store.models import ImportBatch, Sample
-from reunite.store.profiles import GeneticModel, pack_profile
+from reunite.store.profiles import GeneticModel, pack_profile, unpack_profile
 from reunite.store.quality import QualityRules, summarise
 from reunite.store.runexport import (
     CONTROL_KINDS,
@@ -58,6 +58,11 @@ MAX_SAMPLE_ID_LENGTH = 128  # samples.code is VARCHAR(128)
 MAX_REPORT_ROWS = 10_000    # samples listed one by one in a stored report; the rest counted
 LONG_COLUMNS = ("sample_id", "locus", "allele1", "allele2")
 _EXTRA_ALLELE = re.compile(r"allele([3-9]|[1-9]\d+)")
+
+
+def _column_key(name: str) -> str:
+    """A column name as matched: case, spaces, dashes and underscores ignored."""
+    return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
 def _rejected(path, problems):
@@ -175,26 +180,33 @@ def read_genotype_file(path, *, model: GeneticModel, encoding: str | None = None
             profiles_source = "given" if control_profiles else None
         else:
             profiles_source = str(control_profiles)
-        if lower[:4] == list(LONG_COLUMNS):
+        keys = [_column_key(h) for h in lower]  # "Sample ID", "sample-id" and "SampleID" are sample_id
+        if keys[:4] == [_column_key(c) for c in LONG_COLUMNS]:
             gf = _read_long(table, reader, lenient=lenient)
-        elif "sample name" in lower and "marker" in lower and "allele 1" in lower:
-            run = read_run(table, path=path, classify=reader.classify, sample_id=reader.sample_id,
+        elif ("sample name" in lower and "marker" in lower and "allele 1" in lower) or \
+                (lower[0] == "sample" and len(lower) > 1):
+            fmt = "genemapper" if "marker" in lower else "osiris"
+            run_table = table if fmt == "genemapper" else _osiris_as_run(table, reader)
+            run = read_run(run_table, path=path, classify=reader.classify, sample_id=reader.sample_id,
                            strict=strict, lenient=lenient, patterns=patterns, control_profiles=known_controls)
             reader.problems += run.problems
-            gf = GenotypeFile(path, "genemapper", table.encoding, table.sha256, run.profiles,
+            if fmt == "osiris":
+                run.num_rows = run_table.num_records
+            gf = GenotypeFile(path, fmt, table.encoding, table.sha256, run.profiles,
                               amelogenin=run.amelogenin, y_profiles=run.y_profiles, outcomes=run.outcomes,
                               untyped=run.untyped, controls=run.controls, warnings=run.warnings,
                               ignored_columns=run.ignored_columns, num_rows=run.num_rows, lines=run.lines,
                               markers_left_out={m: {"reason": why, "lines": line_ranges(ls)}
                                                 for m, (why, ls) in run.markers_left_out.items()})
             options.update(controls=patterns.source, control_profiles=profiles_source)
-        elif lower and lower[0] == "sample_id" and len(lower) > 1:
+        elif keys and keys[0] == "sampleid" and len(keys) > 1:
             gf = _read_wide(table, reader, lenient=lenient)
         else:
             raise _rejected(path, [
                 f"{path}:{table.header_line}: unrecognised header {table.header!r}; expected "
-                "'sample_id,locus,allele1,allele2' (long), 'sample_id,<locus>,...' (wide) or a run export "
-                "(GeneMapper) with 'Sample Name', 'Marker', 'Allele 1', 'Allele 2'"])
+                "'sample_id,locus,allele1,allele2' (long), 'sample_id,<locus>,...' (wide) or a run export: "
+                "GeneMapper with 'Sample Name', 'Marker', 'Allele 1', 'Allele 2', or OSIRIS "
+                "'Sample', '<locus>', ..."])
     except FileFormatError as exc:
         raise _rejected(path, [str(exc)]) from None
     gf.options = options
@@ -207,6 +219,55 @@ def read_genotype_file(path, *, model: GeneticModel, encoding: str | None = None
     if problems:
         raise _rejected(path, _by_line(problems))
     return gf
+
+
+def _osiris_as_run(table, reader: _Reader):
+    """An OSIRIS "Spreadsheet" export (``Sample``, then one column per locus, optionally named
+    ``<locus>-<channel>``; cells ``a, b``, an off-ladder allele written ``OL`` before its name)
+    as a run export table: one row ``Sample Name, Marker, Allele 1..N`` per sample and locus,
+    on the line of the sample's record, so that ladders, controls, OL calls, tri-alleles and
+    re-injections are handled as in a GeneMapper export."""
+    from dataclasses import replace
+
+    path = table.path
+    loci = list(table.header[1:])
+    if loci and all(re.search(r".-\d{1,2}$", h) for h in loci if h):  # "Show channel numbers in column headings"
+        loci = [re.sub(r"-\d{1,2}$", "", h) for h in loci]
+    where = f"{path}:{table.header_line}"
+    first: dict[str, int] = {}
+    for k, raw in enumerate(loci, start=2):
+        if not raw.strip():
+            continue
+        named = reader.classify(raw)
+        locus = named[1] if isinstance(named, tuple) else raw.strip().upper()
+        if locus in first:
+            j = first[locus]
+            reader.problems.append(
+                f"{where}: locus {locus} is typed twice: column {j} {table.header[j - 1]!r} and column {k} "
+                f"{table.header[k - 1]!r} are the same locus after names are normalised; keep one")
+        first.setdefault(locus, k)
+    width = len(table.header)
+    rows, most, records = [], 2, 0
+    for line, fields in (() if reader.problems else table.rows):
+        records += 1
+        if len(fields) > width and "".join(fields[width:]).strip():
+            reader.problems.append(table.width_problem(line, fields))
+            continue
+        fields = fields + [""] * (width - len(fields))
+        for k, locus in enumerate(loci, start=1):
+            if not locus.strip():
+                if fields[k].strip():
+                    reader.problems.append(f"{path}:{line}: column {k + 1} has the value {fields[k][:40]!r} but no "
+                                           "name in the header; name the column or remove the value")
+                continue
+            cells = [c.strip() for c in re.split(r"[,/]", fields[k]) if c.strip()]
+            cells = ["OL" if c[:2].upper() == "OL" else c for c in cells]
+            most = max(most, len(cells))
+            rows.append((line, [fields[0], locus] + cells))
+    header = ["Sample Name", "Marker"] + [f"Allele {k}" for k in range(1, most + 1)]
+    out = replace(table, header=header, rows=[(line, f + [""] * (most + 2 - len(f))) for line, f in rows])
+    out.num_records = records
+    return out
 
 
 def _by_line(problems: list[str]) -> list[str]:
@@ -233,7 +294,7 @@ def _read_long(table, reader: _Reader, *, lenient: bool) -> GenotypeFile:
     """``sample_id,locus,allele1,allele2[,allele3...]``: one row per sample and locus."""
     path = reader.path
     gf = GenotypeFile(path, "long", table.encoding, table.sha256, {})
-    header = [h.strip().lower() for h in table.header]
+    header = [_column_key(h) for h in table.header]
     where = f"{path}:{table.header_line}"
     extra_alleles = []
     for k, name in enumerate(header[4:], start=4):
@@ -508,7 +569,7 @@ def import_genotypes(session: Session, path, *, model: GeneticModel, lab: str | 
                             controls=controls, control_profiles=control_profiles)
     existing = _existing_samples(session, gf.profiles)
     if existing:
-        raise _rejected(path, [f"{path}: sample {c!r} is already in the database" for c in sorted(existing)])
+        raise _rejected(path, _already_imported(session, gf, existing))
     report = intake_report(gf, model=model)
     batch = ImportBatch(kind=f"genotypes ({gf.format})", source=str(path), num_rows=len(gf.profiles),
                         report=json.dumps(report, ensure_ascii=False), file_sha256=gf.sha256,
@@ -525,6 +586,47 @@ def import_genotypes(session: Session, path, *, model: GeneticModel, lab: str | 
     return ImportReport("genotypes", str(path), report["num_genotypes"], len(gf.profiles), notes=notes,
                         warnings=list(gf.warnings), file_sha256=gf.sha256, encoding=gf.encoding,
                         batch_id=batch.id, details=report)
+
+
+def _already_imported(session: Session, gf: GenotypeFile, existing: set[str]) -> list[str]:
+    """Why samples already in the database refuse the file: the same profile imported again,
+    or a re-typing, which only a correction may store (nothing is ever overwritten)."""
+    path = gf.path
+    stored: dict[str, tuple] = {}
+    codes = sorted(existing)
+    for start in range(0, len(codes), 900):
+        for row in session.execute(select(Sample.code, Sample.profile, Sample.batch_id, Sample.status, Sample.version)
+                                   .where(Sample.code.in_(codes[start:start + 900]))).all():
+            stored[row[0]] = row[1:]
+    same_file = session.execute(select(ImportBatch.id, ImportBatch.source, ImportBatch.created_at)
+                                .where(ImportBatch.file_sha256 == gf.sha256).order_by(ImportBatch.id)).first()
+    problems = []
+    if same_file is not None:
+        problems.append(f"{path}: this file (SHA-256 {gf.sha256[:12]}...) was already imported as batch "
+                        f"{same_file[0]} from {same_file[1]} on {str(same_file[2])[:10]}; nothing to import again")
+    for code in codes:
+        if code not in stored:  # written by an import that ran at the same time
+            problems.append(f"{path}:{gf.lines[code][0]}: sample {code!r} is already in the database")
+            continue
+        profile, batch_id, status, version = stored[code]
+        where = f"{path}:{gf.lines[code][0]}: sample {code!r}"
+        batch = f"batch {batch_id}" if version == 1 else f"version {version}"
+        if pack_profile(gf.profiles[code]) == profile:
+            problems.append(f"{where} is already in the database with the same profile ({batch}); leave it out "
+                            "of the file")
+            continue
+        old = unpack_profile(profile)
+        new = gf.profiles[code]
+        diff = [f"{locus} {'/'.join(old[locus]) if locus in old else 'untyped'} -> "
+                f"{'/'.join(new[locus]) if locus in new else 'untyped'}"
+                for locus in sorted(set(old) | set(new)) if old.get(locus) != new.get(locus)]
+        shown = ", ".join(diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
+        differ = "locus differs" if len(diff) == 1 else "loci differ"
+        problems.append(f"{where} is already in the database ({batch}{', withdrawn' if status != 'active' else ''}) "
+                        f"with another profile ({len(diff)} {differ}: {shown}); a re-typing replaces a "
+                        f"profile only as a correction, kept with the old one: reunite correct profile {code} "
+                        f"--file {path} --reason '...'")
+    return problems
 
 
 def _existing_samples(session: Session, codes) -> set[str]:

@@ -265,7 +265,7 @@ def _batch_report(file: _PersonFile, *, kind: str, num_rows: int, num_records: i
     if indicated:
         notes.append(f"{len(indicated):,} person(s) with sex U in the file have a sample whose "
                      "Amelogenin indicates their sex (listed in the import report; the stored sex "
-                     "was not changed: correct it in the file if it is known)")
+                     "was not changed: where it is known, correct it with 'reunite correct sex')")
     report = {"kind": kind, "source": str(file.path), "file_sha256": file.sha256,
               "encoding": file.table.encoding, "num_rows": num_rows, "num_records": num_records,
               "imported": counts, "ignored_columns": file.ignored_columns, "warnings": file.warnings,

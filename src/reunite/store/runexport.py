@@ -60,6 +60,7 @@ _KNOWN_COLUMNS = {
     "size standard name", "ud1", "ud2", "ud3", "sq", "gq", "ado", "ae", "imb", "phr", "lph",
     "mnf", "os", "oba", "shp", "bin", "pup", "omr", "cc", "bd", "sspk", "spu", "split", "ac", "an",
     "quality", "sizing quality", "plate name", "well", "instrument name", "capillary",
+    "cgq", "mph", "ovl", "xtlk", "sos", "spk", "instrument type",  # more GeneMapper ID-X PQVs
 }
 _NUMBERED_COLUMNS = re.compile(r"(allele|size|height|peak area|area|data point|mutation) ?(\d+)")
 

@@ -193,7 +193,23 @@ def stream_table(path, *, encoding: str | None = None, delimiter: str | None = N
     header = [h.strip().lstrip("\ufeff") for h in fields]
     if not any(header):
         raise FileFormatError(f"{path}:1: the file is empty; expected a header line")
+    named = len(header)
+    while not header[named - 1]:
+        named -= 1
+    if named < len(header):  # Excel's trailing empty columns (",,"): no name, and no value on any row
+        header = header[:named]
+        records = _without_empty_tail(records, named)
     return Table(path, header, records, enc, delimiter, header_line, sha256=sha256)
+
+
+def _without_empty_tail(records, width: int):
+    """Records with their empty fields beyond ``width`` left out (the unnamed, empty columns a
+    spreadsheet writes after the last named one); a value there is kept, so that it is reported
+    as a field beyond the header."""
+    for line, fields in records:
+        if len(fields) > width and not "".join(fields[width:]).strip():
+            fields = fields[:width]
+        yield line, fields
 
 
 def _records(reader, *, path: Path, line_no: int):

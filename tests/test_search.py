@@ -126,7 +126,7 @@ def test_theta_and_rare_alleles_take_the_engine_path(big):
     _, families, unidentified = big
     u = unidentified[0]
     locus = next(iter(u.profile))
-    rare = UnidentifiedRecord(77, "rare", u.sex, {**u.profile, locus: ("99.9", u.profile[locus][1])})
+    rare = UnidentifiedRecord(77, "rare", u.sex, {**u.profile, locus: ("59.3", u.profile[locus][1])})
     theta_model = GeneticModel("CHN_national_GBT37223", theta=0.01)
     for model, query in ((MODEL, rare), (theta_model, u)):
         result = search([query], families[:40], model=model, min_lr=0.0, top_k=None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reunite.errors import CaseFormatError, ReuniteError
 from reunite.genetics.frequencies import get_population
-from reunite.genetics.kinship import Marker, Mutation
+from reunite.genetics.kinship import Marker, Mutation, not_autosomal
 from reunite.genetics.loci import normalise_locus
 from reunite.genetics.mutation import MutationModel
 
@@ -413,6 +413,10 @@ def parse_case(raw, *, number: int, lenient: bool = False, population: str | Non
                 f"{where}: markers #{first} {first_name!r} and #{k} {name!r} are the same locus "
                 f"({locus}) once names are normalised; give each locus once (as one marker)")
         loci[locus] = (k, name)
+        why = not_autosomal(locus)
+        if why:
+            raise CaseFormatError(f"{mwhere}: {why}; kinship LRs here use autosomal markers "
+                                  "only, so remove it from the case")
         afreq = m.get("afreq")
         n_individuals = None
         source = "given in the case"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from reunite import __version__
-from reunite.errors import MarkerError, PedigreeError, ReuniteError
+from reunite.errors import FrequencyError, MarkerError, PedigreeError, ReuniteError
 from reunite.genetics.frequencies import DEFAULT_FLOOR, prepare_afreq
 from reunite.genetics.likelihood import (
     MAX_THETA_SLOTS,
@@ -20,7 +21,7 @@ from reunite.genetics.likelihood import (
     theta_slots,
     theta_slots_message,
 )
-from reunite.genetics.loci import normalise_allele, normalise_locus
+from reunite.genetics.loci import normalise_allele, normalise_locus, repeat_problem
 from reunite.genetics.mutation import MutationModel
 
 #: Mutation models whose matrices can be lumped exactly (unseen alleles merged into one).
@@ -121,9 +122,18 @@ def _marker_model(items: tuple, n_individuals, floor: float, normalise: bool, mu
     Returns ``(alleles, freqs, index, male, female, lumpable, notes)`` or the error to raise.
     """
     try:
-        afreq = {normalise_allele(a): f for a, f in items}
-        if len(afreq) != len(items):
-            raise MarkerError("afreq lists an allele twice")
+        afreq: dict = {}
+        spelled: dict[str, str] = {}
+        for a, f in items:
+            try:
+                label = _allele(a)
+            except MarkerError as exc:
+                raise MarkerError(f"afreq: {exc}") from None
+            if label in afreq:
+                raise MarkerError(
+                    f"afreq lists the allele {label!r} twice, as {spelled[label]!r} and as {a!r} "
+                    "(the same allele once labels are normalised); give each allele once")
+            afreq[label], spelled[label] = f, a
         alleles, freqs, notes = prepare_afreq(afreq, n_individuals=n_individuals, floor=floor,
                                               normalise=normalise, where="afreq")
         male, female = _matrices(mutation, alleles, freqs, where="")
@@ -157,9 +167,39 @@ def _parse_genotype(g) -> tuple[str, str] | str:
     if not isinstance(parts, (list, tuple)) or len(parts) != 2:
         return f"genotype must be two alleles such as '12/14' or ['12', '14'], found {g!r}"
     try:
-        return normalise_allele(parts[0]), normalise_allele(parts[1])
+        return _allele(parts[0]), _allele(parts[1])
     except MarkerError as exc:
         return str(exc)
+
+
+_MISSING_ALLELES = ("0", "-", "?", "NA", "N/A")
+
+
+def _allele(label) -> str:
+    """The normalised label of an allele of a kinship case, refusing labels that would
+    silently become a new allele of their own: ``0`` and ``-`` (how pedtools and Familias
+    write a missing allele), numbers written in another form than ``15`` or ``9.3``
+    (``1e1``, ``10.``, ``-10``, ``inf``, ``nan``, ``9.299999``) and repeat numbers above
+    :data:`~reunite.genetics.loci.MAX_REPEAT`, as the importers do.  Names such as ``a``
+    or ``Rest allele`` are kept as they are."""
+    text = normalise_allele(label)
+    number = None
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    if text.upper() in _MISSING_ALLELES or number == 0:
+        raise MarkerError(f"allele {label!r} is how a missing allele is written: leave the "
+                          "person out of 'genotypes' at an untyped marker")
+    if number is not None or text[:1] in "+-." or text[:1].isdigit():
+        why = repeat_problem(text)
+        if why == "not a repeat number":
+            raise MarkerError(f"allele {label!r} is not a repeat number such as '15' or '9.3'")
+        if why:
+            raise MarkerError(why)
+    if not any(ch.isalnum() for ch in text):
+        raise MarkerError(f"allele {label!r} is not an allele label such as '15' or '9.3'")
+    return text
 
 
 def _prepare_marker(marker: Marker, *, theta: float, floor: float,
@@ -197,6 +237,14 @@ def _prepare_marker(marker: Marker, *, theta: float, floor: float,
         index = {a: k for k, a in enumerate(alleles)}
         male, female = _matrices(marker.mutation, alleles, freqs, where=f"{where}, marker {marker.name!r}")
         pairs = {pid: (index[a], index[b]) for pid, (a, b) in genos.items()}
+    for pid, (a, b) in pairs.items():
+        for k in (a, b):
+            if freqs[k] == 0.0:
+                raise FrequencyError(
+                    f"{where}, marker {marker.name!r}: allele {alleles[k]!r} of person {pid!r} has "
+                    "frequency 0 in afreq, so the genotypes would be impossible under both "
+                    "hypotheses; give it its frequency, or leave it out of afreq (the rare-allele "
+                    "rule then gives it one)")
     data = MarkerData(freqs, male, female, pairs, theta, lumpable)
     return _Prepared(marker, alleles, data, notes, list(table_notes) + notes)
 
@@ -334,12 +382,33 @@ def _check_loci_once(markers, *, where: str) -> None:
             locus = normalise_locus(m.name)
         except MarkerError:
             raise MarkerError(f"{where}: a marker name must be a non-empty string, found {m.name!r}") from None
+        why = not_autosomal(locus)
+        if why:
+            raise MarkerError(f"{where}, marker {m.name!r}: {why}; kinship LRs here use autosomal "
+                              "markers only, so remove it from the case")
         if locus in seen:
             first = seen[locus]
             same = "twice" if first == m.name else f"as {first!r} and as {m.name!r}"
             raise MarkerError(f"{where}: the locus {locus} is given {same} (names are normalised); "
                               "give each locus once, or its evidence is counted twice")
         seen[locus] = m.name
+
+
+_Y_LOCUS = re.compile(r"DY[SF][0-9]|YGATA|YINDEL", re.ASCII)
+_X_LOCUS = re.compile(r"DXS[0-9]|HPRTB$|GATA172D05$|GATA31E08$|GATA165B12$", re.ASCII)
+
+
+def not_autosomal(locus: str) -> str | None:
+    """Why a (normalised) locus cannot be computed as an autosomal marker, or None:
+    Amelogenin (it shows the sex), Y-STRs (passed from father to son, one allele) and X-STRs
+    (one X in males): as autosomal markers their LRs would be wrong."""
+    if locus == "AMELOGENIN":
+        return "Amelogenin shows the sex and is not kinship evidence"
+    if _Y_LOCUS.match(locus):
+        return f"{locus} is a Y-chromosome marker (one allele, passed from father to son)"
+    if _X_LOCUS.match(locus):
+        return f"{locus} is an X-chromosome marker (one X in males)"
+    return None
 
 
 def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:

@@ -16,8 +16,14 @@ from typing import NamedTuple
 from reunite.errors import MarkerError
 
 # Spellings seen in kits, exports and tables, mapped to the canonical upper-case name.
+# Only true synonyms and letter-for-digit typos of one locus: ``D12ATA63`` and ``D12S391`` are
+# two loci, and so are ``DYS389I`` and ``DYS389II``.
 _ALIASES = {
     "THO1": "TH01",
+    "CSFIPO": "CSF1PO",
+    "ACTBP2": "SE33",
+    "HUMACTBP2": "SE33",
+    "FIBRA": "FGA",
     "D22GATA": "D22GATA198B05",
     "DS19S433": "D19S433",
     "AMEL": "AMELOGENIN",
@@ -40,11 +46,18 @@ def normalise_locus(name: str) -> str:
     """Return the canonical name of a locus.
 
     Upper case, spaces/dashes/underscores collapsed so that ``vWA`` -> ``VWA``,
-    ``Penta D``/``PentaD``/``Penta_D`` -> ``PENTA_D``, ``THO1`` -> ``TH01``.
+    ``Penta D``/``PentaD``/``Penta_D`` -> ``PENTA_D``, ``THO1`` -> ``TH01``,
+    ``CSFIPO`` -> ``CSF1PO``, ``ACTBP2`` -> ``SE33``; full-width letters and digits
+    (``Ｄ８Ｓ１１７９``) are their ASCII forms and invisible characters (zero-width spaces,
+    byte-order marks) are dropped, so one locus never has two names.
     """
     if not isinstance(name, str) or not name.strip():
         raise MarkerError(f"locus name: expected a non-empty string, found {name!r}")
+    if not name.isascii():
+        name = "".join(ch for ch in ascii_digits(name) if unicodedata.category(ch) != "Cf")
     key = re.sub(r"[\s_\-]+", "", name.strip().upper())
+    if not key:
+        raise MarkerError(f"locus name: expected a non-empty string, found {name!r}")
     m = re.fullmatch(r"PENTA([A-Z])", key)
     if m:
         return f"PENTA_{m.group(1)}"

@@ -76,6 +76,8 @@ class Pedigree:
 
 def _sex(value: object, where: str) -> str:
     try:
+        if isinstance(value, bool):  # True == 1 would read as 'M'
+            raise TypeError
         return SEX_CODES[value]  # type: ignore[index]
     except (KeyError, TypeError):
         raise PedigreeError(

@@ -188,8 +188,9 @@ def check_against_brute(h1, h2, marker, *, theta, male=None, female=None, floor=
     if callable(female):
         female = female(labels, p)
     p1 = h1 if isinstance(h1, ped.Pedigree) else make_pedigree(h1)
-    if h2 == "unrelated":
-        p2 = unrelated(list(marker.genotypes))
+    if h2 == "unrelated":  # H1's founders keep their own inbreeding
+        p2 = unrelated(list(marker.genotypes),
+                       inbreeding={q.id: q.inbreeding for q in p1.individuals if q.is_founder})
     else:
         p2 = h2 if isinstance(h2, ped.Pedigree) else make_pedigree(h2)
     l1 = brute(p1, labels, p, marker.genotypes, male=male, female=female, theta=theta)

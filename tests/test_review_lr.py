@@ -317,3 +317,21 @@ def test_reference_cases_still_agree_with_pedsuite_through_the_command():
         assert close(o["lr_total"], e["lr_total"]), e["id"]
         for m, v in e["lr_per_marker"].items():
             assert close(o["lr_per_marker"][m], v), (e["id"], m)
+
+
+def test_h2_unrelated_keeps_the_inbreeding_of_h1_founders(tmp_path):
+    # a lone typed inbred homozygote is no evidence of kinship: LR 1, not P_f(g) / P_0(g)
+    case = base()
+    case["H1"][0]["inbreeding"] = 0.25
+    for m in case["markers"]:
+        first = m["genotypes"]["AF"].split("/")[0]
+        m["genotypes"] = {"AF": f"{first}/{first}"}
+    assert lr_total(case) == pytest.approx(1.0, abs=1e-12)
+    # and "unrelated" gives what the same H2 written out gives
+    case = base()
+    case["H1"][0]["inbreeding"] = 0.25
+    case["markers"][0]["genotypes"]["AF"] = "9.3/9.3"
+    written = copy.deepcopy(case)
+    written["H2"] = [{"id": "AF", "sex": "M", "inbreeding": 0.25}, {"id": "MO", "sex": "F"},
+                     {"id": "CH", "sex": "M"}]
+    assert lr_total(case) == pytest.approx(lr_total(written), rel=1e-12)

@@ -327,9 +327,13 @@ def _plan_case(case, jobs: list, *, floor: float, normalise: bool):
     if isinstance(h2, str):
         if h2 != "unrelated":
             raise ReuniteError(f"{where}: H2 must be 'unrelated' or a pedigree, found {h2!r}")
-        # nobody typed at all: every marker has LR 1, against any unrelated founders
+        # nobody typed at all: every marker has LR 1, against any unrelated founders.
+        # A founder of H1 keeps its inbreeding: it is the person's own, whatever the
+        # hypothesis (dropping it would turn a lone inbred homozygote into evidence).
         ped2 = unrelated([i for i in typed_ids if i in ped1] or ped1.ids,
-                         sexes={p.id: p.sex for p in ped1.individuals})
+                         sexes={p.id: p.sex for p in ped1.individuals},
+                         inbreeding={p.id: p.inbreeding for p in ped1.individuals
+                                     if p.is_founder and p.inbreeding})
     else:
         ped2 = as_pedigree(h2, where=f"{where}, H2")
     _check_loci_once(markers, where=where)

@@ -201,10 +201,15 @@ def make_pedigree(people, *, where: str = "pedigree") -> Pedigree:
     return Pedigree(individuals, {p.id: k for k, p in enumerate(individuals)})
 
 
-def unrelated(ids, *, sexes: dict[str, str] | None = None) -> Pedigree:
-    """The pedigree in which every person of ``ids`` is an unrelated founder."""
+def unrelated(ids, *, sexes: dict[str, str] | None = None,
+              inbreeding: dict[str, float] | None = None) -> Pedigree:
+    """The pedigree in which every person of ``ids`` is an unrelated founder (with the
+    given founder ``inbreeding`` coefficients: a person's own inbreeding does not depend on
+    the hypothesis)."""
     sexes = sexes or {}
-    return make_pedigree([Individual(i, None, None, sexes.get(i, "U")) for i in ids])
+    inbreeding = inbreeding or {}
+    return make_pedigree([Individual(i, None, None, sexes.get(i, "U"), inbreeding.get(i, 0.0))
+                          for i in ids])
 
 
 # ----------------------------------------------------------------------------------------

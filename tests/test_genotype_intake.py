@@ -316,7 +316,7 @@ def test_encoding_option_on_the_command_line(tmp_path):
     path = write(tmp_path, "g.csv", LONG + long_rows("样本1", prof), encoding="gb18030")
     result = runner.invoke(app, ["import", "genotypes", str(path), "--encoding", "gbk"], env=env)
     assert result.exit_code == 0, result.output
-    assert "imported 1 profiles" in result.output
+    assert "imported 1 profile " in result.output
     bad = runner.invoke(app, ["import", "genotypes", str(path), "--encoding", "klingon"], env=env)
     assert bad.exit_code != 0 and "unknown encoding 'klingon'" in str(bad.exception or bad.output)
 

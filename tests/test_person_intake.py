@@ -511,6 +511,6 @@ def test_cli_encoding_and_lenient(store, tmp_path):
     result = CliRunner().invoke(app, ["import", "unidentified", str(path), "--no-search", "--lenient",
                                       "--encoding", "gbk"], env=env)
     assert result.exit_code == 0, result.output
-    assert "imported 1 unidentified persons" in result.output
+    assert "imported 1 unidentified person " in result.output
     assert "warning: " in result.output and "'备注' is not a column of the unidentified file" in result.output
     assert "note: 1 person(s) with sex U" in result.output

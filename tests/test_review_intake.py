@@ -252,3 +252,29 @@ def test_families_command_lists_the_persons_whose_sex_amelogenin_shows(tmp_path)
     assert result.exit_code == 0, result.output
     assert "line 2: 'F1-MO' of family 'F1': sex U, sample 'R1' has Amelogenin X/X (female)" in result.output
     assert "correct it with 'reunite correct sex'" in " ".join(result.output.split())
+
+
+def test_families_header_spellings_match_like_genotype_headers(tmp_path, engine):
+    """`Person ID`, `family-id` and `SAMPLE_ID` name the same columns as in genotype files."""
+    calls = profile(2)
+    path = tmp_path / "g.csv"
+    path.write_text("sample_id,locus,allele1,allele2\n" + "".join(
+        f"R2,{m},{a[0]},{a[-1]}\n" for m, a in calls.items() if m in USABLE_STR))
+    run_import(engine, path)
+    fam = tmp_path / "families.csv"
+    fam.write_text("Family-ID,Person ID,Father ID,Mother ID,Sex,Role,SAMPLE_ID\n"
+                   "F2,F2-FA,,,M,reference,R2\nF2,F2-M,F2-FA,,F,missing,\n")
+    with Session(engine) as session, session.begin():
+        report = import_families(session, fam, model=MODEL)
+    assert (report.num_records, report.num_rows) == (1, 2)
+
+
+def test_problems_are_listed_in_file_order(tmp_path, engine):
+    fam = tmp_path / "families.csv"
+    fam.write_text("family_id,person_id,father_id,mother_id,sex,role,sample_id\n"
+                   "F1,A,,,Q,reference,NOPE\nF2,B,,,M,boss,\nF1,C,,,M,missing,\n")
+    with pytest.raises(ImportRejected) as info:
+        with Session(engine) as session, session.begin():
+            import_families(session, fam, model=MODEL)
+    lines = [int(p.split(":")[1]) for p in info.value.problems if p.startswith(str(fam) + ":")]
+    assert lines == sorted(lines) and len(lines) >= 3

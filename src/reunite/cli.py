@@ -39,6 +39,11 @@ def _fmt_lr(x: float) -> str:
     return f"{x:.4e}"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 family``, ``2,000 families``."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _fmt_log(x: float) -> str:
     if math.isnan(x):
         return "NaN"
@@ -363,7 +368,7 @@ def import_genotypes_cmd(
     report = write_transaction(engine, lambda session: import_genotypes(
         session, file, model=model, lab=lab, encoding=encoding, strict=strict, lenient=lenient,
         controls=patterns, control_profiles=known))
-    console.print(f"imported {report.num_records:,} profiles ({report.num_rows:,} genotypes, "
+    console.print(f"imported {_count(report.num_records, 'profile')} ({_count(report.num_rows, 'genotype')}, "
                   f"{report.notes[0]}) from {file}")
     _print_intake_report(report.details, batch_id=report.batch_id)
 
@@ -410,9 +415,10 @@ def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | N
 
     report = write_transaction(engine, work)  # a clash with an import running at once: checked again
     if kind == "families":
-        what = f"{report.num_records:,} families ({report.num_rows:,} people)"
+        what = (f"{_count(report.num_records, 'family', 'families')} "
+                f"({_count(report.num_rows, 'person', 'people')})")
     else:
-        what = f"{report.num_records:,} unidentified persons"
+        what = _count(report.num_records, "unidentified person")
     console.print(f"imported {what} from {file}")
     for message in [f"warning: {w}" for w in report.warnings] + [f"note: {n}" for n in report.notes]:
         console.print(message, markup=False, highlight=False)
@@ -663,6 +669,14 @@ def search_cmd(
             uid = session.execute(select(Unidentified.id).where(Unidentified.code == unidentified)).scalar()
             if uid is None:
                 raise ReuniteError(f"--unidentified: no unidentified person {unidentified!r} in the database")
+            from reunite.store.models import Sample
+
+            sample, status = session.execute(select(Sample.code, Sample.status).join(
+                Unidentified, Unidentified.sample_id == Sample.id).where(Unidentified.id == uid)).one()
+            if status != "active":
+                err.print(f"[yellow]note:[/yellow] the sample {sample} of {unidentified} is {status}: this person is "
+                          f"not searched (see 'reunite correct history {unidentified}')", highlight=False,
+                          markup=True)
             kwargs.update(unidentified_ids=[uid], top_k=top or 20)
         elif family:
             fid = session.execute(select(Family.id).where(Family.code == family)).scalar()
@@ -755,7 +769,20 @@ def demo(
 
 def main() -> None:
     """Console-script entry point: library errors, and database failures (explained by
-    :func:`reunite.store.db.explain_error`), become clean messages and exit status 1."""
+    :func:`reunite.store.db.explain_error`), become clean messages and exit status 1; the
+    library's warnings are printed as 'warning: ...' lines (no source file and line)."""
+    import warnings
+
+    plain = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, UserWarning) or issubclass(category, DeprecationWarning):
+            return plain(message, category, filename, lineno, file, line)
+        from rich.markup import escape
+
+        err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
+
+    warnings.showwarning = show
     try:
         app()
     except ReuniteError as exc:

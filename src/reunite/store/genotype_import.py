@@ -318,7 +318,7 @@ def _read_long(table, reader: _Reader, *, lenient: bool) -> GenotypeFile:
         if len(fields) != width:
             why = table.width_problem(line, fields)
             if len(fields) > width:
-                why += "; a third allele is a mixture: single-source profiles only"
+                why += " (if it is a third allele: a mixture; single-source profiles only)"
             problems.append(why)
             continue
         sample = samples.get(fields[0])

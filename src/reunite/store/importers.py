@@ -44,12 +44,25 @@ class ImportRejected(ReuniteError):
     """A file was rejected; ``problems`` lists 'file:line: reason' strings."""
 
     def __init__(self, path, problems: list[str]):
+        problems = sorted(problems, key=lambda text: _line_key(path, text))  # stable: file order
         self.problems = problems
         shown = problems[:MAX_REPORTED]
         more = f"\n... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
         super().__init__(
             f"{path}: {len(problems)} problem(s); nothing was imported:\n  " + "\n  ".join(shown) + more
         )
+
+
+def _line_key(path, text: str) -> int:
+    """The line a problem names (``file:LINE: ...``), 0 for none: problems are listed in file order."""
+    m = re.match(re.escape(str(path)) + r":(\d+):", text)
+    return int(m.group(1)) if m else 0
+
+
+def column_key(name: str) -> str:
+    """A header name as columns are matched: NFKC, case-folded, spaces and dashes as ``_``
+    (``Person ID``, ``person-id`` and ``PERSON_ID`` are ``person_id``)."""
+    return re.sub(r"[\s\-]+", "_", normalise_text(name).casefold()).strip("_")
 
 
 @dataclass
@@ -81,7 +94,7 @@ FAMILY_TYPE_LENGTH = 64  # families.family_type is VARCHAR(64)
 
 class _PersonFile:
     """A families or unidentified file read for import: the columns matched by name
-    (stripped, case-folded), records checked against the header, problems and warnings."""
+    (:func:`column_key`), records checked against the header, problems and warnings."""
 
     def __init__(self, path: Path, *, kind: str, required: tuple[str, ...], optional: tuple[str, ...],
                  encoding: str | None, lenient: bool):
@@ -97,7 +110,7 @@ class _PersonFile:
         self.unfit: list[tuple[int, list[str]]] = []  # records refused for their field count
         line = self.table.header_line
         expected = ",".join(required) + "".join(f"[,{c}]" for c in optional)
-        names = [h.strip().casefold() for h in self.table.header]
+        names = [column_key(h) for h in self.table.header]
         self.columns: dict[str, int] = {}
         header_problems = []
         for k, name in enumerate(names):

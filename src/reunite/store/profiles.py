@@ -122,7 +122,10 @@ class GeneticModel:
             try:
                 prepare_afreq(table.afreq, where=f"{self.population} {locus}")
             except ReuniteError as exc:
-                out[locus] = str(exc)
+                # a database never renormalises a table in silence: the locus is not used
+                out[locus] = str(exc).split("; fix the table")[0] + (
+                    "; a database does not renormalise a shipped table, so this locus is not "
+                    "searched (choose another table at 'reunite db init' to use it)")
         return out
 
 

@@ -77,7 +77,8 @@ def _correct(work, *, search: bool, min_lr: float, top: int) -> None:
     console.print(f"searched again ({who}): {summary.num_compared:,} pairs compared; {summary.stored:,} "
                   f"candidates with LR >= {min_lr:g} stored; {summary.updated:,} earlier candidates "
                   f"recomputed; {summary.superseded:,} marked superseded (below {min_lr:g} or no longer "
-                  "compared)", highlight=False, soft_wrap=True)
+                  f"compared); identity flags changed on {summary.reflagged:,} stored candidate(s)",
+                  highlight=False, soft_wrap=True)
 
 
 @correct_app.command("profile")

@@ -431,7 +431,97 @@ def run_pending(session: Session, model: GeneticModel, *, kind: str | None = Non
             session.execute(delete(PendingSearch).where(PendingSearch.kind == k,
                                                         PendingSearch.subject_id.in_(ids[start:start + 900])))
         done.append((k, ids, result))
+    for k, ids, _ in done:  # earlier candidates of persons the new profiles duplicate
+        kw = {"unidentified_ids": ids} if k == "unidentified" else {"family_ids": ids}
+        refresh_identity_flags(session, model, identity_neighbours(session, model, stored=False, **kw))
     return done
+
+
+# ----------------------------------------------------------------------------------------
+# Identity flags of stored candidates, kept true when other profiles arrive or change
+
+def _chunks(values, size: int = 500):
+    values = list(values)
+    return (values[k:k + size] for k in range(0, len(values), size))
+
+
+def identity_neighbours(session: Session, model: GeneticModel, *, unidentified_ids=(), family_ids=(),
+                        stored: bool = True, identity=None) -> set[int]:
+    """The unidentified persons (database ids) whose stored candidates' identity flags may
+    change because the profiles of these unidentified persons, or of these families'
+    references, are new or changed: those whose profile is now identical or nearly identical
+    to one of them, and (``stored``: after a correction) those whose stored flags name one of
+    their samples or families (the profile may be re-typed, withdrawn or no longer a
+    reference).  The subjects themselves are included."""
+    from sqlalchemy import or_
+
+    uids, fids = sorted(set(unidentified_ids)), sorted(set(family_ids))
+    out = set(uids)
+    samples: dict[str, str] = {}  # code -> packed profile (active samples)
+    family_codes: list[str] = []
+    for part in _chunks(uids):
+        for code, profile, status in session.execute(select(Sample.code, Sample.profile, Sample.status).join(
+                Unidentified, Unidentified.sample_id == Sample.id).where(Unidentified.id.in_(part))):
+            samples[code] = profile if status == "active" else None
+    for part in _chunks(fids):
+        family_codes += session.execute(select(Family.code).where(Family.id.in_(part))).scalars()
+        for code, profile, status in session.execute(select(Sample.code, Sample.profile, Sample.status).join(
+                FamilyMember, FamilyMember.sample_id == Sample.id).where(FamilyMember.family_id.in_(part))):
+            samples[code] = profile if status == "active" else None
+    if stored and (samples or family_codes):
+        def like(key: str, value: str):
+            text = json.dumps({key: value})[1:-1]
+            text = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return MatchCandidate.flags.like(f"%{text}%", escape="\\")
+
+        terms = [like("sample", c) for c in samples] + [like("family", c) for c in family_codes]
+        for part in _chunks(terms, 200):
+            out.update(session.execute(select(MatchCandidate.unidentified_id).distinct()
+                                       .where(or_(*part))).scalars())
+    profiles = [unpack_profile(p) for p in samples.values() if p]
+    if profiles:
+        lookup = identity if identity is not None else identity_cache(session, model)
+        for matches in lookup.matches(profiles):
+            for m in matches:
+                holder = lookup.holders[m.target]
+                if holder.unidentified_id is not None:
+                    out.add(holder.unidentified_id)
+    return out
+
+
+def refresh_identity_flags(session: Session, model: GeneticModel, unidentified_ids, *, identity=None) -> int:
+    """Compute again the identity flags stored on every candidate of these unidentified
+    persons (other flags, e.g. ``superseded``, are kept): a search flags the candidates it
+    stores, but a profile imported, re-typed or withdrawn later changes the flags of
+    candidates stored before.  Persons whose sample is withdrawn are left as they are.
+    Returns how many candidates changed."""
+    from reunite.search.identity import KINDS, RELATIONS, flag_dict
+
+    ids = sorted(set(unidentified_ids))
+    people = [u for part in _chunks(ids) for u in load_unidentified(session, part)]
+    if not people:
+        return 0
+    lookup = identity if identity is not None else identity_cache(session, model)
+    own = lookup.holders.unidentified_entries(u.id for u in people)
+    found = dict(zip((u.id for u in people), lookup.matches([u.profile for u in people], exclude=own)))
+    changed = 0
+    for part in _chunks(found):
+        for row in session.execute(select(MatchCandidate).where(MatchCandidate.unidentified_id.in_(part))).scalars():
+            try:
+                old = json.loads(row.flags) if row.flags else []
+            except ValueError:
+                old = [row.flags]
+            old = old if isinstance(old, list) else [old]
+            new = [flag_dict(lookup.holders[m.target], m, family_id=row.family_id)
+                   for m in found[row.unidentified_id]]
+            new.sort(key=lambda x: (RELATIONS.index(x["relation"]), KINDS.index(x["kind"]), x["sample"]))
+            new += [f for f in old if not (isinstance(f, dict) and f.get("kind") in KINDS)]
+            if new != old:
+                row.flags = json.dumps(new) if new else ""
+                row.updated_at = datetime.now(timezone.utc)
+                changed += 1
+    session.flush()
+    return changed
 
 
 # ----------------------------------------------------------------------------------------

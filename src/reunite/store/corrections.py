@@ -824,6 +824,7 @@ class ResearchSummary:
     stored: int = 0  # candidates written by the searches (new or updated, LR >= min_lr)
     updated: int = 0  # earlier candidates outside the top found again and updated
     superseded: int = 0  # earlier candidates below min_lr or no longer comparable, flagged
+    reflagged: int = 0  # stored candidates whose identity flags changed (this or other persons')
     notes: list[str] = field(default_factory=list)
 
 
@@ -932,6 +933,11 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
                                  + (why or _not_compared(session, row)) + "); the numbers are those "
                                  "of the data before")
     session.flush()
+    # the identity flags of other persons' stored candidates that named, or now match, these profiles
+    from reunite.search.service import identity_neighbours, refresh_identity_flags
+
+    summary.reflagged = refresh_identity_flags(
+        session, model, identity_neighbours(session, model, unidentified_ids=uids, family_ids=fids))
     for kind, ids in (("unidentified", uids), ("family", fids)):
         if ids:
             session.execute(delete(PendingSearch).where(PendingSearch.kind == kind,

@@ -290,32 +290,37 @@ class Holders:
         unidentified ids), each a sequence (None where there is none)."""
         columns = tuple(columns)
         if self._more:
-            self._chunks.append(tuple(zip(*self._more)))
-            self._more = []
+            more, self._more = self._more, []
+            self._chunks.append(self._columns(tuple(zip(*more))))
         if columns and len(columns[0]):
-            self._chunks.append(columns)
+            self._chunks.append(self._columns(columns))
             self._pending += len(columns[0])
+
+    @staticmethod
+    def _columns(columns) -> tuple:
+        """Columns as arrays and texts (few Python objects are kept: building stays linear)."""
+        kind, sample, person, fid, fcode, uid = columns
+        code = {k: i for i, k in enumerate(HOLDER_KINDS)}
+        try:
+            kinds = np.fromiter(map(code.__getitem__, kind), dtype=np.int8, count=len(kind))
+        except KeyError as exc:
+            raise ValueError(f"holder kind must be one of {HOLDER_KINDS}, found {exc.args[0]!r}") from None
+        return (kinds, np.array([-1 if v is None else v for v in fid], dtype=np.int64),
+                np.array([-1 if v is None else v for v in uid], dtype=np.int64),
+                _Texts.of(sample), _Texts.of(person), _Texts.of(fcode))
 
     def compact(self) -> None:
         """Fold the holders added since into the columns."""
         if not self._pending:
             return
         self.extend(())
-        code = {k: i for i, k in enumerate(HOLDER_KINDS)}
-        kinds, fids, uids = [self._kind], [self._family_id], [self._unidentified_id]
-        texts = {name: [texts] for name, texts in self._texts.items()}
-        for kind, sample, person, fid, fcode, uid in self._chunks:
-            try:
-                kinds.append(np.fromiter(map(code.__getitem__, kind), dtype=np.int8, count=len(kind)))
-            except KeyError as exc:
-                raise ValueError(f"holder kind must be one of {HOLDER_KINDS}, found {exc.args[0]!r}") from None
-            fids.append(np.array([-1 if v is None else v for v in fid], dtype=np.int64))
-            uids.append(np.array([-1 if v is None else v for v in uid], dtype=np.int64))
-            for name, values in (("sample", sample), ("person", person), ("family_code", fcode)):
-                texts[name].append(_Texts.of(values))
+        parts = [(self._kind, self._family_id, self._unidentified_id, self._texts["sample"], self._texts["person"],
+                  self._texts["family_code"])] + self._chunks
+        kinds, fids, uids, samples, persons, fcodes = zip(*parts)
         self._kind, self._family_id = np.concatenate(kinds), np.concatenate(fids)
         self._unidentified_id = np.concatenate(uids)
-        self._texts = {name: _Texts.join(parts) for name, parts in texts.items()}
+        self._texts = {"sample": _Texts.join(samples), "person": _Texts.join(persons),
+                       "family_code": _Texts.join(fcodes)}
         self._n += self._pending
         self._chunks, self._pending, self._order = [], 0, None
 

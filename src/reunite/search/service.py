@@ -336,8 +336,12 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True):
                         try:
                             lookup.save(path)
                         except OSError as exc:
+                            why = exc.strerror or str(exc)
+                            blocker = next((p for p in path.parents if p.exists()), None)
+                            if blocker is not None and not blocker.is_dir():
+                                why = f"{blocker} is a file, not a folder"
                             warnings.warn(f"the identity lookup could not be saved to {path} "
-                                          f"({exc.strerror or exc}); the search goes on with it in memory, "
+                                          f"({why}); the search goes on with it in memory, "
                                           f"and the next search builds it again. Make the folder {path.parent} "
                                           "writable, or set REUNITE_INDEX to a file in a writable folder",
                                           stacklevel=2)

@@ -425,7 +425,8 @@ def test_unwritable_folder_warns_and_goes_on(tmp_path, monkeypatch):
     (tmp_path / "blocker").write_text("a file, not a folder")
     monkeypatch.setenv("REUNITE_INDEX", str(tmp_path / "blocker" / "index"))
     with Session(engine) as s:
-        with pytest.warns(UserWarning, match="identity lookup could not be saved.*blocker is a file, not a folder.*in memory"):
+        with pytest.warns(UserWarning, match="identity lookup could not be saved.*blocker is a file, not a "
+                                             "folder.*in memory"):
             lookup = identity_cache(s, MODEL)
         assert _flags(lookup, s) == _flags(identity_lookup(s, MODEL), s)
         with warnings.catch_warnings():

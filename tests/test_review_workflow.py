@@ -175,3 +175,34 @@ def test_library_warnings_are_plain_lines(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "warning: the identity lookup could not be saved" in err
     assert "UserWarning" not in err and "service.py" not in err
+
+
+def test_many_coverages_scan_and_hash_tables_find_the_same_pairs(monkeypatch):
+    """Profiles typed at many different sets of loci (dropouts): ``pairs`` and ``matches``
+    choose the compiled scan (far cheaper there) and find what the hash tables find."""
+    import numpy as np
+
+    from reunite.search import identity
+    from reunite.search.identity import Holder, IdentityLookup
+
+    rng = np.random.default_rng(4)
+    loci = [f"L{k:02d}" for k in range(20)]
+    base = []
+    for _ in range(300):
+        profile = {locus: tuple(sorted(map(str, rng.integers(8, 12, size=2)))) for locus in loci}
+        for locus in rng.choice(loci, size=int(rng.integers(0, 6)), replace=False):
+            del profile[locus]  # a different set of typed loci for most profiles
+        base.append(profile)
+    profiles = base + [dict(base[k]) for k in range(0, 60, 3)]  # duplicates ...
+    for p in profiles[-10:]:
+        locus = sorted(p)[0]
+        p[locus] = ("30", "31")  # ... ten of them one locus apart
+    lookup = IdentityLookup(min_common_loci=12)
+    for k, p in enumerate(profiles):
+        lookup.add(Holder(f"S{k}", "unidentified", f"U{k}", unidentified_id=k + 1), p)
+    chosen_pairs, chosen = lookup.pairs(), lookup.matches(profiles[:40])
+    monkeypatch.setattr(identity, "SCAN_MAX_QUERIES", 0)  # the hash tables only
+    assert lookup.pairs() == chosen_pairs
+    assert lookup.matches(profiles[:40]) == chosen
+    kinds = {m.kind for _, _, m in chosen_pairs}
+    assert {"identical", "one_locus_apart"} <= kinds

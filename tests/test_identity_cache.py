@@ -453,3 +453,39 @@ def test_min_common_loci_follows_the_model(tmp_path):
         assert identity_cache(s, MODEL).min_common_loci == MODEL.min_common_loci
         assert identity_cache(s, strict).min_common_loci == 20
         assert identity_cache(s, MODEL).min_common_loci == MODEL.min_common_loci
+
+
+def test_db_index_rebuild_rebuilds_the_identity_lookup(tmp_path, monkeypatch):
+    """`reunite db index --rebuild` builds the identity file again from the database (a file
+    that a hand edit made stale is replaced); without --rebuild it reports it as it is."""
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+
+    db = simulate_database(30, 10, seed=5)
+    paths = write_database(db, tmp_path / "sim")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    monkeypatch.setenv("REUNITE_DATABASE_URL", url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "init"]).exit_code == 0
+    for kind in ("genotypes", "families", "unidentified"):
+        args = ["import", kind, str(paths[kind])] + ([] if kind == "genotypes" else ["--no-search"])
+        assert runner.invoke(app, args).exit_code == 0
+    out = runner.invoke(app, ["db", "index"])
+    assert out.exit_code == 0 and "identity lookup at" in out.output
+    engine = make_engine(url)
+    path = identity_path(engine)
+    with Session(engine) as session:
+        n = len(identity_cache(session, MODEL_FOR_CLI, save=False))
+    with Session(engine) as session:  # a hand edit the token cannot see: one sample withdrawn
+        sample = session.execute(select(Sample).limit(1)).scalar_one()
+        sample.status = "withdrawn"
+        session.commit()
+    service._IDENTITY_CACHE.clear()
+    out = runner.invoke(app, ["db", "index", "--rebuild"])
+    assert out.exit_code == 0, out.output
+    rebuilt = IdentityLookup.load(path, min_common_loci=12)
+    assert len(rebuilt) == n - 1
+
+
+MODEL_FOR_CLI = GeneticModel("CHN_national_GBT37223")

@@ -610,6 +610,11 @@ def db_index(
         t = time.perf_counter()
         index = _updated_index(session, model, rebuild=rebuild, must_save=True)
         dt = time.perf_counter() - t
+        from reunite.search.service import identity_cache, identity_path
+
+        t = time.perf_counter()
+        identity = identity_cache(session, model, rebuild=rebuild)
+        dt_identity = time.perf_counter() - t
     sides = sum(len(t.sides) for t in index.tables)
     dense = sum(len(t.dense) for t in index.tables)
     console.print(f"family index at {path or '(memory only)'}: {len(index.indexed):,} families, {len(index):,} "
@@ -617,6 +622,8 @@ def db_index(
                   f"tables; {index.memory_bytes() / 2**20:,.1f} MiB in memory; "
                   f"{len(index.fallback):,} families left to the engine (an allele missing from the table); "
                   f"up to date in {dt:.1f} s")
+    console.print(f"identity lookup at {identity_path(engine) or '(memory only)'}: {len(identity):,} profiles "
+                  f"(references and unidentified persons) for the identity flags; up to date in {dt_identity:.1f} s")
 
 
 @app.command("search")

@@ -286,7 +286,7 @@ def _identity_update(lookup, session: Session, state: dict) -> bool:
     return True
 
 
-def identity_cache(session: Session, model: GeneticModel, *, save: bool = True):
+def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, rebuild: bool = False):
     """The identity lookup of the database's references and unidentified persons (what
     :func:`identity_lookup` builds, withdrawn samples left out), kept in a file beside the
     family index (:func:`identity_path`) and in this process.
@@ -298,7 +298,8 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True):
     added outside an import, or a missing, unreadable or foreign file (another database,
     format or software version).  Saved atomically (:meth:`IdentityLookup.save`); a file
     that cannot be written is left as it was and the lookup is used in memory (a warning).
-    In-memory databases: built each time."""
+    In-memory databases: built each time.  ``rebuild``: built from the database whatever
+    the file holds (``reunite db index --rebuild``)."""
     import copy
     import warnings
 
@@ -311,11 +312,13 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True):
         lookup = None
         if path is not None and state["database_id"] is not None:
             known = _IDENTITY_CACHE.pop(str(path), None)  # put back once up to date
+            if rebuild:
+                known = None
             if known is not None and known.token == state:
                 lookup = known
             else:
                 stored = None
-                if path.exists():
+                if path.exists() and not rebuild:
                     try:
                         stored = IdentityLookup.load(path, min_common_loci=model.min_common_loci)
                     except ReuniteError:  # unreadable, or written by another version: rebuilt

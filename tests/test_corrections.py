@@ -23,6 +23,7 @@ from reunite.cli import app
 from reunite.search.engine import search
 from reunite.search.service import index_path, load_families, load_unidentified, run_search
 from reunite.simulate import simulate_database, write_database
+from reunite.search import research as R
 from reunite.store import corrections as C
 from reunite.store.db import make_engine, upgrade
 from reunite.store.importers import import_all
@@ -70,7 +71,7 @@ def correct(engine, fn, *args, **kwargs) -> C.Correction:
     with Session(engine) as s, s.begin():
         done = fn(s, *args, **kwargs)
     with Session(engine) as s, s.begin():
-        C.apply(s, done, MODEL)
+        R.apply(s, done, MODEL)
     return done
 
 
@@ -92,7 +93,7 @@ def check_candidates(engine, *, unidentified_ids=(), family_ids=(), min_lr: floa
         )).scalars().all()
         for row in rows:
             key = (row.unidentified_id, row.family_id, row.missing_code)
-            why = C.superseded_reason(row.flags)
+            why = R.superseded_reason(row.flags)
             if key in truth:
                 assert row.lr == pytest.approx(truth[key].lr, rel=1e-9, abs=1e-300), key
                 assert json.loads(row.lr_per_locus).keys() == truth[key].lr_per_locus.keys()
@@ -199,7 +200,7 @@ def test_retype_from_a_file_keeps_the_old_profile_and_researches(store, tmp_path
     fid = ids_of(engine, Family, f)
     [was] = [r for r in rows if r.family_id == fid and r.missing_code == m]
     assert was.status == "new"  # kept, never deleted; its LR is now the corrected data's
-    assert "below 1" in C.superseded_reason(was.flags)  # another person's profile: no longer a match
+    assert "below 1" in R.superseded_reason(was.flags)  # another person's profile: no longer a match
     # the history lists the import and the correction, with who, when, why and what changed
     with Session(engine) as s:
         entries = C.history(s, sample)
@@ -275,7 +276,7 @@ def test_withdrawn_unidentified_sample_is_not_searched_and_its_candidates_are_su
         assert {r.id for r in rows} == set(before)  # none deleted
         for r in rows:
             assert (r.lr, r.status) == before[r.id]
-            assert "withdrawn" in C.superseded_reason(r.flags)
+            assert "withdrawn" in R.superseded_reason(r.flags)
         person = s.execute(select(Unidentified).where(Unidentified.id == uid)).scalar_one()
         assert s.get(Sample, person.sample_id).status == "withdrawn"  # the person keeps the link
         assert uid not in {x.id for x in load_unidentified(s)}
@@ -415,7 +416,7 @@ def test_corrected_sex_of_an_unidentified_person_supersedes_pairs_no_longer_comp
     assert (done.entity, done.action, done.unidentified_ids) == ("unidentified", "sex", [row.unidentified_id])
     rows = check_candidates(engine, unidentified_ids=[row.unidentified_id])
     [was] = [r for r in rows if r.id == row.id]
-    assert "sex" in C.superseded_reason(was.flags)
+    assert "sex" in R.superseded_reason(was.flags)
     with Session(engine) as s:
         assert s.execute(select(Unidentified.sex).where(Unidentified.code == code)).scalar_one() == new
         with pytest.raises(C.CorrectionError, match="already has sex"):
@@ -623,3 +624,27 @@ def test_cli_corrections_and_history(store, tmp_path, monkeypatch):
     with Session(engine) as s:
         by = [v.changed_by for v in s.execute(select(RecordVersion).order_by(RecordVersion.id)).scalars()]
     assert by == ["analyst-9", "lab-head", "analyst-9", "analyst-9"]
+
+
+def test_a_correction_left_pending_is_completed_as_a_correction(store):
+    """A correction committed but not searched again (process killed, --no-search): the next
+    run of the pending searches brings the earlier candidates up to date and flags them
+    superseded exactly as the correction's own re-search would, not just a plain search."""
+    from reunite.search.service import pending_searches, run_pending
+
+    db, engine = store
+    u, sample, f, m, uid = true_match(db, engine)
+    with Session(engine) as s, s.begin():
+        done = C.withdraw_sample(s, sample, **WHO)  # the re-search never runs
+    with Session(engine) as s:
+        assert uid in pending_searches(s).get("unidentified", [])
+        assert all(R.superseded_reason(r.flags) is None for r in s.execute(
+            select(MatchCandidate).where(MatchCandidate.unidentified_id == uid)).scalars())
+    with Session(engine) as s, s.begin():
+        ran = run_pending(s, MODEL)
+    assert [k for k, _, _ in ran] == ["correction"] and uid in ran[0][1]
+    with Session(engine) as s:
+        assert pending_searches(s) == {}
+        rows = s.execute(select(MatchCandidate).where(MatchCandidate.unidentified_id == uid)).scalars().all()
+        assert rows and all("withdrawn" in R.superseded_reason(r.flags) for r in rows)
+    assert done.unidentified_ids == [uid]

@@ -322,6 +322,11 @@ def _auto_search(session, model, per: str | None = None, subject_ids=None) -> No
     index = _updated_index(session, model) if model.theta == 0.0 else None  # new families are indexed now
     for kind, ids, result in run_pending(session, model, kind=per, subject_ids=subject_ids, workers=workers,
                                          index=index):
+        if kind == "correction":
+            console.print(f"searched again after a correction: {len(ids):,} record(s), "
+                          f"{result.num_compared:,} pairs; {result.stored:,} candidates stored, "
+                          f"{result.updated:,} earlier ones updated, {result.superseded:,} flagged superseded")
+            continue
         what = f"{len(ids):,} {'families' if kind == 'family' else 'unidentified persons'}"
         if result.num_pairs == 0:
             console.print(f"{what}: nothing to search against yet: the database has no "

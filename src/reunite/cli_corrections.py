@@ -51,7 +51,7 @@ def _correct(work, *, search: bool, min_lr: float, top: int) -> None:
     """Run ``work(session, model)`` (a correction) in one transaction, print what changed,
     then search what it affects in a second one and print the summary."""
     from reunite.cli import _open_store, console
-    from reunite.store.corrections import apply
+    from reunite.search.research import apply
     from reunite.store.db import write_transaction
 
     _check_search_options(min_lr, top)

@@ -405,6 +405,17 @@ def pending_searches(session: Session) -> dict[str, list[int]]:
     return out
 
 
+def _correction_pending(session: Session) -> dict[str, list[int]]:
+    """The pending searches recorded by corrections (their reason starts ``correction:``)."""
+    from reunite.store.models import PendingSearch
+
+    out: dict[str, list[int]] = {}
+    for kind, sid in session.execute(select(PendingSearch.kind, PendingSearch.subject_id)
+                                     .where(PendingSearch.reason.like("correction:%"))):
+        out.setdefault(kind, []).append(sid)
+    return out
+
+
 def run_pending(session: Session, model: GeneticModel, *, kind: str | None = None, subject_ids=None,
                 workers: int = 1, index=None, progress=None) -> list[tuple[str, list[int], SearchResult]]:
     """Run the pending searches (all, or those of ``kind`` and ``subject_ids``) as the
@@ -412,13 +423,30 @@ def run_pending(session: Session, model: GeneticModel, *, kind: str | None = Non
     person, new unidentified persons against every family, LR >= 1, the 20 best per query.
     The candidates are stored and the pending rows deleted in the caller's transaction,
     so a search is either done and stored or still pending.  Returns ``[(kind, ids,
-    result)]``; subjects no longer in the database are dropped from the list."""
+    result)]``; subjects no longer in the database are dropped from the list.  Searches a
+    correction left pending run through :func:`reunite.search.research.research` and come
+    back as ``("correction", ids, ResearchSummary)``."""
     from sqlalchemy import delete
 
     from reunite.store.models import PendingSearch
 
     pending = pending_searches(session)
     done = []
+    # searches a correction left: run as the correction runs them (earlier candidates of the
+    # corrected records brought up to date or flagged superseded, not only new ones stored)
+    corrected = {k: sorted(set(ids)) for k, ids in _correction_pending(session).items()
+                 if (kind is None or k == kind)}
+    if subject_ids is not None:
+        corrected = {k: [i for i in ids if i in set(subject_ids)] for k, ids in corrected.items()}
+    if any(corrected.values()):
+        from reunite.search.research import research
+
+        summary = research(session, model, unidentified_ids=corrected.get("unidentified", ()),
+                           family_ids=corrected.get("family", ()),
+                           because="a correction (its search was pending)", index=index, workers=workers)
+        for k, ids in corrected.items():
+            pending[k] = [i for i in pending.get(k, []) if i not in set(ids)]
+        done.append(("correction", sorted(set().union(*corrected.values())), summary))
     for k in PENDING_KINDS:
         if kind is not None and k != kind:
             continue
@@ -439,6 +467,8 @@ def run_pending(session: Session, model: GeneticModel, *, kind: str | None = Non
                                                         PendingSearch.subject_id.in_(ids[start:start + 900])))
         done.append((k, ids, result))
     for k, ids, _ in done:  # earlier candidates of persons the new profiles duplicate
+        if k == "correction":  # research() has done it
+            continue
         kw = {"unidentified_ids": ids} if k == "unidentified" else {"family_ids": ids}
         refresh_identity_flags(session, model, identity_neighbours(session, model, stored=False, **kw))
     return done

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,6 @@ from reunite.store.models import (
     Family,
     FamilyMember,
     ImportBatch,
-    MatchCandidate,
     PendingSearch,
     RecordVersion,
     Sample,
@@ -51,7 +50,6 @@ ENTITIES = ("sample", "family", "unidentified")
 ACTIONS = ("retype", "withdraw", "pedigree", "sex")
 SEXES = ("M", "F", "U")
 MAX_NAME_LENGTH = 128  # record_versions.changed_by is VARCHAR(128)
-SUPERSEDED = "superseded"  # the kind of the flag on candidates a correction leaves behind
 
 
 class CorrectionError(ReuniteError):
@@ -810,158 +808,3 @@ def history(session: Session, code: str, *, family: str | None = None) -> list[H
             out.append(HistoryEntry(entity, row.code, rv.version, rv.action, rv.changed_by, rv.changed_at,
                                     rv.reason, changes))
     return out
-
-
-# ----------------------------------------------------------------------------------------
-# re-search after a correction
-
-
-@dataclass
-class ResearchSummary:
-    """What :func:`research` did to the candidates of the corrected records."""
-
-    num_compared: int = 0
-    stored: int = 0  # candidates written by the searches (new or updated, LR >= min_lr)
-    updated: int = 0  # earlier candidates outside the top found again and updated
-    superseded: int = 0  # earlier candidates below min_lr or no longer comparable, flagged
-    reflagged: int = 0  # stored candidates whose identity flags changed (this or other persons')
-    notes: list[str] = field(default_factory=list)
-
-
-def _flags(text: str | None) -> list:
-    if not text:
-        return []
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return [text]
-    return value if isinstance(value, list) else [value]
-
-
-def _set_superseded(row: MatchCandidate, why: str | None) -> None:
-    """Remove a superseded flag from ``row``, or (``why`` given) set one; other flags kept."""
-    flags = [f for f in _flags(row.flags) if not (isinstance(f, dict) and f.get("kind") == SUPERSEDED)]
-    if why:
-        flags.append({"kind": SUPERSEDED, "reason": why})
-    row.flags = json.dumps(flags) if flags else ""
-
-
-def superseded_reason(flags_text: str | None) -> str | None:
-    """Why a stored candidate is superseded (None if it is not)."""
-    for f in _flags(flags_text):
-        if isinstance(f, dict) and f.get("kind") == SUPERSEDED:
-            return f.get("reason") or SUPERSEDED
-    return None
-
-
-def research(session: Session, model: GeneticModel, *, unidentified_ids=(), family_ids=(),
-             min_lr: float = 1.0, top_k: int | None = 20, because: str = "a correction",
-             index=None, workers: int = 1) -> ResearchSummary:
-    """Search the corrected records again and bring their candidates up to date.
-
-    1. The unidentified persons are searched against every family, the families against
-       every unidentified person, as after an import (:func:`run_search`: ``min_lr``,
-       ``top_k``); those candidates are stored (LR, per-locus LRs, provenance updated).
-    2. Every earlier candidate of these persons and families that the searches did not
-       return is computed again, pair by pair, with the corrected data: its LR, per-locus
-       LRs and provenance are updated; if its LR is now below ``min_lr``, or the pair is no
-       longer compared (a withdrawn sample, sexes that now disagree, too few common loci, a
-       missing person no longer in the pedigree), it is flagged ``superseded`` with the
-       reason (in ``flags``; a pair no longer compared keeps its old numbers, under the
-       flag).  Candidates are never deleted; their status is kept.
-    3. A candidate found again at LR >= ``min_lr`` loses an earlier superseded flag.
-
-    Pending searches of these subjects are deleted (done).
-    """
-    from reunite.search.engine import SearchResult
-    from reunite.search.service import run_search, store_candidates
-
-    uids = sorted(set(unidentified_ids))
-    fids = sorted(set(family_ids))
-    summary = ResearchSummary()
-    found: set[tuple[int, int, str]] = set()
-    if uids:
-        result = run_search(session, model, unidentified_ids=uids, min_lr=min_lr, top_k=top_k,
-                            index=index, workers=workers)
-        summary.num_compared += result.num_compared
-        found.update((c.unidentified.id, c.family.id, c.missing) for c in result.candidates)
-    if fids:
-        result = run_search(session, model, family_ids=fids, per="family", min_lr=min_lr, top_k=top_k,
-                            workers=workers)
-        summary.num_compared += result.num_compared
-        found.update((c.unidentified.id, c.family.id, c.missing) for c in result.candidates)
-    summary.stored = len(found)
-    session.flush()
-    conditions = []
-    if uids:
-        conditions.append(MatchCandidate.unidentified_id.in_(uids))
-    if fids:
-        conditions.append(MatchCandidate.family_id.in_(fids))
-    rows = list(session.execute(select(MatchCandidate).where(or_(*conditions))).scalars()) if conditions else []
-    stale = []
-    for row in rows:
-        if (row.unidentified_id, row.family_id, row.missing_code) in found:
-            _set_superseded(row, None)
-        else:
-            stale.append(row)
-    if stale:  # earlier candidates the searches did not return: those pairs computed again
-        again = run_search(session, model, unidentified_ids=sorted({r.unidentified_id for r in stale}),
-                           family_ids=sorted({r.family_id for r in stale}), per="unidentified", min_lr=0.0,
-                           top_k=None, store=False, use_index=False)
-        wanted = {(r.unidentified_id, r.family_id, r.missing_code) for r in stale}
-        by_key = {key: c for c in again.candidates
-                  if (key := (c.unidentified.id, c.family.id, c.missing)) in wanted}
-        skipped = {(u, f, m): why for u, f, m, why in again.skipped_pairs}
-        if by_key:
-            store_candidates(session, SearchResult(list(by_key.values())), model)
-            session.flush()
-        for row in stale:
-            c = by_key.get((row.unidentified_id, row.family_id, row.missing_code))
-            if c is not None:
-                summary.updated += 1
-                if c.lr >= min_lr:
-                    _set_superseded(row, None)
-                else:
-                    summary.superseded += 1
-                    _set_superseded(row, f"after {because}: LR {c.lr:.4g} is below {min_lr:g}")
-                continue
-            summary.superseded += 1
-            u_code = session.execute(select(Unidentified.code).where(Unidentified.id == row.unidentified_id)).scalar()
-            f_code = session.execute(select(Family.code).where(Family.id == row.family_id)).scalar()
-            why = skipped.get((u_code, f_code, row.missing_code))
-            _set_superseded(row, f"after {because}: no longer compared ("
-                                 + (why or _not_compared(session, row)) + "); the numbers are those "
-                                 "of the data before")
-    session.flush()
-    # the identity flags of other persons' stored candidates that named, or now match, these profiles
-    from reunite.search.service import identity_neighbours, refresh_identity_flags
-
-    summary.reflagged = refresh_identity_flags(
-        session, model, identity_neighbours(session, model, unidentified_ids=uids, family_ids=fids))
-    for kind, ids in (("unidentified", uids), ("family", fids)):
-        if ids:
-            session.execute(delete(PendingSearch).where(PendingSearch.kind == kind,
-                                                        PendingSearch.subject_id.in_(ids)))
-    return summary
-
-
-def _not_compared(session: Session, row: MatchCandidate) -> str:
-    """Why the search no longer compares a stored candidate's pair."""
-    status, u_sex = session.execute(select(Sample.status, Unidentified.sex).join(
-        Unidentified, Unidentified.sample_id == Sample.id).where(Unidentified.id == row.unidentified_id)).one()
-    if status != "active":
-        return "the unidentified person's sample is withdrawn"
-    member = session.execute(select(FamilyMember).where(FamilyMember.family_id == row.family_id,
-                                                        FamilyMember.person_code == row.missing_code)
-                             ).scalar_one_or_none()
-    if member is None or member.role != "missing":
-        return f"{row.missing_code!r} is no longer a missing person of the family"
-    if u_sex in ("M", "F") and member.sex in ("M", "F") and u_sex != member.sex:
-        return f"sex {u_sex} of the unidentified person, {member.sex} of the missing person"
-    return "too few common loci, or a search filter excludes the pair"
-
-
-def apply(session: Session, correction: Correction, model: GeneticModel, **kwargs) -> ResearchSummary:
-    """:func:`research` for one correction."""
-    return research(session, model, unidentified_ids=correction.unidentified_ids,
-                    family_ids=correction.family_ids, because=correction.describe(), **kwargs)

@@ -6,12 +6,10 @@ line and reason of every problem (up to a limit), and nothing is written.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
@@ -19,10 +17,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from reunite.errors import PedigreeError, ReuniteError
-from reunite.genetics.loci import normalise_allele, normalise_locus
 from reunite.genetics.pedigree import make_pedigree
 from reunite.store.models import Family, FamilyMember, ImportBatch, Sample, Unidentified
-from reunite.store.profiles import GeneticModel, pack_profile
+from reunite.store.profiles import GeneticModel
 from reunite.store.textio import (
     MAX_TEXT_LENGTH,
     FileFormatError,
@@ -33,9 +30,7 @@ from reunite.store.textio import (
 
 MAX_REPORTED = 50
 MAX_ID_LENGTH = 128
-_REPEAT = re.compile(r"^\d{1,3}(\.\d)?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-SKIPPED_MARKERS = ("AMELOGENIN", "AMEL")
 ROLES = ("reference", "missing", "untyped")
 CATEGORIES = ("rescued_child", "unclear_origin", "begging_child", "registration_check")
 

@@ -502,44 +502,42 @@ def _print_near_duplicates(session, model) -> None:
 @app.command()
 def stats() -> None:
     """Counts, loci coverage and near-duplicate profiles of the database."""
-    from collections import Counter
-
-    from sqlalchemy import func, select
-
-    from reunite.store.models import Family, MatchCandidate, Sample, Unidentified
-    from reunite.store.profiles import unpack_profile
+    from reunite.store.summary import database_summary
 
     _, session, model = _open_store(read_only=True)
     with session:
         console.print(f"genetic model: {model.describe()}")
-        samples = session.execute(select(Sample.code, Sample.profile)).all()
-        fam_types = Counter(t or "unspecified" for t in session.execute(select(Family.family_type)).scalars())
-        categories = Counter(c or "unspecified" for c in session.execute(select(Unidentified.category)).scalars())
-        statuses = dict(session.execute(select(MatchCandidate.status, func.count())
-                                        .group_by(MatchCandidate.status)).all())
+        d = database_summary(session)
         table = Table(title="reunite database")
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        table.add_row("profiles (samples)", f"{len(samples):,}")
-        table.add_row("families", f"{sum(fam_types.values()):,}")
-        for t, n in sorted(fam_types.items()):
-            table.add_row(f"  {t}", f"{n:,}")
-        table.add_row("unidentified persons", f"{sum(categories.values()):,}")
-        for c, n in sorted(categories.items()):
-            table.add_row(f"  {c}", f"{n:,}")
-        table.add_row("match candidates", f"{sum(statuses.values()):,}")
-        for st, n in sorted(statuses.items()):
+        table.add_column("what", overflow="fold")
+        table.add_column("count", justify="right", overflow="fold")
+        table.add_row("profiles (samples)", f"{sum(d['samples'].values()):,}")
+        for st, n in sorted(d["samples"].items()):
             table.add_row(f"  {st}", f"{n:,}")
+        table.add_row("families", f"{sum(d['families'].values()):,}")
+        for t, n in sorted(d["families"].items()):
+            table.add_row(f"  {t}", f"{n:,}")
+        table.add_row("unidentified persons", f"{sum(d['unidentified'].values()):,}")
+        for c, n in sorted(d["unidentified"].items()):
+            table.add_row(f"  {c}", f"{n:,}")
+        table.add_row("match candidates", f"{sum(d['candidates'].values()):,}")
+        for st, n in sorted(d["candidates"].items()):
+            table.add_row(f"  {st}", f"{n:,}")
+        table.add_row("  with identity flags (mix-up, duplicate: look before the LR)",
+                      f"{d['candidates_flagged']['identity']:,}")
+        table.add_row("  superseded by a correction", f"{d['candidates_flagged']['superseded']:,}")
         console.print(table)
-        coverage = Counter()
-        for code, prof in samples:
-            coverage.update(unpack_profile(prof).keys())
-        if samples:
-            cov = Table(title="loci coverage (share of profiles typed)")
-            cov.add_column("locus")
+        if d["pending_searches"]:
+            what = ", ".join(f"{n:,} {'families' if k == 'family' else 'unidentified persons'}"
+                             for k, n in sorted(d["pending_searches"].items()))
+            console.print(f"[yellow]pending searches:[/yellow] {what} (an import or correction whose search "
+                          "did not finish); run 'reunite search --pending'", highlight=False)
+        if d["num_active"]:
+            cov = Table(title="loci coverage (share of active profiles typed)")
+            cov.add_column("locus", overflow="fold")
             cov.add_column("typed", justify="right")
-            for locus, n in sorted(coverage.items()):
-                cov.add_row(locus, f"{n / len(samples):.1%}")
+            for locus, n in sorted(d["coverage"].items()):
+                cov.add_row(locus, f"{n / d['num_active']:.1%}")
             console.print(cov)
         _print_near_duplicates(session, model)
         _print_quality(session, model)

@@ -476,50 +476,10 @@ def _read_family(path: Path, family_code: str, *, encoding: str | None, lenient:
 
     file = imp._PersonFile(path, kind="families", required=imp.FAMILY_COLUMNS,
                            optional=imp.FAMILY_OPTIONAL_COLUMNS, encoding=encoding, lenient=lenient)
-    members: list[tuple[int, dict]] = []
-    others: dict[str, int] = {}
-    family_type = None
-    for line, row in file.records():
-        fam, pid = row.code("family_id"), row.code("person_id")
-        if not fam or not pid:
-            if not (row.raw("family_id") and row.raw("person_id")):
-                empty = "family_id" if not row.raw("family_id") else "person_id"
-                row.problem(f"family_id and person_id are required; {empty} is empty", empty)
-            continue
-        if fam != family_code:
-            others.setdefault(fam, line)
-            continue
-        role = row.choice("role", imp.ROLES)
-        if role is None and not row.raw("role"):
-            row.problem(f"role must be one of {', '.join(imp.ROLES)}, found ''", "role")
-        sample = row.code("sample_id")
-        if role == "reference" and not sample and not row.raw("sample_id"):
-            row.problem(f"reference {pid!r} of family {fam!r} has no sample_id", "sample_id")
-        if role in ("missing", "untyped") and sample:
-            row.problem(f"{pid!r} has a sample_id but role {role!r}; typed relatives are references",
-                        "sample_id")
-        person = {"id": pid, "father": row.code("father_id"), "mother": row.code("mother_id"),
-                  "sex": row.sex(), "role": role, "sample": sample}
-        for name in imp.MISSING_PERSON_COLUMNS:
-            if row.raw(name) and role != "missing":
-                row.problem(f"{name} is given for {pid!r}, whose role is {role or row.raw('role')!r}; "
-                            "it describes the missing person only: move it to the row of role "
-                            "'missing'", name)
-        person["birth_date"], person["missing_date"] = row.date("birth_date"), row.date("missing_date")
-        person["missing_place"] = row.text("missing_place")
-        if person["birth_date"] and person["missing_date"] and person["missing_date"] < person["birth_date"]:
-            row.problem(f"missing_date {person['missing_date']} is before the birth_date "
-                        f"{person['birth_date']} of {pid!r}", "missing_date")
-        seen = [p for _, p in members if p["id"] == pid]
-        if seen:
-            row.problem(f"person {pid!r} of family {fam!r} is listed twice", "person_id")
-        members.append((line, person))
-        ftype = row.code("family_type", max_length=imp.FAMILY_TYPE_LENGTH)
-        if ftype:
-            if family_type is not None and family_type[0] != ftype:
-                row.problem(f"family {fam!r} has family_type {ftype!r} here but {family_type[0]!r} on "
-                            f"line {family_type[1]}; one family has one type", "family_type")
-            family_type = family_type or (ftype, line)
+    families, types, _ = imp.family_rows(file)
+    members = families.pop(family_code, [])
+    others = {fam: rows[0][0] for fam, rows in families.items()}
+    family_type = (types[family_code], None) if family_code in types else None
     for fam, line in others.items():
         file.problems.append(f"{path}:{line}: family {fam!r} is not the family being corrected "
                              f"({family_code!r}); a pedigree correction file holds that family's rows only")
@@ -556,43 +516,10 @@ def correct_pedigree(session: Session, family_code: str, *, path, changed_by: st
         select(FamilyMember).where(FamilyMember.family_id == family.id)
         .execution_options(populate_existing=True)).scalars()}
     own_samples = {m.sample_id for m in current.values() if m.sample_id is not None}
-    samples = imp._samples_by_code(session, [p["sample"] for _, p in people if p["sample"]])
-    used = imp._samples_in_use(session, [s.id for s in samples.values()])
-    seen: dict[str, int] = {}
-    indicated: list[dict] = []
-    for line, p in people:
-        sample = p["sample"]
-        if not sample:
-            continue
-        if sample in seen:
-            problems.append(f"{path}:{line}: sample {sample!r} is given to two people (first on line "
-                            f"{seen[sample]}); a sample is one person")
-        seen.setdefault(sample, line)
-        facts = samples.get(sample)
-        if facts is None:
-            problems.append(f"{path}:{line}: sample {sample!r} of {p['id']!r} is not in the database; "
-                            "import the genotypes first")
-            continue
-        if facts.id in used and facts.id not in own_samples:
-            problems.append(f"{path}:{line}: sample {sample!r} already belongs to {used[facts.id]}")
-        if facts.status != "active":
-            problems.append(f"{path}:{line}: sample {sample!r} of {p['id']!r} was withdrawn; it cannot be "
-                            "given to a person")
-        imp._check_sample_sex(file, line, who=f"{p['id']!r} of family {family.code!r}", sex=p["sex"],
-                              sample=sample, facts=facts, indicated=indicated,
-                              entry={"family": family.code, "person": p["id"]})
+    samples, _ = imp.check_family_samples(session, file, {family.code: people},
+                                          own_samples=own_samples)
     if people:
-        first = people[0][0]
-        roles = [p["role"] for _, p in people]
-        if "missing" not in roles:
-            problems.append(f"{path}:{first}: family {family.code!r} has no missing person (role 'missing')")
-        if "reference" not in roles:
-            problems.append(f"{path}:{first}: family {family.code!r} has no reference (typed relative)")
-        try:
-            make_pedigree([{k: p[k] for k in ("id", "father", "mother", "sex")} for _, p in people],
-                          where=f"{path}:{first}: family {family.code!r}")
-        except PedigreeError as exc:
-            problems.append(str(exc))
+        imp.check_family_shape(path, family.code, people, problems)
     if problems:
         raise CorrectionRejected(problems)
 

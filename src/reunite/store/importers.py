@@ -305,9 +305,57 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
     file = _PersonFile(path, kind="families", required=FAMILY_COLUMNS, optional=FAMILY_OPTIONAL_COLUMNS,
                        encoding=encoding, lenient=lenient)
     problems = file.problems
+    families, types, incomplete = family_rows(file)
+    if not families and not problems:
+        problems.append(f"{path}:{file.table.header_line + 1}: the file has a header but no people")
+    samples, indicated = check_family_samples(session, file, families)
+    existing = _existing_codes(session, Family, families)
+    for fam, members in families.items():
+        if fam in existing:
+            problems.append(f"{path}:{members[0][0]}: family {fam!r} is already in the database")
+        if fam not in incomplete:  # a refused row: its pedigree would be judged without it
+            check_family_shape(path, fam, members, problems)
+    if problems:
+        raise ImportRejected(path, problems)
+    people = [p for ms in families.values() for _, p in ms]
+    counts = {"families": len(families), "people": len(people),
+              "references": sum(p["role"] == "reference" for p in people),
+              "missing": sum(p["role"] == "missing" for p in people),
+              "untyped": sum(p["role"] == "untyped" for p in people)}
+    report, notes = _batch_report(file, kind="families", num_rows=len(people), num_records=len(families),
+                                  counts=counts, indicated=indicated)
+    batch = ImportBatch(kind="families", source=str(path), num_rows=len(people),
+                        report=json.dumps(report, default=str), file_sha256=file.sha256)
+    session.add(batch)
+    session.flush()
+    session.execute(insert(Family.__table__), [  # Core: one executemany, NULLs as given
+        {"code": fam, "population": model.population, "family_type": types.get(fam),
+         "batch_id": batch.id} for fam in families])
+    ids = _codes_to_ids(session, Family, list(families))
+    claim_samples(session, path, [samples[p["sample"]].id for p in people if p["sample"]], "family_member")
+    session.execute(insert(FamilyMember.__table__), [
+        {"family_id": ids[fam], "person_code": p["id"], "father_code": p["father"],
+         "mother_code": p["mother"], "sex": p["sex"], "role": p["role"],
+         "sample_id": samples[p["sample"]].id if p["sample"] else None,
+         "sample_owner_kind": "family_member" if p["sample"] else None,
+         "birth_date": p["birth_date"], "missing_date": p["missing_date"], "missing_place": p["missing_place"]}
+        for fam, members in families.items() for _, p in members])
+    return ImportReport("families", str(path), len(people), len(families), new_ids=[ids[f] for f in families],
+                        notes=notes, warnings=list(file.warnings), file_sha256=file.sha256,
+                        encoding=file.table.encoding, batch_id=batch.id, details=report)
+
+
+def family_rows(file: "_PersonFile") -> tuple[dict[str, list[tuple[int, dict]]], dict[str, str], set[str]]:
+    """Every record of a families file checked as a row (ids, role, sample only on references,
+    sex, the missing person's dates and place, one family_type per family), problems added to
+    ``file.problems`` with line and column.
+
+    Returns ``({family: [(line, person)]}, {family: family_type}, families with a refused
+    row)``; ``person`` holds id, father, mother, sex, role, sample, birth_date, missing_date,
+    missing_place."""
     families: dict[str, list[tuple[int, dict]]] = {}
     types: dict[str, tuple[str, int]] = {}
-    incomplete: set[str] = set()  # families with a refused row: their pedigree is not judged
+    incomplete: set[str] = set()
     for line, row in file.records():
         fam, pid = row.code("family_id"), row.code("person_id")
         if not fam or not pid:
@@ -344,10 +392,18 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
             if first[0] != family_type:
                 row.problem(f"family {fam!r} has family_type {family_type!r} here but {first[0]!r} on "
                             f"line {first[1]}; one family has one type", "family_type")
-    if not families and not problems:
-        problems.append(f"{path}:{file.table.header_line + 1}: the file has a header but no people")
     incomplete.update(normalise_text(fields[file.columns["family_id"]]) for _, fields in file.unfit
                       if len(fields) > file.columns["family_id"])
+    return families, {fam: t for fam, (t, _) in types.items()}, incomplete
+
+
+def check_family_samples(session: Session, file: "_PersonFile", families: dict[str, list[tuple[int, dict]]], *,
+                         own_samples=frozenset()) -> tuple[dict, list[dict]]:
+    """The references' samples of ``families``: in the database, active, given to one person
+    of the file and to nobody else (``own_samples``: sample ids the family being corrected
+    already holds), agreeing with their Amelogenin; problems added to ``file.problems``.
+    Returns ``({sample code: facts}, [persons whose sex Amelogenin indicates])``."""
+    path, problems = file.path, file.problems
     samples = _samples_by_code(session, [p["sample"] for ms in families.values() for _, p in ms
                                          if p["sample"]])
     used = _samples_in_use(session, [s.id for s in samples.values()])
@@ -364,8 +420,10 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
             seen_samples.setdefault(sample, line)
             facts = samples.get(sample)
             if facts is None:
+                problems.append(f"{path}:{line}: sample {sample!r} of {p['id']!r} is not in the "
+                                "database; import the genotypes first")
                 continue
-            if facts.id in used:
+            if facts.id in used and facts.id not in own_samples:
                 problems.append(f"{path}:{line}: sample {sample!r} already belongs to {used[facts.id]}")
             if facts.status != "active":
                 problems.append(f"{path}:{line}: sample {sample!r} of {p['id']!r} was withdrawn; it "
@@ -373,55 +431,23 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
             _check_sample_sex(file, line, who=f"{p['id']!r} of family {fam!r}", sex=p["sex"],
                               sample=sample, facts=facts, indicated=indicated,
                               entry={"family": fam, "person": p["id"]})
-    existing = _existing_codes(session, Family, families)
-    for fam, members in families.items():
-        first = members[0][0]
-        if fam in existing:
-            problems.append(f"{path}:{first}: family {fam!r} is already in the database")
-        for line, p in members:
-            if p["sample"] and p["sample"] not in samples:
-                problems.append(f"{path}:{line}: sample {p['sample']!r} of {p['id']!r} is not in the "
-                                "database; import the genotypes first")
-        if fam in incomplete:
-            continue  # a row of it was refused above: its pedigree would be judged without it
-        roles = [p["role"] for _, p in members]
-        if "missing" not in roles:
-            problems.append(f"{path}:{first}: family {fam!r} has no missing person (role 'missing')")
-        if "reference" not in roles:
-            problems.append(f"{path}:{first}: family {fam!r} has no reference (typed relative)")
-        try:
-            make_pedigree([{k: p[k] for k in ("id", "father", "mother", "sex")} for _, p in members],
-                          where=f"{path}:{first}: family {fam!r}")
-        except PedigreeError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ImportRejected(path, problems)
-    people = [p for ms in families.values() for _, p in ms]
-    counts = {"families": len(families), "people": len(people),
-              "references": sum(p["role"] == "reference" for p in people),
-              "missing": sum(p["role"] == "missing" for p in people),
-              "untyped": sum(p["role"] == "untyped" for p in people)}
-    report, notes = _batch_report(file, kind="families", num_rows=len(people), num_records=len(families),
-                                  counts=counts, indicated=indicated)
-    batch = ImportBatch(kind="families", source=str(path), num_rows=len(people),
-                        report=json.dumps(report, default=str), file_sha256=file.sha256)
-    session.add(batch)
-    session.flush()
-    session.execute(insert(Family.__table__), [  # Core: one executemany, NULLs as given
-        {"code": fam, "population": model.population, "family_type": types.get(fam, (None,))[0],
-         "batch_id": batch.id} for fam in families])
-    ids = _codes_to_ids(session, Family, list(families))
-    claim_samples(session, path, [samples[p["sample"]].id for p in people if p["sample"]], "family_member")
-    session.execute(insert(FamilyMember.__table__), [
-        {"family_id": ids[fam], "person_code": p["id"], "father_code": p["father"],
-         "mother_code": p["mother"], "sex": p["sex"], "role": p["role"],
-         "sample_id": samples[p["sample"]].id if p["sample"] else None,
-         "sample_owner_kind": "family_member" if p["sample"] else None,
-         "birth_date": p["birth_date"], "missing_date": p["missing_date"], "missing_place": p["missing_place"]}
-        for fam, members in families.items() for _, p in members])
-    return ImportReport("families", str(path), len(people), len(families), new_ids=[ids[f] for f in families],
-                        notes=notes, warnings=list(file.warnings), file_sha256=file.sha256,
-                        encoding=file.table.encoding, batch_id=batch.id, details=report)
+    return samples, indicated
+
+
+def check_family_shape(path, fam: str, members: list[tuple[int, dict]], problems: list[str]) -> None:
+    """A family needs a missing person and a reference, and a valid pedigree (people listed
+    once, parents of the right sex, nobody their own ancestor); problems appended."""
+    first = members[0][0]
+    roles = [p["role"] for _, p in members]
+    if "missing" not in roles:
+        problems.append(f"{path}:{first}: family {fam!r} has no missing person (role 'missing')")
+    if "reference" not in roles:
+        problems.append(f"{path}:{first}: family {fam!r} has no reference (typed relative)")
+    try:
+        make_pedigree([{k: p[k] for k in ("id", "father", "mother", "sex")} for _, p in members],
+                      where=f"{path}:{first}: family {fam!r}")
+    except PedigreeError as exc:
+        problems.append(str(exc))
 
 
 def claim_samples(session: Session, path, sample_ids: list[int], owner_kind: str) -> None:

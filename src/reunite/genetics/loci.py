@@ -180,13 +180,9 @@ def _off_ladder(label: str) -> bool:
     return label.upper() == "OL"
 
 
-@lru_cache(maxsize=65536)
-def call_str(cells: tuple[str, ...]) -> Call:
-    """The genotype of an autosomal STR from its calls (non-empty cells, in file order): one
-    allele is a homozygote, two are sorted (``("17", "14")`` -> ``("14", "17")``)."""
-    if not cells:
-        return Call("empty")
-    alleles = tuple(normalise_allele(c) for c in cells)
+def _refused_call(alleles: tuple[str, ...]) -> "Call | None":
+    """A bad call (an allele that is not a repeat number, or out of range) or an off-ladder
+    one among ``alleles``; None when every allele is a repeat number."""
     for a in alleles:
         why = None if _off_ladder(a) else repeat_problem(a)
         if why == "not a repeat number":
@@ -196,6 +192,19 @@ def call_str(cells: tuple[str, ...]) -> Call:
             return Call("bad", reason=why)
     if any(_off_ladder(a) for a in alleles):
         return Call("off_ladder", alleles, f"an off-ladder call (OL) among {_shown(alleles)}")
+    return None
+
+
+@lru_cache(maxsize=65536)
+def call_str(cells: tuple[str, ...]) -> Call:
+    """The genotype of an autosomal STR from its calls (non-empty cells, in file order): one
+    allele is a homozygote, two are sorted (``("17", "14")`` -> ``("14", "17")``)."""
+    if not cells:
+        return Call("empty")
+    alleles = tuple(normalise_allele(c) for c in cells)
+    refused = _refused_call(alleles)
+    if refused is not None:
+        return refused
     if len(alleles) > 2:
         return Call("extra", tuple(sorted(alleles, key=float)),
                     f"{len(alleles)} alleles {_shown(alleles)} (a tri-allelic pattern or a mixture)")
@@ -226,15 +235,9 @@ def call_y(cells: tuple[str, ...]) -> Call:
     if not cells:
         return Call("empty")
     alleles = tuple(normalise_allele(c) for c in cells)
-    for a in alleles:
-        why = None if _off_ladder(a) else repeat_problem(a)
-        if why == "not a repeat number":
-            return Call("bad", reason=f"alleles must be repeat numbers such as 15 or 9.3, found "
-                                      f"{_shown(alleles)}")
-        if why:
-            return Call("bad", reason=why)
-    if any(_off_ladder(a) for a in alleles):
-        return Call("off_ladder", alleles, f"an off-ladder call (OL) among {_shown(alleles)}")
+    refused = _refused_call(alleles)
+    if refused is not None:
+        return refused
     return Call("typed", tuple(sorted(set(alleles), key=float)))
 
 

@@ -551,12 +551,10 @@ class IdentityLookup:
             if the folder or the file cannot be written (the old file is left as it was).
         """
         import json
-        import os
-        import tempfile
         from pathlib import Path
 
         from reunite import __version__
-        from reunite.search.index import TEMP_MARK, remove_stale_temporaries
+        from reunite.search.index import remove_stale_temporaries, write_npz_atomically
 
         path = Path(path)
         g = self.genotypes()
@@ -569,16 +567,7 @@ class IdentityLookup:
                   "scan_order": self._scan_order, **self.holders.arrays()}
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}{TEMP_MARK}{os.getpid()}-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_npz_atomically(path, arrays)
 
     @classmethod
     def load(cls, path, *, min_common_loci: int) -> "IdentityLookup":

@@ -292,6 +292,32 @@ def remove_stale_temporaries(path) -> list:
     return removed
 
 
+def write_npz_atomically(path, arrays: dict) -> None:
+    """Write ``arrays`` as an ``.npz`` to ``path``: into a temporary file beside it
+    (``<path><TEMP_MARK><pid>-<random>``), flushed to disk, then renamed over ``path``; until
+    then the old file is untouched, and on any failure the temporary file is removed.
+
+    Raises
+    ------
+    OSError
+        if the folder or the file cannot be written."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}{TEMP_MARK}{os.getpid()}-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class FamilyIndex:
     """The family side of the search, at θ = 0 (see the module doc).
 
@@ -444,8 +470,6 @@ class FamilyIndex:
             if the folder or the file cannot be written.
         """
         import json
-        import os
-        import tempfile
         from pathlib import Path
 
         path = Path(path)
@@ -475,16 +499,7 @@ class FamilyIndex:
                       m_sex=self.m_sex, ref_mask=self.ref_mask, m_birth=self.m_birth, m_missing=self.m_missing,
                       family_code=np.array(self.family_code, dtype=str), missing=np.array(self.missing, dtype=str),
                       indexed=np.array(sorted(self.indexed), dtype=np.int64))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}{TEMP_MARK}{os.getpid()}-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_npz_atomically(path, arrays)
 
     @classmethod
     def load(cls, path, model) -> "FamilyIndex":

@@ -296,3 +296,29 @@ def test_dates_from_the_database_filter_both_paths_and_are_recorded(db_url, tmp_
     assert f"{with_index.skipped_age:,} for dates (tolerance 3 years)" in shown.output
     refused = _cli(db_url, "search", "--all", "--age-tolerance", "-1")
     assert isinstance(refused.exception, ReuniteError) and "--age-tolerance" in str(refused.exception)
+
+
+def test_simulated_dates_keep_every_true_match_and_duplicates_are_flagged(tmp_path):
+    """`simulate_database(dates=True, num_duplicates=...)` (what `make demo` imports): the
+    age filter excludes many unrelated pairs but never a true match; each duplicate
+    registration is flagged identical to its twin; the rest of the simulation is unchanged."""
+    plain = simulate_database(120, 40, seed=8)
+    db = simulate_database(120, 40, seed=8, dates=True, num_duplicates=3)
+    assert [r[:8] for r in db["families"]] == plain["families"]
+    assert db["genotypes"][:len(plain["genotypes"])] == plain["genotypes"]
+    paths = write_database(db, tmp_path / "sim")
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    from reunite.store.db import upgrade
+
+    upgrade(engine)
+    model = GeneticModel("CHN_national_GBT37223")
+    with Session(engine) as s, s.begin():
+        import_all(s, paths, model=model)
+    with Session(engine) as s:
+        result = run_search(s, model, min_lr=0.0, top_k=None, store=False)
+    assert result.skipped_age > 0
+    found = {(c.unidentified.code, c.family.code) for c in result.candidates}
+    assert {(u, f) for u, f, _ in db["truth"]} <= found
+    twins = {c.unidentified.code for c in result.candidates
+             if any(f["kind"] == "identical" and f["relation"] == "unidentified" for f in c.flags)}
+    assert len(twins) == 6

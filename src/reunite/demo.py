@@ -135,7 +135,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     for suffix in ("", "-wal", "-shm", ".index"):  # a new database, and no index of an old one
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     t0 = time.perf_counter()
-    db = simulate_database(num_families, num_unidentified, seed=seed)
+    db = simulate_database(num_families, num_unidentified, seed=seed, dates=True, num_duplicates=2)
     paths = write_database(db, out_dir / "simulated")
     console.print(f"\n[bold]National database demo[/bold]: simulated {num_families:,} families and "
                   f"{num_unidentified:,} unidentified children ({len(db['truth']):,} of them a family's "
@@ -155,8 +155,21 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     elapsed = time.perf_counter() - t0
     write_csv(result, out_dir / "matches.csv")
     console.print(f"searched {result.num_compared:,} pairs exactly in {elapsed:.1f} s "
-                  f"({result.skipped_sex:,} skipped because the sexes differ, {result.skipped_loci:,} for "
-                  f"fewer than {model.min_common_loci} common loci); candidates -> {out_dir / 'matches.csv'}")
+                  f"({result.skipped_sex:,} skipped because the sexes differ, {result.skipped_age:,} because "
+                  f"the dates exclude them, {result.skipped_loci:,} for fewer than {model.min_common_loci} "
+                  f"common loci); candidates -> {out_dir / 'matches.csv'}")
+    flagged = sorted({c.unidentified.code for c in result.candidates if c.flags})
+    if flagged:
+        from reunite.search.identity import flag_text
+
+        console.print(f"[red]identity flags[/red] (look at these before any LR): {len(flagged)} children "
+                      "have a profile identical or nearly identical to another person's, e.g.")
+        shown = {}
+        for c in result.candidates:
+            if c.flags and len(shown) < 4:
+                shown.setdefault(c.unidentified.code, "; ".join(flag_text(f) for f in c.flags))
+        for code, text in shown.items():
+            console.print(f"  {code}: {text}", highlight=False)
     truth = {(t[0], t[1]) for t in db["truth"]}
     top = sorted((c for c in result.candidates if c.rank == 1), key=lambda c: -c.log10_lr)[:10]
     table = Table(title="strongest candidates (rank 1 for their unidentified child)")

@@ -114,7 +114,8 @@ def _gene_drop(people, num: int, *, alleles_cdf, male_cdf, female_cdf, rng) -> n
 def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
                       population: str = "CHN_national_GBT37223", kit=None,
                       share_found: float = 0.6, share_partial: float = 0.05,
-                      min_loci: int = 15, first_family: int = 1, first_unidentified: int = 1) -> dict:
+                      min_loci: int = 15, first_family: int = 1, first_unidentified: int = 1,
+                      dates: bool = False, num_duplicates: int = 0) -> dict:
     """Simulate a database: families, unidentified persons and the truth linking them.
 
     Family types are mixed as in ``FAMILY_TYPES``; genotypes are gene-dropped with stepwise
@@ -123,6 +124,14 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     family.  ``share_partial`` of all profiles lose 1 to ``len(kit) - min_loci`` loci.
     Families are numbered from ``first_family`` and unidentified persons from
     ``first_unidentified`` (to simulate a large database in parts).
+
+    ``dates``: the missing persons' rows also carry ``birth_date``, ``missing_date`` and
+    ``missing_place`` (a fifth of them unknown, as in real reports); a found child's estimated
+    birth date is within a year of the true one, so the age filter keeps every true match.
+    ``num_duplicates``: that many unidentified persons are registered twice (a second person
+    with the same profile, as when one child is typed by two police offices), to show the
+    identity flags.  Both draw from their own random streams: the rest of the simulation is
+    the same with or without them.
 
     Returns a dict of row lists: ``genotypes`` (sample_id, locus, allele1, allele2),
     ``families``, ``unidentified`` and ``truth``, in the import CSV layouts.
@@ -208,6 +217,42 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
                              birth.isoformat(), found.isoformat(), PLACES[int(rng.integers(len(PLACES)))]))
         if family_id:
             truth.append((person_id, family_id, missing_id))
+    if num_duplicates:
+        drng = np.random.default_rng([seed, 2])
+        profiles: dict[str, list] = {}
+        for row in genotypes:
+            profiles.setdefault(row[0], []).append(row)
+        chosen = drng.choice(len(unidentified), size=min(num_duplicates, len(unidentified)), replace=False)
+        for n, j in enumerate(sorted(chosen.tolist())):
+            person_id, sample_id, sex, category, birth, found, place = unidentified[j]
+            k = len(unidentified) + first_unidentified
+            new_sample = f"SU{k:07d}"
+            genotypes += [(new_sample, *row[1:]) for row in profiles[sample_id]]
+            unidentified.append((f"U{k:07d}", new_sample, sex, category, birth, found,
+                                 PLACES[int(drng.integers(len(PLACES)))]))
+            truth += [(f"U{k:07d}", f, m) for u, f, m in list(truth) if u == person_id]  # the same child
+    if dates:
+        trng = np.random.default_rng([seed, 1])
+        found_child = {t[2]: t[0] for t in truth}
+        estimated = {u[0]: (date.fromisoformat(u[4]), date.fromisoformat(u[5])) for u in unidentified}
+        dated = []
+        for row in families:
+            if row[5] != "missing":
+                dated.append(row + ("", "", ""))
+                continue
+            if row[1] in found_child:  # the true birth is within a year of the child's estimate
+                est, found = estimated[found_child[row[1]]]
+                birth = min(est + timedelta(days=int(trng.integers(-365, 366))), found)  # born by then
+                lost = birth + timedelta(days=int(trng.integers(0, max(1, (found - birth).days + 1))))
+            else:
+                birth = date(int(trng.integers(2000, 2020)), int(trng.integers(1, 13)), int(trng.integers(1, 29)))
+                lost = birth + timedelta(days=int(trng.integers(0, 6 * 365)))
+            lost = min(lost, date(2026, 1, 1))
+            if trng.random() < 0.2:  # the family does not know, or did not say
+                dated.append(row + ("", "", ""))
+            else:
+                dated.append(row + (birth.isoformat(), lost.isoformat(), PLACES[int(trng.integers(len(PLACES)))]))
+        families = dated
     return {"genotypes": genotypes, "families": families, "unidentified": unidentified, "truth": truth}
 
 
@@ -221,6 +266,9 @@ CSV_HEADERS = {
 }
 
 
+FAMILY_DATE_COLUMNS = ("birth_date", "missing_date", "missing_place")
+
+
 def write_database(db: dict, out_dir) -> dict:
     """Write the tables of :func:`simulate_database` as CSV files; returns their paths."""
     import csv
@@ -230,6 +278,8 @@ def write_database(db: dict, out_dir) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, header in CSV_HEADERS.items():
+        if name == "families" and db["families"] and len(db["families"][0]) > len(header):
+            header = header + FAMILY_DATE_COLUMNS
         path = out / f"{name}.csv"
         with path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)

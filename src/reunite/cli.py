@@ -741,21 +741,27 @@ def simulate(
     seed: int = typer.Option(..., help="Seed of the simulation."),
     out: Path = typer.Option(..., help="Folder for genotypes.csv, families.csv, unidentified.csv, truth.csv."),
     population: str = typer.Option("CHN_national_GBT37223", help="Frequency table to draw from."),
+    dates: bool = typer.Option(True, help="Give missing children a birth date, the date and place they "
+                               "went missing (a fifth left unknown)."),
+    duplicates: int = typer.Option(0, help="Register this many unidentified children twice (identity flags)."),
 ) -> None:
     """Simulate a database (never real people): families, unidentified persons, truth."""
     from reunite.simulate import simulate_database, write_database
 
-    for option, value in (("--families", families), ("--unidentified", unidentified)):
+    for option, value in (("--families", families), ("--unidentified", unidentified),
+                          ("--duplicates", duplicates)):
         if value < 0:
             raise ReuniteError(f"{option}: expected 0 or more, found {value}")
     _output_folder(out, option="--out")
-    db = simulate_database(families, unidentified, seed=seed, population=population)
+    db = simulate_database(families, unidentified, seed=seed, population=population, dates=dates,
+                           num_duplicates=duplicates)
     try:
         paths = write_database(db, out)
     except OSError as exc:
         raise ReuniteError(f"--out {out}: cannot write the simulated files ({exc.strerror})") from None
-    console.print(f"simulated {families:,} families and {unidentified:,} unidentified persons "
-                  f"({len(db['truth']):,} of them missing children of a family):")
+    console.print(f"simulated {families:,} families and {len(db['unidentified']):,} unidentified persons "
+                  f"({len(db['truth']):,} of them missing children of a family"
+                  + (f"; {duplicates:,} registered twice" if duplicates else "") + "):")
     for name, path in paths.items():
         console.print(f"  {path}")
 

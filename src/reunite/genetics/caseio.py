@@ -130,6 +130,9 @@ def load_case_document(path: str | Path):
         raise CaseFormatError(
             f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
         ) from None
+    except ValueError:  # an integer of more than 4,300 digits (Python's limit)
+        raise CaseFormatError(f"{path}: a number in the file has more than 4,300 digits; not a "
+                              "case file") from None
     except RecursionError:
         raise CaseFormatError(f"{path}: the JSON is nested too deeply to be a case file") from None
     cases = doc.get("cases") if isinstance(doc, dict) else doc
@@ -287,7 +290,11 @@ def _per_sex(value, name: str, where: str):
 def _number(value, *, where: str, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CaseFormatError(f"{where}: {what} must be a number, found {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        raise CaseFormatError(f"{where}: {what} must be a number, found an integer of "
+                              f"{len(str(value))} digits") from None
 
 
 def parse_mutation(spec, *, where: str, lenient: bool = False,
@@ -339,7 +346,7 @@ def parse_mutation(spec, *, where: str, lenient: bool = False,
             if matrix is not None:
                 matrix = tuple(tuple(float(x) for x in row) for row in matrix)
             models.append(MutationModel(model, matrix=matrix, **kwargs))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise CaseFormatError(f"{where}: mutation matrix must be a list of rows of numbers, "
                                   f"found {sexed['matrix'][s]!r}") from None
         except ReuniteError as exc:
@@ -385,7 +392,8 @@ def parse_case(raw, *, number: int, lenient: bool = False, population: str | Non
                 if person.get("inbreeding") is not None:
                     _number(person["inbreeding"], where=pwhere, what="'inbreeding'")
     theta = raw.get("theta", 0.0)
-    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or math.isnan(theta):
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or \
+            (isinstance(theta, int) and not -2 < theta < 2) or math.isnan(theta):
         raise CaseFormatError(f"{where}: 'theta' must be a number in [0, 1), found {theta!r}")
     theta = float(theta)
     population = _population(raw["population"], where=where) if "population" in raw else population

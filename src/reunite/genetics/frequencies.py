@@ -127,7 +127,7 @@ def prepare_afreq(
     for label, value in afreq.items():
         try:
             f = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
             raise FrequencyError(f"{where}: frequency of allele {label!r} is not a number: {value!r}") from None
         if not np.isfinite(f) or f < 0:
             raise FrequencyError(f"{where}: frequency of allele {label!r} must be >= 0, found {value!r}")

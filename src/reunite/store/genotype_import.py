@@ -186,6 +186,10 @@ def read_genotype_file(path, *, model: GeneticModel, encoding: str | None = None
         elif ("sample name" in lower and "marker" in lower and "allele 1" in lower) or \
                 (lower[0] == "sample" and len(lower) > 1):
             fmt = "genemapper" if "marker" in lower else "osiris"
+            if fmt == "genemapper" and "sample name" not in lower:
+                raise _rejected(path, [(
+                    f"{path}:{table.header_line}: a run export with a 'Marker' column names its samples in a "
+                    f"'Sample Name' column; found {table.header!r} (rename the sample column 'Sample Name')")])
             run_table = table if fmt == "genemapper" else _osiris_as_run(table, reader)
             run = read_run(run_table, path=path, classify=reader.classify, sample_id=reader.sample_id,
                            strict=strict, lenient=lenient, patterns=patterns, control_profiles=known_controls)

@@ -51,8 +51,10 @@ def decode(data: bytes, *, path, encoding: str | None = None) -> tuple[str, str]
     if encoding:
         enc = ENCODING_ALIASES.get(encoding.lower().replace("_", "-"), encoding)
         try:
-            codecs.lookup(enc)
-        except LookupError:
+            text_codec = getattr(codecs.lookup(enc), "_is_text_encoding", True)
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
+            text_codec = False
+        if not text_codec:  # unknown, or a bytes-to-bytes codec (base64, zlib, rot13)
             raise FileFormatError(f"--encoding: unknown encoding {encoding!r}; use e.g. utf-8, gbk, "
                                   "gb18030 or utf-16") from None
         candidates = [enc]
@@ -73,6 +75,9 @@ def decode(data: bytes, *, path, encoding: str | None = None) -> tuple[str, str]
         except UnicodeDecodeError as exc:
             first_error = first_error or (enc, exc)
             continue
+        except (UnicodeError, ValueError) as exc:  # codecs that fail without a position (punycode)
+            raise FileFormatError(f"{path}: cannot be decoded as {enc} ({exc}); save the file as UTF-8, "
+                                  "or give its encoding with --encoding (e.g. gbk, gb18030, utf-16)") from None
         if enc == "utf-16":
             enc = "utf-16-le" if data.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
         return text.lstrip("\ufeff"), enc
@@ -260,5 +265,10 @@ def check_text(value: str, *, what: str, where: str, max_length: int = MAX_TEXT_
 
 def normalise_text(value: str) -> str:
     """NFKC-normalised, stripped text: full-width letters and digits (Chinese input methods)
-    become ASCII, so ``ＦＡＭ１`` and ``FAM1`` are the same id."""
-    return unicodedata.normalize("NFKC", value).strip()
+    become ASCII, so ``ＦＡＭ１`` and ``FAM1`` are the same id; invisible format characters
+    (a byte-order mark inside a file, zero-width spaces pasted with an id) are dropped, so an
+    id that looks like ``S1`` is ``S1``."""
+    value = unicodedata.normalize("NFKC", value)
+    if not value.isascii():
+        value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+    return value.strip()

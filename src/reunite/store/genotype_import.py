@@ -49,7 +49,7 @@ from reunite.store.runexport import (
     line_ranges,
     read_run,
 )
-from reunite.store.textio import FileFormatError, check_text, normalise_text, stream_table
+from reunite.store.textio import FileFormatError, check_text, normalise_text, storable, stream_table
 
 __all__ = ["GenotypeFile", "import_genotypes", "pack_y_profile", "read_genotype_file", "read_genotypes",
            "sex_from_amelogenin", "unpack_y_profile"]
@@ -575,8 +575,8 @@ def import_genotypes(session: Session, path, *, model: GeneticModel, lab: str | 
     if existing:
         raise _rejected(path, _already_imported(session, gf, existing))
     report = intake_report(gf, model=model)
-    batch = ImportBatch(kind=f"genotypes ({gf.format})", source=str(path), num_rows=len(gf.profiles),
-                        report=json.dumps(report, ensure_ascii=False), file_sha256=gf.sha256,
+    batch = ImportBatch(kind=f"genotypes ({gf.format})", source=storable(str(path)), num_rows=len(gf.profiles),
+                        report=storable(json.dumps(report, ensure_ascii=False)), file_sha256=gf.sha256,
                         created_by=created_by)
     session.add(batch)
     session.flush()

@@ -26,6 +26,7 @@ from reunite.store.textio import (
     check_text,
     normalise_text,
     read_table,
+    storable,
 )
 
 MAX_REPORTED = 50
@@ -170,6 +171,8 @@ class _Row:
             return value or None  # the common case: nothing to normalise or refuse
         value = normalise_text(value)
         if not value:
+            if self.raw(name):  # only invisible characters (zero-width spaces): never dropped in silence
+                self.problem(f"{name} {self.raw(name)!r} holds only invisible characters; type the id", name)
             return None
         why = check_text(value, what=name, where=self.where, max_length=max_length)
         if why:
@@ -324,7 +327,7 @@ def import_families(session: Session, path, *, model: GeneticModel, encoding: st
               "untyped": sum(p["role"] == "untyped" for p in people)}
     report, notes = _batch_report(file, kind="families", num_rows=len(people), num_records=len(families),
                                   counts=counts, indicated=indicated)
-    batch = ImportBatch(kind="families", source=str(path), num_rows=len(people),
+    batch = ImportBatch(kind="families", source=storable(str(path)), num_rows=len(people),
                         report=json.dumps(report, default=str), file_sha256=file.sha256)
     session.add(batch)
     session.flush()
@@ -453,21 +456,26 @@ def check_family_shape(path, fam: str, members: list[tuple[int, dict]], problems
 def claim_samples(session: Session, path, sample_ids: list[int], owner_kind: str) -> None:
     """Assign samples to persons of ``owner_kind`` ('family_member' or 'unidentified').
 
-    The database holds the rule (migration 0003): the UPDATE only takes samples that nobody
-    owns, and rows of the other kind cannot reference them.  A sample taken by a concurrent
-    import since this one read the database is reported, and the transaction must roll back.
+    The database holds the rule (migration 0003): the UPDATE only takes active samples that
+    nobody owns, and rows of the other kind cannot reference them.  A sample taken (or
+    withdrawn) by a concurrent command since this one read the database is reported, and the
+    transaction must roll back.
     """
     ids = sorted(set(sample_ids))
     taken = 0
     for start in range(0, len(ids), 900):
         part = ids[start:start + 900]
-        taken += session.execute(update(Sample).where(Sample.id.in_(part), Sample.owner_kind.is_(None))
+        taken += session.execute(update(Sample).where(Sample.id.in_(part), Sample.owner_kind.is_(None),
+                                                      Sample.status == "active")
                                  .values(owner_kind=owner_kind)
                                  .execution_options(synchronize_session=False)).rowcount
     if taken != len(ids):
         owners = _samples_in_use(session, ids)
         codes = dict(session.execute(select(Sample.id, Sample.code).where(Sample.id.in_(ids[:900]))).all())
         clash = [f"sample {codes.get(i, i)!r} already belongs to {who}" for i, who in sorted(owners.items())]
+        clash += [f"sample {code!r} was withdrawn by a correction that ran at the same time; it cannot be "
+                  "given to a person" for code in session.execute(select(Sample.code).where(
+                      Sample.id.in_(ids[:900]), Sample.status != "active")).scalars()]
         raise ImportRejected(path, clash or [
             f"{path}: {len(ids) - taken} sample(s) were given to another person by an import that "
             "ran at the same time; nothing was imported (check both files, then import again)"])
@@ -575,7 +583,7 @@ def import_unidentified(session: Session, path, *, encoding: str | None = None,
     counts = {"unidentified": len(records)}
     report, notes = _batch_report(file, kind="unidentified", num_rows=len(records),
                                   num_records=len(records), counts=counts, indicated=indicated)
-    batch = ImportBatch(kind="unidentified", source=str(path), num_rows=len(records),
+    batch = ImportBatch(kind="unidentified", source=storable(str(path)), num_rows=len(records),
                         report=json.dumps(report, default=str), file_sha256=file.sha256)
     session.add(batch)
     session.flush()

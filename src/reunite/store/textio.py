@@ -34,6 +34,12 @@ class FileFormatError(ReuniteError):
     """A file cannot be read as text or as a table (encoding, quoting, field size)."""
 
 
+def storable(text: str) -> str:
+    """``text`` that a database can store: the undecodable bytes of a file name (a name in
+    GBK on a UTF-8 system: lone surrogates in Python) written as ``\\udcb8``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _line_of(data: bytes, pos: int, unit: int = 1) -> int:
     """1-based line of byte offset ``pos`` (``unit`` 2 for UTF-16: count 2-byte newlines)."""
     if unit == 2:
@@ -73,7 +79,10 @@ def decode(data: bytes, *, path, encoding: str | None = None) -> tuple[str, str]
         try:
             text = data.decode(enc)
         except UnicodeDecodeError as exc:
-            first_error = first_error or (enc, exc)
+            # the encoding that read furthest is the file's (a GBK file fails as UTF-8 at its
+            # first Chinese character, as GB18030 only at the bad byte)
+            if first_error is None or exc.start > first_error[1].start:
+                first_error = (enc, exc)
             continue
         except (UnicodeError, ValueError) as exc:  # codecs that fail without a position (punycode)
             raise FileFormatError(f"{path}: cannot be decoded as {enc} ({exc}); save the file as UTF-8, "
@@ -82,8 +91,11 @@ def decode(data: bytes, *, path, encoding: str | None = None) -> tuple[str, str]
             enc = "utf-16-le" if data.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
         return text.lstrip("\ufeff"), enc
     enc, exc = first_error
-    unit = 2 if enc.startswith("utf-16") else 1
-    line = _line_of(data, exc.start, unit)
+    # lines of the text before the byte (UTF-16: a 0x0A byte may be half of a character)
+    try:
+        line = data[:exc.start].decode(enc, errors="replace").count("\n") + 1
+    except (UnicodeError, ValueError):  # a codec without the 'replace' handler (idna)
+        line = data[:exc.start].count(b"\n") + 1
     byte = data[exc.start:exc.start + 1].hex()
     tried = " or ".join(candidates)
     raise FileFormatError(

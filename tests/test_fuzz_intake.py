@@ -598,11 +598,13 @@ def test_encodings_that_are_not_text_encodings_are_refused(world, encoding):
     in the name raised LookupError, UnicodeError or ValueError."""
     from reunite.store.textio import FileFormatError, read_table
 
-    path = _write(world, "enc.csv", b"sample_id,locus,allele1,allele2\nS1,TH01,9,9.3\n" + b"x" * 70)
-    try:
-        read_table(path, encoding=encoding)
-    except FileFormatError as exc:
-        assert str(path) in str(exc) or "--encoding" in str(exc)
+    for data in (b"sample_id,locus,allele1,allele2\nS1,TH01,9,9.3\n" + b"x" * 70,
+                 "sample_id,locus,allele1,allele2\nS1,TH01,9,9.3,福州\n".encode()):  # idna: no 'replace'
+        path = _write(world, "enc.csv", data)
+        try:
+            read_table(path, encoding=encoding)
+        except FileFormatError as exc:
+            assert str(path) in str(exc) or "--encoding" in str(exc)
 
 
 def test_invisible_characters_in_ids_are_dropped(world):

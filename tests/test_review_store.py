@@ -13,7 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reunite.store.db import make_engine, upgrade
-from reunite.store.importers import ImportRejected, claim_samples, import_families, import_unidentified
+from reunite.store.importers import (
+    ImportRejected,
+    claim_samples,
+    import_families,
+    import_unidentified,
+)
 from reunite.store.models import FamilyMember, ImportBatch, Sample, Unidentified
 from reunite.store.profiles import GeneticModel
 from reunite.store.textio import FileFormatError, decode

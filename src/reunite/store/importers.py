@@ -473,9 +473,9 @@ def claim_samples(session: Session, path, sample_ids: list[int], owner_kind: str
         owners = _samples_in_use(session, ids)
         codes = dict(session.execute(select(Sample.id, Sample.code).where(Sample.id.in_(ids[:900]))).all())
         clash = [f"sample {codes.get(i, i)!r} already belongs to {who}" for i, who in sorted(owners.items())]
-        clash += [f"sample {code!r} was withdrawn by a correction that ran at the same time; it cannot be "
-                  "given to a person" for code in session.execute(select(Sample.code).where(
-                      Sample.id.in_(ids[:900]), Sample.status != "active")).scalars()]
+        clash += [(f"sample {code!r} was withdrawn by a correction that ran at the same time; it cannot be "
+                   "given to a person") for code in session.execute(select(Sample.code).where(
+                       Sample.id.in_(ids[:900]), Sample.status != "active")).scalars()]
         raise ImportRejected(path, clash or [
             f"{path}: {len(ids) - taken} sample(s) were given to another person by an import that "
             "ran at the same time; nothing was imported (check both files, then import again)"])

@@ -115,6 +115,8 @@ def day_number(d: date | None) -> int:
 
 def tolerance_days(years: float) -> int:
     """The age filter's tolerance in whole days: ``round(years * 365.25)`` (3 years: 1,096).
+    Tolerances over 10,000 years (wider than any two dates are apart, so excluding nothing)
+    count as 10,000 years: the day numbers stay within 64-bit integers.
 
     Raises
     ------
@@ -123,7 +125,7 @@ def tolerance_days(years: float) -> int:
     """
     if not (isinstance(years, (int, float)) and math.isfinite(years) and years >= 0):
         raise ReuniteError(f"--age-tolerance: expected a number of years >= 0, found {years!r}")
-    return int(round(years * 365.25))
+    return int(round(min(years, 10_000) * 365.25))
 
 
 def age_conflicts(u_birth, u_found, m_birth, m_missing, tol: int):
@@ -144,6 +146,16 @@ def age_conflicts(u_birth, u_found, m_birth, m_missing, tol: int):
 def age_reason(u: UnidentifiedRecord, f: FamilyRecord, m: str, tol: int) -> str:
     """Why a pair was left out by the age filter (the first rule that excludes it)."""
     birth, missing = f.dates.get(m, (None, None))
+    return _age_reason(u, birth, missing, tol)
+
+
+def _day_date(day) -> date | None:
+    """The date of a day number (None for ``NO_DATE``)."""
+    day = int(day)
+    return None if day == NO_DATE else date.fromordinal(day + _EPOCH)
+
+
+def _age_reason(u: UnidentifiedRecord, birth: date | None, missing: date | None, tol: int) -> str:
     ub, mb = u.estimated_birth_date, birth
     if ub is not None and mb is not None and abs(day_number(ub) - day_number(mb)) > tol:
         return (f"dates: estimated birth {ub.isoformat()} and the missing person's birth {mb.isoformat()} "
@@ -579,6 +591,7 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
 
     kept = []
     aged_rows = []
+    aged_listed = [0]  # rows in aged_rows
 
     def collect(out):
         u, rows, vals, n_sex, n_age, n_few, few, aged = out
@@ -587,8 +600,10 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
         result.skipped_loci += n_few
         result.num_pairs += n_rows
         result.num_compared += n_rows - n_sex - n_age - n_few
-        if len(aged):
-            aged_rows.append((u, aged))
+        room = MAX_LISTED_SKIPPED - len(result.skipped_pairs) - aged_listed[0]
+        if len(aged) and room > 0:  # only as many as are listed (not every person's, kept to the end)
+            aged_rows.append((u, aged[:room]))
+            aged_listed[0] += len(aged_rows[-1][1])
         if len(few) and len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
             for r in few[:MAX_LISTED_SKIPPED - len(result.skipped_pairs)]:
                 common = index.common_loci(r, u.profile)
@@ -613,18 +628,18 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
             order = order[:top_k]
         by_query[u.id] = [(u, int(rows[k]), float(vals[k])) for k in order]
     aged_rows = [(u, rows[:max(0, MAX_LISTED_SKIPPED - len(result.skipped_pairs))]) for u, rows in aged_rows]
-    wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items}
-                    | {int(index.family_id[r]) for _, rows in aged_rows for r in rows})
+    wanted = sorted({int(index.family_id[r]) for items in by_query.values() for _, r, _ in items})
     records = {f.id: f for f in (load_families(wanted) if wanted else [])}
     gone = sorted(set(wanted) - set(records))
     if gone:
         raise ReuniteError(f"the family index holds families that are not in the database (ids {gone[:5]}); "
                            "rebuild it with 'reunite db index --rebuild'")
-    for u, rows in aged_rows:  # the pairs left out for their dates, with the reason
-        for r in rows:
+    for u, rows in aged_rows:  # the pairs left out for their dates, with the reason (the index's dates:
+        for r in rows:         # no family is read from the database for them)
             if len(result.skipped_pairs) < MAX_LISTED_SKIPPED:
                 result.skipped_pairs.append((u.code, index.family_code[r], index.missing[r],
-                                             age_reason(u, records[int(index.family_id[r])], index.missing[r], tol)))
+                                             _age_reason(u, _day_date(index.m_birth[r]),
+                                                         _day_date(index.m_missing[r]), tol)))
     cands = []
     for items in by_query.values():
         for u, r, log10_lr in items:

@@ -117,7 +117,7 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
                   if (key := (c.unidentified.id, c.family.id, c.missing)) in wanted}
         skipped = {(u, f, m): why for u, f, m, why in again.skipped_pairs}
         if by_key:
-            store_candidates(session, SearchResult(list(by_key.values())), model)
+            store_candidates(session, SearchResult(list(by_key.values()), age_tolerance=again.age_tolerance), model)
             session.flush()
         for row in stale:
             c = by_key.get((row.unidentified_id, row.family_id, row.missing_code))

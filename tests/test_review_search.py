@@ -1,0 +1,96 @@
+"""Review of the search layer (issue 7): the age filter's listed pairs, research provenance,
+and other defects found by reading the code.  Every profile and date is simulated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reunite.search import engine as E
+from reunite.search import index as ix
+from reunite.search.engine import index_search, search
+
+from test_age_filter import MODEL, _dated
+
+
+@pytest.fixture(scope="module")
+def dated():
+    return _dated(23)
+
+
+def _loader(families, calls):
+    by_id = {f.id: f for f in families}
+
+    def load(ids):
+        calls.append(None if ids is None else list(ids))
+        return list(by_id.values()) if ids is None else [by_id[i] for i in ids]
+    return load
+
+
+def test_pairs_left_out_for_their_dates_read_no_family(dated):
+    """The index path lists the pairs the age filter leaves out with their reason, from the
+    index's own dates: the families of those pairs are not read from the database (at a
+    million families that was up to 10,000 families per search, for a list nobody printed)."""
+    families, unidentified = dated
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    calls = []
+    got = index_search(unidentified, index, model=MODEL, min_lr=1.0, top_k=3, load_families=_loader(families, calls))
+    plain = search(unidentified, families, model=MODEL, min_lr=1.0, top_k=3)
+    assert got.skipped_age == plain.skipped_age > 50
+    aged = lambda r: sorted(p for p in r.skipped_pairs if p[3].startswith("dates:"))  # noqa: E731
+    assert aged(got) == aged(plain)
+    read = {i for ids in calls if ids is not None for i in ids}
+    assert read == {c.family.id for c in got.candidates}
+
+
+def test_pairs_listed_for_their_dates_are_bounded_across_persons(dated, monkeypatch):
+    """Each person's rows left out for their dates were all kept until the end of a search of
+    every person (memory and families read grew with persons x MAX_LISTED_SKIPPED)."""
+    families, unidentified = dated
+    monkeypatch.setattr(E, "MAX_LISTED_SKIPPED", 7)
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    calls = []
+    got = index_search(unidentified, index, model=MODEL, min_lr=1.0, top_k=3, load_families=_loader(families, calls))
+    assert got.skipped_age > 50 and len(got.skipped_pairs) == 7
+    assert len({i for ids in calls if ids is not None for i in ids}) <= len(got.candidates)
+
+
+def test_a_huge_age_tolerance_excludes_nothing_and_raises_nothing(dated):
+    """--age-tolerance 1e300 (a way to turn the filter off) ended in an OverflowError."""
+    families, unidentified = dated
+    assert E.tolerance_days(1e300) == E.tolerance_days(10_000) == 3_652_500
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    got = index_search(unidentified, index, model=MODEL, min_lr=1.0, top_k=3, age_tolerance=1e300,
+                       load_families=_loader(families, []))
+    plain = search(unidentified, families, model=MODEL, min_lr=1.0, top_k=3, age_tolerance=1e300)
+    found_before_birth = sum(1 for p in plain.skipped_pairs if "before the missing person's birth" in p[3])
+    assert got.skipped_age == plain.skipped_age == found_before_birth  # found dates still apply
+
+
+def test_earlier_candidates_computed_again_record_the_age_filter_used(tmp_path):
+    """Research after a correction stored the earlier candidates it computed again with the
+    provenance of an age filter of 0 years (the search used the default of 3)."""
+    from test_corrections import C, R, WHO, _store, correct, true_match
+
+    from reunite.store.models import MatchCandidate, Sample
+    from reunite.store.profiles import unpack_profile
+
+    db, engine = _store(f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
+    u, sample, f, m, uid = true_match(db, engine)
+    with Session(engine) as s:
+        other = s.execute(select(Sample.profile).where(Sample.code != sample, Sample.code.like("SU%"))
+                          ).scalars().first()
+    correct(engine, C.retype_sample, sample, profile=unpack_profile(other), model=MODEL, **WHO)
+    with Session(engine) as s:
+        rows = s.execute(select(MatchCandidate).where(MatchCandidate.unidentified_id == uid)).scalars().all()
+    again = [r for r in rows if R.superseded_reason(r.flags)]
+    assert again
+    for r in rows:
+        assert json.loads(r.provenance)["age_filter"] == {"tolerance_years": 3.0, "tolerance_days": 1096}
+    engine.dispose()

@@ -648,3 +648,21 @@ def test_a_correction_left_pending_is_completed_as_a_correction(store):
         rows = s.execute(select(MatchCandidate).where(MatchCandidate.unidentified_id == uid)).scalars().all()
         assert rows and all("withdrawn" in R.superseded_reason(r.flags) for r in rows)
     assert done.unidentified_ids == [uid]
+
+
+def test_pedigree_of_a_family_with_a_withdrawn_reference_can_be_corrected(store, tmp_path):
+    """The person whose sample was withdrawn keeps the link; a pedigree correction that keeps
+    that link is not refused for it (giving a withdrawn sample to someone new still is)."""
+    db, engine = store
+    u, sample, f, m, uid = true_match(db, engine)
+    rows = family_rows(db, f)
+    ref = next(r for r in rows if r[5] == "reference")
+    correct(engine, C.withdraw_sample, ref[6], **WHO)
+    rows.append([f, f"{f}-X", "", "", "U", "untyped", "", rows[0][7]])  # a person added
+    path = tmp_path / "fixed.csv"
+    write_families(path, rows)
+    done = correct(engine, C.correct_pedigree, f, path=path, model=MODEL, **WHO)
+    assert done.action == "pedigree"
+    with Session(engine) as s:
+        member = s.execute(select(FamilyMember).where(FamilyMember.person_code == ref[1])).scalar_one()
+        assert s.get(Sample, member.sample_id).status == "withdrawn"

@@ -124,3 +124,23 @@ def test_claim_refuses_a_withdrawn_sample(engine, tmp_path):
         with pytest.raises(ImportRejected) as exc:
             claim_samples(s, tmp_path / "u.csv", [sid], "unidentified")
     assert "SU1" in str(exc.value) and "withdrawn" in str(exc.value)
+
+
+def test_a_run_export_cut_off_in_its_last_line_is_refused(tmp_path):
+    """GeneMapper writes every tab; a last line shorter than the header with no line break is
+    a file cut off (13 with its 14 cut would read as a homozygote 13), not a short row."""
+    from reunite.store.genotype_import import read_genotype_file
+
+    header = "Sample Name\tMarker\tAllele 1\tAllele 2\n"
+    rows = "".join(f"S1\t{m}\t{a}\t{b}\n" for m, a, b in (
+        ("D3S1358", "15", "16"), ("vWA", "14", "17"), ("D8S1179", "12", "13"), ("D21S11", "29", "30"),
+        ("D18S51", "13", "15"), ("D5S818", "11", "12"), ("D13S317", "8", "11"), ("D7S820", "10", "11"),
+        ("D16S539", "9", "12"), ("CSF1PO", "10", "12"), ("TPOX", "8", "11"), ("FGA", "21", "23")))
+    cut = tmp_path / "cut.txt"
+    cut.write_text(header + rows + "S1\tTH01\t9")
+    with pytest.raises(ImportRejected, match=r"cut\.txt:14: the file ends in the middle of this line"):
+        read_genotype_file(cut, model=MODEL)
+    whole = tmp_path / "whole.txt"  # the same short last line with its line break: a homozygote
+    whole.write_text(header + rows + "S1\tTH01\t9\n")
+    gf = read_genotype_file(whole, model=MODEL)
+    assert gf.profiles["S1"]["TH01"] == ("9", "9")

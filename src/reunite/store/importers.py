@@ -97,7 +97,7 @@ class _PersonFile:
         self.path, self.kind = path, kind
         try:
             self.table = read_table(path, encoding=encoding)
-            self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+            self.sha256 = self.table.sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
         except FileFormatError as exc:
             raise ImportRejected(path, [str(exc)]) from None
         self.problems: list[str] = []
@@ -428,7 +428,7 @@ def check_family_samples(session: Session, file: "_PersonFile", families: dict[s
                 continue
             if facts.id in used and facts.id not in own_samples:
                 problems.append(f"{path}:{line}: sample {sample!r} already belongs to {used[facts.id]}")
-            if facts.status != "active":
+            if facts.status != "active" and facts.id not in own_samples:  # a withdrawn link may stay
                 problems.append(f"{path}:{line}: sample {sample!r} of {p['id']!r} was withdrawn; it "
                                 "cannot be given to a person (import the re-typed sample)")
             _check_sample_sex(file, line, who=f"{p['id']!r} of family {fam!r}", sex=p["sex"],

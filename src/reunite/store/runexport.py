@@ -292,14 +292,17 @@ def read_run(table, *, path: Path, classify, sample_id, strict: bool, lenient: b
     cols = _Columns(table.header, path=path, header_line=table.header_line, lenient=lenient, result=result)
     rows: dict[str, list[RunRow]] = {}
     types: dict[str, set[str]] = {}
+    short = last = None
     for line, fields in table.rows:
         result.num_rows += 1
+        last = line
         if len(fields) > cols.width:
             if any(c.strip() for c in fields[cols.width:]):
                 result.problems.append(table.width_problem(line, fields))
                 continue
             fields = fields[:cols.width]
-        elif len(fields) < cols.width:
+        elif len(fields) < cols.width:  # trailing empty cells left out by the writer
+            short = (line, len(fields))
             fields = fields + [""] * (cols.width - len(fields))
         named = [k for k in cols.unnamed if fields[k].strip()]
         if named:
@@ -314,6 +317,12 @@ def read_run(table, *, path: Path, classify, sample_id, strict: bool, lenient: b
         rows.setdefault(sample, []).append(RunRow(line, sample_file, fields[cols.marker], cells))
         if cols.sample_type is not None and fields[cols.sample_type].strip():
             types.setdefault(sample, set()).add(fields[cols.sample_type].strip())
+    if short is not None and short[0] == last and not getattr(table, "final_newline", True):
+        # a last line shorter than the header and without a line break: the file was cut off
+        # there (a call could be lost: 13 with its 14 cut would read as a homozygote 13)
+        result.problems.append(f"{path}:{last}: the file ends in the middle of this line ({short[1]} of the "
+                               f"header's {cols.width} fields, no line break): it looks cut off; export "
+                               "or copy it again")
     for sample, sample_rows in rows.items():
         control = patterns.kind(sample, types.get(sample, set()))
         lines = result.lines[sample] = [r.line for r in sample_rows]

@@ -138,6 +138,7 @@ class Table:
     header_line: int = 1
     notes: list[str] = field(default_factory=list)
     sha256: str = ""  # of the file's bytes
+    final_newline: bool = True  # False: the last line has no line break (a file cut off?)
 
     def width_problem(self, line: int, fields: list[str]) -> str | None:
         """Why a record does not fit the header (None if it does): the count of fields, the
@@ -201,6 +202,7 @@ def stream_table(path, *, encoding: str | None = None, delimiter: str | None = N
     first = text[start:] if end < 0 else text[start:end]
     delimiter = delimiter or sniff_delimiter(first)
     reader = csv.reader(io.StringIO(text[start:], newline=""), delimiter=delimiter, strict=True)
+    final_newline = text.endswith(("\n", "\r"))
     del text
     records = _records(reader, path=path, line_no=line_no)
     try:
@@ -216,7 +218,8 @@ def stream_table(path, *, encoding: str | None = None, delimiter: str | None = N
     if named < len(header):  # Excel's trailing empty columns (",,"): no name, and no value on any row
         header = header[:named]
         records = _without_empty_tail(records, named)
-    return Table(path, header, records, enc, delimiter, header_line, sha256=sha256)
+    return Table(path, header, records, enc, delimiter, header_line, sha256=sha256,
+                 final_newline=final_newline)
 
 
 def _without_empty_tail(records, width: int):

@@ -335,3 +335,15 @@ def test_h2_unrelated_keeps_the_inbreeding_of_h1_founders(tmp_path):
     written["H2"] = [{"id": "AF", "sex": "M", "inbreeding": 0.25}, {"id": "MO", "sex": "F"},
                      {"id": "CH", "sex": "M"}]
     assert lr_total(case) == pytest.approx(lr_total(written), rel=1e-12)
+
+
+def test_theta_out_of_range_is_refused_where_the_file_is_read():
+    from reunite.genetics.caseio import parse_case
+    from reunite.errors import CaseFormatError
+
+    base = {"id": "a", "H1": [{"id": "F", "sex": "M"}, {"id": "C", "father": "F", "sex": "M"}],
+            "markers": [{"name": "VWA", "afreq": {"14": 0.5, "17": 0.5}, "genotypes": {"F": "14/17", "C": "14/14"}}]}
+    for theta in (float("inf"), float("-inf"), -0.1, 1.0, 1.5):
+        with pytest.raises(CaseFormatError, match=r"'theta' must be a number in \[0, 1\)"):
+            parse_case({**base, "theta": theta}, number=1)
+    assert parse_case({**base, "theta": 0.05}, number=1).theta == 0.05

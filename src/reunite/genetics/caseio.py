@@ -393,7 +393,8 @@ def parse_case(raw, *, number: int, lenient: bool = False, population: str | Non
                     _number(person["inbreeding"], where=pwhere, what="'inbreeding'")
     theta = raw.get("theta", 0.0)
     if isinstance(theta, bool) or not isinstance(theta, (int, float)) or \
-            (isinstance(theta, int) and not -2 < theta < 2) or math.isnan(theta):
+            (isinstance(theta, int) and not -2 < theta < 2) or not math.isfinite(theta) \
+            or not 0 <= theta < 1:
         raise CaseFormatError(f"{where}: 'theta' must be a number in [0, 1), found {theta!r}")
     theta = float(theta)
     population = _population(raw["population"], where=where) if "population" in raw else population

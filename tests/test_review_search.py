@@ -94,3 +94,38 @@ def test_earlier_candidates_computed_again_record_the_age_filter_used(tmp_path):
     for r in rows:
         assert json.loads(r.provenance)["age_filter"] == {"tolerance_years": 3.0, "tolerance_days": 1096}
     engine.dispose()
+
+
+def test_one_person_search_without_candidates_still_shows_its_identity_flags(tmp_path):
+    """A child's sample that is in truth its mother's gives no LR >= 1 against a family with
+    both parents typed: the search showed 'no candidates' and nothing of the mix-up (the
+    flags lived on candidates only)."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+    from reunite.simulate import simulate_database, write_database
+
+    db = simulate_database(12, 4, seed=31)
+    paths = write_database(db, tmp_path / "sim")
+    mother = next(r for r in db["families"] if r[5] == "reference" and r[1].endswith("-MO"))
+    rows = [("SUMIX", *g[1:]) for g in db["genotypes"] if g[0] == mother[6]]
+    with open(paths["genotypes"], "a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    with open(paths["unidentified"], "a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow(["UMIX", "SUMIX", "U", "rescued_child", "", "", ""])
+    env = {"REUNITE_DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}", "COLUMNS": "250"}
+    runner = CliRunner()
+    for args in (["db", "init"], ["import", "genotypes", str(paths["genotypes"])],
+                 ["import", "families", str(paths["families"]), "--no-search"],
+                 ["import", "unidentified", str(paths["unidentified"]), "--no-search"]):
+        done = runner.invoke(app, args, env=env)
+        assert done.exit_code == 0, done.output
+    shown = runner.invoke(app, ["search", "--unidentified", "UMIX", "--min-lr", "1e30", "--no-store"], env=env)
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())
+    assert "identity flags: UMIX has no candidate" in text
+    assert f"identical to reference {mother[0]}/{mother[1]} (sample {mother[6]})" in text
+    plain = runner.invoke(app, ["search", "--unidentified", "U0000001", "--min-lr", "1e30", "--no-store"], env=env)
+    assert plain.exit_code == 0 and "identity flags" not in plain.output

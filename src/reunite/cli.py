@@ -701,6 +701,15 @@ def search_cmd(
                       console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("search", total=None)
             result = run_search(session, model, progress=lambda k: progress.advance(task, k), **kwargs)
+        # a person with no candidate has no row to carry its identity flags (a child's sample
+        # that is its mother's gives no LR >= 1 against a family with both parents): shown here
+        lone = _lone_identity_flags(session, model, uid) if unidentified and not result.candidates else []
+    if lone:
+        from rich.markup import escape as _escape
+
+        err.print(f"[red]identity flags:[/red] {_escape(unidentified)} has no candidate, but its profile is "
+                  + "; ".join(_escape(x) for x in lone) + " (a mix-up, a contamination or a duplicate "
+                  "registration?)", highlight=False)
     if out:
         try:
             write_csv(result, out)
@@ -732,6 +741,22 @@ def search_cmd(
         console.print(f"... {len(result.candidates) - 50:,} more" + (f" in {out}" if out else ""))
     elif out:
         console.print(f"written to {out}")
+
+
+def _lone_identity_flags(session, model, uid: int) -> list[str]:
+    """The identity matches of one unidentified person (database id), in words."""
+    from reunite.search.identity import describe_holder
+    from reunite.search.service import identity_cache, load_unidentified
+
+    people = load_unidentified(session, [uid])
+    if not people:  # withdrawn
+        return []
+    lookup = identity_cache(session, model)
+    [matches] = lookup.matches([people[0].profile], exclude=lookup.holders.unidentified_entries([uid]))
+    words = {"identical": "identical to", "identical_common_loci": "identical at every common locus to",
+             "one_locus_apart": "one locus apart from"}
+    return [f"{words[m.kind]} {describe_holder(lookup.holders[m.target])} ({m.common_loci} common loci"
+            + (f", differing at {m.locus})" if m.locus else ")") for m in matches]
 
 
 @app.command()

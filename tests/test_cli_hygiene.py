@@ -215,3 +215,17 @@ def test_search_and_lr_tables_fold_in_a_narrow_terminal(demo_run, tmp_path):
     done = run(["populations"], env={"COLUMNS": "40"})
     assert done.returncode == 0 and "…" not in done.stdout
     assert "CHN_national_GBT37223" in columns(done.stdout)[0]
+
+
+def test_search_pending_refuses_options_it_would_ignore(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+
+    monkeypatch.setenv("REUNITE_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    for extra in (["--min-lr", "100"], ["--top", "5"], ["--no-store"], ["--age-tolerance", "10"],
+                  ["--out", str(tmp_path / "m.csv")]):
+        result = CliRunner().invoke(app, ["search", "--pending", *extra])
+        assert result.exit_code == 1, result.output
+        message = " ".join((result.output + str(result.exception or "")).split())
+        assert "takes no " + extra[0] in message

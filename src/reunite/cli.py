@@ -667,6 +667,14 @@ def search_cmd(
         if unidentified or family or all_:
             raise ReuniteError("--pending runs the pending searches only; give it without --unidentified, "
                                "--family or --all")
+        given = [name for name, is_set in (("--min-lr", min_lr != 1.0), ("--top", top is not None),
+                                           ("--out", out is not None), ("--no-store", not store),
+                                           ("--age-tolerance", age_tolerance != 3.0)) if is_set]
+        if given:
+            raise ReuniteError(f"--pending runs the searches an import or a correction left, exactly as they "
+                               f"would have run (LR >= 1, the 20 best, age tolerance 3 years, stored); it "
+                               f"takes no {', '.join(given)}. Run 'reunite search --pending' first, then search "
+                               "again with the options you need")
         engine, _, model = _open_store()
         _complete_pending(engine, model, explicit=True)
         return

@@ -129,3 +129,47 @@ def test_one_person_search_without_candidates_still_shows_its_identity_flags(tmp
     assert f"identical to reference {mother[0]}/{mother[1]} (sample {mother[6]})" in text
     plain = runner.invoke(app, ["search", "--unidentified", "U0000001", "--min-lr", "1e30", "--no-store"], env=env)
     assert plain.exit_code == 0 and "identity flags" not in plain.output
+
+
+def test_an_import_without_search_still_flags_earlier_candidates_of_a_twin(tmp_path, monkeypatch):
+    """U1's candidates are stored; U1's twin (the same child registered again) is imported
+    with --no-search: U1's stored candidates get the identity flag all the same."""
+    import csv as _csv
+    import json as _json
+
+    from sqlalchemy import select as _select
+    from sqlalchemy.orm import Session as _Session
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+    from reunite.simulate import simulate_database, write_database
+    from reunite.store.db import make_engine
+    from reunite.store.models import MatchCandidate, Unidentified
+
+    db = simulate_database(40, 10, seed=21)
+    paths = write_database(db, tmp_path / "sim")
+    monkeypatch.setenv("REUNITE_DATABASE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "init"]).exit_code == 0
+    for kind in ("genotypes", "families", "unidentified"):
+        result = runner.invoke(app, ["import", kind, str(paths[kind])])
+        assert result.exit_code == 0, result.output
+    u1 = db["truth"][0][0]
+    sample = next(r[1] for r in db["unidentified"] if r[0] == u1)
+    rows = [r for r in db["genotypes"] if r[0] == sample]
+    twin_g, twin_u = tmp_path / "twin_g.csv", tmp_path / "twin_u.csv"
+    with twin_g.open("w", newline="") as fh:
+        w = _csv.writer(fh)
+        w.writerow(("sample_id", "locus", "allele1", "allele2"))
+        w.writerows(("SU-TWIN", *r[1:]) for r in rows)
+    twin_u.write_text("person_id,sample_id\nU-TWIN,SU-TWIN\n")
+    assert runner.invoke(app, ["import", "genotypes", str(twin_g)]).exit_code == 0
+    result = runner.invoke(app, ["import", "unidentified", str(twin_u), "--no-search"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    with _Session(engine) as s:
+        uid = s.execute(_select(Unidentified.id).where(Unidentified.code == u1)).scalar_one()
+        flags = [_json.loads(f) for f in s.execute(_select(MatchCandidate.flags)
+                                                   .where(MatchCandidate.unidentified_id == uid)).scalars()]
+    assert flags and all(any(f.get("sample") == "SU-TWIN" and f["kind"] == "identical" for f in fl)
+                         for fl in flags)

@@ -442,6 +442,17 @@ def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | N
         except ReuniteError as exc:
             raise StoreError(f"{exc}\nthe import itself is committed; its search is recorded as pending and "
                              "runs with the next import or search, or now with 'reunite search --pending'") from None
+    elif report.new_ids:  # not searched now, but earlier persons' stored candidates must show a new twin
+        from reunite.search.service import identity_neighbours, refresh_identity_flags
+
+        def reflag(session):
+            kw = {"unidentified_ids": report.new_ids} if per == "unidentified" else {"family_ids": report.new_ids}
+            return refresh_identity_flags(session, model, identity_neighbours(session, model, stored=False, **kw))
+
+        changed = write_transaction(engine, reflag)
+        if changed:
+            console.print(f"identity flags updated on {changed:,} stored candidate(s) of earlier persons "
+                          "(their profile matches a new one)", highlight=False)
 
 
 @import_app.command("families")

@@ -832,6 +832,13 @@ class FamilyIndex:
                               np.ascontiguousarray(self.m_birth[order]), np.ascontiguousarray(self.m_missing[order]))
         return self._combined
 
+    def _any_dated(self, m_birth, m_missing) -> bool:
+        """Whether any row of the combined arrays has a date (cached with them)."""
+        cached = getattr(self, "_dated", None)
+        if cached is None or cached[0] is not m_birth:
+            cached = self._dated = (m_birth, bool((m_birth != NO_DATE).any() or (m_missing != NO_DATE).any()))
+        return cached[1]
+
     def accepts(self, profile: dict[str, tuple[str, str]]) -> bool:
         """Whether the index can score this profile (every allele in its locus' table); adds
         columns for loci it has none for yet."""
@@ -922,6 +929,8 @@ class FamilyIndex:
         self._scan_ranges(q, ranges, out, threads)
         u_mask = self.locus_words(profile)
         u_birth, u_found, tol = (int(x) for x in dates)
+        if not self._any_dated(m_birth, m_missing):  # no row has a date: skip the per-row test
+            u_birth = u_found = NO_DATE
         rows, vals, n_few, few, n_age, aged = [], [], 0, [], 0, []
         for a, b in ranges:
             if a == b:

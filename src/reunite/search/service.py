@@ -200,6 +200,15 @@ _IDENTITY_CACHE: dict = {}  # identity file -> the lookup last read or built by 
 _IDENTITY_LOCK = threading.Lock()
 
 
+def _unwritable(path: Path, exc: OSError) -> str:
+    """Why ``path`` could not be written, in words: the system's reason, or that a file
+    stands where a folder of the path should be."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"{blocker} is a file, not a folder"
+    return exc.strerror or str(exc)
+
+
 def identity_path(engine) -> Path | None:
     """Where the identity lookup of a database is kept: beside its family index
     (:func:`index_path`), named ``<index file>.identity.npz``; None for an in-memory database."""
@@ -339,10 +348,7 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, 
                         try:
                             lookup.save(path)
                         except OSError as exc:
-                            why = exc.strerror or str(exc)
-                            blocker = next((p for p in path.parents if p.exists()), None)
-                            if blocker is not None and not blocker.is_dir():
-                                why = f"{blocker} is a file, not a folder"
+                            why = _unwritable(path, exc)
                             warnings.warn(f"the identity lookup could not be saved to {path} "
                                           f"({why}); the search goes on with it in memory, "
                                           f"and the next search builds it again. Make the folder {path.parent} "
@@ -735,10 +741,7 @@ def save_index(index, path) -> None:
     try:
         index.save(path)
     except OSError as exc:
-        why = exc.strerror or str(exc)
-        blocker = next((p for p in path.parents if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            why = f"{blocker} is a file, not a folder"
+        why = _unwritable(path, exc)
         raise ReuniteError(
             f"the family index could not be saved to {path} ({why}); the previous index file, if any, is "
             f"unchanged. Make the folder {path.parent} writable, or set REUNITE_INDEX to a file in a "

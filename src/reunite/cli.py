@@ -546,7 +546,7 @@ def stats() -> None:
         if d["num_active"]:
             cov = Table(title="loci coverage (share of active profiles typed)")
             cov.add_column("locus", overflow="fold")
-            cov.add_column("typed", justify="right")
+            cov.add_column("typed", justify="right", overflow="fold")
             for locus, n in sorted(d["coverage"].items()):
                 cov.add_row(locus, f"{n / d['num_active']:.1%}")
             console.print(cov)
@@ -563,7 +563,7 @@ def _print_quality(session, model) -> None:
         return
     table = Table(title="profile quality (active samples)")
     table.add_column("what", overflow="fold")
-    table.add_column("count", justify="right")
+    table.add_column("count", justify="right", overflow="fold")
     loci = q["loci_typed"]
     table.add_row("loci typed per profile (min / median / max)", f"{loci['min']} / {loci['median']:g} / {loci['max']}")
     table.add_row(f"profiles with fewer than {q['min_common_loci']} loci (never compared)", f"{len(q['too_few_loci']):,}")

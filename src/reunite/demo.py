@@ -216,7 +216,8 @@ def next_steps(out_dir: Path, *, example_unidentified: str | None = None) -> lis
         (shown_path(out_dir) + "/", "the demo database, the simulated files, matches.csv and cases.json"),
         (f"$ {reunite} lr {shlex.quote(shown_path(out_dir / 'cases.json'))}",
          "the five kinship cases above, read from their case file"),
-        (f"$ {url} {reunite} stats", "the demo database: counts, loci coverage, near-duplicate profiles (the children registered twice), quality"),
+        (f"$ {url} {reunite} stats", "the demo database: counts, loci coverage, quality, near-duplicate "
+                                     "profiles (the children registered twice)"),
     ]
     if example_unidentified:
         steps.append((f"$ {url} {reunite} search --unidentified {shlex.quote(example_unidentified)} --no-store",

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import uuid
 
 import numpy as np
 import pytest
@@ -26,6 +24,8 @@ from lab_exports import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
+
+from conftest import pg_database
 
 from reunite.cli import app
 from reunite.errors import ReuniteError
@@ -55,7 +55,6 @@ MODEL = GeneticModel(POPULATION)
 LONG = "sample_id,locus,allele1,allele2\n"
 
 
-PG_SERVER = os.environ.get("REUNITE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
 @pytest.fixture
@@ -72,19 +71,7 @@ def any_engine(request, tmp_path):
     if request.param == "sqlite":
         url, drop = f"sqlite:///{tmp_path / 'reunite.db'}", lambda: None
     else:
-        psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-        try:
-            admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
-        except psycopg.Error as exc:
-            pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER} ({exc.__class__.__name__})")
-        name = f"reunite_test_{uuid.uuid4().hex[:12]}"
-        with admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-
-        def drop():
-            with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        url, drop = pg_database()
     engine = make_engine(url)
     upgrade(engine)
     try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +18,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 import reunite.store.importers as importers
+from conftest import pg_database
+
 from reunite.cli import app
 from reunite.store.db import make_engine, upgrade
 from reunite.store.importers import ImportRejected, import_families, import_unidentified
@@ -29,7 +29,6 @@ from reunite.store.textio import MAX_TEXT_LENGTH
 
 MODEL = GeneticModel("CHN_national_GBT37223")
 PROFILE = "D3S1358=15/16;VWA=14/17;TH01=9.3/9.3"
-PG_SERVER = os.environ.get("REUNITE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 FAMILY_HEADER = "family_id,person_id,father_id,mother_id,sex,role,sample_id"
 FAMILY = ("FAM1,FAM1-FA,,,M,reference,SFA\n"
@@ -42,24 +41,6 @@ SAMPLES = {"SFA": "X/Y", "SMO": "X/X", "SU1": "X/Y", "SU2": "X/X", "SU3": None, 
 
 # ---------------------------------------------------------------------------------------
 # fixtures and helpers
-
-
-def _pg_database():
-    """A fresh PostgreSQL database; returns (url, drop) or skips with the reason."""
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-    try:
-        admin = psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER} ({exc.__class__.__name__})")
-    name = f"reunite_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}", drop
 
 
 def _typed_engine(url):
@@ -85,7 +66,7 @@ def any_store(request, tmp_path):
     if request.param == "sqlite":
         url, drop = f"sqlite:///{tmp_path / 'r.db'}", None
     else:
-        url, drop = _pg_database()
+        url, drop = pg_database()
     engine = _typed_engine(url)
     try:
         yield engine

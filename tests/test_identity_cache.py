@@ -109,6 +109,8 @@ def test_lookup_scan_equals_hash_tables(monkeypatch):
         if k % 4 == 0:
             q["XTRA"] = ("1", "2")  # a locus no entry is typed at
         queries.append(q)
+    # 0: the hash tables always (at 12 queries over this many coverages the default picks the scan)
+    monkeypatch.setattr(identity, "SCAN_MAX_QUERIES", 0)
     hashed = lookup.matches(queries)
     monkeypatch.setattr(identity, "SCAN_MAX_QUERIES", 100)
     assert lookup.matches(queries) == hashed

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from reunite.errors import PedigreeError, ReuniteError
+from reunite.genetics.loci import sex_from_amelogenin
 from reunite.genetics.pedigree import make_pedigree
 from reunite.store.models import Family, FamilyMember, ImportBatch, Sample, Unidentified
 from reunite.store.profiles import GeneticModel
@@ -224,15 +225,6 @@ class _Row:
         return day
 
 
-def _sex_from_amelogenin(value: str | None) -> str | None:
-    """The sex an Amelogenin call shows: X/X female, X/Y male; anything else (X alone, which
-    may be a male with Y dropout; Y alone; empty) shows none."""
-    if not value:
-        return None
-    calls = sorted(c for c in re.split(r"[/,;\s]+", normalise_text(value).upper()) if c)
-    return {("X", "X"): "F", ("X", "Y"): "M"}.get(tuple(calls))
-
-
 @dataclass
 class _SampleFacts:
     id: int
@@ -255,7 +247,7 @@ def _check_sample_sex(file: _PersonFile, line: int, *, who: str, sex: str, sampl
                       facts: _SampleFacts, indicated: list[dict], entry: dict) -> None:
     """A sex given in the file must agree with the sample's Amelogenin; an unknown sex that
     Amelogenin indicates is listed in the report (the stored sex is not changed)."""
-    shown = _sex_from_amelogenin(facts.amelogenin)
+    shown = sex_from_amelogenin(facts.amelogenin)
     if shown is None:
         return
     if sex == "U":

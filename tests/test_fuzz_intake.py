@@ -605,6 +605,8 @@ def test_encodings_that_are_not_text_encodings_are_refused(world, encoding):
             read_table(path, encoding=encoding)
         except FileFormatError as exc:
             assert str(path) in str(exc) or "--encoding" in str(exc)
+        else:  # idna decodes plain ASCII; an empty --encoding is no encoding (detected)
+            assert encoding == "" or (encoding == "idna" and data.isascii()), f"--encoding {encoding!r} was accepted"
 
 
 def test_invisible_characters_in_ids_are_dropped(world):

@@ -379,11 +379,11 @@ def test_corrected_pedigree_is_checked_as_an_import(store, tmp_path):
             break
     else:
         father = None
-    if father:
-        for r in wrong_sex:
-            if r[1] == father:
-                r[4] = "F"
-        rejected(wrong_sex, "father")
+    assert father, "the simulated family should have a child with a father"
+    for r in wrong_sex:
+        if r[1] == father:
+            r[4] = "F"
+    rejected(wrong_sex, "father")
     rejected(rows, "is the stored one")
     rejected([r + ["extra"] for r in rows], "expected 8 fields as in the header, found 9")
     bad = tmp_path / "bad_genotypes.csv"
@@ -440,10 +440,10 @@ def test_corrected_sex_of_a_family_member(store):
     check_candidates(engine, family_ids=[fid])
     index_equals_engine(engine)  # the missing person's sex is in the index: rebuilt
     father = next((r[2] for r in rows if r[2]), None)
+    assert father, "the simulated family should have a father"
     with Session(engine) as s, s.begin():
-        if father:
-            with pytest.raises(C.CorrectionError, match="father"):
-                C.correct_sex(s, father, f, sex="F", **WHO)
+        with pytest.raises(C.CorrectionError, match="father"):
+            C.correct_sex(s, father, f, sex="F", **WHO)
         with pytest.raises(C.CorrectionError, match="has no person 'nobody'"):
             C.correct_sex(s, "nobody", f, sex="F", **WHO)
     with Session(engine) as s:

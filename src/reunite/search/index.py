@@ -1243,15 +1243,10 @@ def _common_py(words, u_mask):
 
 
 def _age_py(m_birth, m_missing, u_birth, u_found, tol):
-    """Rows whose dates exclude U (as :func:`reunite.search.engine.age_conflicts`)."""
-    mb, mm = m_birth.astype(np.int64), m_missing.astype(np.int64)
-    kmb, kmm = mb != NO_DATE, mm != NO_DATE
-    out = np.zeros(len(mb), dtype=bool)
-    if u_birth != NO_DATE:
-        out |= (kmb & (np.abs(u_birth - mb) > tol)) | (kmm & (u_birth > mm + tol))
-    if u_found != NO_DATE:
-        out |= kmb & (u_found < mb)
-    return out
+    """Rows whose dates exclude U (:func:`reunite.search.engine.age_conflicts`)."""
+    from reunite.search.engine import age_conflicts
+
+    return age_conflicts(u_birth, u_found, m_birth, m_missing, tol)
 
 
 def _no_dates(n: int) -> np.ndarray:

@@ -295,6 +295,17 @@ def _identity_update(lookup, session: Session, state: dict) -> bool:
     return True
 
 
+def _built_identity(session: Session, model: GeneticModel, state: dict):
+    """The identity lookup built from the whole database, for ``state`` (:func:`identity_state`)."""
+    from reunite.search.identity import IdentityLookup
+
+    lookup = IdentityLookup(min_common_loci=model.min_common_loci)
+    keep = {int(t.split("|", 1)[0]) for t in state["imports"]} | {None}
+    _add_identity_rows(lookup, session, keep=keep)
+    lookup.token = state
+    return lookup
+
+
 def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, rebuild: bool = False):
     """The identity lookup of the database's references and unidentified persons (what
     :func:`identity_lookup` builds, withdrawn samples left out), kept in a file beside the
@@ -340,10 +351,7 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, 
                             lookup = base
                             break
                     if lookup is None:
-                        lookup = IdentityLookup(min_common_loci=model.min_common_loci)
-                        keep = {int(t.split("|", 1)[0]) for t in state["imports"]} | {None}
-                        _add_identity_rows(lookup, session, keep=keep)
-                        lookup.token = state
+                        lookup = _built_identity(session, model, state)
                     if save:
                         try:
                             lookup.save(path)
@@ -356,10 +364,7 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, 
                                           stacklevel=2)
                 _IDENTITY_CACHE[str(path)] = lookup
         else:
-            lookup = IdentityLookup(min_common_loci=model.min_common_loci)
-            keep = {int(t.split("|", 1)[0]) for t in state["imports"]} | {None}
-            _add_identity_rows(lookup, session, keep=keep)
-            lookup.token = state
+            lookup = _built_identity(session, model, state)
     lookup.genotypes()  # one block, holders compacted: the view below shares them unchanged
     lookup.holders.compact()
     view = copy.copy(lookup)  # this search's minimum of common loci; the data is shared

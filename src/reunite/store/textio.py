@@ -40,13 +40,6 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _line_of(data: bytes, pos: int, unit: int = 1) -> int:
-    """1-based line of byte offset ``pos`` (``unit`` 2 for UTF-16: count 2-byte newlines)."""
-    if unit == 2:
-        return data[:pos].replace(b"\x00", b"").count(b"\n") + 1
-    return data[:pos].count(b"\n") + 1
-
-
 def decode(data: bytes, *, path, encoding: str | None = None) -> tuple[str, str]:
     """``data`` as text and the encoding used.
 

@@ -6,7 +6,6 @@ line and reason of every problem (up to a limit), and nothing is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -98,7 +97,7 @@ class _PersonFile:
         self.path, self.kind = path, kind
         try:
             self.table = read_table(path, encoding=encoding)
-            self.sha256 = self.table.sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
+            self.sha256 = self.table.sha256  # of the bytes read_table decoded
         except FileFormatError as exc:
             raise ImportRejected(path, [str(exc)]) from None
         self.problems: list[str] = []

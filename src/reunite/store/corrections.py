@@ -231,7 +231,7 @@ def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[st
     """A profile given in Python (``{locus: (a, b)}`` or ``{locus: "a/b"}``) checked as an
     import checks it: loci of the database's table (names normalised, a locus under two
     spellings refused), alleles plausible repeat numbers, two at most."""
-    from reunite.genetics.loci import ascii_digits, call_str
+    from reunite.genetics.loci import call_str
 
     known = model.loci()
     out: dict[str, tuple[str, str]] = {}
@@ -239,7 +239,7 @@ def _check_profile(profile: dict, *, model: GeneticModel, where: str) -> dict[st
     problems = []
     for raw, genotype in profile.items():
         try:
-            locus = normalise_locus(ascii_digits(str(raw)))
+            locus = normalise_locus(str(raw))  # digits of any script are ASCII there
         except ReuniteError as exc:
             problems.append(f"locus {raw!r}: {exc}")
             continue

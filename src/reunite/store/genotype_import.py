@@ -137,7 +137,7 @@ class _Reader:
 
     def _classify(self, raw: str) -> tuple[str, str] | str:
         try:
-            locus = normalise_locus(ascii_digits(raw))
+            locus = normalise_locus(raw)  # full-width names and digits are ASCII there
         except ReuniteError:
             return "empty locus name"
         kind = marker_kind(locus)

@@ -40,6 +40,7 @@ from reunite.genetics.frequencies import prepare_afreq
 from reunite.genetics.kinship import LUMPABLE, Marker, kinship_lr_many
 from reunite.genetics.likelihood import MarkerData, joint_tables, likelihoods_many
 from reunite.genetics.pedigree import Individual, Pedigree, make_pedigree
+from reunite.search.index import NO_DATE  # a date not known, as a day number
 from reunite.store.profiles import GeneticModel
 
 
@@ -101,9 +102,6 @@ class SearchResult:
 
 #: Default tolerance of the age filter, in years (``reunite search --age-tolerance``).
 DEFAULT_AGE_TOLERANCE = 3.0
-
-#: A date not known, as a day number.
-NO_DATE = int(np.iinfo(np.int32).min)
 
 _EPOCH = date(1970, 1, 1).toordinal()
 

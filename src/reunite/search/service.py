@@ -230,7 +230,7 @@ def identity_state(session: Session) -> dict:
     count, last = session.execute(select(func.count(RecordVersion.id), func.max(RecordVersion.id))).one()
     at = session.execute(select(RecordVersion.changed_at).where(RecordVersion.id == last)).scalar() if last else None
     if at is not None:
-        at = (at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)).isoformat()
+        at = _utc_iso(at)
     return {"database_id": json.loads(row.value) if row is not None else None, "imports": imports,
             "corrections": [count, last, at],
             "max_member": session.execute(select(func.max(FamilyMember.id))).scalar(),
@@ -640,11 +640,12 @@ def index_applies(model: GeneticModel, *, per: str = "unidentified", family_ids=
 def _batch_token(batch) -> str:
     """A family import as the index records it: id, time (UTC), rows and file (an id alone
     is reused after a rolled-back import)."""
-    from datetime import timezone
+    return f"{batch.id}|{_utc_iso(batch.created_at)}|{batch.num_rows}|{batch.source}"
 
-    at = batch.created_at
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
-    return f"{batch.id}|{at.isoformat()}|{batch.num_rows}|{batch.source}"
+
+def _utc_iso(at: datetime) -> str:
+    """A stored time in ISO form, in UTC (SQLite gives it back without a time zone: UTC)."""
+    return (at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)).isoformat()
 
 
 _CORRECTIONS = "corrections|"
@@ -666,9 +667,7 @@ def _corrections_token(session: Session) -> str | None:
         .order_by(RecordVersion.id.desc()).limit(1)).first()
     if last is None:
         return None
-    at = last.changed_at
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
-    return f"{_CORRECTIONS}{last.id}|{at.isoformat()}"
+    return f"{_CORRECTIONS}{last.id}|{_utc_iso(last.changed_at)}"
 
 
 def family_index(session: Session, model: GeneticModel, *, save: bool = True, rebuild: bool = False,

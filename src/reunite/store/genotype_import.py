@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -348,7 +347,8 @@ def _read_long(table, reader: _Reader, *, lenient: bool) -> GenotypeFile:
             problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: no allele"
                             + (f" in allele1 (allele2 is {b!r})" if b else " (leave an untyped locus out)"))
             continue
-        call = (call_str if kind == "str" else partial(call_marker, kind))((a, b) if b else (a,))
+        cells = (a, b) if b else (a,)
+        call = call_str(cells) if kind == "str" else call_marker(kind, cells)
         if call.status != "typed":
             problems.append(f"{path}:{line}: sample {sample!r}, locus {locus}: {_not_typed(call)}")
             continue

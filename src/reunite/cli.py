@@ -225,6 +225,23 @@ from reunite.cli_stats import stats as _stats  # noqa: E402
 app.add_typer(correct_app, name="correct")
 app.command("stats")(_stats)
 
+from reunite.cli_cases import child_app, operation_app, registration_app, report_app  # noqa: E402
+from reunite.cli_outcomes import inbox_app, outcome_app  # noqa: E402
+from reunite.cli_review import candidates_app  # noqa: E402
+from reunite.cli_users import audit_app, jurisdiction_app, user_app  # noqa: E402
+
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+app.add_typer(jurisdiction_app, name="jurisdiction")
+app.add_typer(report_app, name="report")
+app.add_typer(operation_app, name="operation")
+app.add_typer(child_app, name="child")
+app.add_typer(registration_app, name="registration")
+app.add_typer(candidates_app, name="candidates")
+app.add_typer(outcome_app, name="outcome")
+app.add_typer(inbox_app, name="inbox")
+from reunite import cli_serve  # noqa: E402,F401  (registers 'reunite serve' on app)
+
 
 def _open_store(*, read_only: bool = False, pending: bool = False):
     """The database of REUNITE_DATABASE_URL: ``(engine, session, genetic model)``.

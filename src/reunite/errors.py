@@ -27,3 +27,20 @@ class MutationModelError(ReuniteError):
 
 class CaseFormatError(ReuniteError):
     """A kinship case file or case does not follow the kinship case format."""
+
+
+class NotFound(ReuniteError):
+    """A record asked for does not exist (or is not visible to the user: the same answer)."""
+
+
+class PermissionDenied(ReuniteError):
+    """The user's roles or jurisdiction do not allow the operation."""
+
+
+class AuthenticationError(ReuniteError):
+    """No valid login, session or token (wrong password, expired, revoked, locked)."""
+
+
+class Conflict(ReuniteError):
+    """The operation clashes with the record's state: an illegal review transition, a
+    duplicate code, a record changed by someone else meanwhile."""

@@ -55,7 +55,7 @@ class ImportBatch(Base):
     created_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
-OWNER_KINDS = ("family_member", "unidentified")
+OWNER_KINDS = ("family_member", "unidentified", "claimed_parent", "confirmation")
 
 
 class Sample(Base):
@@ -69,8 +69,8 @@ class Sample(Base):
     __tablename__ = "samples"
     __table_args__ = (
         UniqueConstraint("id", "owner_kind", name="uq_samples_id_owner_kind"),
-        CheckConstraint("owner_kind IS NULL OR owner_kind IN ('family_member', 'unidentified')",
-                        name="ck_samples_owner_kind"),
+        CheckConstraint("owner_kind IS NULL OR owner_kind IN ('family_member', 'unidentified', "
+                        "'claimed_parent', 'confirmation')", name="ck_samples_owner_kind"),
         CheckConstraint("status IN ('active', 'withdrawn')", name="ck_samples_status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -146,6 +146,15 @@ class Unidentified(Base):
     found_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     found_place: Mapped[str | None] = mapped_column(Text, nullable=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    # the workflow (migration 0004); a NULL jurisdiction is a national record
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("rescue_operations.id"), nullable=True, index=True)
+    found_place_id: Mapped[int | None] = mapped_column(ForeignKey("jurisdictions.id"), nullable=True)
+    jurisdiction_id: Mapped[int | None] = mapped_column(ForeignKey("jurisdictions.id"), nullable=True, index=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    placement_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    placement_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="unidentified", server_default="unidentified")
+    identified_report_id: Mapped[int | None] = mapped_column(ForeignKey("missing_reports.id"), nullable=True)
 
 
 class PersonDetail(Base):
@@ -214,3 +223,7 @@ class RecordVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(128))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     reason: Mapped[str] = mapped_column(Text)
+
+
+# the workflow's tables (reports, users, audit, review, outcomes) share this metadata
+from reunite.store import models_workflow  # noqa: E402,F401  (imported last: it uses Base)

@@ -1,0 +1,69 @@
+"""Errors as JSON: ``{"error": kind, "message": text, "field": name or null}``; never a traceback.
+
+A service error whose message starts with ``name: `` names the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reunite.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ReuniteError
+from reunite.store.db import StoreError, explain_error
+
+log = logging.getLogger("reunite.api")
+_FIELD = re.compile(r"^([A-Za-z_][\w.\-\[\]]*): ")
+
+STATUS = [(AuthenticationError, 401, "unauthenticated"), (PermissionDenied, 403, "forbidden"),
+          (NotFound, 404, "not_found"), (Conflict, 409, "conflict"), (StoreError, 503, "database")]
+
+
+def error_body(kind: str, message: str, *, field: str | None = None, **extra) -> dict:
+    if field is None:
+        m = _FIELD.match(message)
+        field = m.group(1) if m else None
+    return {"error": kind, "message": message, "field": field, **extra}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ReuniteError)
+    async def reunite_error(request: Request, exc: ReuniteError):
+        status, kind = 400, "invalid"
+        for cls, code, name in STATUS:
+            if isinstance(exc, cls):
+                status, kind = code, name
+                break
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        problems = getattr(exc, "problems", None)
+        extra = {"problems": list(problems)} if problems else {}
+        return JSONResponse(error_body(kind, str(exc), **extra), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        problems = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header", "cookie")]
+            problems.append({"field": ".".join(loc) or None, "message": e.get("msg", "invalid")})
+        first = problems[0] if problems else {"field": None, "message": "invalid request"}
+        message = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
+        return JSONResponse(error_body("invalid", message, field=first["field"], problems=problems), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        kind = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                409: "conflict", 413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
+        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        known = explain_error(exc)
+        if known is not None:
+            return JSONResponse(error_body("database", str(known)), status_code=503)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal", "an unexpected error; it is logged on the server"), status_code=500)

@@ -1,0 +1,20 @@
+"""One router per resource; ``ROUTERS`` is what the app includes."""
+
+from reunite.api.routers import (
+    audit,
+    auth,
+    candidates,
+    imports,
+    notifications,
+    operations,
+    outcomes,
+    registration,
+    reports,
+    searches,
+    unidentified,
+    users,
+)
+
+ROUTERS = [auth.router, users.router, audit.router, reports.router, operations.router, unidentified.router,
+           registration.router, candidates.router, outcomes.router, notifications.router, imports.router,
+           searches.router]

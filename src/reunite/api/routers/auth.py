@@ -1,0 +1,5 @@
+"""/api/v1/auth (stub: to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/auth", tags=["auth"])

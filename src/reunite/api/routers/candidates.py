@@ -1,0 +1,5 @@
+"""/api/v1/candidates (stub: to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/candidates", tags=["candidates"])

@@ -1,0 +1,5 @@
+"""/api/v1/notifications (stub: to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])

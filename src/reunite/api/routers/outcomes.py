@@ -1,0 +1,5 @@
+"""/api/v1/outcomes (stub: to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/outcomes", tags=["outcomes"])

@@ -1,0 +1,5 @@
+"""/api/v1/unidentified (stub: to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/unidentified", tags=["unidentified"])

@@ -1,0 +1,1 @@
+"""``reunite serve``: the REST API with Uvicorn (stub: to be filled)."""

@@ -1,0 +1,1 @@
+"""Users, passwords, sessions and tokens, TOTP, roles and permissions, jurisdiction scoping."""

@@ -1,0 +1,88 @@
+"""Web sessions and API bearer tokens: random secrets of which only SHA-256 digests are kept.
+
+A token is valid while not revoked and not expired; every use updates ``last_used_at``.  A
+session also carries a CSRF token (double submit: the cookie session's requests that change
+anything must send it in ``X-CSRF-Token``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from reunite.errors import AuthenticationError
+from reunite.security.actor import NATIONAL_PATH, Actor
+from reunite.store.models_workflow import AuthToken, Jurisdiction, User, UserRole
+
+TOKEN_BYTES = 32
+
+
+def digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
+def issue(session: Session, user: User, *, kind: str, lifetime: timedelta, name: str | None = None,
+          address: str | None = None) -> tuple[str, str | None, AuthToken]:
+    """A new token for ``user``: ``(raw token, raw CSRF token or None, row)``; the raw values
+    are shown once and never stored."""
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    csrf = secrets.token_urlsafe(TOKEN_BYTES) if kind == "session" else None
+    row = AuthToken(user_id=user.id, kind=kind, token_hash=digest(raw), csrf_hash=digest(csrf) if csrf else None,
+                    name=name, address=address, expires_at=datetime.now(timezone.utc) + lifetime)
+    session.add(row)
+    session.flush()
+    return raw, csrf, row
+
+
+def revoke(session: Session, token_id: int, *, by: str) -> bool:
+    """Revoke one token (idempotent); True when it was valid until now."""
+    result = session.execute(update(AuthToken).where(AuthToken.id == token_id, AuthToken.revoked_at.is_(None))
+                             .values(revoked_at=datetime.now(timezone.utc), revoked_by=by))
+    return result.rowcount > 0
+
+
+def revoke_all(session: Session, user_id: int, *, by: str) -> int:
+    result = session.execute(update(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
+                             .values(revoked_at=datetime.now(timezone.utc), revoked_by=by))
+    return result.rowcount
+
+
+def check_csrf(row: AuthToken, csrf: str | None) -> bool:
+    return bool(row.csrf_hash and csrf and hmac.compare_digest(row.csrf_hash, digest(csrf)))
+
+
+def actor_of(session: Session, user: User, *, address: str | None = None, via: str = "cli") -> Actor:
+    """The :class:`Actor` of a user: roles, jurisdiction path, agency."""
+    roles = frozenset(session.execute(select(UserRole.role).where(UserRole.user_id == user.id)).scalars())
+    path = session.execute(select(Jurisdiction.path).where(Jurisdiction.id == user.jurisdiction_id)).scalar_one_or_none()
+    return Actor(username=user.username, user_id=user.id, roles=roles, jurisdiction_path=path or NATIONAL_PATH,
+                 jurisdiction_id=user.jurisdiction_id, agency_id=user.agency_id, address=address, via=via)
+
+
+def resolve(session: Session, raw: str, *, kind: str, address: str | None = None,
+            via: str = "api") -> tuple[Actor, AuthToken]:
+    """The actor of a raw token of ``kind``; :class:`AuthenticationError` when it is unknown,
+    expired, revoked, or its user is disabled."""
+    row = session.execute(select(AuthToken).where(AuthToken.token_hash == digest(raw))).scalar_one_or_none()
+    now = datetime.now(timezone.utc)
+    if row is None or row.kind != kind:
+        raise AuthenticationError("invalid token: log in again")
+    if row.revoked_at is not None:
+        raise AuthenticationError("this token was revoked: log in again")
+    if _utc(row.expires_at) <= now:
+        raise AuthenticationError("this token has expired: log in again")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise AuthenticationError("this account is disabled")
+    return actor_of(session, user, address=address, via=via), row

@@ -183,7 +183,7 @@ class MatchCandidate(Base):
     inconsistent_loci: Mapped[str] = mapped_column(Text, default="")
     lr_per_locus: Mapped[str] = mapped_column(Text)  # JSON
     provenance: Mapped[str] = mapped_column(Text)  # JSON
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[str] = mapped_column(String(32), default="new")  # see CANDIDATE_STATUSES
     flags: Mapped[str] = mapped_column(Text, default="", server_default="")  # identity flags, JSON list
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

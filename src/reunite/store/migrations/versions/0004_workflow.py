@@ -380,12 +380,20 @@ def upgrade() -> None:
         batch_op.create_foreign_key('fk_unidentified_agency', 'agencies', ['agency_id'], ['id'])
         batch_op.create_foreign_key('fk_unidentified_identified_report', 'missing_reports', ['identified_report_id'], ['id'])
 
+    with op.batch_alter_table('match_candidates', schema=None) as batch_op:  # 'confirmation_requested'
+        batch_op.alter_column('status', existing_type=sa.String(length=16), type_=sa.String(length=32),
+                              existing_nullable=False)
+
     op.execute(f"INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '{GENESIS_MAC}')")
     op.execute("INSERT INTO jurisdictions (code, name, name_zh, level, parent_id, path) "
                "VALUES ('CN', 'National', '全国', 'national', NULL, 'CN/')")
 
 
 def downgrade() -> None:
+    op.execute("UPDATE match_candidates SET status = 'under_review' WHERE status = 'confirmation_requested'")
+    with op.batch_alter_table('match_candidates', schema=None) as b:
+        b.alter_column('status', existing_type=sa.String(length=32), type_=sa.String(length=16),
+                       existing_nullable=False)
     with op.batch_alter_table('unidentified', schema=None) as b:
         for fk in ('fk_unidentified_identified_report', 'fk_unidentified_agency', 'fk_unidentified_jurisdiction',
                    'fk_unidentified_found_place', 'fk_unidentified_operation'):

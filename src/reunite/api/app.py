@@ -47,6 +47,9 @@ def create_app(*, settings: Settings | None = None, engine=None) -> FastAPI:
     app.state.model = model
     app.state.model_json = json.dumps(model.to_json(), sort_keys=True)
     errors.install(app)
+    from reunite.api.routers.auth import install_login_errors
+
+    install_login_errors(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"])

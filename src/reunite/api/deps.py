@@ -64,7 +64,7 @@ def current_actor(request: Request) -> Actor:
             scheme, _, raw = header.partition(" ")
             if scheme.lower() != "bearer" or not raw.strip():
                 raise AuthenticationError("Authorization: expected 'Bearer <token>'")
-            actor, _ = tokens.resolve(session, raw.strip(), kind="api", address=address, via="api")
+            actor, row = tokens.resolve(session, raw.strip(), kind="api", address=address, via="api")
         else:
             raw = request.cookies.get(SESSION_COOKIE)
             if not raw:
@@ -75,6 +75,7 @@ def current_actor(request: Request) -> Actor:
                 raise PermissionDenied(f"{CSRF_HEADER}: missing or wrong CSRF token (a cookie session must send the "
                                        "token it was given at login with every request that changes anything)")
     request.state.actor = actor
+    request.state.token_id = row.id  # POST /auth/logout revokes it
     return actor
 
 

@@ -51,3 +51,18 @@ def add_agency(session: Session, *, actor: Actor, code: str, name: str, jurisdic
     audit(session, actor, "agency.create", entity="agency", entity_id=code,
           details={"name": name, "jurisdiction": jurisdiction_code, "kind": kind})
     return row
+
+
+def list_jurisdictions(session: Session, *, actor: Actor) -> list[Jurisdiction]:
+    """Every jurisdiction in tree order (by path); any logged-in user may read the tree."""
+    return list(session.execute(select(Jurisdiction).order_by(Jurisdiction.path)).scalars())
+
+
+def list_agencies(session: Session, *, actor: Actor, jurisdiction_code: str | None = None) -> list[tuple[Agency, str]]:
+    """``(agency, jurisdiction code)`` pairs, optionally within one jurisdiction's subtree."""
+    query = (select(Agency, Jurisdiction.code).join(Jurisdiction, Jurisdiction.id == Agency.jurisdiction_id)
+             .order_by(Jurisdiction.path, Agency.code))
+    if jurisdiction_code:
+        where = jurisdiction_by_code(session, jurisdiction_code, what="jurisdiction")
+        query = query.where(Jurisdiction.path.startswith(where.path, autoescape=True))
+    return [(a, code) for a, code in session.execute(query).all()]

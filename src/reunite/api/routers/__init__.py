@@ -17,4 +17,4 @@ from reunite.api.routers import (
 
 ROUTERS = [auth.router, users.router, audit.router, reports.router, operations.router, unidentified.router,
            registration.router, candidates.router, outcomes.router, notifications.router, imports.router,
-           searches.router]
+           searches.router, users.jurisdictions_router, users.agencies_router]

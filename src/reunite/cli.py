@@ -243,7 +243,7 @@ app.add_typer(inbox_app, name="inbox")
 from reunite import cli_serve  # noqa: E402,F401  (registers 'reunite serve' on app)
 
 
-def _open_store(*, read_only: bool = False, pending: bool = False):
+def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):
     """The database of REUNITE_DATABASE_URL: ``(engine, session, genetic model)``.
 
     A SQLite file that does not exist is an error (nothing is created; only 'db init'
@@ -261,23 +261,20 @@ def _open_store(*, read_only: bool = False, pending: bool = False):
         settings = db.read_settings(reader)
     model = GeneticModel.from_json(settings["genetic_model"])
     if pending:
-        _complete_pending(engine, model)
+        _complete_pending(engine, model, actor=actor)
     session = Session(db.read_only(engine) if read_only else engine)
     return engine, session, model
 
 
-def _complete_pending(engine, model, *, explicit: bool = False) -> int:
+def _complete_pending(engine, model, *, explicit: bool = False, actor=None) -> int:
     """Run the searches recorded as pending (an earlier run stopped after its import had
-    committed: killed, disk full, ...), in one transaction with storing their candidates.
-    Implicitly (before an import or a search) a failure is a warning, not the command's
-    failure; ``explicit`` ('search --pending') raises it.  Returns how many were run."""
-    from sqlalchemy.orm import Session
+    committed: killed, disk full, ...), in one transaction with storing their candidates
+    (:func:`reunite.cases.intake.complete_pending`).  Implicitly (before an import or a
+    search) a failure is a warning, not the command's failure; ``explicit`` ('search
+    --pending') raises it.  Returns how many were run."""
+    from reunite.cases import intake
 
-    from reunite.search.service import pending_searches
-    from reunite.store.db import read_only, write_transaction
-
-    with Session(read_only(engine)) as reader:
-        pending = pending_searches(reader)
+    pending = intake.pending(engine)
     if not pending:
         if explicit:
             console.print("no pending searches")
@@ -286,7 +283,8 @@ def _complete_pending(engine, model, *, explicit: bool = False) -> int:
                        for kind, ids in pending.items())
     console.print(f"running the pending searches{'' if explicit else ' left by an earlier run'}: {listed}")
     try:
-        write_transaction(engine, lambda session: _auto_search(session, model))
+        _print_searches(intake.complete_pending(engine, model, actor=actor or _cli_actor(),
+                                                index=lambda s: _updated_index(s, model)))
     except ReuniteError as exc:
         if explicit:
             raise
@@ -294,6 +292,18 @@ def _complete_pending(engine, model, *, explicit: bool = False) -> int:
                   "stay pending: run 'reunite search --pending'", highlight=False)
         return 0
     return sum(len(ids) for ids in pending.values())
+
+
+def _cli_actor(as_user: str | None = None):
+    """The acting user of the import and search commands: ``--as`` or ``$REUNITE_USER`` when
+    given (its roles are checked), else the local operator (see
+    :func:`reunite.cases.intake.local_actor`)."""
+    from reunite.cases.intake import local_actor
+    from reunite.cli_common import USER_ENV, acting
+
+    if as_user or os.environ.get(USER_ENV):
+        return acting(as_user)[2]
+    return local_actor()
 
 
 @db_app.command("init")
@@ -332,31 +342,24 @@ def db_init(
     console.print(f"database ready at {database_url()}: {model.describe()}")
 
 
-def _auto_search(session, model, per: str | None = None, subject_ids=None) -> None:
-    """Run pending searches (those of ``per`` and ``subject_ids``, else all) in the caller's
-    transaction, which also deletes them (:func:`reunite.search.service.run_pending`)."""
-    from reunite.search.service import run_pending
-
-    workers = os.cpu_count() or 1
-    index = _updated_index(session, model) if model.theta == 0.0 else None  # new families are indexed now
-    for kind, ids, result in run_pending(session, model, kind=per, subject_ids=subject_ids, workers=workers,
-                                         index=index):
-        if kind == "correction":
-            console.print(f"searched again after a correction: {len(ids):,} record(s), "
-                          f"{result.num_compared:,} pairs; {result.stored:,} candidates stored, "
-                          f"{result.updated:,} earlier ones updated, {result.superseded:,} flagged superseded")
+def _print_searches(summaries) -> None:
+    """What the automatic searches (:func:`reunite.cases.intake.complete_pending`) did."""
+    for s in summaries:
+        if s.kind == "correction":
+            console.print(f"searched again after a correction: {len(s.subject_ids):,} record(s), "
+                          f"{s.num_compared:,} pairs; {s.stored:,} candidates stored, "
+                          f"{s.updated:,} earlier ones updated, {s.superseded:,} flagged superseded")
             continue
-        what = f"{len(ids):,} {'families' if kind == 'family' else 'unidentified persons'}"
-        if result.num_pairs == 0:
+        what = f"{len(s.subject_ids):,} {'families' if s.kind == 'family' else 'unidentified persons'}"
+        if s.num_pairs == 0:
             console.print(f"{what}: nothing to search against yet: the database has no "
-                          + ("unidentified persons" if kind == "family" else "families"))
+                          + ("unidentified persons" if s.kind == "family" else "families"))
             continue
-        strong = [c for c in result.candidates if c.rank == 1 and c.log10_lr >= 4]
-        console.print(f"searched {what}: {result.num_compared:,} pairs; {len(result.candidates):,} "
-                      f"candidates with LR >= 1 stored, {len(strong):,} with LR >= 10,000 ranked first "
-                      f"({result.skipped_sex:,} pairs skipped for sex, {result.skipped_age:,} for dates, "
-                      f"{result.skipped_loci:,} for too few loci)")
-        flagged = sorted({c.unidentified.code for c in result.candidates if c.flags})
+        console.print(f"searched {what}: {s.num_compared:,} pairs; {s.num_candidates:,} "
+                      f"candidates with LR >= 1 stored, {s.num_strong:,} with LR >= 10,000 ranked first "
+                      f"({s.skipped_sex:,} pairs skipped for sex, {s.skipped_age:,} for dates, "
+                      f"{s.skipped_loci:,} for too few loci)")
+        flagged = s.flagged
         if flagged:
             from rich.markup import escape
 
@@ -379,19 +382,20 @@ def import_genotypes_cmd(
                                   "controls in run exports (replaces the default patterns)."),
     control_profiles: Path = typer.Option(None, "--control-profiles", help="CSV 'control,locus,allele1,allele2': "
                                           "the known profiles of the positive controls, checked in run exports."),
+    as_user: str = typer.Option(None, "--as", help="The registered user acting (default: $REUNITE_USER, else "
+                                "the local operator)."),
 ) -> None:
     """Import STR profiles in one transaction; a run export's ladders, controls and unusable loci or
     samples are reported, not imported (see --strict)."""
-    from reunite.store.db import write_transaction
-    from reunite.store.importers import import_genotypes
+    from reunite.cases.intake import import_file
     from reunite.store.runexport import controls_from_options
 
     patterns, known = controls_from_options(controls, control_profiles)  # bad files fail before any work
-    engine, _, model = _open_store(pending=True)
+    actor = _cli_actor(as_user)
+    engine, _, model = _open_store(pending=True, actor=actor)
     # a clash with an import running at once: checked again, then reported by sample
-    report = write_transaction(engine, lambda session: import_genotypes(
-        session, file, model=model, lab=lab, encoding=encoding, strict=strict, lenient=lenient,
-        controls=patterns, control_profiles=known))
+    report = import_file(engine, model, "genotypes", file, actor=actor, lab=lab, encoding=encoding, strict=strict,
+                         lenient=lenient, controls=patterns, control_profiles=known).report
     console.print(f"imported {_count(report.num_records, 'profile')} ({_count(report.num_rows, 'genotype')}, "
                   f"{report.notes[0]}) from {file}")
     _print_intake_report(report.details, batch_id=report.batch_id)
@@ -419,25 +423,17 @@ def _print_intake_report(details: dict, *, batch_id: int | None, max_rows: int =
 
 
 def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | None = None,
-                       lenient: bool = False) -> None:
-    """Import families or unidentified persons in one transaction, then search the new ones."""
-    from reunite.search.service import record_pending
-    from reunite.store import importers
-    from reunite.store.db import StoreError, write_transaction
+                       lenient: bool = False, as_user: str | None = None) -> None:
+    """Import families or unidentified persons in one transaction, then search the new ones
+    (:func:`reunite.cases.intake.import_file`)."""
+    from reunite.cases.intake import import_file
+    from reunite.store.db import StoreError
 
-    engine, _, model = _open_store(pending=True)
-    per = "family" if kind == "families" else "unidentified"
-
-    def work(session):  # the records and their pending search, committed together
-        if kind == "families":
-            report = importers.import_families(session, file, model=model, encoding=encoding, lenient=lenient)
-        else:
-            report = importers.import_unidentified(session, file, encoding=encoding, lenient=lenient)
-        if search:
-            record_pending(session, per, report.new_ids, batch_id=report.batch_id)
-        return report
-
-    report = write_transaction(engine, work)  # a clash with an import running at once: checked again
+    actor = _cli_actor(as_user)
+    engine, _, model = _open_store(pending=True, actor=actor)
+    out = import_file(engine, model, kind, file, actor=actor, search=search, encoding=encoding, lenient=lenient,
+                      index=lambda s: _updated_index(s, model))
+    report = out.report
     if kind == "families":
         what = (f"{_count(report.num_records, 'family', 'families')} "
                 f"({_count(report.num_rows, 'person', 'people')})")
@@ -455,23 +451,13 @@ def _import_and_search(kind: str, file: Path, search: bool, *, encoding: str | N
     if len(indicated) > 20:
         console.print(f"  ... {len(indicated) - 20:,} more in the import report (import_batches.report of batch "
                       f"{report.batch_id})", markup=False, highlight=False)
-    if search:
-        try:
-            write_transaction(engine, lambda session: _auto_search(session, model, per, report.new_ids))
-        except ReuniteError as exc:
-            raise StoreError(f"{exc}\nthe import itself is committed; its search is recorded as pending and "
-                             "runs with the next import or search, or now with 'reunite search --pending'") from None
-    elif report.new_ids:  # not searched now, but earlier persons' stored candidates must show a new twin
-        from reunite.search.service import identity_neighbours, refresh_identity_flags
-
-        def reflag(session):
-            kw = {"unidentified_ids": report.new_ids} if per == "unidentified" else {"family_ids": report.new_ids}
-            return refresh_identity_flags(session, model, identity_neighbours(session, model, stored=False, **kw))
-
-        changed = write_transaction(engine, reflag)
-        if changed:
-            console.print(f"identity flags updated on {changed:,} stored candidate(s) of earlier persons "
-                          "(their profile matches a new one)", highlight=False)
+    _print_searches(out.searches)
+    if out.search_error is not None:
+        raise StoreError(f"{out.search_error}\nthe import itself is committed; its search is recorded as pending and "
+                         "runs with the next import or search, or now with 'reunite search --pending'")
+    if out.reflagged:
+        console.print(f"identity flags updated on {out.reflagged:,} stored candidate(s) of earlier persons "
+                      "(their profile matches a new one)", highlight=False)
 
 
 @import_app.command("families")
@@ -482,9 +468,11 @@ def import_families_cmd(
     encoding: str = typer.Option(None, help="The file's encoding (default: detected; e.g. utf-8, gbk, utf-16)."),
     lenient: bool = typer.Option(False, help="Leave out columns the importer does not know (reported) "
                                              "instead of rejecting the file."),
+    as_user: str = typer.Option(None, "--as", help="The registered user acting (default: $REUNITE_USER, else "
+                                "the local operator)."),
 ) -> None:
     """Import families (pedigrees with missing persons) and search them."""
-    _import_and_search("families", file, search, encoding=encoding, lenient=lenient)
+    _import_and_search("families", file, search, encoding=encoding, lenient=lenient, as_user=as_user)
 
 
 @import_app.command("unidentified")
@@ -494,15 +482,19 @@ def import_unidentified_cmd(
     encoding: str = typer.Option(None, help="The file's encoding (default: detected; e.g. utf-8, gbk, utf-16)."),
     lenient: bool = typer.Option(False, help="Leave out columns the importer does not know (reported) "
                                              "instead of rejecting the file."),
+    as_user: str = typer.Option(None, "--as", help="The registered user acting (default: $REUNITE_USER, else "
+                                "the local operator)."),
 ) -> None:
     """Import unidentified persons and search them against every family."""
-    _import_and_search("unidentified", file, search, encoding=encoding, lenient=lenient)
+    _import_and_search("unidentified", file, search, encoding=encoding, lenient=lenient, as_user=as_user)
 
 
 
-def _updated_index(session, model, *, rebuild: bool = False, must_save: bool = False):
+def _updated_index(session, model, *, rebuild: bool = False, must_save: bool = False, bar=None):
     """The family index brought up to date, with a progress bar for the families added
-    (``rebuild``, ``must_save``: see :func:`reunite.search.service.family_index`)."""
+    (``rebuild``, ``must_save``: see :func:`reunite.search.service.family_index`; ``bar``: a
+    Progress already shown, to which the bar is added)."""
+    import contextlib
     import warnings
 
     from rich.markup import escape
@@ -512,13 +504,17 @@ def _updated_index(session, model, *, rebuild: bool = False, must_save: bool = F
     from reunite.store.models import Family
 
     total = session.execute(select(func.count(Family.id))).scalar() or 0
-    with warnings.catch_warnings(record=True) as caught, Progress(
-            TextColumn("updating the family index"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=err, transient=True, disable=not err.is_terminal) as progress:
+    shown = bar if bar is not None else Progress(
+        TextColumn("updating the family index"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=True, disable=not err.is_terminal)
+    with warnings.catch_warnings(record=True) as caught, (
+            contextlib.nullcontext(shown) if bar is not None else shown) as progress:
         warnings.simplefilter("always")
-        task = progress.add_task("index", total=total)
+        task = progress.add_task("updating the family index", total=total)
         index = family_index(session, model, rebuild=rebuild, must_save=must_save,
                              progress=lambda k: progress.advance(task, k))
+        if bar is not None:
+            progress.remove_task(task)
     for warning in caught:  # e.g. an index file that cannot be saved: the search goes on in memory
         err.print(f"[yellow]warning:[/yellow] {escape(str(warning.message))}", highlight=False)
     return index
@@ -574,22 +570,14 @@ def search_cmd(
     age_tolerance: float = typer.Option(3.0, "--age-tolerance", help="Years an estimated birth date may be off: "
                                         "pairs whose dates differ by more are not compared (unknown dates never "
                                         "exclude)."),
+    as_user: str = typer.Option(None, "--as", help="The registered user acting (default: $REUNITE_USER, else "
+                                "the local operator)."),
 ) -> None:
     """Rank candidate matches by exact LR, one-to-many or many-to-many."""
-    from sqlalchemy import select
+    from reunite.cases import intake
+    from reunite.search.service import write_csv
 
-    from reunite.search.engine import tolerance_days
-    from reunite.search.service import index_applies, run_search, write_csv
-    from reunite.store.models import Family, Unidentified
-
-    tolerance_days(age_tolerance)  # a negative or NaN tolerance: refused before any work
-    if not min_lr >= 0.0:  # NaN too
-        raise ReuniteError(f"--min-lr: expected an LR of 0 or more (e.g. 1: candidates the DNA favours; "
-                           f"10000: strong ones), found {min_lr:g}")
-    if top is not None and top < 1:
-        raise ReuniteError(f"--top: expected 1 or more candidates per query, found {top}; leave --top out for "
-                           "the default (the 20 best per person or family; with --all, every candidate of at "
-                           "least --min-lr), or raise --min-lr to see fewer")
+    intake.check_options(min_lr=min_lr, top=top, age_tolerance=age_tolerance)  # refused before any work
     if out is not None:
         _output_file(out, option="--out")
     if pending:
@@ -604,43 +592,29 @@ def search_cmd(
                                f"would have run (LR >= 1, the 20 best, age tolerance 3 years, stored); it "
                                f"takes no {', '.join(given)}. Run 'reunite search --pending' first, then search "
                                "again with the options you need")
+        actor = _cli_actor(as_user)
         engine, _, model = _open_store()
-        _complete_pending(engine, model, explicit=True)
+        _complete_pending(engine, model, explicit=True, actor=actor)
         return
     if sum(bool(x) for x in (unidentified, family, all_)) != 1:
         raise ReuniteError("give exactly one of --unidentified ID, --family ID, --all or --pending")
-    _, session, model = _open_store(pending=True, read_only=not store)  # --no-store never waits for a writer
-    with session, session.begin():
-        kwargs: dict = {"min_lr": min_lr, "store": store, "workers": max(1, workers), "age_tolerance": age_tolerance}
-        if unidentified:
-            uid = session.execute(select(Unidentified.id).where(Unidentified.code == unidentified)).scalar()
-            if uid is None:
-                raise ReuniteError(f"--unidentified: no unidentified person {unidentified!r} in the database")
-            from reunite.store.models import Sample
+    actor = _cli_actor(as_user)
+    engine, session, model = _open_store(pending=True, read_only=True, actor=actor)
+    session.close()
+    with Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("search", total=None)
+        found = intake.search(engine, model, actor=actor, unidentified=[unidentified] if unidentified else None,
+                              family=family, all_=all_, min_lr=min_lr, top=top, store=store,
+                              workers=max(1, workers), age_tolerance=age_tolerance,
+                              index=lambda s: _updated_index(s, model, bar=progress),
+                              progress=lambda k: progress.advance(task, k))
+    for note in found.notes:
+        from rich.markup import escape as _escape_note
 
-            sample, status = session.execute(select(Sample.code, Sample.status).join(
-                Unidentified, Unidentified.sample_id == Sample.id).where(Unidentified.id == uid)).one()
-            if status != "active":
-                err.print(f"[yellow]note:[/yellow] the sample {sample} of {unidentified} is {status}: this person is "
-                          f"not searched (see 'reunite correct history {unidentified}')", highlight=False,
-                          markup=True)
-            kwargs.update(unidentified_ids=[uid], top_k=top or 20)
-        elif family:
-            fid = session.execute(select(Family.id).where(Family.code == family)).scalar()
-            if fid is None:
-                raise ReuniteError(f"--family: no family {family!r} in the database")
-            kwargs.update(family_ids=[fid], per="family", top_k=top or 20)
-        else:
-            kwargs.update(top_k=top)
-        if index_applies(model, per=kwargs.get("per", "unidentified"), family_ids=kwargs.get("family_ids")):
-            kwargs["index"] = _updated_index(session, model)
-        with Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True, disable=not err.is_terminal) as progress:
-            task = progress.add_task("search", total=None)
-            result = run_search(session, model, progress=lambda k: progress.advance(task, k), **kwargs)
-        # a person with no candidate has no row to carry its identity flags (a child's sample
-        # that is its mother's gives no LR >= 1 against a family with both parents): shown here
-        lone = _lone_identity_flags(session, model, uid) if unidentified and not result.candidates else []
+        err.print(f"[yellow]note:[/yellow] {_escape_note(note)}", highlight=False, markup=True)
+    result = found.result
+    lone = found.lone_flags.get(unidentified, []) if unidentified else []
     if lone:
         from rich.markup import escape as _escape
 
@@ -678,22 +652,6 @@ def search_cmd(
         console.print(f"... {len(result.candidates) - 50:,} more" + (f" in {out}" if out else ""))
     elif out:
         console.print(f"written to {out}")
-
-
-def _lone_identity_flags(session, model, uid: int) -> list[str]:
-    """The identity matches of one unidentified person (database id), in words."""
-    from reunite.search.identity import describe_holder
-    from reunite.search.service import identity_cache, load_unidentified
-
-    people = load_unidentified(session, [uid])
-    if not people:  # withdrawn
-        return []
-    lookup = identity_cache(session, model)
-    [matches] = lookup.matches([people[0].profile], exclude=lookup.holders.unidentified_entries([uid]))
-    words = {"identical": "identical to", "identical_common_loci": "identical at every common locus to",
-             "one_locus_apart": "one locus apart from"}
-    return [f"{words[m.kind]} {describe_holder(lookup.holders[m.target])} ({m.common_loci} common loci"
-            + (f", differing at {m.locus})" if m.locus else ")") for m in matches]
 
 
 @app.command()

@@ -671,7 +671,7 @@ def _corrections_token(session: Session) -> str | None:
 
 
 def family_index(session: Session, model: GeneticModel, *, save: bool = True, rebuild: bool = False,
-                 must_save: bool = False, progress=None):
+                 must_save: bool = False, progress=None, base=None):
     """The database's family index, loaded from its file and brought up to date (new
     families added).  Rebuilt when the file is missing or unreadable, made for another
     database, genetic model or software version, or when a family import it holds is not in
@@ -679,7 +679,9 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, re
     backup), or with ``rebuild``.  Saved atomically (:meth:`FamilyIndex.save`: the old file
     is replaced only once the new one is completely written); a file that cannot be written
     is left as it was and the search goes on with the index in memory (a warning), or, with
-    ``must_save``, raises the ReuniteError of :func:`save_index`."""
+    ``must_save``, raises the ReuniteError of :func:`save_index`.  ``base``: an index already
+    in memory (the server's), brought up to date in place instead of loading the file when it
+    is still valid for the database (else the file, or a rebuild, as above)."""
     import warnings
 
     from sqlalchemy import func
@@ -698,7 +700,12 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, re
     fresh = FamilyIndex(model)
     fresh.database_id = database
     index = None
-    if path is not None and path.exists() and database is not None and not rebuild:
+    if (base is not None and not rebuild and base.database_id == database
+            and set(base.family_imports) <= set(imports)
+            and [t for t in base.family_imports if t.startswith(_CORRECTIONS)]
+            == [t for t in imports if t.startswith(_CORRECTIONS)]):
+        index = base
+    elif path is not None and path.exists() and database is not None and not rebuild:
         try:
             stored = FamilyIndex.load(path, model)
             if (stored.database_id == database and set(stored.family_imports) <= set(imports)

@@ -1,18 +1,206 @@
-"""Notifications: an inbox per user (delivery by e-mail or webhook: to be added)."""
+"""Notifications: an inbox per user, and the notices reunite sends on its own.
+
+Every service puts notices in the inbox with :func:`notify`, in its own transaction.
+Subjects and bodies carry codes and numbers only, never names: they may leave the system by
+e-mail or webhook (:mod:`reunite.cases.delivery`, after the transaction commits).
+
+* :func:`notify_new_candidates`: a new candidate at or above ``settings.notify_log10_lr``
+  notifies the investigator of the missing report linked to the candidate's family.
+* :func:`notify_due_follow_ups`: a follow-up visit due within a few days, or overdue,
+  notifies its officer, once.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from reunite.store.models_workflow import Notification
+from reunite.cases.common import audit, check_limit, decode_cursor, encode_cursor, Page
+from reunite.errors import NotFound, PermissionDenied, ReuniteError
+from reunite.security.actor import Actor
+from reunite.settings import Settings, get_settings
+from reunite.store.models import Family, MatchCandidate, Unidentified
+from reunite.store.models_workflow import FollowUp, MissingReport, Notification, Outcome, User
+
+KINDS = ("candidate", "confirmation", "transition", "follow_up", "registration", "outcome")
+DUE_WITHIN_DAYS = 7
 
 
 def notify(session: Session, *, user_id: int, kind: str, subject: str, body: str | None = None,
            entity: str | None = None, entity_id: int | None = None) -> Notification:
     """Put a notification in ``user_id``'s inbox, in the caller's transaction.  ``kind``:
-    candidate | confirmation | transition | follow_up | registration.  Subjects and bodies
-    carry codes only, never names (they may leave the system by e-mail)."""
+    candidate | confirmation | transition | follow_up | registration | outcome.  Subjects and
+    bodies carry codes only, never names (they may leave the system by e-mail)."""
     row = Notification(user_id=user_id, kind=kind, subject=subject, body=body, entity=entity, entity_id=entity_id)
     session.add(row)
     session.flush()
     return row
+
+
+def _already(session: Session, *, user_id: int, kind: str, entity: str, entity_id: int) -> bool:
+    return session.execute(select(Notification.id).where(
+        Notification.user_id == user_id, Notification.kind == kind, Notification.entity == entity,
+        Notification.entity_id == entity_id).limit(1)).first() is not None
+
+
+# ---------------------------------------------------------------------------------------
+# notices reunite sends on its own
+
+
+def notify_new_candidates(session: Session, candidate_ids, *, settings: Settings | None = None) -> int:
+    """Notify the investigator of each new candidate at or above ``settings.notify_log10_lr``
+    whose family is linked to a missing report with an investigator; returns how many
+    notifications were made (a candidate already notified to that investigator is skipped)."""
+    settings = settings or get_settings()
+    ids = sorted({int(i) for i in candidate_ids or ()})
+    if not ids:
+        return 0
+    made = 0
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(MatchCandidate, MissingReport.code, MissingReport.investigator_id, Unidentified.code, Family.code)
+            .join(MissingReport, MissingReport.family_id == MatchCandidate.family_id)
+            .join(Unidentified, Unidentified.id == MatchCandidate.unidentified_id)
+            .join(Family, Family.id == MatchCandidate.family_id)
+            .join(User, User.id == MissingReport.investigator_id)
+            .where(MatchCandidate.id.in_(ids[start:start + 500]),
+                   MatchCandidate.log10_lr >= settings.notify_log10_lr, User.active.is_(True))
+            .order_by(MatchCandidate.id)).all()
+        for cand, report_code, investigator_id, child_code, family_code in rows:
+            if _already(session, user_id=investigator_id, kind="candidate", entity="candidate", entity_id=cand.id):
+                continue
+            notify(session, user_id=investigator_id, kind="candidate", entity="candidate", entity_id=cand.id,
+                   subject=f"New candidate {cand.id} for report {report_code}: child {child_code}, "
+                           f"log10 LR {cand.log10_lr:.2f}",
+                   body=(f"Candidate {cand.id}: unidentified {child_code} as {cand.missing_code} of family "
+                         f"{family_code} (report {report_code}); LR {cand.lr:.4g} (log10 {cand.log10_lr:.2f}) over "
+                         f"{cand.loci_compared} loci. Review it: reunite candidates show {cand.id}"))
+            made += 1
+    return made
+
+
+def notify_due_follow_ups(session: Session, *, today: date, within_days: int = DUE_WITHIN_DAYS) -> int:
+    """One notification per follow-up visit not done and due by ``today + within_days``
+    (overdue ones included), to its officer (else the outcome's), never twice for a visit;
+    returns how many were made."""
+    if not 0 <= within_days <= 365:
+        raise ReuniteError(f"within_days: expected 0 to 365, found {within_days}")
+    horizon = today + timedelta(days=within_days)
+    rows = session.execute(
+        select(FollowUp, Outcome.officer_id, Unidentified.code)
+        .join(Outcome, Outcome.id == FollowUp.outcome_id)
+        .join(Unidentified, Unidentified.id == Outcome.unidentified_id)
+        .where(FollowUp.done_at.is_(None), FollowUp.due_date <= horizon)
+        .order_by(FollowUp.due_date, FollowUp.id)).all()
+    made = 0
+    for fu, outcome_officer, child_code in rows:
+        officer = fu.officer_id or outcome_officer
+        if officer is None or _already(session, user_id=officer, kind="follow_up", entity="follow_up",
+                                       entity_id=fu.id):
+            continue
+        when = "overdue since" if fu.due_date < today else "due"
+        notify(session, user_id=officer, kind="follow_up", entity="follow_up", entity_id=fu.id,
+               subject=f"Follow-up visit {fu.id} of child {child_code} {when} {fu.due_date.isoformat()}",
+               body=f"Outcome {fu.outcome_id}. Record it: reunite outcome followup-done {fu.id} --notes ...")
+        made += 1
+    return made
+
+
+# ---------------------------------------------------------------------------------------
+# the inbox
+
+
+@dataclass
+class NotificationView:
+    id: int
+    kind: str
+    subject: str
+    body: str | None
+    entity: str | None
+    entity_id: int | None
+    created_at: datetime
+    read_at: datetime | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _view(row: Notification) -> NotificationView:
+    return NotificationView(id=row.id, kind=row.kind, subject=row.subject, body=row.body, entity=row.entity,
+                            entity_id=row.entity_id, created_at=row.created_at, read_at=row.read_at)
+
+
+def _owner(actor: Actor) -> int:
+    actor.require("notification:read")
+    if actor.user_id is None:
+        raise PermissionDenied(f"{actor.username}: not a registered user, so no inbox")
+    return actor.user_id
+
+
+def list_inbox(session: Session, *, actor: Actor, unread: bool | None = None, kind: str | None = None,
+               cursor: str | None = None, limit: int | None = None) -> Page:
+    """The actor's notifications: unread first, newest first within each; ``unread`` True:
+    only unread, False: only read.  ``extra['unread']`` counts the unread."""
+    user_id = _owner(actor)
+    limit = check_limit(limit)
+    if kind is not None and kind not in KINDS:
+        raise ReuniteError(f"kind: expected one of {', '.join(KINDS)}, found {kind!r}")
+    rank = case((Notification.read_at.is_(None), 0), else_=1)
+    query = select(Notification, rank).where(Notification.user_id == user_id)
+    if unread is True:
+        query = query.where(Notification.read_at.is_(None))
+    elif unread is False:
+        query = query.where(Notification.read_at.is_not(None))
+    if kind is not None:
+        query = query.where(Notification.kind == kind)
+    after = decode_cursor(cursor)
+    if after is not None:
+        u, last = after.get("u"), after.get("id")
+        if u not in (0, 1) or not isinstance(last, int):
+            raise ReuniteError("cursor: not a cursor this server gave; start again without it")
+        query = query.where(or_(rank > u, and_(rank == u, Notification.id < last)))
+    rows = session.execute(query.order_by(rank, Notification.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor({"u": int(rows[-1][1]), "id": rows[-1][0].id}) if more else None
+    return Page([_view(r) for r, _ in rows], next_cursor, extra={"unread": _unread(session, user_id)})
+
+
+def _unread(session: Session, user_id: int) -> int:
+    return session.execute(select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None))).scalar_one()
+
+
+def unread_count(session: Session, *, actor: Actor) -> int:
+    """How many of the actor's notifications are unread."""
+    return _unread(session, _owner(actor))
+
+
+def mark_read(session: Session, *, actor: Actor, notification_id: int) -> NotificationView:
+    """Mark one of the actor's own notifications read (someone else's is not found)."""
+    user_id = _owner(actor)
+    row = session.get(Notification, notification_id) if isinstance(notification_id, int) else None
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"notification_id: no notification {notification_id} in your inbox")
+    if row.read_at is None:
+        row.read_at = datetime.now(timezone.utc)
+        session.flush()
+        audit(session, actor, "notification.read", entity="notification", entity_id=row.id)
+    return _view(row)
+
+
+def mark_all_read(session: Session, *, actor: Actor) -> int:
+    """Mark every unread notification of the actor read; returns how many."""
+    user_id = _owner(actor)
+    rows = session.execute(select(Notification).where(Notification.user_id == user_id,
+                                                      Notification.read_at.is_(None))).scalars().all()
+    now = datetime.now(timezone.utc)
+    for row in rows:
+        row.read_at = now
+    if rows:
+        session.flush()
+        audit(session, actor, "notification.read_all", details={"count": len(rows)})
+    return len(rows)

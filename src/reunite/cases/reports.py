@@ -1,0 +1,641 @@
+"""Missing-child reports: the child, the missing date and place, the reporting family's
+contact, and the family references whose DNA is searched against unidentified persons.
+
+A report owns a pedigree (a ``families`` row coded like the report, ``family_type``
+'report'): the missing child ``M`` with untyped parents ``FA`` and ``MO``, and each reference
+placed by its relation to the child (:data:`RELATIONS`), with the untyped founders that
+connect it (a paternal grandmother when only the grandfather is typed, a half-sibling's other
+parent, ...).  Creating the report claims the references' samples (one owner per sample,
+enforced by the database), records each reference's consent and a pending family search, in
+one transaction; adding a reference later writes the pedigree's previous version to
+``record_versions`` (entity 'family', action 'pedigree') and searches the family again.
+An imported family can be linked instead (``family_code``).
+
+Names, contacts, circumstances and the missing place's detail are personal: only a user with
+``personal:read`` whose jurisdiction holds the report sees them, and each such read is
+audited (``report.read_personal``).  Other users see codes, status, owning agency and
+jurisdiction; users whose jurisdiction holds the report also see dates, places and the
+references' codes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from reunite.cases.common import Page, audit, jurisdiction_by_code, agency_by_code, keyset_page, user_by_name
+from reunite.cases.places import code_of, place_label, resolve_place
+from reunite.errors import Conflict, NotFound, PermissionDenied, ReuniteError
+from reunite.security.actor import Actor
+from reunite.store.models import Family, FamilyMember, PersonDetail, Sample
+from reunite.store.models_workflow import REPORT_STATUSES, Agency, Jurisdiction, MissingReport, ReferenceConsent, User
+from reunite.store.textio import MAX_TEXT_LENGTH, check_text, normalise_text
+
+SEXES = ("M", "F", "U")
+MAX_CODE = 128
+MAX_NAME = 255
+REPORT_FAMILY_TYPE = "report"
+MISSING = "M"
+
+#: relation to the missing child -> (fixed sex or None, person-code prefix, numbered)
+RELATIONS: dict[str, tuple[str | None, str, bool]] = {
+    "father": ("M", "FA", False),
+    "mother": ("F", "MO", False),
+    "full_sibling": (None, "S", True),
+    "half_sibling_paternal": (None, "HP", True),
+    "half_sibling_maternal": (None, "HM", True),
+    "paternal_grandfather": ("M", "PGF", False),
+    "paternal_grandmother": ("F", "PGM", False),
+    "maternal_grandfather": ("M", "MGF", False),
+    "maternal_grandmother": ("F", "MGM", False),
+    "paternal_uncle": ("M", "PU", True),
+    "paternal_aunt": ("F", "PA", True),
+    "maternal_uncle": ("M", "MU", True),
+    "maternal_aunt": ("F", "MA", True),
+}
+
+#: allowed status changes (closing needs a reason)
+TRANSITIONS = {
+    "open": ("candidate_under_review", "closed"),
+    "candidate_under_review": ("open", "identified", "closed"),
+    "identified": ("closed",),
+    "closed": ("open",),
+}
+
+
+# ----------------------------------------------------------------------------------------
+# checks shared by the record services (reports, operations, unidentified persons, checks)
+
+
+def clean(value, *, what: str, max_length: int = MAX_TEXT_LENGTH, required: bool = False) -> str | None:
+    """Free text or a code, stripped (codes NFKC-normalised); None when empty and not required."""
+    if value is None or not str(value).strip():
+        if required:
+            raise ReuniteError(f"{what}: required, found nothing")
+        return None
+    value = normalise_text(str(value)) if max_length <= MAX_CODE else str(value).strip()
+    why = check_text(value, what=what, where=what, max_length=max_length)
+    if why:
+        raise ReuniteError(f"{what}: {why.split(': ', 1)[1]}")
+    return value
+
+
+def check_sex(sex: str | None, *, what: str) -> str:
+    value = normalise_text(sex or "U").upper()
+    if value not in SEXES:
+        raise ReuniteError(f"{what}: expected M, F or U, found {sex!r}")
+    return value
+
+
+def check_past(day: date | None, *, what: str) -> date | None:
+    if day is not None and day > date.today():
+        raise ReuniteError(f"{what}: {day} is in the future (today is {date.today()}); check the year")
+    return day
+
+
+def owner(session: Session, actor: Actor, *, jurisdiction_code: str | None, agency_code: str | None,
+          what: str = "record") -> tuple[Jurisdiction, Agency | None]:
+    """The owning jurisdiction and agency of a new record: those given, else the actor's; a
+    record can only be owned inside the actor's jurisdiction."""
+    if jurisdiction_code:
+        where = jurisdiction_by_code(session, jurisdiction_code, what="jurisdiction")
+    else:
+        if actor.jurisdiction_id is None:
+            raise ReuniteError("jurisdiction: the acting user has no jurisdiction; name the owning jurisdiction")
+        where = session.get(Jurisdiction, actor.jurisdiction_id)
+    if not actor.in_scope(where.path):
+        raise PermissionDenied(f"jurisdiction: {actor.username} may not register a {what} owned by "
+                               f"{where.code} ({where.name}), outside their jurisdiction")
+    agency = None
+    if agency_code:
+        agency = agency_by_code(session, agency_code)
+    elif actor.agency_id is not None:
+        agency = session.get(Agency, actor.agency_id)
+    return where, agency
+
+
+def require_scope(actor: Actor, path: str | None, *, what: str) -> None:
+    if not actor.in_scope(path):
+        raise PermissionDenied(f"{actor.username} may not change {what}: it is owned by another jurisdiction")
+
+
+def agency_code(session: Session, agency_id: int | None) -> str | None:
+    if agency_id is None:
+        return None
+    return session.execute(select(Agency.code).where(Agency.id == agency_id)).scalar_one_or_none()
+
+
+def details_of(session: Session, kind: str, subject_id: int) -> PersonDetail | None:
+    return session.execute(select(PersonDetail).where(PersonDetail.subject_kind == kind,
+                                                      PersonDetail.subject_id == subject_id)
+                           .order_by(PersonDetail.id)).scalars().first()
+
+
+def iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def date_range_filter(column, start: date | None, end: date | None, *, what: str) -> list:
+    if start is not None and end is not None and end < start:
+        raise ReuniteError(f"{what}_to: {end} is before {what}_from {start}")
+    out = []
+    if start is not None:
+        out.append(column >= start)
+    if end is not None:
+        out.append(column <= end)
+    return out
+
+
+def scope_filter(session: Session, path_column, jurisdiction_code: str | None) -> list:
+    """Records owned in the subtree of ``jurisdiction_code`` (a filter, not a permission)."""
+    if not jurisdiction_code:
+        return []
+    where = jurisdiction_by_code(session, jurisdiction_code, what="jurisdiction")
+    return [path_column.startswith(where.path, autoescape=True)]
+
+
+def sample_for(session: Session, code: str, *, what: str, sex: str | None = None) -> Sample:
+    """An imported sample that is active, given to nobody, and whose Amelogenin agrees with ``sex``."""
+    from reunite.genetics.loci import sex_from_amelogenin
+
+    code = clean(code, what=what, max_length=MAX_CODE, required=True)
+    sample = session.execute(select(Sample).where(Sample.code == code)).scalar_one_or_none()
+    if sample is None:
+        raise NotFound(f"{what}: no sample {code!r}; import its genotypes first ('reunite import genotypes')")
+    if sample.status != "active":
+        raise Conflict(f"{what}: sample {code!r} was withdrawn; it cannot be given to a person")
+    if sample.owner_kind is not None:
+        raise Conflict(f"{what}: sample {code!r} already belongs to a person ({sample.owner_kind}); a sample is "
+                       "one person")
+    shown = sex_from_amelogenin(sample.amelogenin)
+    if sex in ("M", "F") and shown is not None and shown != sex:
+        raise ReuniteError(f"{what}: sample {code!r} has Amelogenin {sample.amelogenin} "
+                           f"({'male' if shown == 'M' else 'female'}) but the person's sex is {sex}; check the "
+                           "sample for a mix-up")
+    return sample
+
+
+def claim(session: Session, samples: list[Sample], owner_kind: str, *, where: str) -> None:
+    """Give the samples to their persons (the database refuses a sample owned twice)."""
+    from reunite.store.importers import claim_samples
+
+    claim_samples(session, where, [s.id for s in samples], owner_kind)
+
+
+# ----------------------------------------------------------------------------------------
+# the pedigree of a report
+
+
+@dataclass
+class Reference:
+    """A family reference of a report: relation to the missing child, sample, consent form."""
+
+    relation: str
+    sample_code: str
+    sex: str | None = None
+    consent_document: str | None = None
+
+    @classmethod
+    def of(cls, value) -> "Reference":
+        if isinstance(value, Reference):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {"relation", "sample_code", "sex", "consent_document"}
+            if unknown:
+                raise ReuniteError(f"references: unknown field(s) {', '.join(sorted(unknown))}")
+            return cls(**value)
+        raise ReuniteError(f"references: expected relation, sample code, sex and consent document, found {value!r}")
+
+
+def _member(person, father=None, mother=None, sex="U", role="untyped") -> dict:
+    return {"person": person, "father": father, "mother": mother, "sex": sex, "role": role, "sample_id": None}
+
+
+def base_pedigree(child_sex: str) -> dict[str, dict]:
+    return {"FA": _member("FA", sex="M"), "MO": _member("MO", sex="F"),
+            MISSING: _member(MISSING, "FA", "MO", child_sex, "missing")}
+
+
+def _founders(members: dict, child: str, father: str, mother: str) -> None:
+    """Make ``father`` and ``mother`` (untyped founders if new) the parents of ``child``."""
+    for code, sex in ((father, "M"), (mother, "F")):
+        members.setdefault(code, _member(code, sex=sex))
+    members[child]["father"], members[child]["mother"] = father, mother
+
+
+def place_reference(members: dict[str, dict], relation: str, sex: str, sample_id: int) -> str:
+    """Add a typed reference of ``relation`` to ``members`` (with the founders connecting it);
+    returns its person code."""
+    fixed, prefix, numbered = RELATIONS[relation]
+    if not numbered:
+        person = prefix
+        if person in members and members[person]["role"] == "reference":
+            raise Conflict(f"relation: the report already has a {relation.replace('_', ' ')}")
+    else:
+        k = 1
+        while f"{prefix}{k}" in members:
+            k += 1
+        person = f"{prefix}{k}"
+    if relation in ("paternal_grandfather", "paternal_grandmother", "paternal_uncle", "paternal_aunt"):
+        _founders(members, "FA", "PGF", "PGM")
+    if relation in ("maternal_grandfather", "maternal_grandmother", "maternal_uncle", "maternal_aunt"):
+        _founders(members, "MO", "MGF", "MGM")
+    parents = {"full_sibling": ("FA", "MO"), "half_sibling_paternal": ("FA", f"{person}_MO"),
+               "half_sibling_maternal": (f"{person}_FA", "MO"), "paternal_uncle": ("PGF", "PGM"),
+               "paternal_aunt": ("PGF", "PGM"), "maternal_uncle": ("MGF", "MGM"),
+               "maternal_aunt": ("MGF", "MGM")}.get(relation)
+    row = members.get(person) or _member(person)
+    row.update(sex=fixed or sex, role="reference", sample_id=sample_id)
+    members[person] = row
+    if parents:
+        _founders(members, person, *parents)
+    return person
+
+
+def _check_relation(ref: Reference) -> tuple[str, str]:
+    relation = normalise_text(ref.relation or "").lower()
+    if relation not in RELATIONS:
+        raise ReuniteError(f"relation: expected one of {', '.join(RELATIONS)}, found {ref.relation!r}")
+    fixed = RELATIONS[relation][0]
+    sex = check_sex(ref.sex or fixed or "U", what="sex")
+    if fixed and sex != fixed:
+        raise ReuniteError(f"sex: a {relation.replace('_', ' ')} has sex {fixed}, found {sex}")
+    return relation, sex
+
+
+def _check_pedigree(members: dict, code: str) -> None:
+    from reunite.errors import PedigreeError
+    from reunite.genetics.pedigree import make_pedigree
+
+    try:
+        make_pedigree([{"id": m["person"], "father": m["father"], "mother": m["mother"], "sex": m["sex"]}
+                       for m in members.values()], where=f"report {code!r}")
+    except PedigreeError as exc:
+        raise ReuniteError(f"references: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------------
+# create, add a reference, change status
+
+
+def _report(session: Session, code: str, *, lock: bool = False) -> MissingReport:
+    code = clean(code, what="code", max_length=MAX_CODE, required=True)
+    q = select(MissingReport).where(MissingReport.code == code)
+    if lock and session.get_bind().dialect.name != "sqlite":
+        q = q.with_for_update()
+    row = session.execute(q).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"code: no report {code!r}")
+    return row
+
+
+def report_path(session: Session, report: MissingReport) -> str:
+    return session.execute(select(Jurisdiction.path).where(Jurisdiction.id == report.jurisdiction_id)).scalar_one()
+
+
+def _consents(session: Session, refs: list[tuple[Reference, str, str, Sample]], members: dict, *, family_id: int,
+              report_id: int, actor: Actor, codes: dict[str, str]) -> list[ReferenceConsent]:
+    ids = dict(session.execute(select(FamilyMember.person_code, FamilyMember.id)
+                               .where(FamilyMember.family_id == family_id)).all())
+    out = []
+    for ref, relation, _, sample in refs:
+        row = ReferenceConsent(family_member_id=ids[codes[sample.code]], report_id=report_id, relation=relation,
+                               state="given", document=clean(ref.consent_document, what="consent_document",
+                                                             max_length=MAX_TEXT_LENGTH),
+                               recorded_by=actor.username, given_at=datetime.now(timezone.utc))
+        session.add(row)
+        out.append(row)
+    session.flush()
+    return out
+
+
+def _write_members(session: Session, family_id: int, members: dict, existing: dict[str, FamilyMember],
+                   report: MissingReport) -> None:
+    for person, m in members.items():
+        row = existing.get(person)
+        if row is None:
+            row = FamilyMember(family_id=family_id, person_code=person)
+            session.add(row)
+        row.father_code, row.mother_code, row.sex, row.role = m["father"], m["mother"], m["sex"], m["role"]
+        row.sample_id = m["sample_id"]
+        row.sample_owner_kind = "family_member" if m["sample_id"] is not None else None
+        if m["role"] == "missing":
+            row.birth_date = _birth_point(report.child_birth_date, report.child_birth_date_latest)
+            row.missing_date = report.missing_date
+            row.missing_place = place_label(session, report.missing_place_id)
+    session.flush()
+
+
+def _birth_point(earliest: date | None, latest: date | None) -> date | None:
+    """The birth date the search's age filter uses: the date, or the middle of a range."""
+    if earliest is None or latest is None or latest == earliest:
+        return earliest or latest
+    return earliest + timedelta(days=(latest - earliest).days // 2)
+
+
+def create_report(session: Session, *, actor: Actor, code: str, child_name: str | None = None,
+                  child_sex: str = "U", child_birth_date: date | None = None,
+                  child_birth_date_latest: date | None = None, missing_date: date | None = None,
+                  missing_place_code: str | None = None, missing_place_detail: str | None = None,
+                  circumstances: str | None = None, contact_name: str | None = None, contact: str | None = None,
+                  jurisdiction_code: str | None = None, agency_code: str | None = None,
+                  investigator: str | None = None, references=(), family_code: str | None = None,
+                  missing_code: str | None = None) -> MissingReport:
+    """Register a missing-child report with its references (each a :class:`Reference` or a
+    dict), or linked to the imported family ``family_code``; the family search is recorded
+    as pending in the same transaction (run it after the commit)."""
+    actor.require("report:write")
+    code = clean(code, what="code", max_length=MAX_CODE, required=True)
+    child_sex = check_sex(child_sex, what="child_sex")
+    check_past(child_birth_date, what="child_birth_date")
+    check_past(child_birth_date_latest, what="child_birth_date_latest")
+    check_past(missing_date, what="missing_date")
+    if child_birth_date_latest is not None and child_birth_date is None:
+        raise ReuniteError("child_birth_date: the earliest date of the range is needed with child_birth_date_latest")
+    if child_birth_date and child_birth_date_latest and child_birth_date_latest < child_birth_date:
+        raise ReuniteError(f"child_birth_date_latest: {child_birth_date_latest} is before child_birth_date "
+                           f"{child_birth_date}")
+    if missing_date and child_birth_date and missing_date < child_birth_date:
+        raise ReuniteError(f"missing_date: {missing_date} is before the child's birth date {child_birth_date}")
+    references = [Reference.of(r) for r in references or ()]
+    if family_code and references:
+        raise ReuniteError("references: give references or link an imported family (family_code), not both")
+    if not family_code and not references:
+        raise ReuniteError("references: a report needs at least one family reference (relation and sample "
+                           "code), or an imported family to link (family_code)")
+    if session.execute(select(MissingReport.id).where(MissingReport.code == code)).first():
+        raise Conflict(f"code: a report {code!r} already exists")
+    where, agency = owner(session, actor, jurisdiction_code=jurisdiction_code, agency_code=agency_code,
+                          what="report")
+    place = resolve_place(session, missing_place_code, actor=actor, what="missing_place_code", county=True)
+    officer = user_by_name(session, investigator, what="investigator") if investigator else None
+    report = MissingReport(
+        code=code, child_sex=child_sex, child_birth_date=child_birth_date,
+        child_birth_date_latest=child_birth_date_latest, missing_date=missing_date,
+        missing_place_id=place.id if place else None,
+        missing_place_detail=clean(missing_place_detail, what="missing_place_detail"),
+        circumstances=clean(circumstances, what="circumstances", max_length=10_000),
+        jurisdiction_id=where.id, agency_id=agency.id if agency else None,
+        investigator_id=officer.id if officer else actor.user_id, status="open", created_by=actor.username)
+    child_name = clean(child_name, what="child_name", max_length=MAX_NAME)
+    contact_name = clean(contact_name, what="contact_name", max_length=MAX_NAME)
+    contact = clean(contact, what="contact", max_length=MAX_TEXT_LENGTH)
+    session.add(report)
+    session.flush()
+    if family_code:
+        _link_family(session, report, family_code, missing_code, actor=actor)
+    else:
+        _build_family(session, report, references, actor=actor)
+    if child_name:
+        session.add(PersonDetail(subject_kind="report_child", subject_id=report.id, name=child_name))
+    if contact_name or contact:
+        session.add(PersonDetail(subject_kind="report_contact", subject_id=report.id, name=contact_name,
+                                 contact=contact))
+    session.flush()
+    audit(session, actor, "report.create", entity="report", entity_id=code,
+          details={"jurisdiction": where.code, "agency": agency.code if agency else None,
+                   "family": session.get(Family, report.family_id).code, "references": len(references),
+                   "linked": bool(family_code)})
+    return report
+
+
+def _build_family(session: Session, report: MissingReport, references: list[Reference], *, actor: Actor) -> None:
+    from reunite.search.service import record_pending
+
+    if session.execute(select(Family.id).where(Family.code == report.code)).first():
+        raise Conflict(f"code: a family {report.code!r} is already in the database; a report's pedigree takes "
+                       "the report's code (link it with family_code, or choose another report code)")
+    checked = []
+    members = base_pedigree(report.child_sex)
+    codes: dict[str, str] = {}
+    for ref in references:
+        relation, sex = _check_relation(ref)
+        sample = sample_for(session, ref.sample_code, what="sample_code", sex=sex)
+        if sample.code in codes:
+            raise ReuniteError(f"sample_code: sample {sample.code!r} is given to two references")
+        codes[sample.code] = place_reference(members, relation, sex, sample.id)
+        checked.append((ref, relation, sex, sample))
+    _check_pedigree(members, report.code)
+    family = Family(code=report.code, family_type=REPORT_FAMILY_TYPE,
+                    population=_population(session))
+    session.add(family)
+    session.flush()
+    claim(session, [s for *_, s in checked], "family_member", where=f"report {report.code}")
+    _write_members(session, family.id, members, {}, report)
+    report.family_id, report.missing_code = family.id, MISSING
+    session.flush()
+    _consents(session, checked, members, family_id=family.id, report_id=report.id, actor=actor, codes=codes)
+    record_pending(session, "family", [family.id], reason=f"report {report.code}: new family references")
+
+
+def _population(session: Session) -> str | None:
+    from reunite.store.models import Setting
+
+    row = session.get(Setting, "genetic_model")
+    return json.loads(row.value).get("population") if row is not None else None
+
+
+def _link_family(session: Session, report: MissingReport, family_code: str, missing_code: str | None, *,
+                 actor: Actor) -> None:
+    family_code = clean(family_code, what="family_code", max_length=MAX_CODE, required=True)
+    family = session.execute(select(Family).where(Family.code == family_code)).scalar_one_or_none()
+    if family is None:
+        raise NotFound(f"family_code: no family {family_code!r}; import it first ('reunite import families')")
+    if session.execute(select(MissingReport.code).where(MissingReport.family_id == family.id)).first():
+        raise Conflict(f"family_code: family {family_code!r} already belongs to another report")
+    members = list(session.execute(select(FamilyMember).where(FamilyMember.family_id == family.id)).scalars())
+    missing = [m.person_code for m in members if m.role == "missing"]
+    if missing_code is None:
+        if len(missing) != 1:
+            raise ReuniteError(f"missing_code: family {family_code!r} has {len(missing)} missing persons "
+                               f"({', '.join(missing)}); name the one this report is about")
+        missing_code = missing[0]
+    elif missing_code not in missing:
+        raise ReuniteError(f"missing_code: family {family_code!r} has no missing person {missing_code!r} "
+                           f"(its missing: {', '.join(missing) or 'none'})")
+    report.family_id, report.missing_code = family.id, missing_code
+    for m in members:
+        if m.sample_id is not None:
+            session.add(ReferenceConsent(family_member_id=m.id, report_id=report.id, relation=None, state="given",
+                                         recorded_by=actor.username, given_at=datetime.now(timezone.utc)))
+    session.flush()
+
+
+def add_reference(session: Session, code: str, *, actor: Actor, relation: str, sample_code: str,
+                  sex: str | None = None, consent_document: str | None = None,
+                  reason: str | None = None) -> ReferenceConsent:
+    """Add a family reference to report ``code``: the pedigree's previous version is kept in
+    record_versions, the sample claimed, the consent recorded and the family searched again
+    (pending, run after the commit)."""
+    from reunite.search.service import record_pending
+    from reunite.store.corrections import _family_data, _locked, _record
+
+    actor.require("report:write")
+    report = _report(session, code, lock=True)
+    require_scope(actor, report_path(session, report), what=f"report {report.code!r}")
+    if report.status in ("identified", "closed"):
+        raise Conflict(f"code: report {report.code!r} is {report.status}; reopen it before adding references")
+    family = _locked(session, Family, session.get(Family, report.family_id).code, what="family")
+    if family.family_type != REPORT_FAMILY_TYPE:
+        raise ReuniteError(f"code: the pedigree of report {report.code!r} is the imported family {family.code!r}; "
+                           "correct it with 'reunite correct pedigree'")
+    ref = Reference(relation, sample_code, sex, consent_document)
+    relation, sex = _check_relation(ref)
+    sample = sample_for(session, sample_code, what="sample_code", sex=sex)
+    existing = {m.person_code: m for m in session.execute(
+        select(FamilyMember).where(FamilyMember.family_id == family.id)
+        .execution_options(populate_existing=True)).scalars()}
+    members = {p: {"person": p, "father": m.father_code, "mother": m.mother_code, "sex": m.sex, "role": m.role,
+                   "sample_id": m.sample_id} for p, m in existing.items()}
+    person = place_reference(members, relation, sex, sample.id)
+    _check_pedigree(members, report.code)
+    before = _family_data(session, family)
+    claim(session, [sample], "family_member", where=f"report {report.code}")
+    _write_members(session, family.id, members, existing, report)
+    after = _family_data(session, family)
+    changes = [f"{person}: added ({relation}, sample {sample.code})"]
+    why = clean(reason, what="reason") or f"reference added to report {report.code}"
+    _record(session, entity="family", row=family, action="pedigree", before=before, after=after,
+            changes=changes, changed_by=actor.username, reason=why)
+    [consent] = _consents(session, [(ref, relation, sex, sample)], members, family_id=family.id,
+                          report_id=report.id, actor=actor, codes={sample.code: person})
+    report.version += 1
+    report.updated_at = datetime.now(timezone.utc)
+    # a correction's search: earlier candidates of the family recomputed (research), not only new ones
+    record_pending(session, "family", [family.id], reason=f"correction: report {report.code}: {changes[0]}")
+    audit(session, actor, "report.reference_add", entity="report", entity_id=report.code,
+          details={"relation": relation, "sample": sample.code, "person": person})
+    return consent
+
+
+def set_report_status(session: Session, code: str, *, actor: Actor, status: str,
+                      reason: str | None = None) -> MissingReport:
+    """Move report ``code`` to ``status`` (see :data:`TRANSITIONS`); closing needs a reason."""
+    actor.require("report:write")
+    if status not in REPORT_STATUSES:
+        raise ReuniteError(f"status: expected one of {', '.join(REPORT_STATUSES)}, found {status!r}")
+    report = _report(session, code, lock=True)
+    require_scope(actor, report_path(session, report), what=f"report {report.code!r}")
+    if status not in TRANSITIONS[report.status]:
+        raise Conflict(f"status: report {report.code!r} is {report.status}; it can become "
+                       f"{' or '.join(TRANSITIONS[report.status])}, not {status}")
+    reason = clean(reason, what="reason")
+    if status == "closed" and not reason:
+        raise ReuniteError("reason: closing a report needs a reason (e.g. 'child found alive by the family')")
+    old = report.status
+    report.status = status
+    report.closed_reason = reason if status == "closed" else None
+    report.version += 1
+    report.updated_at = datetime.now(timezone.utc)
+    session.flush()
+    audit(session, actor, "report.close" if status == "closed" else "report.status", entity="report",
+          entity_id=report.code, details={"from": old, "to": status, "reason": reason})
+    return report
+
+
+def close_report(session: Session, code: str, *, actor: Actor, reason: str) -> MissingReport:
+    return set_report_status(session, code, actor=actor, status="closed", reason=reason)
+
+
+# ----------------------------------------------------------------------------------------
+# read
+
+
+def _restricted(session: Session, r: MissingReport, path: str) -> dict:
+    return {"code": r.code, "status": r.status, "jurisdiction": path.strip("/").split("/")[-1],
+            "agency": agency_code(session, r.agency_id), "restricted": True}
+
+
+def _references(session: Session, report: MissingReport) -> list[dict]:
+    rows = session.execute(
+        select(ReferenceConsent, FamilyMember.person_code, FamilyMember.sex, Sample.code, Sample.status)
+        .join(FamilyMember, FamilyMember.id == ReferenceConsent.family_member_id)
+        .outerjoin(Sample, Sample.id == FamilyMember.sample_id)
+        .where(ReferenceConsent.report_id == report.id).order_by(ReferenceConsent.id)).all()
+    return [{"person": person, "relation": c.relation, "sex": sex, "sample": sample, "sample_status": status,
+             "consent": c.state, "consent_document": c.document, "given_at": iso(c.given_at),
+             "recorded_by": c.recorded_by, "withdrawn_at": iso(c.withdrawn_at), "withdrawn_by": c.withdrawn_by,
+             "withdrawn_reason": c.withdrawn_reason} for c, person, sex, sample, status in rows]
+
+
+def _view(session: Session, r: MissingReport, path: str, actor: Actor, *, full: bool) -> dict:
+    out = {"code": r.code, "status": r.status, "jurisdiction": path.strip("/").split("/")[-1],
+           "agency": agency_code(session, r.agency_id), "restricted": False, "child_sex": r.child_sex,
+           "child_birth_date": iso(r.child_birth_date), "child_birth_date_latest": iso(r.child_birth_date_latest),
+           "missing_date": iso(r.missing_date), "missing_place": code_of(session, r.missing_place_id),
+           "family": session.execute(select(Family.code).where(Family.id == r.family_id)).scalar(),
+           "missing_code": r.missing_code, "closed_reason": r.closed_reason, "version": r.version,
+           "created_by": r.created_by, "created_at": iso(r.created_at)}
+    if full:
+        out["missing_place_name"] = place_label(session, r.missing_place_id)
+        out["investigator"] = session.execute(select(User.username).where(User.id == r.investigator_id)).scalar()
+        out["references"] = _references(session, r)
+    if actor.sees_personal(path):
+        child = details_of(session, "report_child", r.id)
+        out["child_name"] = child.name if child else None
+        if full:
+            contact = details_of(session, "report_contact", r.id)
+            out.update(contact_name=contact.name if contact else None, contact=contact.contact if contact else None,
+                       circumstances=r.circumstances, missing_place_detail=r.missing_place_detail)
+    return out
+
+
+def show_report(session: Session, code: str, *, actor: Actor) -> dict:
+    """Report ``code`` as the actor may see it (personal fields only in their jurisdiction,
+    with ``personal:read``; that read is audited)."""
+    actor.require("report:read")
+    report = _report(session, code)
+    path = report_path(session, report)
+    if not actor.in_scope(path):
+        return _restricted(session, report, path)
+    out = _view(session, report, path, actor, full=True)
+    if actor.sees_personal(path):
+        audit(session, actor, "report.read_personal", entity="report", entity_id=report.code)
+    return out
+
+
+def list_reports(session: Session, *, actor: Actor, status: str | None = None, jurisdiction_code: str | None = None,
+                 agency_code_: str | None = None, missing_from: date | None = None, missing_to: date | None = None,
+                 created_from: date | None = None, created_to: date | None = None, cursor: str | None = None,
+                 limit: int | None = None) -> Page:
+    """Reports, newest first: out-of-scope ones with code, status, agency and jurisdiction
+    only.  Filters on dates apply to reports in the actor's jurisdiction only (a date filter
+    must not reveal a report it may not read)."""
+    actor.require("report:read")
+    q = select(MissingReport, Jurisdiction.path).join(Jurisdiction, Jurisdiction.id == MissingReport.jurisdiction_id)
+    if status is not None:
+        if status not in REPORT_STATUSES:
+            raise ReuniteError(f"status: expected one of {', '.join(REPORT_STATUSES)}, found {status!r}")
+        q = q.where(MissingReport.status == status)
+    q = q.where(*scope_filter(session, Jurisdiction.path, jurisdiction_code))
+    if agency_code_:
+        q = q.where(MissingReport.agency_id == agency_by_code(session, agency_code_).id)
+    dated = date_range_filter(MissingReport.missing_date, missing_from, missing_to, what="missing")
+    if created_from or created_to:
+        end = (datetime.combine(created_to, datetime.min.time(), timezone.utc) + timedelta(days=1)) if created_to \
+            else None
+        start = datetime.combine(created_from, datetime.min.time(), timezone.utc) if created_from else None
+        if start and end and end <= start:
+            raise ReuniteError(f"created_to: {created_to} is before created_from {created_from}")
+        dated += [MissingReport.created_at >= start] if start else []
+        dated += [MissingReport.created_at < end] if end else []
+    if dated:
+        q = q.where(and_(*dated, Jurisdiction.path.startswith(actor.jurisdiction_path, autoescape=True)))
+    page = keyset_page(session, q, MissingReport.id, cursor=cursor, limit=limit, descending=True)
+    items, personal = [], []
+    for report, path in page.items:
+        if not actor.in_scope(path):
+            items.append(_restricted(session, report, path))
+            continue
+        items.append(_view(session, report, path, actor, full=False))
+        if actor.sees_personal(path):
+            personal.append(report.code)
+    if personal:
+        audit(session, actor, "report.read_personal", entity="report", entity_id=None,
+              details={"list": personal})
+    page.items = items
+    return page

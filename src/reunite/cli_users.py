@@ -55,7 +55,7 @@ def _password(*, stdin: bool, prompt: str = "Password") -> str:
 
 def _print_next(cursor: str | None, command: str) -> None:
     if cursor:
-        console.print(f"more: {command} --cursor {cursor}", highlight=False)
+        console.print(f"more: the same '{command}' with --cursor {cursor}", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def audit_list(by: str = typer.Option(None, "--by", help="The acting user."),
                                                limit=limit, newest_first=not oldest))
     table = Table(title="Audit log")
     for col in ("seq", "time (UTC)", "actor", "address", "action", "entity", "details"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("seq", "action"))
     for e in page.items:
         table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), escape(e.actor), escape(e.address or ""),
                       escape(e.action), escape(f"{e.entity or ''} {e.entity_id or ''}".strip()),

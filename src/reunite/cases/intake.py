@@ -114,6 +114,16 @@ def _notify(session: Session, candidate_ids: list[int]) -> None:
         notify(session, candidate_ids)
 
 
+def _holding(index):
+    """The lock to hold while ``index`` is brought up to date and searched (the server's
+    in-memory index, :class:`reunite.api.index_cache.IndexCache`, has one: a search may add
+    columns to the index); none for the others."""
+    import contextlib
+
+    lock = getattr(index, "lock", None)
+    return lock if lock is not None else contextlib.nullcontext()
+
+
 def _resolve_index(index, session: Session, model):
     """``index``: a FamilyIndex, a function (session) -> FamilyIndex (the server's in-memory
     index, or the CLI's with a progress bar) or None (the index file, brought up to date)."""
@@ -145,10 +155,11 @@ def run_pending_in(session: Session, model, *, actor: Actor, index=None, kind: s
 
     workers = workers or os.cpu_count() or 1
     since = _max_candidate_id(session)
-    idx = _resolve_index(index, session, model)  # new families are indexed now
-    summaries = [_summary(k, ids, result) for k, ids, result in
-                 run_pending(session, model, kind=kind, subject_ids=subject_ids, workers=workers, index=idx,
-                             progress=progress)]
+    with _holding(index):
+        idx = _resolve_index(index, session, model)  # new families are indexed now
+        summaries = [_summary(k, ids, result) for k, ids, result in
+                     run_pending(session, model, kind=kind, subject_ids=subject_ids, workers=workers, index=idx,
+                                 progress=progress)]
     new = _new_candidates(session, since)
     if summaries:
         summaries[-1].new_candidate_ids = new  # the transaction's new candidates, on its last search
@@ -312,6 +323,20 @@ class SearchOutcome:
     summary: SearchSummary
     notes: list[str] = field(default_factory=list)
     lone_flags: dict[str, list[str]] = field(default_factory=dict)
+    candidate_ids: dict[tuple, int] = field(default_factory=dict)  # (unidentified id, family id, missing) -> id
+
+
+def _candidate_ids(session: Session, uids: list[int]) -> dict[tuple, int]:
+    """The stored candidates of these unidentified persons: (unidentified, family, missing) -> id."""
+    from reunite.store.models import MatchCandidate
+
+    out = {}
+    for k in range(0, len(uids), 500):
+        for cid, u, f, m in session.execute(select(MatchCandidate.id, MatchCandidate.unidentified_id,
+                                                   MatchCandidate.family_id, MatchCandidate.missing_code)
+                                            .where(MatchCandidate.unidentified_id.in_(uids[k:k + 500]))):
+            out[(u, f, m)] = cid
+    return out
 
 
 def check_options(*, min_lr: float, top: int | None, age_tolerance: float) -> None:
@@ -371,10 +396,11 @@ def search_in(session: Session, model, *, actor: Actor, unidentified: list[str] 
         kwargs.update(family_ids=[fid], per="family", top_k=top or 20)
     else:
         kwargs.update(top_k=top)
-    if index_applies(model, per=kwargs.get("per", "unidentified"), family_ids=kwargs.get("family_ids")):
-        kwargs["index"] = _resolve_index(index, session, model)
     since = _max_candidate_id(session) if store else 0
-    result = run_search(session, model, progress=progress, **kwargs)
+    with _holding(index):
+        if index_applies(model, per=kwargs.get("per", "unidentified"), family_ids=kwargs.get("family_ids")):
+            kwargs["index"] = _resolve_index(index, session, model)
+        result = run_search(session, model, progress=progress, **kwargs)
     summary = _summary("explicit", uids, result)
     # a person with no candidate has no row to carry its identity flags (a child's sample
     # that is its mother's gives no LR >= 1 against a family with both parents): given here
@@ -388,11 +414,13 @@ def search_in(session: Session, model, *, actor: Actor, unidentified: list[str] 
                     lone[code] = flags
     if store:
         summary.new_candidate_ids = _new_candidates(session, since)
+        if uids:
+            out_ids = _candidate_ids(session, uids)
         audit(session, actor, "search.run", details={
             "unidentified": list(unidentified or [])[:100], "family": family, "all": all_, "min_lr": min_lr,
             "candidates": len(result.candidates), "new_candidates": len(summary.new_candidate_ids)})
         _notify(session, summary.new_candidate_ids)
-    return SearchOutcome(result, summary, notes, lone)
+    return SearchOutcome(result, summary, notes, lone, out_ids if store and uids else {})
 
 
 def search(engine, model, *, actor: Actor, unidentified: list[str] | None = None, family: str | None = None,
@@ -435,3 +463,66 @@ def lone_identity_flags(session: Session, model, uid: int) -> list[str]:
              "one_locus_apart": "one locus apart from"}
     return [f"{words[m.kind]} {describe_holder(lookup.holders[m.target])} ({m.common_loci} common loci"
             + (f", differing at {m.locus})" if m.locus else ")") for m in matches]
+
+
+# ----------------------------------------------------------------------------------------
+# Import batches
+
+@dataclass
+class BatchView:
+    """An import batch: what was imported, from which file, by whom; ``report``: the import
+    report (codes, lines and reasons; no names) when asked for."""
+
+    id: int
+    kind: str
+    source: str
+    num_rows: int
+    created_at: Any
+    file_sha256: str | None
+    created_by: str | None
+    report: dict | None = None
+
+
+def _batch_view(batch, *, report: bool) -> BatchView:
+    details = None
+    if report and batch.report:
+        try:
+            details = json.loads(batch.report)
+        except ValueError:
+            details = {"text": batch.report}
+    return BatchView(batch.id, batch.kind, batch.source, batch.num_rows, batch.created_at, batch.file_sha256,
+                     batch.created_by, details)
+
+
+def list_imports(session: Session, *, actor: Actor, kind: str | None = None, cursor: str | None = None,
+                 limit: int | None = None):
+    """Import batches, newest first (``kind``: genotypes, families or unidentified), a
+    :class:`~reunite.cases.common.Page` of :class:`BatchView`.  Needs ``data:import``."""
+    from reunite.cases.common import keyset_page
+    from reunite.store.models import ImportBatch
+
+    actor.require("data:import")
+    query = select(ImportBatch)
+    if kind is not None:
+        check_kind(kind)
+        query = query.where(ImportBatch.kind.like(f"{kind}%"))
+    page = keyset_page(session, query, ImportBatch.id, cursor=cursor, limit=limit, descending=True)
+    page.items = [_batch_view(b, report=False) for b in page.items]
+    return page
+
+
+def get_import(session: Session, *, actor: Actor, batch_id: int) -> BatchView:
+    """One import batch with its report.  Needs ``data:import``."""
+    from reunite.store.models import ImportBatch
+
+    actor.require("data:import")
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"batch_id: no import batch {batch_id}")
+    return _batch_view(batch, report=True)
+
+
+def pending_counts(engine, *, actor: Actor) -> dict[str, int]:
+    """How many searches of each kind (``family``, ``unidentified``) are pending.  Needs ``search:run``."""
+    actor.require("search:run")
+    return {kind: len(ids) for kind, ids in pending(engine).items()}

@@ -240,7 +240,9 @@ app.add_typer(registration_app, name="registration")
 app.add_typer(candidates_app, name="candidates")
 app.add_typer(outcome_app, name="outcome")
 app.add_typer(inbox_app, name="inbox")
-from reunite import cli_serve  # noqa: E402,F401  (registers 'reunite serve' on app)
+from reunite.cli_serve import serve as _serve  # noqa: E402
+
+app.command("serve")(_serve)
 
 
 def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):
@@ -623,7 +625,10 @@ def search_cmd(
                   "registration?)", highlight=False)
     if out:
         try:
-            write_csv(result, out)
+            from reunite.cli_common import read as _read
+            from reunite.search.service import csv_details
+
+            write_csv(result, out, details=_read(engine, lambda s: csv_details(s, result)))
         except OSError as exc:
             stored = "; they are stored in the database" if store else ""
             raise ReuniteError(f"--out {out}: cannot write the candidates ({exc.strerror}){stored}") from None

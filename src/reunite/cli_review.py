@@ -1,6 +1,244 @@
-"""``reunite candidates ...``: list, show, and the review steps (stub: to be filled)."""
+"""``reunite candidates ...``: list, show, and the review steps (assign, review, request
+confirmation, attach a confirmation sample, confirm, reject), acting as ``--as USER``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
 
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from reunite.cli_common import AS_USER, acting, console, read, write
 
 candidates_app = typer.Typer(help="Candidates: list, show, assign, review, request confirmation, confirm, reject.",
-                             no_args_is_help=True)
+                             invoke_without_command=True)
+
+LIST_COLUMNS = ("id", "status", "unidentified", "family", "missing", "report", "log10_lr", "posterior", "prior",
+                "confirmation_log10_lr", "assignee", "flags", "below_threshold", "loci_compared",
+                "inconsistent_loci")
+
+
+def _fmt(x, digits: int = 2) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _posterior(x) -> str:
+    if not isinstance(x, float):
+        return _fmt(x)
+    return f"{x:.6f}" if x < 0.999999 else f"1 - {1 - x:.1e}" if x < 1 else "1"
+
+
+@candidates_app.callback()
+def candidates(ctx: typer.Context,
+               status: str = typer.Option(None, "--status", help="new, assigned, under_review, "
+                                          "confirmation_requested, confirmed, rejected or set_aside."),
+               assignee: str = typer.Option(None, "--assignee", help="Assigned to this user."),
+               min_log10_lr: float = typer.Option(None, "--min-log10-lr", help="At least this log10 LR."),
+               unidentified: str = typer.Option(None, "--unidentified", help="This unidentified person's code."),
+               family: str = typer.Option(None, "--family", help="This family's code."),
+               report: str = typer.Option(None, "--report", help="This missing-child report's code."),
+               jurisdiction: str = typer.Option(None, "--jurisdiction", help="Either side in this jurisdiction."),
+               flagged: bool = typer.Option(None, "--flagged/--not-flagged", help="With (without) identity flags."),
+               below_threshold: bool = typer.Option(None, "--below-threshold/--above-threshold",
+                                                    help="Reviewed candidates flagged below the review threshold."),
+               sort: str = typer.Option("lr", "--sort", help="lr (highest first) or id."),
+               limit: int = typer.Option(50, "--limit", help="At most this many (1 to 500)."),
+               cursor: str = typer.Option(None, "--cursor", help="The next page (printed under the table)."),
+               csv_out: Path = typer.Option(None, "--csv", help="Write every matching candidate to this CSV file."),
+               as_user: str = AS_USER) -> None:
+    """List candidates (codes only), highest LR first; subcommands act on one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from reunite.cases.candidates import list_candidates
+
+    engine, _, actor = acting(as_user)
+    filters = dict(status=status, assignee=assignee, min_log10_lr=min_log10_lr, unidentified=unidentified,
+                   family=family, report=report, jurisdiction=jurisdiction, flagged=flagged,
+                   below_threshold=below_threshold, sort=sort)
+    if csv_out is not None:
+        def every(s):
+            rows, page_cursor = [], None
+            while True:
+                page = list_candidates(s, actor=actor, cursor=page_cursor, limit=500, **filters)
+                rows += page.items
+                if not page.next_cursor:
+                    return rows
+                page_cursor = page.next_cursor
+
+        rows = read(engine, every)
+        with csv_out.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(LIST_COLUMNS)
+            for r in rows:
+                w.writerow([";".join(r[c]) if isinstance(r[c], list) else ("" if r[c] is None else r[c])
+                            for c in LIST_COLUMNS])
+        console.print(f"{len(rows):,} candidate(s) -> {escape(str(csv_out))}")
+        return
+    page = read(engine, lambda s: list_candidates(s, actor=actor, cursor=cursor, limit=limit, **filters))
+    table = Table(title="candidates")
+    for col in ("id", "status", "child", "family/missing", "report", "log10 LR", "posterior (prior)",
+                "confirmation", "assignee", "flags"):
+        table.add_column(col)
+    for r in page.items:
+        table.add_row(str(r["id"]), r["status"], escape(r["unidentified"]), escape(f"{r['family']}/{r['missing']}"),
+                      escape(r["report"] or "-"), _fmt(r["log10_lr"]),
+                      f"{_posterior(r['posterior'])} ({r['prior']:.2g})", _fmt(r["confirmation_log10_lr"]),
+                      escape(r["assignee"] or "-"),
+                      (f"{r['flags']}" if r["flags"] else "") + (" below threshold" if r["below_threshold"] else ""))
+    console.print(table)
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+@candidates_app.command("show")
+def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as_user: str = AS_USER) -> None:
+    """One candidate: per-locus table, flags, posterior, sex and age, confirmation tests, history."""
+    from reunite.cases.candidates import candidate_detail
+
+    engine, _, actor = acting(as_user)
+    d = write(engine, lambda s: candidate_detail(s, candidate_id, actor=actor))
+    child, fam = d["child"], d["family"]
+    console.print(f"[bold]candidate {d['id']}[/bold]: {escape(child['code'])} as "
+                  f"{escape(fam['code'])}/{escape(fam['missing'])}  status [bold]{d['status']}[/bold] "
+                  f"(version {d['version']}; assignee {escape(d['assignee'] or '-')})", highlight=False)
+    console.print(f"LR {_fmt(d['lr'], 4) if not isinstance(d['lr'], float) else format(d['lr'], '.4g')}, "
+                  f"log10 LR {_fmt(d['log10_lr'])} over {d['loci_compared']} loci; posterior "
+                  f"{_posterior(d['posterior'])} with prior {d['prior']:.3g} ({escape(d['prior_source'])})",
+                  highlight=False)
+    for side, x in (("child", child), ("family", fam)):
+        owner = f"{x['jurisdiction']} {x['jurisdiction_name']}" + (f", {x['agency']}" if x["agency"] else "")
+        extra = f" report {x['report']} ({x['report_status']})" if side == "family" and x["report"] else ""
+        console.print(f"{side}: {escape(owner)}{escape(extra)}", highlight=False)
+        if x["personal"]:
+            console.print("  " + escape("; ".join(f"{k}: {v}" for k, v in x["personal"].items() if v)),
+                          highlight=False)
+    c = d["compatibility"]
+    console.print(f"sex: child {c['sex']['child']}, missing {c['sex']['missing']} -> "
+                  f"{'compatible' if c['sex']['compatible'] else 'INCOMPATIBLE'}; age: estimated birth "
+                  f"{c['age']['child_estimated_birth'] or '?'}, birth {c['age']['missing_birth'] or '?'}, missing "
+                  f"{c['age']['missing_date'] or '?'} -> "
+                  + ("compatible" if c["age"]["compatible"] else "INCOMPATIBLE: " + "; ".join(c["age"]["reasons"])),
+                  highlight=False)
+    if d["flags"]:
+        from reunite.search.identity import flag_text
+
+        console.print("[red]identity flags:[/red] " + escape("; ".join(
+            flag_text(f) if isinstance(f, dict) and "relation" in f else str(f) for f in d["flags"])))
+    table = Table(title="per locus")
+    refs = [r["person"] for r in d["references"] if r["status"] == "active"]
+    samples = {r["person"]: r["sample"] for r in d["references"]}
+    table.add_column("locus")
+    table.add_column(f"child ({escape(child['sample'] or '')})")
+    for p in refs:
+        table.add_column(f"{escape(p)} ({escape(samples[p])})")
+    table.add_column("LR")
+    table.add_column("mutation?")
+    for row in d["loci"]:
+        lr = row["lr"]
+        table.add_row(row["locus"], row["child"] or "-", *[row["references"].get(p) or "-" for p in refs],
+                      f"{lr:.4g}" if isinstance(lr, float) else str(lr if lr is not None else "-"),
+                      "needs mutation" if row["needs_mutation"] else "")
+    console.print(table)
+    for t in d["confirmation_tests"]:
+        verdict = "supports" if t["supports"] else "EXCLUDES" if t["excludes"] else "inconclusive"
+        agree = "" if t["child_samples_agree"] is None else (
+            "; the child's samples agree" if t["child_samples_agree"]
+            else f"; the child's samples DISAGREE at {', '.join(t['disagreeing_loci'])}")
+        console.print(f"confirmation test {t['id']}: {escape(t['target'])} sample {escape(t['sample'] or '')}: "
+                      f"log10 LR {_fmt(t['log10_lr'])} (original {_fmt(t['original_log10_lr'])}); posterior "
+                      f"{_posterior(t['posterior'])}; {verdict}{escape(agree)}", highlight=False)
+    console.print("[bold]history[/bold]")
+    for e in d["history"]:
+        console.print(f"  {e['at']}  {escape(e['actor'])}  {e['event']}: {e['from_status'] or '-'} -> "
+                      f"{e['to_status']}" + (f"  {escape(e['comment'])}" if e["comment"] else ""), highlight=False)
+
+
+def _done(state: dict) -> None:
+    console.print(f"candidate {state['id']}: {state['status']} (version {state['version']}; assignee "
+                  f"{escape(state['assignee'] or '-')}); next: {', '.join(state['allowed_steps']) or 'none'}",
+                  highlight=False)
+
+
+def _step(as_user, candidate_id: int, work) -> None:
+    from reunite.cases import review
+
+    engine, _, actor = acting(as_user)
+
+    def run(s):
+        work(s, actor)
+        return review.state(s, candidate_id)
+
+    _done(write(engine, run))
+
+
+@candidates_app.command("assign")
+def assign(candidate_id: int = typer.Argument(...), to: str = typer.Option(..., "--to", help="A reviewer."),
+           comment: str = typer.Option(None, "--comment"), as_user: str = AS_USER) -> None:
+    """Assign a candidate to a reviewer (who is notified)."""
+    from reunite.cases.review import assign as run
+
+    _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, to=to, comment=comment))
+
+
+@candidates_app.command("review")
+def start_review(candidate_id: int = typer.Argument(...), comment: str = typer.Option(None, "--comment"),
+                 as_user: str = AS_USER) -> None:
+    """Start reviewing a candidate assigned to you."""
+    from reunite.cases.review import start_review as run
+
+    _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, comment=comment))
+
+
+@candidates_app.command("request-confirmation")
+def request_confirmation(candidate_id: int = typer.Argument(...), comment: str = typer.Option(..., "--comment"),
+                         as_user: str = AS_USER) -> None:
+    """Ask a second reviewer to confirm the candidate you reviewed."""
+    from reunite.cases.review import request_confirmation as run
+
+    _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, comment=comment))
+
+
+@candidates_app.command("confirm-sample")
+def confirm_sample(candidate_id: int = typer.Argument(...),
+                   sample: str = typer.Option(..., "--sample", help="An imported sample that belongs to nobody."),
+                   target: str = typer.Option(..., "--target", help="'child' or a person code of the pedigree."),
+                   as_user: str = AS_USER) -> None:
+    """Attach a confirmation sample and compute the LR again with it."""
+    from reunite.cases.confirmation import add_confirmation_sample, confirmation_dict
+
+    engine, model, actor = acting(as_user)
+
+    def run(s):
+        test = add_confirmation_sample(s, candidate_id, actor=actor, sample_code=sample, target=target, model=model)
+        return confirmation_dict(test, sample_code=sample.strip())
+
+    t = write(engine, run)
+    verdict = "supports the match" if t["supports"] else "EXCLUDES the match" if t["excludes"] else "inconclusive"
+    console.print(f"confirmation test {t['id']} ({escape(t['target'])}, sample {escape(t['sample'])}): log10 LR "
+                  f"{_fmt(t['log10_lr'])} (original {_fmt(t['original_log10_lr'])}); {verdict}", highlight=False)
+    if t["child_samples_agree"] is False:
+        console.print(f"[red]the child's two samples disagree at {', '.join(t['disagreeing_loci'])}[/red]")
+
+
+@candidates_app.command("confirm")
+def confirm(candidate_id: int = typer.Argument(...), comment: str = typer.Option(None, "--comment"),
+            as_user: str = AS_USER) -> None:
+    """Confirm a candidate (not the reviewer who requested confirmation)."""
+    from reunite.cases.review import confirm as run
+
+    _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, comment=comment))
+
+
+@candidates_app.command("reject")
+def reject(candidate_id: int = typer.Argument(...), reason: str = typer.Option(..., "--reason"),
+           as_user: str = AS_USER) -> None:
+    """Reject a candidate, with the reason."""
+    from reunite.cases.review import reject as run
+
+    _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, reason=reason))

@@ -1,0 +1,266 @@
+"""Candidates as reviewers see them: the list (filters, cursor pages) and one candidate in
+full (per-locus table, identity flags, posterior, sex and age, confirmation tests, history).
+
+Codes, LRs and owning agencies are shown to everyone with ``candidate:read``; names and
+contacts of a side only where ``actor.sees_personal`` (path of that side): the family side's
+path is its report's jurisdiction (national when no report links the family), the child
+side's is the unidentified person's jurisdiction.  Every such read is audited
+(``candidate.read_personal``), so :func:`candidate_detail` runs in a write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode_cursor, jurisdiction_by_code
+from reunite.cases.confirmation import confirmation_dict, confirmation_summary
+from reunite.cases.posterior import compatibility, posterior_of, tolerance_of
+from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
+from reunite.errors import ReuniteError
+from reunite.genetics.kinship import json_number
+from reunite.security.actor import Actor
+from reunite.settings import get_settings
+from reunite.store.models import Family, FamilyMember, MatchCandidate, PersonDetail, Sample, Unidentified
+from reunite.store.models_workflow import (
+    CANDIDATE_STATUSES,
+    Agency,
+    CandidateReview,
+    Jurisdiction,
+    MissingReport,
+    RescueOperation,
+    User,
+)
+
+SORTS = ("lr", "id")
+
+
+def _flags(text: str | None) -> list:
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    return value if isinstance(value, list) else [value]
+
+
+def _num(x):
+    return None if x is None else json_number(x)
+
+
+def _bad_cursor(cursor: str):
+    return ReuniteError(f"cursor: not a cursor this server gave ({cursor[:40]!r}); start again without it")
+
+
+def list_candidates(session: Session, *, actor: Actor, status: str | None = None, assignee: str | None = None,
+                    min_log10_lr: float | None = None, unidentified: str | None = None, family: str | None = None,
+                    report: str | None = None, jurisdiction: str | None = None, flagged: bool | None = None,
+                    below_threshold: bool | None = None, sort: str = "lr", cursor: str | None = None,
+                    limit: int | None = None, settings=None) -> Page:
+    """Candidates (codes only), filtered, sorted by LR (highest first) or by id; a page."""
+    actor.require("candidate:read")
+    settings = settings or get_settings()
+    limit = check_limit(limit)
+    if sort not in SORTS:
+        raise ReuniteError(f"sort: expected one of {', '.join(SORTS)}, found {sort!r}")
+    if status is not None and status not in CANDIDATE_STATUSES:
+        raise ReuniteError(f"status: expected one of {', '.join(CANDIDATE_STATUSES)}, found {status!r}")
+    if min_log10_lr is not None and not math.isfinite(min_log10_lr):
+        raise ReuniteError(f"min_log10_lr: expected a finite number, found {min_log10_lr!r}")
+    assignee_user = aliased(User)
+    rj, cj = aliased(Jurisdiction), aliased(Jurisdiction)
+    q = (select(MatchCandidate, Unidentified.code, Family.code, MissingReport.code, CandidateReview,
+                assignee_user.username)
+         .join(Unidentified, Unidentified.id == MatchCandidate.unidentified_id)
+         .join(Family, Family.id == MatchCandidate.family_id)
+         .outerjoin(MissingReport, MissingReport.family_id == MatchCandidate.family_id)
+         .outerjoin(CandidateReview, CandidateReview.candidate_id == MatchCandidate.id)
+         .outerjoin(assignee_user, assignee_user.id == CandidateReview.assigned_to))
+    if status is not None:
+        q = q.where(MatchCandidate.status == status)
+    if assignee:
+        q = q.where(assignee_user.username == assignee)
+    if min_log10_lr is not None:
+        q = q.where(MatchCandidate.log10_lr >= min_log10_lr)
+    if unidentified:
+        q = q.where(Unidentified.code == unidentified)
+    if family:
+        q = q.where(Family.code == family)
+    if report:
+        q = q.where(MissingReport.code == report)
+    if jurisdiction:
+        path = jurisdiction_by_code(session, jurisdiction, what="jurisdiction").path
+        if path != "CN/":  # national: everything
+            q = (q.outerjoin(rj, rj.id == MissingReport.jurisdiction_id)
+                 .outerjoin(cj, cj.id == Unidentified.jurisdiction_id)
+                 .where(or_(rj.path.startswith(path, autoescape=True), cj.path.startswith(path, autoescape=True))))
+    if flagged is not None:
+        q = q.where((MatchCandidate.flags != "") if flagged else (MatchCandidate.flags == ""))
+    if below_threshold is not None:
+        q = q.where(CandidateReview.below_threshold.is_(True) if below_threshold
+                    else or_(CandidateReview.below_threshold.is_(False), CandidateReview.candidate_id.is_(None)))
+    after = decode_cursor(cursor)
+    if sort == "id":
+        if after is not None:
+            if not isinstance(after.get("id"), int):
+                raise _bad_cursor(cursor)
+            q = q.where(MatchCandidate.id > after["id"])
+        q = q.order_by(MatchCandidate.id)
+    else:
+        if after is not None:
+            lr, last = after.get("lr"), after.get("id")
+            if not isinstance(last, int) or not isinstance(lr, (int, float)) or isinstance(lr, bool):
+                raise _bad_cursor(cursor)
+            q = q.where(or_(MatchCandidate.log10_lr < lr,
+                            and_(MatchCandidate.log10_lr == lr, MatchCandidate.id < last)))
+        q = q.order_by(MatchCandidate.log10_lr.desc(), MatchCandidate.id.desc())
+    rows = session.execute(q.limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cache: dict = {}
+    items = []
+    for cand, u_code, f_code, r_code, rev, who in rows:
+        post = posterior_of(session, cand, settings=settings, cache=cache)
+        tests = tests_of(session, cand.id)
+        best = max((t.log10_lr for t in tests if not math.isnan(t.log10_lr)), default=None)
+        items.append({
+            "id": cand.id, "status": cand.status, "version": rev.version if rev else 1,
+            "unidentified": u_code, "family": f_code, "missing": cand.missing_code, "report": r_code,
+            "lr": _num(cand.lr), "log10_lr": _num(cand.log10_lr), "loci_compared": cand.loci_compared,
+            "posterior": _num(post["posterior"]), "prior": post["prior"], "prior_source": post["prior_source"],
+            "confirmation_log10_lr": _num(best), "confirmation_tests": len(tests),
+            "assignee": who, "flags": len(_flags(cand.flags)),
+            "below_threshold": bool(rev.below_threshold) if rev else False,
+            "inconsistent_loci": [x for x in (cand.inconsistent_loci or "").split(",") if x],
+        })
+    next_cursor = None
+    if more:
+        last = rows[-1][0]
+        next_cursor = encode_cursor({"id": last.id} if sort == "id" else {"lr": last.log10_lr, "id": last.id})
+    return Page(items, next_cursor)
+
+
+def _owner(session: Session, jurisdiction_id: int | None, agency_id: int | None) -> dict:
+    j = session.get(Jurisdiction, jurisdiction_id) if jurisdiction_id else None
+    a = session.get(Agency, agency_id) if agency_id else None
+    return {"jurisdiction": j.code if j else "CN", "jurisdiction_name": j.name if j else "National",
+            "agency": a.code if a else None, "agency_name": a.name if a else None}
+
+
+def _detail(session: Session, kind: str, subject_id: int) -> dict | None:
+    row = session.execute(select(PersonDetail).where(PersonDetail.subject_kind == kind,
+                                                     PersonDetail.subject_id == subject_id)
+                          .order_by(PersonDetail.id)).scalars().first()
+    return None if row is None else {"name": row.name, "contact": row.contact}
+
+
+def locus_table(session: Session, cand: MatchCandidate) -> tuple[list[dict], list[dict]]:
+    """The per-locus table (locus, child's alleles, each reference's alleles, per-locus LR,
+    whether a mutation is needed) and the references (person, sample code, status)."""
+    child_profile = session.execute(select(Sample.profile).join(Unidentified, Unidentified.sample_id == Sample.id)
+                                    .where(Unidentified.id == cand.unidentified_id)).scalar_one()
+    from reunite.store.profiles import unpack_profile
+
+    child = unpack_profile(child_profile)
+    refs = session.execute(select(FamilyMember.person_code, FamilyMember.sex, Sample.code, Sample.profile,
+                                  Sample.status)
+                           .join(Sample, Sample.id == FamilyMember.sample_id)
+                           .where(FamilyMember.family_id == cand.family_id)
+                           .order_by(FamilyMember.person_code)).all()
+    references = [{"person": p, "sex": sex, "sample": code, "status": st} for p, sex, code, _, st in refs]
+    profiles = {p: unpack_profile(prof) for p, _, _, prof, st in refs if st == "active"}
+    try:
+        per_locus = json.loads(cand.lr_per_locus or "{}")
+    except ValueError:
+        per_locus = {}
+    inconsistent = {x for x in (cand.inconsistent_loci or "").split(",") if x}
+    rows = []
+    for locus in sorted(set(per_locus) | set(child)):
+        g = child.get(locus)
+        rows.append({"locus": locus, "child": "/".join(g) if g else None,
+                     "references": {p: "/".join(prof[locus]) if locus in prof else None
+                                    for p, prof in profiles.items()},
+                     "lr": per_locus.get(locus), "needs_mutation": locus in inconsistent})
+    return rows, references
+
+
+def candidate_detail(session: Session, candidate_id: int, *, actor: Actor, settings=None) -> dict:
+    """One candidate in full (see the module's docstring); run it in a write transaction:
+    the reading of names and contacts is audited."""
+    actor.require("candidate:read")
+    settings = settings or get_settings()
+    cand = candidate_or_404(session, candidate_id)
+    s = sides(session, cand)
+    rev = session.get(CandidateReview, cand.id)
+    assignee = session.get(User, rev.assigned_to) if rev and rev.assigned_to else None
+    loci, references = locus_table(session, cand)
+    tol = tolerance_of(cand)
+    missing = session.execute(select(FamilyMember).where(FamilyMember.family_id == cand.family_id,
+                                                         FamilyMember.person_code == cand.missing_code)
+                              ).scalar_one_or_none()
+    post = posterior_of(session, cand, settings=settings)
+    tests = []
+    for t in tests_of(session, cand.id):
+        code = session.execute(select(Sample.code).where(Sample.id == t.sample_id)).scalar()
+        d = confirmation_dict(t, settings=settings, sample_code=code)
+        d["posterior"] = _num(posterior_of(session, cand, log10_lr=t.log10_lr, settings=settings)["posterior"])
+        tests.append(d)
+    operation = session.get(RescueOperation, s.child.operation_id) if s.child.operation_id else None
+    child = {"code": s.child.code, "sex": s.child.sex, "category": s.child.category, "status": s.child.status,
+             "estimated_birth_date": s.child.estimated_birth_date.isoformat() if s.child.estimated_birth_date else None,
+             "found_date": s.child.found_date.isoformat() if s.child.found_date else None,
+             "found_place": s.child.found_place, "operation": operation.code if operation else None,
+             "sample": session.execute(select(Sample.code).where(Sample.id == s.child.sample_id)).scalar(),
+             **_owner(session, s.child.jurisdiction_id, s.child.agency_id), "personal": None}
+    fam = {"code": s.family.code, "missing": cand.missing_code, "report": s.report.code if s.report else None,
+           "report_status": s.report.status if s.report else None,
+           **(_owner(session, s.report.jurisdiction_id, s.report.agency_id) if s.report else _owner(session, None, None)),
+           "personal": None}
+    shown = []
+    if actor.sees_personal(s.child_path):
+        child["personal"] = {**(_detail(session, "unidentified", s.child.id) or {}),
+                             "placement_kind": s.child.placement_kind, "placement_name": s.child.placement_name}
+        shown.append("child")
+    if actor.sees_personal(s.family_path):
+        members = session.execute(select(FamilyMember.id, FamilyMember.person_code)
+                                  .where(FamilyMember.family_id == s.family.id)).all()
+        fam["personal"] = {
+            "child": _detail(session, "report_child", s.report.id) if s.report else None,
+            "contact": _detail(session, "report_contact", s.report.id) if s.report else None,
+            "circumstances": s.report.circumstances if s.report else None,
+            "missing_place_detail": s.report.missing_place_detail if s.report else None,
+            "members": {p: d for mid, p in members if (d := _detail(session, "family_member", mid))}}
+        shown.append("family")
+    if shown:
+        audit(session, actor, "candidate.read_personal", entity="candidate", entity_id=cand.id,
+              details={"sides": shown, "unidentified": s.child.code, "family": s.family.code})
+    summary = confirmation_summary(session, cand.id, settings=settings)
+    return {
+        "id": cand.id, "status": cand.status, "version": rev.version if rev else 1,
+        "assignee": assignee.username if assignee else None,
+        "confirmation_requested_by": rev.confirmation_requested_by if rev else None,
+        "confirmed_by": rev.confirmed_by if rev else None, "reason": rev.reason if rev else None,
+        "below_threshold": bool(rev.below_threshold) if rev else False,
+        "lr": _num(cand.lr), "log10_lr": _num(cand.log10_lr), "loci_compared": cand.loci_compared,
+        "posterior": _num(post["posterior"]), "prior": post["prior"], "prior_source": post["prior_source"],
+        "compatible_families": post["families"],
+        "compatibility": compatibility(s.child, missing, s.report, tolerance_days=tol),
+        "flags": _flags(cand.flags), "inconsistent_loci": sorted(x for x in (cand.inconsistent_loci or "").split(",")
+                                                                 if x),
+        "loci": loci, "references": references, "child": child, "family": fam,
+        "confirmation_tests": tests, "can_confirm": bool(summary["supporting"]) and not summary["excluding"],
+        "history": [event_dict(e) for e in _events(session, cand.id)],
+        "provenance": json.loads(cand.provenance or "{}"),
+        "personal_shown": shown,
+    }
+
+
+def _events(session: Session, candidate_id: int):
+    from reunite.store.models_workflow import CandidateEvent
+
+    return session.execute(select(CandidateEvent).where(CandidateEvent.candidate_id == candidate_id)
+                           .order_by(CandidateEvent.id)).scalars()

@@ -1,0 +1,150 @@
+"""Posterior probability of a candidate, and whether the child and the missing child agree in
+sex and age.
+
+    posterior = LR·π / (LR·π + 1 − π)
+
+The prior π is ``settings.prior`` (``REUNITE_PRIOR``) when it is set; otherwise
+π = 1 / N, N the number of families whose missing person is compatible with the child in
+sex and dates (the families the search compares the child with: sex known on both sides
+must agree; dates as the age filter, with the candidate's age tolerance), counted as at
+least 2 so that π stays below 1.  That prior says
+"before the DNA, the child is equally likely to be any compatible family's missing child";
+it assumes the child's family is in the database (when many rescued children belong to no
+registered family, a smaller prior, set with REUNITE_PRIOR, is more cautious).  The prior
+used is shown beside every posterior.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from reunite.settings import get_settings
+from reunite.store.models import FamilyMember, MatchCandidate, Unidentified
+
+
+def posterior(lr: float, prior: float) -> float:
+    """LR·π / (LR·π + 1 − π); LR infinite gives 1, LR 0 gives 0, NaN stays NaN."""
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"prior: expected 0 < prior < 1, found {prior}")
+    if math.isnan(lr):
+        return math.nan
+    if math.isinf(lr):
+        return 1.0 if lr > 0 else 0.0
+    if lr < 0:
+        raise ValueError(f"lr: expected LR >= 0, found {lr}")
+    odds = lr * prior / (1.0 - prior)
+    return odds / (odds + 1.0) if math.isfinite(odds) else 1.0
+
+
+def posterior_from_log10(log10_lr: float, prior: float) -> float:
+    """The same, from log10 LR (exact for LRs beyond the float range)."""
+    if math.isnan(log10_lr):
+        return math.nan
+    log_odds = log10_lr + math.log10(prior) - math.log10(1.0 - prior)
+    if log_odds > 300:
+        return 1.0
+    if log_odds < -300:
+        return 0.0
+    odds = 10.0 ** log_odds
+    return odds / (odds + 1.0)
+
+
+def compatible_families(session: Session, child: Unidentified, *, tolerance_days: int) -> int:
+    """How many families have a missing person compatible with ``child`` in sex and dates
+    (the rules of the search's filters, :func:`reunite.search.engine.age_conflicts`)."""
+    q = select(func.count(func.distinct(FamilyMember.family_id))).where(FamilyMember.role == "missing")
+    if child.sex in ("M", "F"):
+        q = q.where(FamilyMember.sex != ("F" if child.sex == "M" else "M"))
+    tol = timedelta(days=tolerance_days)
+    ub, uf = child.estimated_birth_date, child.found_date
+    if ub is not None:
+        q = q.where(or_(FamilyMember.birth_date.is_(None), FamilyMember.birth_date.between(ub - tol, ub + tol)))
+        q = q.where(or_(FamilyMember.missing_date.is_(None), FamilyMember.missing_date >= ub - tol))
+    if uf is not None:
+        q = q.where(or_(FamilyMember.birth_date.is_(None), FamilyMember.birth_date <= uf))
+    return int(session.execute(q).scalar() or 0)
+
+
+def _tolerance(candidate: MatchCandidate) -> int:
+    import json
+
+    from reunite.search.engine import DEFAULT_AGE_TOLERANCE, tolerance_days
+
+    try:
+        days = json.loads(candidate.provenance or "{}").get("age_filter", {}).get("tolerance_days")
+    except (ValueError, AttributeError):
+        days = None
+    return int(days) if isinstance(days, int) else tolerance_days(DEFAULT_AGE_TOLERANCE)
+
+
+def prior_for(session: Session, candidate: MatchCandidate, *, settings=None, cache: dict | None = None) -> dict:
+    """The prior of a candidate: ``{"prior": π, "source": ..., "families": N or None}``."""
+    settings = settings or get_settings()
+    if settings.prior is not None:
+        return {"prior": settings.prior, "source": "setting REUNITE_PRIOR", "families": None}
+    key = (candidate.unidentified_id, _tolerance(candidate))
+    if cache is not None and key in cache:
+        return cache[key]
+    child = session.get(Unidentified, candidate.unidentified_id)
+    n = compatible_families(session, child, tolerance_days=key[1])
+    out = {"prior": 1.0 / max(n, 2), "families": n,
+           "source": f"1 / {max(n, 2):,}: {n:,} families compatible with the child in sex and dates"
+           + (" (at least 2 counted)" if n < 2 else "")}
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def posterior_of(session: Session, candidate: MatchCandidate, *, log10_lr: float | None = None, settings=None,
+                 cache: dict | None = None) -> dict:
+    """``{"posterior", "prior", "prior_source", "families"}`` of the candidate (or of another
+    LR of it, e.g. a confirmation test's)."""
+    p = prior_for(session, candidate, settings=settings, cache=cache)
+    value = posterior_from_log10(candidate.log10_lr if log10_lr is None else log10_lr, p["prior"])
+    return {"posterior": value, "prior": p["prior"], "prior_source": p["source"], "families": p["families"]}
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def compatibility(child: Unidentified, missing: FamilyMember | None, report=None, *,
+                  tolerance_days: int) -> dict:
+    """Sex and age of the child against the missing child (the pedigree's missing person;
+    the report's dates where the pedigree has none)."""
+    m_sex = missing.sex if missing is not None else None
+    if m_sex not in ("M", "F") and report is not None:
+        m_sex = report.child_sex
+    sex_ok = not (child.sex in ("M", "F") and m_sex in ("M", "F") and child.sex != m_sex)
+    m_birth = missing.birth_date if missing is not None else None
+    m_missing = missing.missing_date if missing is not None else None
+    if report is not None:
+        m_birth = m_birth or report.child_birth_date
+        m_missing = m_missing or report.missing_date
+    ub, uf = child.estimated_birth_date, child.found_date
+    tol = timedelta(days=tolerance_days)
+    reasons = []
+    if ub and m_birth and abs((ub - m_birth).days) > tolerance_days:
+        reasons.append(f"estimated birth {ub} and birth {m_birth} are {abs((ub - m_birth).days)} days apart "
+                       f"(tolerance {tolerance_days})")
+    if uf and m_birth and uf < m_birth:
+        reasons.append(f"found {uf}, before the missing child's birth {m_birth}")
+    if ub and m_missing and ub > m_missing + tol:
+        reasons.append(f"estimated birth {ub} is after the missing date {m_missing} (tolerance {tolerance_days} days)")
+    known = bool(ub and (m_birth or m_missing)) or bool(uf and m_birth)
+    return {
+        "sex": {"child": child.sex, "missing": m_sex, "compatible": sex_ok},
+        "age": {"child_estimated_birth": _iso(ub), "child_found": _iso(uf), "missing_birth": _iso(m_birth),
+                "missing_date": _iso(m_missing),
+                "birth_difference_days": (ub - m_birth).days if ub and m_birth else None,
+                "tolerance_days": tolerance_days, "compatible": not reasons, "known": known,
+                "reasons": reasons},
+    }
+
+
+def tolerance_of(candidate: MatchCandidate) -> int:
+    return _tolerance(candidate)

@@ -103,15 +103,11 @@ def _new_candidates(session: Session, since: int) -> list[int]:
 
 
 def _notify(session: Session, candidate_ids: list[int]) -> None:
-    """The owners of new candidates are told (reunite.cases.notifications.notify_new_candidates,
-    when that service is present)."""
-    if not candidate_ids:
-        return
-    from reunite.cases import notifications
+    """The owners of new candidates are told (:func:`reunite.cases.notifications.notify_new_candidates`)."""
+    if candidate_ids:
+        from reunite.cases.notifications import notify_new_candidates
 
-    notify = getattr(notifications, "notify_new_candidates", None)
-    if notify is not None:
-        notify(session, candidate_ids)
+        notify_new_candidates(session, candidate_ids)
 
 
 def _holding(index):

@@ -283,8 +283,8 @@ def test_flags_are_stored_written_shown_and_listed_by_stats(db_url, tmp_path):
     out = tmp_path / "m.csv"
     write_csv(result, out)
     rows = list(csv.reader(out.open()))
-    assert rows[0][-1] == "flags"
-    assert [r[-1] for r in rows if r[1] == fam.code] == [
+    assert rows[0][8] == "flags"
+    assert [r[8] for r in rows if r[1] == fam.code] == [
         f"identical@this_family_reference:{fam.code}/{ref}({ref_sample})"]
     shown = _cli(db_url, "search", "--unidentified", "UMIX", "--min-lr", "0", "--top", "40")
     assert shown.exit_code == 0, shown.output

@@ -424,7 +424,8 @@ def test_cli_db_index_and_search(tmp_path):
     ok("import", "unidentified", str(paths["unidentified"]))
     out = ok("search", "--all", "--min-lr", "1000", "--out", str(tmp_path / "m.csv"))
     rows = (tmp_path / "m.csv").read_text().splitlines()
-    assert rows[0] == "unidentified_id,family_id,missing_id,lr,log10_lr,loci_compared,inconsistent_loci,rank,flags"
+    assert rows[0] == ("unidentified_id,family_id,missing_id,lr,log10_lr,loci_compared,inconsistent_loci,rank,flags,"
+                       "reference_samples,category,found_place,found_date")
     got = {tuple(r.split(",")[:3]): float(r.split(",")[4]) for r in rows[1:]}
     from reunite.store.db import make_engine
 

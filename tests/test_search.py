@@ -160,7 +160,8 @@ def test_search_in_the_database_is_stored_idempotently(tmp_path):
     write_csv(first, out)
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["unidentified_id", "family_id", "missing_id", "lr", "log10_lr", "loci_compared",
-                       "inconsistent_loci", "rank", "flags"]
+                       "inconsistent_loci", "rank", "flags", "reference_samples", "category", "found_place",
+                       "found_date"]
     assert len(rows) == len(first.candidates) + 1
     truth = {(u, f) for u, f, _ in db["truth"]}
     firsts = {(r[0], r[1]) for r in rows[1:] if r[7] == "1"}

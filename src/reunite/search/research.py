@@ -30,6 +30,7 @@ class ResearchSummary:
     updated: int = 0  # earlier candidates outside the top found again and updated
     superseded: int = 0  # earlier candidates below min_lr or no longer comparable, flagged
     reflagged: int = 0  # stored candidates whose identity flags changed (this or other persons')
+    below_threshold: int = 0  # reviewed candidates newly flagged below the review threshold
     notes: list[str] = field(default_factory=list)
 
 
@@ -75,6 +76,11 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
        reason (in ``flags``; a pair no longer compared keeps its old numbers, under the
        flag).  Candidates are never deleted; their status is kept.
     3. A candidate found again at LR >= ``min_lr`` loses an earlier superseded flag.
+    4. Every candidate whose LR or superseded flag changed, and every reviewed one (status
+       beyond 'new'), gets a 're-searched' row in its history (old and new LR); a reviewed
+       candidate whose log10 LR is now below ``settings.review_log10_lr`` (or that is
+       superseded) is flagged ``below_threshold`` (an event, and a notification to its
+       assignee), never removed; one back above loses the flag.
 
     Pending searches of these subjects are deleted (done).
     """
@@ -84,6 +90,7 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
     fids = sorted(set(family_ids))
     summary = ResearchSummary()
     found: set[tuple[int, int, str]] = set()
+    before = _snapshot(session, uids, fids)
     if uids:
         result = run_search(session, model, unidentified_ids=uids, min_lr=min_lr, top_k=top_k,
                             index=index, workers=workers)
@@ -137,6 +144,7 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
                                  + (why or _not_compared(session, row)) + "); the numbers are those "
                                  "of the data before")
     session.flush()
+    summary.below_threshold = _note_review_changes(session, before, because=because)
     # the identity flags of other persons' stored candidates that named, or now match, these profiles
     from reunite.search.service import identity_neighbours, refresh_identity_flags
 
@@ -147,6 +155,82 @@ def research(session: Session, model: GeneticModel, *, unidentified_ids=(), fami
             session.execute(delete(PendingSearch).where(PendingSearch.kind == kind,
                                                         PendingSearch.subject_id.in_(ids)))
     return summary
+
+
+def _snapshot(session: Session, uids: list[int], fids: list[int]) -> dict[int, tuple]:
+    """LR, log10 LR and superseded reason of the stored candidates of these persons and families."""
+    out = {}
+    for column, ids in ((MatchCandidate.unidentified_id, uids), (MatchCandidate.family_id, fids)):
+        for start in range(0, len(ids), 500):
+            for cid, lr, log10_lr, flags in session.execute(
+                    select(MatchCandidate.id, MatchCandidate.lr, MatchCandidate.log10_lr, MatchCandidate.flags)
+                    .where(column.in_(ids[start:start + 500]))):
+                out[cid] = (lr, log10_lr, superseded_reason(flags))
+    return out
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)  # NaN == NaN here
+
+
+REVIEWED = ("assigned", "under_review", "confirmation_requested", "confirmed")
+
+
+def _note_review_changes(session: Session, before: dict[int, tuple], *, because: str) -> int:
+    """History rows and below-threshold flags of the candidates a re-search brought up to date
+    (step 4 of :func:`research`); returns how many reviewed candidates were newly flagged."""
+    from sqlalchemy import update
+
+    from reunite.genetics.kinship import json_number
+    from reunite.settings import get_settings
+    from reunite.store.models import utcnow
+    from reunite.store.models_workflow import CandidateEvent, CandidateReview, Notification
+
+    threshold = get_settings().review_log10_lr
+    ids = sorted(before)
+    flagged = 0
+    for start in range(0, len(ids), 500):
+        for row, review in session.execute(
+                select(MatchCandidate, CandidateReview)
+                .outerjoin(CandidateReview, CandidateReview.candidate_id == MatchCandidate.id)
+                .where(MatchCandidate.id.in_(ids[start:start + 500])).order_by(MatchCandidate.id)):
+            old_lr, old_log, old_sup = before[row.id]
+            sup = superseded_reason(row.flags)
+            changed = not _same(old_log, row.log10_lr) or old_sup != sup
+            reviewed = review is not None and row.status in REVIEWED
+            now = utcnow()
+            if changed or reviewed:
+                session.add(CandidateEvent(
+                    candidate_id=row.id, from_status=row.status, to_status=row.status, actor="system", at=now,
+                    comment=f"re-searched after {because}: log10 LR {old_log:.2f} -> {row.log10_lr:.2f}"
+                            + (f"; {sup}" if sup else ""),
+                    data=json.dumps({"event": "re-searched", "old_lr": json_number(old_lr),
+                                     "new_lr": json_number(row.lr), "old_log10_lr": json_number(old_log),
+                                     "new_log10_lr": json_number(row.log10_lr), "superseded": sup})))
+            if not reviewed:
+                continue
+            below = bool(sup) or not (row.log10_lr >= threshold)
+            if below == bool(review.below_threshold):
+                continue
+            session.execute(update(CandidateReview).where(CandidateReview.candidate_id == row.id)
+                            .values(below_threshold=below, version=CandidateReview.version + 1, updated_at=now)
+                            .execution_options(synchronize_session=False))
+            what = (f"below the review threshold (log10 LR {row.log10_lr:.2f} < {threshold:g}"
+                    + (f"; {sup}" if sup else "") + ")") if below else f"back at or above log10 LR {threshold:g}"
+            session.add(CandidateEvent(
+                candidate_id=row.id, from_status=row.status, to_status=row.status, actor="system", at=now,
+                comment=f"after {because}: {what}",
+                data=json.dumps({"event": "below_threshold" if below else "above_threshold",
+                                 "log10_lr": json_number(row.log10_lr), "threshold": threshold})))
+            if below:
+                flagged += 1
+                if review.assigned_to is not None:
+                    session.add(Notification(
+                        user_id=review.assigned_to, kind="transition", entity="candidate", entity_id=row.id,
+                        subject=f"candidate {row.id} ({row.status}) fell below the review threshold after {because}",
+                        body=f"log10 LR {old_log:.2f} -> {row.log10_lr:.2f}" + (f"; {sup}" if sup else "")))
+    session.flush()
+    return flagged
 
 
 def _not_compared(session: Session, row: MatchCandidate) -> str:

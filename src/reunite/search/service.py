@@ -115,21 +115,48 @@ def store_candidates(session: Session, result: SearchResult, model: GeneticModel
 
 
 CSV_HEADER = ("unidentified_id", "family_id", "missing_id", "lr", "log10_lr", "loci_compared",
-              "inconsistent_loci", "rank", "flags")
+              "inconsistent_loci", "rank", "flags", "reference_samples", "category", "found_place", "found_date")
 
 
-def write_csv(result: SearchResult, path) -> None:
+def csv_details(session: Session, result: SearchResult) -> dict:
+    """What the matches CSV adds to a result's candidates, read from the database: per family
+    the references' sample ids (``person=sample``), per unidentified person the category,
+    found place and found date."""
+    fids = sorted({c.family.id for c in result.candidates})
+    uids = sorted({c.unidentified.id for c in result.candidates})
+    refs: dict[int, list[str]] = {}
+    people: dict[int, tuple] = {}
+    for start in range(0, len(fids), 500):
+        for fid, person, code in session.execute(
+                select(FamilyMember.family_id, FamilyMember.person_code, Sample.code)
+                .join(Sample, (Sample.id == FamilyMember.sample_id) & (Sample.status == "active"))
+                .where(FamilyMember.family_id.in_(fids[start:start + 500])).order_by(FamilyMember.person_code)):
+            refs.setdefault(fid, []).append(f"{person}={code}")
+    for start in range(0, len(uids), 500):
+        for uid, category, place, found in session.execute(
+                select(Unidentified.id, Unidentified.category, Unidentified.found_place, Unidentified.found_date)
+                .where(Unidentified.id.in_(uids[start:start + 500]))):
+            people[uid] = (category or "", place or "", found.isoformat() if found else "")
+    return {"references": refs, "unidentified": people}
+
+
+def write_csv(result: SearchResult, path, *, details: dict | None = None) -> None:
     """The matches CSV: one row per candidate, ids as in the imported files; ``flags``: the
-    identity flags (:func:`reunite.search.identity.flag_text`), separated by ``;``."""
+    identity flags (:func:`reunite.search.identity.flag_text`), separated by ``;``;
+    ``reference_samples`` (``person=sample;...``), ``category``, ``found_place`` and
+    ``found_date`` from ``details`` (:func:`csv_details`; empty without it)."""
     from reunite.search.identity import flag_text
 
+    details = details or {"references": {}, "unidentified": {}}
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(CSV_HEADER)
         for c in result.candidates:
             w.writerow((c.unidentified.code, c.family.code, c.missing, repr(c.lr), f"{c.log10_lr:.6f}",
                         c.loci_compared, ";".join(c.inconsistent_loci), c.rank,
-                        ";".join(flag_text(f) for f in c.flags)))
+                        ";".join(flag_text(f) for f in c.flags),
+                        ";".join(details["references"].get(c.family.id, [])),
+                        *details["unidentified"].get(c.unidentified.id, ("", "", ""))))
 
 
 def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, family_ids=None,

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from reunite.cases.common import audit, check_limit, decode_cursor, encode_cursor, Page
+from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode_cursor
 from reunite.errors import NotFound, PermissionDenied, ReuniteError
 from reunite.security.actor import Actor
 from reunite.settings import Settings, get_settings
@@ -159,7 +159,7 @@ def list_inbox(session: Session, *, actor: Actor, unread: bool | None = None, ki
     after = decode_cursor(cursor)
     if after is not None:
         u, last = after.get("u"), after.get("id")
-        if u not in (0, 1) or not isinstance(last, int):
+        if u not in (0, 1) or not isinstance(last, int) or not 0 <= last < 2**62:
             raise ReuniteError("cursor: not a cursor this server gave; start again without it")
         query = query.where(or_(rank > u, and_(rank == u, Notification.id < last)))
     rows = session.execute(query.order_by(rank, Notification.id.desc()).limit(limit + 1)).all()

@@ -244,7 +244,8 @@ def _views(session: Session, actor: Actor, rows: list[Outcome], *, with_follow_u
     return [OutcomeView(id=o.id, child_code=codes[o.unidentified_id], report_code=reports.get(o.report_id),
                         kind=o.kind, outcome_date=o.outcome_date, officer=names.get(o.officer_id),
                         notes=o.notes if show[o.id] else None,
-                        notes_hidden=bool(o.notes) and not show[o.id], jurisdiction=_code_of(paths.get(o.jurisdiction_id)),
+                        notes_hidden=bool(o.notes) and not show[o.id],
+                        jurisdiction=_code_of(paths.get(o.jurisdiction_id)),
                         created_by=o.created_by, created_at=o.created_at, follow_ups=fus.get(o.id, []))
             for o in rows]
 
@@ -394,6 +395,8 @@ def overdue_follow_ups(session: Session, *, actor: Actor, today: date | None = N
     if after is not None:
         try:
             due, last = date.fromisoformat(after["d"]), int(after["id"])
+            if not 0 <= last < 2**62:
+                raise ValueError(last)
         except (KeyError, TypeError, ValueError):
             raise ReuniteError("cursor: not a cursor this server gave; start again without it") from None
         query = query.where(or_(FollowUp.due_date > due, and_(FollowUp.due_date == due, FollowUp.id > last)))

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -32,6 +32,7 @@ MAX_UPLOAD_BYTES = 200 * 2**20  # an upload larger than this is refused (413)
 MAX_CONTROL_BYTES = 2**20
 Kind = Literal["genotypes", "families", "unidentified"]
 _PROBLEM = re.compile(r"^(?P<file>.*?):(?P<line>\d+): (?P<message>.*)$", re.S)
+_OPTION = re.compile(r"^--([\w-]+): (.*)$", re.S)
 _SAFE_NAME = re.compile(r"[^\w.\-]+", re.UNICODE)
 
 
@@ -116,31 +117,36 @@ class _TooLarge(Exception):
     pass
 
 
+def _problem(text: str, name: str) -> dict:
+    """One problem as ``{"file", "line", "field", "message"}`` (``field``: the option it is
+    about, e.g. ``encoding``; else ``file``)."""
+    m = _PROBLEM.match(text)
+    if m:
+        return {"file": m.group("file") or name, "line": int(m.group("line")), "field": "file",
+                "message": m.group("message")}
+    option = _OPTION.match(text)
+    if option:
+        return {"file": name, "line": None, "field": option.group(1).replace("-", "_"), "message": option.group(2)}
+    file, sep, rest = text.partition(": ")
+    if sep and file == name:
+        text = rest
+    return {"file": name, "line": None, "field": "file", "message": text}
+
+
 def _rejected(exc: ReuniteError, temp: str, name: str) -> JSONResponse:
-    """A rejected file as 422: the message and every problem with the upload's name for the
-    temporary file's path."""
+    """A rejected file as 422: the message and every problem, the upload's name standing for
+    the temporary file's path."""
     message = str(exc).replace(temp + "/", "").replace(temp, "")
-    problems = []
-    for text in getattr(exc, "problems", None) or []:
-        text = text.replace(temp + "/", "")
-        m = _PROBLEM.match(text)
-        if m and not m.group("file").startswith(" "):
-            problems.append({"file": m.group("file") or name, "line": int(m.group("line")),
-                             "message": m.group("message")})
-        else:
-            file, sep, rest = text.partition(": ")
-            problems.append({"file": file if sep and "/" not in file and " " not in file else name, "line": None,
-                             "message": rest if sep and " " not in file else text})
-    if not problems:
-        problems = [{"file": name, "line": None, "message": message.replace(f"{name}: ", "", 1)}]
-    return JSONResponse(error_body("rejected", message, field="file", problems=problems), status_code=422)
+    texts = [t.replace(temp + "/", "").replace(temp, "") for t in getattr(exc, "problems", None) or []]
+    problems = [_problem(t, name) for t in texts] or [_problem(message, name)]
+    return JSONResponse(error_body("rejected", message, field=problems[0]["field"], problems=problems),
+                        status_code=422)
 
 
 @router.post("/{kind}", response_model=ImportOut, status_code=201,
              responses={413: {"description": "the file is too large"},
                         422: {"description": "the file was rejected: every problem by file and line"}})
 def import_upload(
-    request: Request,
     kind: Kind = Path(description="genotypes, families or unidentified"),
     file: UploadFile = File(description="the file, as 'reunite import <kind>' reads it"),
     search: bool = Form(True, description="families, unidentified: search the new records now"),

@@ -12,6 +12,8 @@ import schemathesis
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, settings
 
+from reunite.api.app import API_PREFIX
+from reunite.api.routers import ROUTERS
 from reunite.security.permissions import ROLE_PERMISSIONS
 from workflow_world import make_world
 
@@ -26,7 +28,7 @@ def world(tmp_path_factory):
     return make_world(f"sqlite:///{path}", users=ROLE_USERS + [ALL_ROLES_USER])
 
 
-def _permission_of(route: APIRoute):
+def _permission_of(route):
     """The permission a route requires: the ``.permission`` of a dependency (api.deps.requires),
     None for 'any logged-in user', or the string 'public'."""
     found = []
@@ -41,15 +43,28 @@ def _permission_of(route: APIRoute):
     return found
 
 
+class _Mounted:
+    """A router's route as the app serves it (under /api/v1)."""
+
+    def __init__(self, route: APIRoute):
+        self.path = API_PREFIX + route.path
+        self.dependant = route.dependant
+
+
 def _operations(app):
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/v1"):
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-                yield method, route
+    """Every (method, route) of the API, from the routers the app includes (FastAPI 0.165 keeps
+    included routers behind a private wrapper in ``app.routes``)."""
+    for router in ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                    yield method, _Mounted(route)
 
 
 def _url(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "1", path)
+    """Path parameters filled with an id no record has: the permission check comes first, and
+    nothing real is changed (no user disabled, no token revoked)."""
+    return re.sub(r"\{[^}]+\}", "999999", path)
 
 
 def test_every_route_declares_its_permission(world):
@@ -62,16 +77,18 @@ def test_permission_matrix(world):
     """Each role alone, at national level (so scope never hides anything): 403 exactly when
     the role lacks the route's permission."""
     app = world.app()
-    clients = {role: world.client(f"only_{role}") for role in ROLE_PERMISSIONS}
+    client = world.client()
     checked = 0
     wrong = []
     for method, route in _operations(app):
         if (method, route.path) in PUBLIC:
             continue
         needed = [p for p in _permission_of(route) if p is not None]
-        for role, client in clients.items():
+        for role in ROLE_PERMISSIONS:
             allowed = all(p in ROLE_PERMISSIONS[role] for p in needed)
-            response = client.request(method, _url(route.path), json={} if method in ("POST", "PUT", "PATCH") else None)
+            headers = {"Authorization": f"Bearer {world.new_token(f'only_{role}')}"}  # logout may end one
+            response = client.request(method, _url(route.path), headers=headers,
+                                      json={} if method in ("POST", "PUT", "PATCH") else None)
             denied = response.status_code == 403 and response.json().get("error") == "forbidden"
             if denied == allowed:
                 wrong.append(f"{role}: {method} {route.path} -> {response.status_code} "

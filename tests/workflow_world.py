@@ -81,6 +81,13 @@ class World:
             self._tokens[username] = write_transaction(self.engine, work)
         return self._tokens[username]
 
+    def new_token(self, username: str) -> str:
+        """A fresh bearer token (not cached)."""
+        self._tokens.pop(username, None)
+        raw = self.token(username)
+        self._tokens.pop(username, None)
+        return raw
+
     def auth(self, username: str) -> dict:
         return {"Authorization": f"Bearer {self.token(username)}"}
 

@@ -100,7 +100,7 @@ def keyset_page(session: Session, query: Select, id_column, *, cursor: str | Non
     after = decode_cursor(cursor)
     if after is not None:
         last = after.get("id")
-        if not isinstance(last, int):
+        if not isinstance(last, int) or isinstance(last, bool) or not -2**62 < last < 2**62:
             raise ReuniteError("cursor: not a cursor this server gave; start again without it")
         query = query.where(id_column < last if descending else id_column > last)
     query = query.order_by(id_column.desc() if descending else id_column).limit(limit + 1)

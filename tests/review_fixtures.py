@@ -50,7 +50,8 @@ class ReviewWorld:
 
     def candidate(self, unidentified: str, family: str) -> int:
         def work(s):
-            return s.execute(select(MatchCandidate.id).join(Unidentified, Unidentified.id == MatchCandidate.unidentified_id)
+            return s.execute(select(MatchCandidate.id)
+                             .join(Unidentified, Unidentified.id == MatchCandidate.unidentified_id)
                              .join(Family, Family.id == MatchCandidate.family_id)
                              .where(Unidentified.code == unidentified, Family.code == family)).scalar_one()
         return self.read(work)

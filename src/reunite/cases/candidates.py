@@ -218,7 +218,7 @@ def candidate_detail(session: Session, candidate_id: int, *, actor: Actor, setti
              **_owner(session, s.child.jurisdiction_id, s.child.agency_id), "personal": None}
     fam = {"code": s.family.code, "missing": cand.missing_code, "report": s.report.code if s.report else None,
            "report_status": s.report.status if s.report else None,
-           **(_owner(session, s.report.jurisdiction_id, s.report.agency_id) if s.report else _owner(session, None, None)),
+           **_owner(session, s.report.jurisdiction_id if s.report else None, s.report.agency_id if s.report else None),
            "personal": None}
     shown = []
     if actor.sees_personal(s.child_path):

@@ -33,7 +33,7 @@ from reunite.errors import Conflict, NotFound, ReuniteError
 from reunite.genetics.kinship import json_number
 from reunite.security.actor import Actor
 from reunite.settings import get_settings
-from reunite.store.models import FamilyMember, Sample, Unidentified, utcnow
+from reunite.store.models import FamilyMember, Sample, utcnow
 from reunite.store.models_workflow import ConfirmationTest
 from reunite.store.profiles import GeneticModel, unpack_profile
 

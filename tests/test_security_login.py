@@ -444,3 +444,36 @@ def test_cli_users(tmp_path, monkeypatch):
     assert runner.invoke(app, ["user", "enable", "ana", "--as", "boss"]).exit_code == 0
     unknown = runner.invoke(app, ["jurisdiction", "add", "X1", "Nowhere", "--parent", "999", "--as", "boss"])
     assert unknown.exit_code == 1 and "parent_code" in unknown.output
+
+
+def test_lockout_and_tokens_on_both_backends(db_url, monkeypatch):
+    """Lockout state, token expiry and the audit entries of logins, on SQLite and PostgreSQL."""
+    w = make_world(db_url, users=[("admin", ["administrator"], "CN", None), ("ana", ["analyst"], "CN", None)])
+    t0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr(login, "_now", lambda: t0)
+    for _ in range(2):
+        with pytest.raises(login.LoginRefused):
+            attempt(w, "ana", "wrong password!!")
+    with pytest.raises(login.AccountLocked):
+        attempt(w, "ana", "wrong password!!")
+    with pytest.raises(login.AccountLocked):
+        attempt(w, "ana")
+    monkeypatch.setattr(login, "_now", lambda: t0 + timedelta(minutes=11))
+    assert attempt(w, "ana") == "ana"
+    monkeypatch.undo()
+    done = login.login_transaction(w.engine, lambda s: login.login_token(
+        s, username="ana", password=PASSWORD, settings=SETTINGS, days=1))
+    ana = w.actor("ana")
+    with Session(w.engine) as s:
+        assert tokens.resolve(s, done.token, kind="api")[0].username == "ana"
+        assert [t.id for t in login.list_tokens(s, actor=ana)] == [done.token_id]
+    reasons = [d.get("reason") for a, _, d in last_entries(w, 6) if a == "user.login_failed"]
+    assert reasons == ["locked", "wrong_password", "wrong_password", "wrong_password"]
+    from reunite.audit.service import verify_chain
+    from reunite.settings import get_settings
+
+    from reunite.security.actor import Actor
+
+    auditor = Actor(username="x", user_id=None, roles=frozenset({"auditor"}))
+    with Session(w.engine) as s:
+        assert verify_chain(s, actor=auditor, key=get_settings().audit_key).ok

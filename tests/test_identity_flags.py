@@ -311,3 +311,19 @@ def test_withdrawn_samples_are_left_out_of_the_lookup(tmp_path):
         s.execute(select(Sample).where(Sample.code == "S2")).scalar_one().status = "withdrawn"
     with Session(engine) as s:
         assert identity_lookup(s, MODEL).pairs() == []
+
+
+def test_near_duplicate_pairs_never_compare_two_families_references():
+    """Consent: a family's references are compared with unidentified persons only; two
+    families' references with the same profile are not listed as a pair (the same family's
+    are: one person typed twice), while a reference and an unidentified person are."""
+    from reunite.search.identity import Holder, IdentityLookup
+
+    profile = {f"L{i}": ("10", str(11 + i % 3)) for i in range(15)}
+    lookup = IdentityLookup(min_common_loci=12)
+    lookup.add(Holder("S1", "reference", "mother", 1, "F1"), profile)
+    lookup.add(Holder("S2", "reference", "mother", 2, "F2"), profile)
+    lookup.add(Holder("S3", "reference", "aunt", 1, "F1"), profile)
+    lookup.add(Holder("S4", "unidentified", "U1", None, None, 7), profile)
+    listed = {(lookup.holders[i].sample, lookup.holders[j].sample) for i, j, _ in lookup.pairs()}
+    assert listed == {("S1", "S3"), ("S1", "S4"), ("S2", "S4"), ("S3", "S4")}

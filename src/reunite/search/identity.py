@@ -325,6 +325,11 @@ class Holders:
         self._n += self._pending
         self._chunks, self._pending, self._order = [], 0, None
 
+    def kinds_and_families(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: the index of its kind in HOLDER_KINDS, and its family id (-1: none)."""
+        self.compact()
+        return self._kind, self._family_id
+
     def unidentified_entries(self, ids) -> list[int]:
         """The entry of each unidentified person (database id), -1 where it has none."""
         self.compact()
@@ -647,11 +652,16 @@ class IdentityLookup:
         return out
 
     def pairs(self) -> list[tuple[int, int, Match]]:
-        """Every near-duplicate pair of the lookup's entries, (i, j, match of j) with i < j."""
+        """Every near-duplicate pair of the lookup's entries, (i, j, match of j) with i < j,
+        except two family references of different families: a family's references are
+        compared with unidentified persons only (their consent), never with another family's."""
         g = self.genotypes()
         found = self._found(g, g, np.zeros(len(g), dtype=bool))
+        reference = HOLDER_KINDS.index("reference")
+        kinds, families = self.holders.kinds_and_families()
         out = [(q, t, Match(t, kind, common, None if locus is None else self.loci[locus]))
-               for q, t, kind, common, locus in found if q < t]
+               for q, t, kind, common, locus in found if q < t
+               and not (kinds[q] == reference and kinds[t] == reference and families[q] != families[t])]
         out.sort(key=lambda x: (x[0], x[1]))
         return out
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from reunite import __version__
 from reunite.api import errors
 from reunite.api.routers import ROUTERS
+from reunite.cases.delivery import channels, deliver_in_background
 from reunite.settings import Settings, get_settings
 from reunite.store import db
 from reunite.store.profiles import GeneticModel
@@ -54,9 +55,13 @@ def create_app(*, settings: Settings | None = None, engine=None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"])
 
+    delivery_on = bool(channels(settings))
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400 and delivery_on:
+            deliver_in_background(engine, settings)  # notifications the request committed: e-mail, webhook
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         docs = request.url.path.startswith(f"{API_PREFIX}/docs")

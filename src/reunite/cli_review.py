@@ -57,6 +57,11 @@ def candidates(ctx: typer.Context,
         return
     from reunite.cases.candidates import list_candidates
 
+    if csv_out is not None and (csv_out.is_dir() or not csv_out.parent.is_dir()):
+        from reunite.errors import ReuniteError
+
+        raise ReuniteError(f"--csv {csv_out}: " + ("is a folder; give a file name" if csv_out.is_dir() else
+                                                  f"the folder {csv_out.parent} does not exist"))
     engine, _, actor = acting(as_user)
     filters = dict(status=status, assignee=assignee, min_log10_lr=min_log10_lr, unidentified=unidentified,
                    family=family, report=report, jurisdiction=jurisdiction, flagged=flagged,

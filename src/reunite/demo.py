@@ -1,4 +1,5 @@
-"""``make demo``: LRs of a few realistic, simulated kinship cases."""
+"""``make demo``: LRs of a few realistic, simulated kinship cases, a simulated national database
+searched, and (development mode) the case workflow from report to a child's return home."""
 
 from __future__ import annotations
 
@@ -199,12 +200,44 @@ def run_all(console: Console, *, seed: int = 2016, out_dir: Path = Path("demo-ou
     cases_path = out_dir / "cases.json"
     cases_path.write_text(json.dumps(case_document(demo_cases(seed=seed)), indent=1) + "\n",
                           encoding="utf-8")
+    workflow = run_workflow_demo(console, seed=seed, out_dir=out_dir)
     console.print("\nWhere to look next (run from this folder):")
-    for command, what in next_steps(out_dir, example_unidentified=example):
+    for command, what in next_steps(out_dir, example_unidentified=example, workflow=workflow):
         console.print(f"  {what}:\n    {command}", soft_wrap=True, markup=False, highlight=False)
 
 
-def next_steps(out_dir: Path, *, example_unidentified: str | None = None) -> list[tuple[str, str]]:
+def run_workflow_demo(console: Console, *, seed: int, out_dir: Path) -> bool:
+    """Part three, in development mode only: users of every role (passwords printed once),
+    simulated reports, a rescue operation, searches, a review ending in a confirmed match and
+    an outcome, in the demo's database (:mod:`reunite.demo_workflow`).  Returns whether it ran."""
+    from sqlalchemy.orm import Session
+
+    from reunite.demo_workflow import print_workflow, run_workflow
+    from reunite.settings import Settings
+    from reunite.store.db import make_engine, read_settings
+    from reunite.store.profiles import GeneticModel
+
+    if not Settings().development:
+        console.print("\n[yellow]case workflow demo skipped[/yellow]: REUNITE_ENV is not development; the demo "
+                      "creates users with passwords printed on the screen only in development mode", highlight=False)
+        return False
+    t0 = time.perf_counter()
+    engine = make_engine(f"sqlite:///{out_dir / 'reunite.db'}")
+    try:
+        with Session(engine) as s:
+            model = GeneticModel.from_json(read_settings(s)["genetic_model"])
+        result = run_workflow(engine, model, data_dir=out_dir / "workflow", seed=seed)
+    finally:
+        engine.dispose()
+    url = shlex.quote(f"sqlite:///{shown_path(out_dir / 'reunite.db')}")
+    print_workflow(console, result, database_url=url, reunite=reunite_command())
+    console.print(f"(case workflow in {time.perf_counter() - t0:.1f} s; its simulated genotype files in "
+                  f"{shown_path(out_dir / 'workflow')})", highlight=False, markup=False)
+    return True
+
+
+def next_steps(out_dir: Path, *, example_unidentified: str | None = None,
+               workflow: bool = False) -> list[tuple[str, str]]:
     """``(line, what it shows)`` for the demo's closing hints; command lines start with ``$ ``.
 
     Paths are relative to the current folder when inside it, else absolute; the database is
@@ -222,6 +255,14 @@ def next_steps(out_dir: Path, *, example_unidentified: str | None = None) -> lis
     if example_unidentified:
         steps.append((f"$ {url} {reunite} search --unidentified {shlex.quote(example_unidentified)} --no-store",
                       "the candidates of the strongest match, searched again"))
+    if workflow:
+        steps += [
+            (f"$ {url} {reunite} candidates --as reviewer1", "the candidates a reviewer sees (demo workflow)"),
+            (f"$ {url} {reunite} inbox list --as inv_butuo", "the Butuo investigator's notifications"),
+            (f"$ {url} {reunite} outcome show LY24-C03 --as welfare_linyi",
+             "the child who went home: outcome and follow-up visits"),
+            (f"$ {url} {reunite} audit verify --as auditor", "the audit log's HMAC chain, verified"),
+        ]
     steps.append((f"$ {reunite} populations", "the shipped frequency tables"))
     root = Path(__file__).resolve().parents[2]  # the source tree, when reunite runs from one
     if (root / "tests" / "data" / "cases.json").is_file():

@@ -1,6 +1,7 @@
 """Web sessions and API bearer tokens: random secrets of which only SHA-256 digests are kept.
 
-A token is valid while not revoked and not expired; every use updates ``last_used_at``.  A
+A token is valid while not revoked and not expired (``last_used_at`` is not kept per request:
+the audit log records what each token did).  A
 session also carries a CSRF token (double submit: the cookie session's requests that change
 anything must send it in ``X-CSRF-Token``).
 """

@@ -5,8 +5,8 @@ what the search costs, not the seconds the CLI spends loading the index file.
 first use, and brought up to date before each use by the same incremental logic as the
 index file (:func:`reunite.search.service.family_index` with ``base=``): new families are
 added, a correction or an import rolled back rebuilds it.  Whether anything changed is read
-in three cheap statements (the family import batches, the last correction, the highest
-family id).  ``lock`` is held while the index is brought up to date and searched (a search
+in three cheap statements (the family import batches, the corrections' count and last id,
+the highest family id).  ``lock`` is held while the index is brought up to date and searched (a search
 may add columns); the intake services take it (:func:`reunite.cases.intake._holding`).
 """
 
@@ -37,15 +37,18 @@ class IndexCache:
 
     @staticmethod
     def database_state(session: Session) -> tuple:
-        """What the index depends on, read cheaply: family import batches, the last correction
-        that changes families, the highest family id."""
-        from reunite.search.service import _batch_token, _corrections_token
-        from reunite.store.models import Family, ImportBatch
+        """What the index depends on, read cheaply (by primary keys): the family import
+        batches, the number and last id of the corrections (any correction: whether it
+        changes the index is :func:`~reunite.search.service.family_index`'s to tell), the
+        highest family id."""
+        from reunite.search.service import _batch_token
+        from reunite.store.models import Family, ImportBatch, RecordVersion
 
         imports = tuple(sorted(_batch_token(b) for b in session.execute(
             select(ImportBatch.id, ImportBatch.created_at, ImportBatch.num_rows, ImportBatch.source)
             .where(ImportBatch.kind == "families"))))
-        return imports, _corrections_token(session), session.execute(select(func.max(Family.id))).scalar()
+        corrections = tuple(session.execute(select(func.count(RecordVersion.id), func.max(RecordVersion.id))).one())
+        return imports, corrections, session.execute(select(func.max(Family.id))).scalar()
 
     def __call__(self, session: Session):
         """The index, brought up to date in ``session`` (None at θ > 0: no index)."""

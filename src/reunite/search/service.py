@@ -389,7 +389,7 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, 
                                           f"and the next search builds it again. Make the folder {path.parent} "
                                           "writable, or set REUNITE_INDEX to a file in a writable folder",
                                           stacklevel=2)
-                _IDENTITY_CACHE[str(path)] = lookup
+            _IDENTITY_CACHE[str(path)] = lookup  # put back, also when it was up to date
         else:
             lookup = _built_identity(session, model, state)
     lookup.genotypes()  # one block, holders compacted: the view below shares them unchanged

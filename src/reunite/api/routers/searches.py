@@ -4,6 +4,7 @@ server's in-memory family index), and the searches left pending.  Codes only."""
 from __future__ import annotations
 
 import math
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -17,6 +18,7 @@ from reunite.security.actor import Actor
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 
+SCAN_THREADS = os.cpu_count() or 1  # one search's scan is split between threads (it releases the GIL)
 Code = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -82,7 +84,7 @@ def run_search(
     log10 LR, family and missing person's codes, identity flags."""
     found = intake.search_unidentified(engine, model, actor=actor, codes=body.unidentified, min_lr=body.min_lr,
                                        top=body.top, age_tolerance=body.age_tolerance, store=body.store,
-                                       index=cache)
+                                       index=cache, workers=SCAN_THREADS)
     r = found.result
     ids = found.candidate_ids
     return SearchOut(

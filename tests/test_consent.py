@@ -129,3 +129,32 @@ def test_cli_and_api_withdraw(world, monkeypatch):
     assert states == {world.codes["FA"]: "withdrawn", world.codes["MO"]: "given", world.codes["S1"]: "withdrawn"}
     assert world.client("analyst").post("/api/v1/reports/RPT-1/consent-withdrawals",
                                         json={"sample_code": world.codes["MO"], "reason": "x"}).status_code == 403
+
+
+def test_a_confirmation_test_computed_with_a_withdrawn_reference_no_longer_counts(world, tmp_path):
+    """A confirmation LR computed with the mother's profile before she withdrew: after the
+    withdrawal it neither supports confirming nor shows its LR (the profile is in no LR)."""
+    from reunite.cases import review
+    from reunite.cases.candidates import candidate_detail, list_candidates
+    from reunite.cases.confirmation import add_confirmation_sample
+
+    inv = world.actor("inv_butuo")
+    second = import_samples(world, tmp_path, {"CH": world.profiles["CH"]}, prefix="S2-", name="g2.csv")["CH"]
+    with Session(world.engine) as s:
+        cid = s.execute(select(MatchCandidate.id)).scalar_one()
+    write_transaction(world.engine, lambda s: review.assign(s, cid, actor=inv, to="reviewer1"))
+    write_transaction(world.engine, lambda s: review.start_review(s, cid, actor=world.actor("reviewer1")))
+    write_transaction(world.engine, lambda s: review.request_confirmation(s, cid, actor=world.actor("reviewer1")))
+    test = write_transaction(world.engine, lambda s: add_confirmation_sample(
+        s, cid, actor=world.actor("analyst"), sample_code=second, target="child", model=world.model).id)
+    write_transaction(world.engine, lambda s: withdraw_consent(s, "RPT-1", actor=inv, sample_code=world.codes["MO"],
+                                                               reason="the mother asked"))
+    complete_pending(world.engine, world.model, actor=inv)
+    with pytest.raises(Conflict, match=f"confirmation_tests: .*test\\(s\\) {test} used a profile withdrawn"):
+        write_transaction(world.engine, lambda s: review.confirm(s, cid, actor=world.actor("reviewer2")))
+    detail = write_transaction(world.engine, lambda s: candidate_detail(s, cid, actor=world.actor("reviewer2")))
+    [shown] = detail["confirmation_tests"]
+    assert shown["id"] == test and shown["supports"] is False and shown["log10_lr"] is None
+    assert shown["withdrawn_references"] == ["MO"] and detail["can_confirm"] is False
+    [item] = list_candidates(Session(world.engine), actor=world.actor("reviewer2")).items
+    assert item["confirmation_log10_lr"] is None

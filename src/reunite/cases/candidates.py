@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode_cursor, jurisdiction_by_code
-from reunite.cases.confirmation import confirmation_dict, confirmation_summary
+from reunite.cases.confirmation import confirmation_dict, confirmation_summary, withdrawn_used
 from reunite.cases.posterior import compatibility, posterior_of, tolerance_of
 from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
 from reunite.errors import ReuniteError
@@ -126,7 +126,8 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
     for cand, u_code, f_code, r_code, rev, who in rows:
         post = posterior_of(session, cand, settings=settings, cache=cache)
         tests = tests_of(session, cand.id)
-        best = max((t.log10_lr for t in tests if not math.isnan(t.log10_lr)), default=None)
+        best = max((t.log10_lr for t in tests if not math.isnan(t.log10_lr) and not withdrawn_used(session, t)),
+                   default=None)
         items.append({
             "id": cand.id, "status": cand.status, "version": rev.version if rev else 1,
             "unidentified": u_code, "family": f_code, "missing": cand.missing_code, "report": r_code,
@@ -206,8 +207,9 @@ def candidate_detail(session: Session, candidate_id: int, *, actor: Actor, setti
     tests = []
     for t in tests_of(session, cand.id):
         code = session.execute(select(Sample.code).where(Sample.id == t.sample_id)).scalar()
-        d = confirmation_dict(t, settings=settings, sample_code=code)
-        d["posterior"] = _num(posterior_of(session, cand, log10_lr=t.log10_lr, settings=settings)["posterior"])
+        d = confirmation_dict(t, settings=settings, sample_code=code, withdrawn=withdrawn_used(session, t))
+        d["posterior"] = None if d["void"] else _num(posterior_of(session, cand, log10_lr=t.log10_lr,
+                                                                  settings=settings)["posterior"])
         tests.append(d)
     operation = session.get(RescueOperation, s.child.operation_id) if s.child.operation_id else None
     child = {"code": s.child.code, "sex": s.child.sex, "category": s.child.category, "status": s.child.status,

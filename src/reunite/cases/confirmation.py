@@ -19,6 +19,10 @@ A test **supports** the match when its log10 LR is at least ``settings.review_lo
 for a child sample, the two samples agree at every common locus; it **excludes** the match
 when its LR is below 1 (the new data favour "unrelated"; LR 0 included) or the child's two
 samples disagree.  Confirming needs one supporting test and no excluding one.
+
+A test whose LR used a profile withdrawn since (a reference's consent withdrawn, or the
+test's sample withdrawn) is **void**: its LR is not shown and it neither supports nor
+excludes the match; attach a new test computed without the withdrawn profile.
 """
 
 from __future__ import annotations
@@ -48,38 +52,69 @@ def _loads(text: str | None, default):
         return default
 
 
-def excludes(test: ConfirmationTest) -> bool:
+def withdrawn_used(session: Session, test: ConfirmationTest) -> list[str]:
+    """Who of those whose profile the test's LR used has been withdrawn since: family person
+    codes, and 'sample' for the test's own sample."""
+    from reunite.store.models import MatchCandidate
+
+    prov = _loads(test.provenance, {})
+    used = set(prov.get("references") or ())
+    family_id = session.execute(select(MatchCandidate.family_id)
+                                .where(MatchCandidate.id == test.candidate_id)).scalar()
+    out = sorted(session.execute(
+        select(FamilyMember.person_code).join(Sample, Sample.id == FamilyMember.sample_id)
+        .where(FamilyMember.family_id == family_id, Sample.status != "active")).scalars()) if used else []
+    out = [p for p in out if p in used]
+    own = session.execute(select(Sample.status).where(Sample.id == test.sample_id)).scalar()
+    return out + (["sample"] if own is not None and own != "active" else [])
+
+
+def _void(test: ConfirmationTest, withdrawn) -> bool:
+    return bool(withdrawn)
+
+
+def excludes(test: ConfirmationTest, *, withdrawn=()) -> bool:
     """The test speaks against the match: LR below 1 (or not a number), or the child's two
-    samples disagree at a common locus."""
+    samples disagree at a common locus (a void test, see the module doc, never does)."""
+    if _void(test, withdrawn):
+        return False
     prov = _loads(test.provenance, {})
     if prov.get("child_samples_agree") is False:
         return True
     return not (test.log10_lr >= 0.0)  # NaN counts as excluding
 
 
-def supports(test: ConfirmationTest, *, settings=None) -> bool:
+def supports(test: ConfirmationTest, *, settings=None, withdrawn=()) -> bool:
     settings = settings or get_settings()
-    return not excludes(test) and test.log10_lr >= settings.review_log10_lr
+    return not _void(test, withdrawn) and not excludes(test) and test.log10_lr >= settings.review_log10_lr
 
 
 def confirmation_summary(session: Session, candidate_id: int, *, settings=None) -> dict:
     """Ids of the candidate's confirmation tests that support and that exclude the match."""
     rows = list(session.execute(select(ConfirmationTest).where(ConfirmationTest.candidate_id == candidate_id)
                                 .order_by(ConfirmationTest.id)).scalars())
-    return {"supporting": [t.id for t in rows if supports(t, settings=settings)],
-            "excluding": [t.id for t in rows if excludes(t)], "count": len(rows)}
+    void = {t.id: withdrawn_used(session, t) for t in rows}
+    return {"supporting": [t.id for t in rows if supports(t, settings=settings, withdrawn=void[t.id])],
+            "excluding": [t.id for t in rows if excludes(t, withdrawn=void[t.id])],
+            "void": [t.id for t in rows if void[t.id]], "count": len(rows)}
 
 
-def confirmation_dict(test: ConfirmationTest, *, settings=None, sample_code: str | None = None) -> dict:
+def confirmation_dict(test: ConfirmationTest, *, settings=None, sample_code: str | None = None,
+                      withdrawn=()) -> dict:
+    """A test as shown; ``withdrawn`` (from :func:`withdrawn_used`): a void test shows no LR."""
     prov = _loads(test.provenance, {})
+    void = _void(test, withdrawn)
     return {"id": test.id, "sample": sample_code or prov.get("sample"), "target": test.target,
-            "lr": json_number(test.lr), "log10_lr": json_number(test.log10_lr),
+            "lr": None if void else json_number(test.lr), "log10_lr": None if void else json_number(test.log10_lr),
             "original_log10_lr": prov.get("original_log10_lr"),
-            "lr_per_locus": _loads(test.lr_per_locus, {}),
+            "lr_per_locus": {} if void else _loads(test.lr_per_locus, {}),
+            "withdrawn_references": [p for p in withdrawn if p != "sample"],
+            "void": void,
             "inconsistent_loci": [x for x in (test.inconsistent_loci or "").split(",") if x],
             "child_samples_agree": prov.get("child_samples_agree"),
             "disagreeing_loci": prov.get("disagreeing_loci", []),
-            "supports": supports(test, settings=settings), "excludes": excludes(test),
+            "supports": supports(test, settings=settings, withdrawn=withdrawn),
+            "excludes": excludes(test, withdrawn=withdrawn),
             "created_by": test.created_by, "created_at": test.created_at.isoformat() if test.created_at else None,
             "provenance": prov}
 

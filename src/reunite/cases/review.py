@@ -309,8 +309,10 @@ def confirm(session: Session, candidate_id: int, *, actor: Actor, comment: str |
                            f"match (LR below 1, or the child's two samples disagree); reject the candidate or "
                            "investigate a sample mix-up")
         if not summary["supporting"]:
+            void = (f" (test(s) {', '.join(map(str, summary['void']))} used a profile withdrawn since and no "
+                    "longer count)" if summary.get("void") else "")
             raise Conflict(f"confirmation_tests: candidate {s.candidate.id} has no confirmation test with log10 "
-                           f"LR >= {settings.review_log10_lr:g}; attach a second sample of the child or a newly "
+                           f"LR >= {settings.review_log10_lr:g}{void}; attach a second sample of the child or a newly "
                            f"typed relative ('reunite candidates confirm-sample {s.candidate.id} ...') first")
         if s.child.status == "identified":
             raise Conflict(f"unidentified: {s.child.code} is already identified; this candidate cannot be confirmed")

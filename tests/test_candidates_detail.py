@@ -237,3 +237,18 @@ def test_matches_csv_names_samples_category_place_and_date(rw):
         assert row["found_place"] == unid[row["unidentified_id"]][6]
         refs = [x.split("=") for x in row["reference_samples"].split(";")]
         assert refs and all(p.startswith(row["family_id"]) and s.startswith("S") for p, s in refs)
+
+
+def test_found_place_text_only_in_the_childs_jurisdiction(rw):
+    """The found place is free text (a street, a building): a user outside the child's
+    jurisdiction sees the place's registry code only, never the text."""
+    from sqlalchemy import update
+
+    from reunite.store.models import Unidentified
+
+    u, f, m, cid = rw.true_pairs()[0]
+    rw.write(lambda s: s.execute(update(Unidentified).where(Unidentified.code == u)
+                                 .values(found_place="临沂 bus station, behind the noodle shop")))
+    for who, shown in (("inv_zhaojue", False), ("inv_butuo", False), ("reviewer1", True), ("welfare_linyi", True)):
+        d = rw.write(lambda s: candidate_detail(s, cid, actor=rw.actor(who)))
+        assert ("noodle shop" in json.dumps(d, ensure_ascii=False)) == shown, who

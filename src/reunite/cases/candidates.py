@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode_cursor, jurisdiction_by_code
 from reunite.cases.confirmation import confirmation_dict, confirmation_summary, withdrawn_used
+from reunite.cases.places import code_of
 from reunite.cases.posterior import compatibility, posterior_of, tolerance_of
 from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
 from reunite.errors import ReuniteError
@@ -215,7 +216,10 @@ def candidate_detail(session: Session, candidate_id: int, *, actor: Actor, setti
     child = {"code": s.child.code, "sex": s.child.sex, "category": s.child.category, "status": s.child.status,
              "estimated_birth_date": s.child.estimated_birth_date.isoformat() if s.child.estimated_birth_date else None,
              "found_date": s.child.found_date.isoformat() if s.child.found_date else None,
-             "found_place": s.child.found_place, "operation": operation.code if operation else None,
+             # free text (a street, a building): in the child's jurisdiction only; the code for everyone
+             "found_place": s.child.found_place if actor.in_scope(s.child_path) else None,
+             "found_place_code": code_of(session, s.child.found_place_id),
+             "operation": operation.code if operation else None,
              "sample": session.execute(select(Sample.code).where(Sample.id == s.child.sample_id)).scalar(),
              **_owner(session, s.child.jurisdiction_id, s.child.agency_id), "personal": None}
     fam = {"code": s.family.code, "missing": cand.missing_code, "report": s.report.code if s.report else None,

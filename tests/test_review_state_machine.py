@@ -312,3 +312,18 @@ def test_interleaved_transactions_the_conditional_update_decides(pg_url, tmp_pat
     t.join(60)
     assert len(outcome) == 1 and "changed by someone else" in outcome[0], outcome
     assert rw.read(lambda s: review.state(s, cid))["version"] == 3
+
+
+def test_only_the_assignee_rejects_a_candidate_under_review(rw):
+    """Another reviewer may not reject a review in someone else's hands; once confirmation
+    is requested, a second reviewer's rejection is the four-eyes 'no' and is allowed."""
+    pairs = rw.true_pairs()
+    cid = pairs[0][3]
+    _reach(rw, cid, "under_review")
+    with pytest.raises(PermissionDenied, match="only the assignee"):
+        rw.write(lambda s: review.reject(s, cid, actor=rw.actor("reviewer2"), reason="not convinced"))
+    assert _status(rw, cid)[0] == "under_review"
+    other = pairs[1][3]
+    _reach(rw, other, "confirmation_requested")
+    rw.write(lambda s: review.reject(s, other, actor=rw.actor("reviewer2"), reason="a sibling"))
+    assert _status(rw, other)[0] == "rejected"

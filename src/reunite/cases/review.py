@@ -278,10 +278,17 @@ def notify_reviewers(session: Session, s: Sides, *, exclude: set[str], what: str
 
 def reject(session: Session, candidate_id: int, *, actor: Actor, reason: str,
            version: int | None = None) -> CandidateReview:
-    """Reject a candidate (a reason is required); the investigator is told."""
+    """Reject a candidate (a reason is required): under review, only its assignee; awaiting
+    confirmation, any reviewer (the second pair of eyes may say no).  The investigator is told."""
     reason = _text(reason, "reason", required=True)
+    assignee = _assignee_only(actor, "reject")
+
+    def check(review: CandidateReview, s: Sides) -> None:
+        if review.status == "under_review":  # the assignee's work; once confirmation is asked, any reviewer
+            assignee(review, s)
+
     s, _, _ = _step(session, candidate_id, "reject", actor=actor, comment=reason, version=version,
-                    values={"reason": reason})
+                    values={"reason": reason}, check=check)
     _tell_investigator(session, s, f"rejected by {actor.username}", reason)
     _reopen_report(session, s)
     return session.get(CandidateReview, s.candidate.id)

@@ -51,13 +51,17 @@ AGENCIES = (  # code, name, name_zh, jurisdiction, kind
 #: username, roles, jurisdiction, agency, what they do
 USERS = (
     ("analyst", ("analyst",), "CN", "LAB-510000", "imports DNA profiles, runs searches, attaches samples"),
-    ("inv_butuo", ("investigator",), "513429", "PSB-513429", "investigator, Butuo county (Liangshan, Sichuan)"),
-    ("inv_zhaojue", ("investigator",), "513431", "PSB-513431", "investigator, Zhaojue county (Liangshan, Sichuan)"),
-    ("inv_linyi", ("investigator",), "371300", "PSB-371300", "investigator, Linyi (Shandong): the rescue"),
+    ("inv_butuo", ("investigator",), "513429", "PSB-513429",
+     "Butuo county police (Liangshan, Sichuan): missing-child reports"),
+    ("inv_zhaojue", ("investigator",), "513431", "PSB-513431",
+     "Zhaojue county police (Liangshan, Sichuan): missing-child reports"),
+    ("inv_linyi", ("investigator",), "371300", "PSB-371300",
+     "Linyi police (Shandong): the rescue operation, rescued children"),
     ("reviewer1", ("reviewer",), "CN", None, "reviews candidates, requests confirmation"),
-    ("reviewer2", ("reviewer",), "CN", None, "second reviewer: confirms (four eyes)"),
-    ("welfare_linyi", ("welfare",), "371300", "WEL-371300", "welfare officer, Linyi: placements, outcomes"),
-    ("registrar", ("registration",), "371324", "REG-371324", "late birth-registration checks, Lanling"),
+    ("reviewer2", ("reviewer",), "CN", None, "confirms what another reviewer asked to confirm (four eyes)"),
+    ("welfare_linyi", ("welfare",), "371300", "WEL-371300", "Linyi welfare: placements, outcomes, follow-up visits"),
+    ("registrar", ("registration",), "371324", "REG-371324",
+     "Lanling registration office: late birth-registration checks"),
     ("admin", ("administrator",), "CN", None, "users, jurisdictions, agencies"),
     ("auditor", ("auditor",), "CN", None, "reads and verifies the audit log"),
 )
@@ -112,7 +116,8 @@ REPORTS = (
                ("mother", "maternal_aunt"), "went missing during the Spring Festival visit to relatives", None),
 )
 
-OPERATION = dict(code="OP-371300-2024-03", name="Operation Spring Lantern (simulated)", operation_date=date(2024, 3, 12),
+OPERATION = dict(code="OP-371300-2024-03", name="Operation Spring Lantern (simulated)",
+                 operation_date=date(2024, 3, 12),
                  place_code="371324", place_detail="a rented house near the county bus station (simulated)",
                  suspects_case_number="LY-XS-2024-0312 (simulated)",
                  notes="Simulated: infants found with a trafficking ring's couriers, placed in the Linyi "
@@ -368,17 +373,16 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
                                 operation_code=op["code"])
         found_on = date(2024, 6, 20)
         for code, category in others:
+            begging = category == "begging_child"
             born = (truth[code].birth + timedelta(days=rng.randint(-200, 200)) if code in truth
                     else found_on - timedelta(days=rng.randint(3 * 365, 9 * 365)))
             create_unidentified(s, actor=a, code=code, sample_code=f"SD-{code}", sex=sexes[code], category=category,
-                                found_date=found_on if category == "begging_child" else date(2023, 12, 5),
-                                found_place_code="371302",
+                                found_date=found_on if begging else date(2023, 12, 5), found_place_code="371302",
                                 found_place_detail="near the long-distance bus station (simulated)",
                                 estimated_birth_date=born,
-                                placement_kind="welfare_institution" if category == "begging_child" else "foster_family",
-                                placement_name=WELFARE_HOME if category == "begging_child" else "a foster family "
-                                "(simulated)", given_name=simulated_name(rng, sexes[code]) if category ==
-                                "begging_child" else None)
+                                placement_kind="welfare_institution" if begging else "foster_family",
+                                placement_name=WELFARE_HOME if begging else "a foster family (simulated)",
+                                given_name=simulated_name(rng, sexes[code]) if begging else None)
 
     write_transaction(engine, rescue)
     result.operation = op["code"]

@@ -250,3 +250,16 @@ def test_api_reports(world):
     assert client.get("/api/v1/reports", params={"cursor": "garbage"}).status_code == 400
     assert client.post("/api/v1/reports/RPT-A/close", json={"reason": "found"}).json()["status"] == "closed"
     assert world.client("analyst").post("/api/v1/reports", json={**body, "code": "Z"}).status_code == 403
+
+
+def test_only_a_confirmed_candidate_makes_a_report_identified(world):
+    """Four eyes: no investigator marks a report identified by hand, by any path of statuses."""
+    new_report(world)
+    actor = world.actor("inv_butuo")
+    write_transaction(world.engine, lambda s: set_report_status(s, "RPT-1", actor=actor, status="candidate_under_review"))
+    with pytest.raises(Conflict, match="status: .*confirmed candidate"):
+        write_transaction(world.engine, lambda s: set_report_status(s, "RPT-1", actor=actor, status="identified"))
+    shown = write_transaction(world.engine, lambda s: show_report(s, "RPT-1", actor=actor))
+    assert shown["status"] == "candidate_under_review"
+    r = world.client("inv_butuo").post("/api/v1/reports/RPT-1/status", json={"status": "identified"})
+    assert r.status_code == 409, r.text

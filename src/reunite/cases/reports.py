@@ -58,7 +58,8 @@ RELATIONS: dict[str, tuple[str | None, str, bool]] = {
     "maternal_aunt": ("F", "MA", True),
 }
 
-#: allowed status changes (closing needs a reason)
+#: allowed status changes (closing needs a reason); 'identified' only by a confirmed
+#: candidate (:func:`reunite.cases.review.confirm`), never by hand
 TRANSITIONS = {
     "open": ("candidate_under_review", "closed"),
     "candidate_under_review": ("open", "identified", "closed"),
@@ -520,6 +521,9 @@ def set_report_status(session: Session, code: str, *, actor: Actor, status: str,
         raise ReuniteError(f"status: expected one of {', '.join(REPORT_STATUSES)}, found {status!r}")
     report = _report(session, code, lock=True)
     require_scope(actor, report_path(session, report), what=f"report {report.code!r}")
+    if status == "identified":
+        raise Conflict(f"status: report {report.code!r} becomes identified only when a confirmed candidate (four "
+                       "eyes, with a confirmation test) identifies its child ('reunite candidates confirm')")
     if status not in TRANSITIONS[report.status]:
         raise Conflict(f"status: report {report.code!r} is {report.status}; it can become "
                        f"{' or '.join(TRANSITIONS[report.status])}, not {status}")

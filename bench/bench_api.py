@@ -227,10 +227,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--million", action="store_true", default=os.environ.get("REUNITE_BENCH_MILLION") == "1",
                         help="also search against 1,000,000 families (tens of minutes to build)")
+    parser.add_argument("--only-million", action="store_true", help="only the search against 1,000,000 families")
     args = parser.parse_args()
     print(f"reunite API benchmark (one client, sequential requests; {os.cpu_count()} cores)")
-    run(args.families, unidentified=args.unidentified, requests=args.requests, seed=args.seed, candidates=True)
-    if args.million:
+    if not args.only_million:
+        run(args.families, unidentified=args.unidentified, requests=args.requests, seed=args.seed, candidates=True)
+    if args.million or args.only_million:
         print()
         run(1_000_000, unidentified=args.unidentified, requests=args.requests, seed=args.seed, candidates=False)
     else:

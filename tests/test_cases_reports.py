@@ -263,3 +263,12 @@ def test_only_a_confirmed_candidate_makes_a_report_identified(world):
     assert shown["status"] == "candidate_under_review"
     r = world.client("inv_butuo").post("/api/v1/reports/RPT-1/status", json={"status": "identified"})
     assert r.status_code == 409, r.text
+
+
+def test_the_investigator_of_a_report_works_in_its_jurisdiction(world):
+    """A report's investigator is told of its candidates: it must be an active investigator
+    whose jurisdiction holds the report, not anyone."""
+    for name in ("inv_linyi", "inv_zhaojue", "reviewer1", "nobody"):
+        with pytest.raises((PermissionDenied, ReuniteError, NotFound), match="investigator"):
+            new_report(world, investigator=name)
+    new_report(world, investigator="inv_butuo")

@@ -338,6 +338,23 @@ def _birth_point(earliest: date | None, latest: date | None) -> date | None:
     return earliest + timedelta(days=(latest - earliest).days // 2)
 
 
+def _investigator(session: Session, username: str, where: Jurisdiction) -> User:
+    """The named investigator of a report: an active user with the investigator role whose
+    jurisdiction holds the report (they are told of its candidates and read its names)."""
+    from reunite.store.models_workflow import UserRole
+
+    user = user_by_name(session, clean(username, what="investigator", max_length=MAX_CODE, required=True),
+                        what="investigator")
+    roles = set(session.execute(select(UserRole.role).where(UserRole.user_id == user.id)).scalars())
+    home = session.execute(select(Jurisdiction.path).where(Jurisdiction.id == user.jurisdiction_id)).scalar()
+    if not user.active or "investigator" not in roles:
+        raise ReuniteError(f"investigator: {user.username!r} is not an active user with the investigator role")
+    if not where.path.startswith(home or "CN/"):
+        raise PermissionDenied(f"investigator: {user.username!r} works outside {where.code} ({where.name}), the "
+                               "report's jurisdiction; name an investigator of that jurisdiction")
+    return user
+
+
 def create_report(session: Session, *, actor: Actor, code: str, child_name: str | None = None,
                   child_sex: str = "U", child_birth_date: date | None = None,
                   child_birth_date_latest: date | None = None, missing_date: date | None = None,
@@ -373,7 +390,7 @@ def create_report(session: Session, *, actor: Actor, code: str, child_name: str 
     where, agency = owner(session, actor, jurisdiction_code=jurisdiction_code, agency_code=agency_code,
                           what="report")
     place = resolve_place(session, missing_place_code, actor=actor, what="missing_place_code", county=True)
-    officer = user_by_name(session, investigator, what="investigator") if investigator else None
+    officer = _investigator(session, investigator, where) if investigator else None
     report = MissingReport(
         code=code, child_sex=child_sex, child_birth_date=child_birth_date,
         child_birth_date_latest=child_birth_date_latest, missing_date=missing_date,

@@ -159,3 +159,13 @@ def test_cli_and_api(world, monkeypatch):
     assert op.get("/api/v1/operations/OP-A").json()["place"] == "371300"
     assert op.get("/api/v1/operations", params={"limit": 1}).json()["next_cursor"]
     assert world.client("analyst").post("/api/v1/operations", json={"code": "OP-Z"}).status_code == 403
+
+
+def test_dates_out_of_range_are_errors_naming_the_field(world):
+    """An estimated age that reaches before the year 1 is a 400 naming the field, never a crash."""
+    add_operation(world)
+    with pytest.raises(ReuniteError, match="^estimated_age: "):
+        add_child(world, code="U-9", found_date=date(3, 1, 1), estimated_age=6.5)
+    r = world.client("welfare_linyi").post("/api/v1/unidentified", json={
+        "code": "U-9", "sample_code": world.codes["CH"], "sex": "M", "found_date": "0002-01-01", "estimated_age": 9})
+    assert r.status_code == 400 and "estimated_age" in r.text, r.text

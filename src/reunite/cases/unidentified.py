@@ -65,7 +65,11 @@ def _birth(estimated_birth_date: date | None, estimated_age: float | None, found
     if not 0 <= estimated_age <= MAX_AGE_YEARS:
         raise ReuniteError(f"estimated_age: expected 0 to {MAX_AGE_YEARS} years, found {estimated_age}")
     base = found_date or date.today()
-    return base - timedelta(days=round(estimated_age * 365.25))
+    try:
+        return base - timedelta(days=round(estimated_age * 365.25))
+    except OverflowError:
+        raise ReuniteError(f"estimated_age: {estimated_age} years before {base} is before the year 1; check "
+                           "the age and the found date") from None
 
 
 def operation_by_code(session: Session, code: str | None) -> RescueOperation | None:

@@ -272,3 +272,11 @@ def test_the_investigator_of_a_report_works_in_its_jurisdiction(world):
         with pytest.raises((PermissionDenied, ReuniteError, NotFound), match="investigator"):
             new_report(world, investigator=name)
     new_report(world, investigator="inv_butuo")
+
+
+@pytest.mark.parametrize("route", ["/api/v1/reports", "/api/v1/registration-checks"])
+def test_the_last_representable_day_is_a_filter_not_a_crash(world, route):
+    r = world.client("registrar").get(route, params={"created_to": "9999-12-31"})
+    assert r.status_code in (200, 403), r.text
+    r = world.client("inv_butuo").get(route, params={"created_to": "9999-12-31"})
+    assert r.status_code in (200, 403), r.text

@@ -46,7 +46,7 @@ from reunite.cases.reports import (
     check_sex,
     claim,
     clean,
-    date_range_filter,
+    created_filter,
     details_of,
     iso,
     owner,
@@ -271,8 +271,6 @@ def list_checks(session: Session, *, actor: Actor, status: str | None = None, ju
                 limit: int | None = None) -> Page:
     """Registration checks, newest first (out-of-scope ones with code, status, agency and
     jurisdiction only; no personal field in lists)."""
-    from datetime import timedelta
-
     from sqlalchemy import and_
 
     actor.require("registration:read")
@@ -283,13 +281,7 @@ def list_checks(session: Session, *, actor: Actor, status: str | None = None, ju
             raise ReuniteError(f"status: expected consistent or flagged, found {status!r}")
         q = q.where(RegistrationCheck.status == status)
     q = q.where(*scope_filter(session, Jurisdiction.path, jurisdiction_code))
-    date_range_filter(RegistrationCheck.created_at, created_from, created_to, what="created")
-    dated = []
-    if created_from:
-        dated.append(RegistrationCheck.created_at >= datetime.combine(created_from, datetime.min.time(), timezone.utc))
-    if created_to:
-        dated.append(RegistrationCheck.created_at < datetime.combine(created_to, datetime.min.time(), timezone.utc)
-                     + timedelta(days=1))
+    dated = created_filter(RegistrationCheck.created_at, created_from, created_to)
     if dated:
         q = q.where(and_(*dated, Jurisdiction.path.startswith(actor.jurisdiction_path, autoescape=True)))
     page = keyset_page(session, q, RegistrationCheck.id, cursor=cursor, limit=limit, descending=True)

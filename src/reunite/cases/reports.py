@@ -159,6 +159,18 @@ def scope_filter(session: Session, path_column, jurisdiction_code: str | None) -
     return [path_column.startswith(where.path, autoescape=True)]
 
 
+def created_filter(column, created_from: date | None, created_to: date | None) -> list:
+    """Timestamps from the start of ``created_from`` to the end of ``created_to`` (UTC days)."""
+    if created_from and created_to and created_to < created_from:
+        raise ReuniteError(f"created_to: {created_to} is before created_from {created_from}")
+    out = []
+    if created_from:
+        out.append(column >= datetime.combine(created_from, datetime.min.time(), timezone.utc))
+    if created_to and created_to < date.max:  # the last day there is: no upper bound
+        out.append(column < datetime.combine(created_to + timedelta(days=1), datetime.min.time(), timezone.utc))
+    return out
+
+
 def sample_for(session: Session, code: str, *, what: str, sex: str | None = None) -> Sample:
     """An imported sample that is active, given to nobody, and whose Amelogenin agrees with ``sex``."""
     from reunite.genetics.loci import sex_from_amelogenin
@@ -636,14 +648,7 @@ def list_reports(session: Session, *, actor: Actor, status: str | None = None, j
     if agency_code_:
         q = q.where(MissingReport.agency_id == agency_by_code(session, agency_code_).id)
     dated = date_range_filter(MissingReport.missing_date, missing_from, missing_to, what="missing")
-    if created_from or created_to:
-        end = (datetime.combine(created_to, datetime.min.time(), timezone.utc) + timedelta(days=1)) if created_to \
-            else None
-        start = datetime.combine(created_from, datetime.min.time(), timezone.utc) if created_from else None
-        if start and end and end <= start:
-            raise ReuniteError(f"created_to: {created_to} is before created_from {created_from}")
-        dated += [MissingReport.created_at >= start] if start else []
-        dated += [MissingReport.created_at < end] if end else []
+    dated += created_filter(MissingReport.created_at, created_from, created_to)
     if dated:
         q = q.where(and_(*dated, Jurisdiction.path.startswith(actor.jurisdiction_path, autoescape=True)))
     page = keyset_page(session, q, MissingReport.id, cursor=cursor, limit=limit, descending=True)

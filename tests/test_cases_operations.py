@@ -162,10 +162,15 @@ def test_cli_and_api(world, monkeypatch):
 
 
 def test_dates_out_of_range_are_errors_naming_the_field(world):
-    """An estimated age that reaches before the year 1 is a 400 naming the field, never a crash."""
+    """A date before 1900 (or an age reaching before the year 1) is a 400 naming the field,
+    never a crash of the date arithmetic (age filter, prior)."""
     add_operation(world)
-    with pytest.raises(ReuniteError, match="^estimated_age: "):
+    with pytest.raises(ReuniteError, match="^found_date: "):
         add_child(world, code="U-9", found_date=date(3, 1, 1), estimated_age=6.5)
+    for field in ("estimated_birth_date", "found_date"):
+        kw = {"estimated_age": None, "found_date": None, field: date(1, 6, 1)}
+        with pytest.raises(ReuniteError, match=f"^{field}: 0001-06-01 is before 1900"):
+            add_child(world, code="U-9", **kw)
     r = world.client("welfare_linyi").post("/api/v1/unidentified", json={
         "code": "U-9", "sample_code": world.codes["CH"], "sex": "M", "found_date": "0002-01-01", "estimated_age": 9})
-    assert r.status_code == 400 and "estimated_age" in r.text, r.text
+    assert r.status_code == 400 and r.json()["field"] == "found_date", r.text

@@ -92,7 +92,13 @@ def check_sex(sex: str | None, *, what: str) -> str:
     return value
 
 
+EARLIEST = date(1900, 1, 1)
+
+
 def check_past(day: date | None, *, what: str) -> date | None:
+    """A date of the records (birth, missing, found, operation): from 1900 to today."""
+    if day is not None and day < EARLIEST:
+        raise ReuniteError(f"{what}: {day} is before {EARLIEST.year}; check the year")
     if day is not None and day > date.today():
         raise ReuniteError(f"{what}: {day} is in the future (today is {date.today()}); check the year")
     return day

@@ -186,6 +186,12 @@ def run_check(session: Session, *, actor: Actor, model: GeneticModel, code: str,
     result = parentage_lr(model, child=unpack_profile(child.profile),
                           father=unpack_profile(parents["father"].profile) if "father" in parents else None,
                           mother=unpack_profile(parents["mother"].profile) if "mother" in parents else None)
+    if math.isnan(result.lr):
+        raise ReuniteError(
+            f"child_sample_code: the parentage LR is 0/0: the profiles of {', '.join(codes)} are impossible under "
+            "both hypotheses (LR per locus: " + ", ".join(f"{k}={v}" for k, v in result.lr_per_locus.items()
+                                                          if math.isnan(v)) + "); check the typing of those loci "
+            "(a tri-allelic pattern, a dropout, a sample mix-up) and run the check again")
     excluded = len(result.inconsistent_loci) >= EXCLUSION_LOCI
     flagged = excluded or not (result.lr >= threshold)
     where, agency = owner(session, actor, jurisdiction_code=jurisdiction_code, agency_code=agency_code_,
@@ -198,8 +204,7 @@ def run_check(session: Session, *, actor: Actor, model: GeneticModel, code: str,
     row = RegistrationCheck(
         code=code, unidentified_id=person.id,
         registration_number=clean(registration_number, what="registration_number", max_length=MAX_CODE),
-        lr=result.lr if math.isfinite(result.lr) else (1e308 if result.lr > 0 else 0.0),
-        log10_lr=result.log10_lr if math.isfinite(result.log10_lr) else (-1e308 if result.log10_lr < 0 else 1e308),
+        lr=result.lr, log10_lr=result.log10_lr,  # 0 / -inf and inf are stored as they are (never clipped)
         lr_per_locus=json.dumps({k: json_number(v) for k, v in result.lr_per_locus.items()}),
         inconsistent_loci=",".join(result.inconsistent_loci), verbal=result.verbal, threshold=threshold,
         status="flagged" if flagged else "consistent", provenance=json.dumps(result.provenance),
@@ -240,7 +245,7 @@ def _restricted(session: Session, c: RegistrationCheck, path: str) -> dict:
 def _view(session: Session, c: RegistrationCheck, path: str, actor: Actor, *, full: bool) -> dict:
     out = _restricted(session, c, path)
     child = session.execute(select(Unidentified.code).where(Unidentified.id == c.unidentified_id)).scalar()
-    out.update(restricted=False, child=child, lr=c.lr, log10_lr=c.log10_lr, verbal=c.verbal, threshold=c.threshold,
+    out.update(restricted=False, child=child, lr=json_number(c.lr), log10_lr=json_number(c.log10_lr), verbal=c.verbal, threshold=c.threshold,
                inconsistent_loci=[x for x in c.inconsistent_loci.split(",") if x],
                created_by=c.created_by, created_at=iso(c.created_at))
     if full:

@@ -41,8 +41,8 @@ class CheckOut(BaseModel):
     agency: str | None
     restricted: bool
     child: str | None = None
-    lr: float | None = None
-    log10_lr: float | None = None
+    lr: float | str | None = None  # "Inf" for an infinite LR (JSON has no infinity)
+    log10_lr: float | str | None = None  # "-Inf" for LR 0 (an exclusion without a mutation model)
     verbal: str | None = None
     threshold: float | None = None
     inconsistent_loci: list[str] | None = None

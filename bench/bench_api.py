@@ -14,7 +14,8 @@ loopback) on it, then prints, for one client (httpx, sequential requests):
   wall time, and their ratio, measured in the same run.
 
 ``--million`` (or ``REUNITE_BENCH_MILLION=1``) repeats the search part against 1,000,000
-families (building that database takes tens of minutes).  Timings are printed, never asserted.
+families, whose rows are inserted directly (a few minutes; ``--slow-million``: through the
+importers, about an hour); the unidentified persons are imported through the service.  Timings are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ PASSWORD = "benchmark password, long enough"
 REUNITE = [sys.executable, "-c", "from reunite.cli import main; main()"]
 
 
-def build(folder: Path, num_families: int, num_unidentified: int, *, seed: int) -> tuple[str, list[str], str]:
+def build(folder: Path, num_families: int, num_unidentified: int, *, seed: int,
+          fast: bool = False) -> tuple[str, list[str], str]:
     """A simulated database at ``folder/api.db`` imported through :mod:`reunite.cases.intake`
     (families in parts of 50,000; the unidentified persons last, searched, so candidates are
-    stored); returns (URL, codes of unidentified persons, an analyst's API token)."""
+    stored); returns (URL, codes of unidentified persons, an analyst's API token).  ``fast``:
+    samples, families and members inserted directly (:func:`_bulk_part`), not imported."""
     import json
 
     from reunite.security import tokens
@@ -65,6 +68,7 @@ def build(folder: Path, num_families: int, num_unidentified: int, *, seed: int) 
     write_transaction(engine, lambda s: s.add(Setting(key="genetic_model", value=json.dumps(model.to_json()))))
     actor = intake.local_actor("bench")
     made_u = 0
+    next_sample = 1
     codes: list[str] = []
     t = time.perf_counter()
     for k, start in enumerate(range(0, num_families, PART)):
@@ -73,14 +77,18 @@ def build(folder: Path, num_families: int, num_unidentified: int, *, seed: int) 
         db = simulate_database(n, n_u, seed=seed * 1000 + k, first_family=start + 1, first_unidentified=made_u + 1)
         made_u += n_u
         paths = write_database(db, folder / f"part{k}")
-        intake.import_file(engine, model, "genotypes", paths["genotypes"], actor=actor)
-        intake.import_file(engine, model, "families", paths["families"], actor=actor, search=False)
+        if fast:
+            next_sample = write_transaction(engine, lambda s: _bulk_part(s, db, part=k, next_sample=next_sample))
+        else:
+            intake.import_file(engine, model, "genotypes", paths["genotypes"], actor=actor)
+            intake.import_file(engine, model, "families", paths["families"], actor=actor, search=False)
         codes += [u[0] for u in db["unidentified"]]
         if k == 0:
             first_unidentified = paths["unidentified"]
         else:
             first_unidentified = _append(first_unidentified, paths["unidentified"])
-        print(f"  {start + n:,} families imported ({time.perf_counter() - t:.0f} s)", flush=True)
+        print(f"  {start + n:,} families {'inserted' if fast else 'imported'} ({time.perf_counter() - t:.0f} s)",
+              flush=True)
     t1 = time.perf_counter()
     intake.import_file(engine, model, "unidentified", first_unidentified, actor=actor)  # builds the index file
     print(f"  {len(codes):,} unidentified persons imported and searched, index built "
@@ -96,6 +104,54 @@ def build(folder: Path, num_families: int, num_unidentified: int, *, seed: int) 
         assert s.execute(select(User.id)).first() is not None
     engine.dispose()
     return url, codes, token
+
+
+def _bulk_part(session, db: dict, *, part: int, next_sample: int) -> int:
+    """Insert one simulated part's reference samples, families and members directly (no
+    importer validation: the fast way to a 1,000,000-family database); the unidentified
+    persons' samples are inserted unowned, for the unidentified import.  Returns the next
+    free sample id."""
+    from sqlalchemy import insert
+
+    from reunite.store.models import Family, FamilyMember, ImportBatch, Sample
+    from reunite.store.profiles import pack_profile
+
+    profiles: dict[str, dict] = {}
+    for sample, locus, a, b in db["genotypes"]:
+        profiles.setdefault(sample, {})[locus] = (a, b)
+    batch = ImportBatch(kind="families", source=f"bench-part-{part}.csv", num_rows=len(db["families"]),
+                        created_by="bench")
+    session.add(batch)
+    session.flush()
+    ids: dict[str, int] = {}
+    owners = {r[6]: "family_member" for r in db["families"] if r[6]}
+    rows = []
+    for code, prof in profiles.items():
+        ids[code] = next_sample
+        rows.append({"id": next_sample, "code": code, "profile": pack_profile(prof), "num_loci": len(prof),
+                     "owner_kind": owners.get(code), "status": "active", "version": 1})
+        next_sample += 1
+    session.execute(insert(Sample), rows)
+    fams: dict[str, int] = {}
+    first = session.execute(select(func_max(Family.id))).scalar() or 0
+    for code, *_rest in db["families"]:
+        if code not in fams:
+            fams[code] = first + len(fams) + 1
+    types = {r[0]: r[7] for r in db["families"]}
+    session.execute(insert(Family), [{"id": i, "code": c, "family_type": types[c], "batch_id": batch.id,
+                                      "population": None} for c, i in fams.items()])
+    session.execute(insert(FamilyMember), [
+        {"family_id": fams[code], "person_code": person, "father_code": father or None, "mother_code": mother or None,
+         "sex": sex, "role": role, "sample_id": ids[sample] if sample else None,
+         "sample_owner_kind": "family_member" if sample else None}
+        for code, person, father, mother, sex, role, sample, *_ in db["families"]])
+    return next_sample
+
+
+def func_max(column):
+    from sqlalchemy import func
+
+    return func.max(column)
 
 
 def _append(first: Path, more: Path) -> Path:
@@ -199,13 +255,13 @@ def searches(client: httpx.Client, url: str, codes: list[str], *, n: int, famili
           f"the API answers {cli * 1000 / p50:,.0f}x faster (p50)")
 
 
-def run(families: int, *, unidentified: int, requests: int, seed: int, candidates: bool) -> None:
+def run(families: int, *, unidentified: int, requests: int, seed: int, candidates: bool, fast: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="reunite-bench-api-") as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
         print(f"building a simulated database of {families:,} families and {unidentified:,} unidentified "
               "persons through the intake service ...", flush=True)
-        url, codes, token = build(folder, families, unidentified, seed=seed)
+        url, codes, token = build(folder, families, unidentified, seed=seed, fast=fast)
         print(f"built in {time.perf_counter() - t:.0f} s; starting 'reunite serve' on loopback", flush=True)
         proc, base = start_server(url, folder)
         try:
@@ -227,6 +283,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--million", action="store_true", default=os.environ.get("REUNITE_BENCH_MILLION") == "1",
                         help="also search against 1,000,000 families (tens of minutes to build)")
+    parser.add_argument("--slow-million", action="store_true",
+                        help="build the 1,000,000 families through the importers (an hour) instead of inserting them")
     parser.add_argument("--only-million", action="store_true", help="only the search against 1,000,000 families")
     args = parser.parse_args()
     print(f"reunite API benchmark (one client, sequential requests; {os.cpu_count()} cores)")
@@ -234,7 +292,8 @@ def main() -> None:
         run(args.families, unidentified=args.unidentified, requests=args.requests, seed=args.seed, candidates=True)
     if args.million or args.only_million:
         print()
-        run(1_000_000, unidentified=args.unidentified, requests=args.requests, seed=args.seed, candidates=False)
+        run(1_000_000, unidentified=args.unidentified, requests=args.requests, seed=args.seed, candidates=False,
+            fast=not args.slow_million)
     else:
         print("(the search against 1,000,000 families: --million or REUNITE_BENCH_MILLION=1)")
 

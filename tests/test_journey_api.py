@@ -40,8 +40,9 @@ def _upload(client, name: str, samples: dict[str, dict], lab: str) -> dict:
                            data={"lab": lab}), 201)
 
 
-def test_from_report_to_return_home_through_the_api(tmp_path):
-    world = make_world(f"sqlite:///{tmp_path / 'journey.db'}")
+def test_from_report_to_return_home_through_the_api(db_url):
+    """On SQLite and on PostgreSQL (skipped with the reason when no server answers)."""
+    world = make_world(db_url)
     analyst, inv_butuo, inv_linyi = world.client("analyst"), world.client("inv_butuo"), world.client("inv_linyi")
     reviewer1, reviewer2 = world.client("reviewer1"), world.client("reviewer2")
     welfare, auditor = world.client("welfare_linyi"), world.client("auditor")

@@ -89,7 +89,7 @@ def candidates(ctx: typer.Context,
     table = Table(title="candidates")
     for col in ("id", "status", "child", "family/missing", "report", "log10 LR", "posterior (prior)",
                 "confirmation", "assignee", "flags"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in page.items:
         table.add_row(str(r["id"]), r["status"], escape(r["unidentified"]), escape(f"{r['family']}/{r['missing']}"),
                       escape(r["report"] or "-"), _fmt(r["log10_lr"]),
@@ -138,12 +138,12 @@ def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as
     table = Table(title="per locus")
     refs = [r["person"] for r in d["references"] if r["status"] == "active"]
     samples = {r["person"]: r["sample"] for r in d["references"]}
-    table.add_column("locus")
-    table.add_column(f"child ({escape(child['sample'] or '')})")
+    table.add_column("locus", overflow="fold")
+    table.add_column(f"child ({escape(child['sample'] or '')})", overflow="fold")
     for p in refs:
-        table.add_column(f"{escape(p)} ({escape(samples[p])})")
-    table.add_column("LR")
-    table.add_column("mutation?")
+        table.add_column(f"{escape(p)} ({escape(samples[p])})", overflow="fold")
+    table.add_column("LR", overflow="fold")
+    table.add_column("mutation?", overflow="fold")
     for row in d["loci"]:
         lr = row["lr"]
         table.add_row(row["locus"], row["child"] or "-", *[row["references"].get(p) or "-" for p in refs],

@@ -124,7 +124,7 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     """
     from sqlalchemy.orm import Session
 
-    from reunite.search.service import run_search, write_csv
+    from reunite.search.service import csv_details, run_search, write_csv
     from reunite.simulate import simulate_database, write_database
     from reunite.store.db import make_engine, upgrade
     from reunite.store.importers import import_all
@@ -154,7 +154,8 @@ def run_database_demo(console: Console, *, seed: int, out_dir: Path, num_familie
     with Session(engine) as s, s.begin():
         result = run_search(s, model, min_lr=1.0, top_k=5, workers=os.cpu_count() or 1)
     elapsed = time.perf_counter() - t0
-    write_csv(result, out_dir / "matches.csv")
+    with Session(engine) as s:
+        write_csv(result, out_dir / "matches.csv", details=csv_details(s, result))
     console.print(f"searched {result.num_compared:,} pairs exactly in {elapsed:.1f} s "
                   f"({result.skipped_sex:,} skipped because the sexes differ, {result.skipped_age:,} because "
                   f"the dates exclude them, {result.skipped_loci:,} for fewer than {model.min_common_loci} "

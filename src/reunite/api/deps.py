@@ -44,12 +44,15 @@ def reader(request: Request) -> Iterator[Session]:
         yield session
 
 
-def client_address(request: Request) -> str | None:
+def client_address(request: Request) -> str:
+    """The client's address: the connection's peer, or behind a proxy (REUNITE_BEHIND_PROXY)
+    the last X-Forwarded-For entry, the one the proxy itself added (the entries before it are
+    whatever the client sent, so they never count)."""
     if request.app.state.settings.behind_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else None
+        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
+        if forwarded[-1]:
+            return forwarded[-1][:64]
+    return request.client.host if request.client and request.client.host else "unknown"
 
 
 def current_actor(request: Request) -> Actor:
@@ -58,19 +61,22 @@ def current_actor(request: Request) -> Actor:
     if cached is not None:
         return cached
     address = client_address(request)
+    needing_totp = request.app.state.settings.totp_required_roles
     header = request.headers.get("authorization", "")
     with Session(read_only(request.app.state.engine)) as session:
         if header:
             scheme, _, raw = header.partition(" ")
             if scheme.lower() != "bearer" or not raw.strip():
                 raise AuthenticationError("Authorization: expected 'Bearer <token>'")
-            actor, row = tokens.resolve(session, raw.strip(), kind="api", address=address, via="api")
+            actor, row = tokens.resolve(session, raw.strip(), kind="api", address=address, via="api",
+                                        totp_required_roles=needing_totp)
         else:
             raw = request.cookies.get(SESSION_COOKIE)
             if not raw:
                 raise AuthenticationError("not logged in: send 'Authorization: Bearer <token>' (POST /api/v1/auth/token) "
                                           "or log in (POST /api/v1/auth/login)")
-            actor, row = tokens.resolve(session, raw, kind="session", address=address, via="web")
+            actor, row = tokens.resolve(session, raw, kind="session", address=address, via="web",
+                                        totp_required_roles=needing_totp)
             if request.method not in SAFE_METHODS and not tokens.check_csrf(row, request.headers.get(CSRF_HEADER)):
                 raise PermissionDenied(f"{CSRF_HEADER}: missing or wrong CSRF token (a cookie session must send the "
                                        "token it was given at login with every request that changes anything)")

@@ -28,6 +28,7 @@ from reunite.security import tokens
 from reunite.security.actor import Actor
 from reunite.security.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from reunite.security.totp import matching_step
+from reunite.security.users import USERNAME, _managed, in_actors_subtree
 from reunite.settings import Settings
 from reunite.store.models_workflow import AuthToken, User, UserRole
 
@@ -113,6 +114,22 @@ def _login_actor(username: str, user: User | None, address: str | None, via: str
                  via=via)
 
 
+def _recorded_name(name: str) -> str:
+    """The name a failed login is recorded under: a text that cannot be a user name (a
+    password typed into the wrong field, say) is not kept, only its length."""
+    return name if USERNAME.match(name) else f"(not a user name, {len(name)} characters)"
+
+
+def totp_refusal(roles, user: User, settings: Settings) -> str | None:
+    """Why ``user`` (with ``roles``) may not hold a token or session now: a role that needs a
+    second factor outside development, and none enrolled; None when they may."""
+    needing = frozenset(roles) & settings.totp_required_roles
+    if user.totp_secret or not needing:
+        return None
+    return (f"totp: the role {', '.join(sorted(needing))} needs a second factor outside development; an "
+            f"administrator enrols it with 'reunite user totp {user.username}'")
+
+
 def authenticate(session: Session, *, username: str, password: str, totp_code: str | None = None,
                  address: str | None = None, settings: Settings, via: str = "api", purpose: str = "login",
                  guard: LoginGuard | None = None) -> User:
@@ -124,8 +141,9 @@ def authenticate(session: Session, *, username: str, password: str, totp_code: s
     password = password or ""
 
     def refuse(reason: str, message: str, *, user: User | None = None, cls=LoginRefused, **details):
-        audit(session, _login_actor(name, user, address, via), "user.login_failed", entity="user", entity_id=name,
-              details={"reason": reason, "purpose": purpose, **details})
+        recorded = name if user is not None else _recorded_name(name)
+        audit(session, _login_actor(recorded, user, address, via), "user.login_failed", entity="user",
+              entity_id=recorded, details={"reason": reason, "purpose": purpose, **details})
         session.flush()
         raise cls(message)
 
@@ -172,10 +190,8 @@ def authenticate(session: Session, *, username: str, password: str, totp_code: s
         step = matching_step(user.totp_secret, totp_code, at=now.timestamp())
         if step is None or not guard.use_step(user.totp_secret, step):
             fail("wrong_totp")
-    elif roles & settings.totp_required_roles:
-        needing = ", ".join(sorted(roles & settings.totp_required_roles))
-        refuse("totp_not_enrolled", f"totp: the role {needing} needs a second factor outside development; an "
-               f"administrator enrols it with 'reunite user totp {name}'", user=user)
+    elif (why := totp_refusal(roles, user, settings)) is not None:
+        refuse("totp_not_enrolled", why, user=user)
     user.failed_logins = 0
     user.locked_until = None
     if needs_rehash(user.password_hash):
@@ -266,11 +282,14 @@ def issue_api_token(session: Session, *, actor: Actor, settings: Settings, usern
     lifetime = _lifetime_days(days, settings)
     name = _token_name(name)
     target = username or actor.username
-    if target != actor.username:
-        actor.require("user:write")
-    user = user_by_name(session, target)
+    # another user's token: user:write and that user in the actor's subtree (else "no user")
+    user = user_by_name(session, target) if target == actor.username else _managed(session, actor, target)
     if not user.active:
         raise ReuniteError(f"user: the account {target!r} is disabled; enable it first")
+    roles = session.execute(select(UserRole.role).where(UserRole.user_id == user.id)).scalars().all()
+    why = totp_refusal(roles, user, settings)
+    if why is not None:
+        raise ReuniteError(f"{why}; only then may it hold a token")
     raw, _, row = tokens.issue(session, user, kind="api", lifetime=timedelta(days=lifetime), name=name,
                                address=actor.address)
     audit(session, actor, "token.create", entity="user", entity_id=target,
@@ -307,9 +326,8 @@ def list_tokens(session: Session, *, actor: Actor, username: str | None = None,
                 include_inactive: bool = False) -> list[TokenInfo]:
     """The actor's tokens and sessions (another user's need ``user:read``); newest first."""
     target = username or actor.username
-    if target != actor.username:
-        actor.require("user:read")
-    user = user_by_name(session, target)
+    user = user_by_name(session, target) if target == actor.username else _managed(session, actor, target,
+                                                                                    "user:read")
     query = select(AuthToken).where(AuthToken.user_id == user.id).order_by(AuthToken.id.desc())
     if not include_inactive:
         query = query.where(AuthToken.revoked_at.is_(None), AuthToken.expires_at > _now())
@@ -323,10 +341,11 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int, own_only: boo
     True when it was valid."""
     row = session.get(AuthToken, token_id)
     own = row is not None and row.user_id == actor.user_id
-    if row is None or (not own and (own_only or not actor.can("user:write"))):
+    owner = session.get(User, row.user_id) if row is not None else None
+    if row is None or (not own and (own_only or not actor.can("user:write")
+                                    or owner is None or not in_actors_subtree(session, actor, owner))):
         raise NotFound(f"token_id: no token {token_id} of yours ('reunite user token list' shows them)")
     done = tokens.revoke(session, token_id, by=actor.username)
-    owner = session.get(User, row.user_id)
     audit(session, actor, "token.revoke", entity="user", entity_id=owner.username if owner else None,
           details={"token_id": token_id, "was_valid": done})
     return done

@@ -71,10 +71,11 @@ def actor_of(session: Session, user: User, *, address: str | None = None, via: s
                  jurisdiction_id=user.jurisdiction_id, agency_id=user.agency_id, address=address, via=via)
 
 
-def resolve(session: Session, raw: str, *, kind: str, address: str | None = None,
-            via: str = "api") -> tuple[Actor, AuthToken]:
+def resolve(session: Session, raw: str, *, kind: str, address: str | None = None, via: str = "api",
+            totp_required_roles: frozenset[str] = frozenset()) -> tuple[Actor, AuthToken]:
     """The actor of a raw token of ``kind``; :class:`AuthenticationError` when it is unknown,
-    expired, revoked, or its user is disabled."""
+    expired, revoked, its user is disabled, or the user holds one of ``totp_required_roles``
+    without a second factor (a role granted, or the factor removed, after the token was issued)."""
     row = session.execute(select(AuthToken).where(AuthToken.token_hash == digest(raw))).scalar_one_or_none()
     now = datetime.now(timezone.utc)
     if row is None or row.kind != kind:
@@ -86,4 +87,10 @@ def resolve(session: Session, raw: str, *, kind: str, address: str | None = None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise AuthenticationError("this account is disabled")
-    return actor_of(session, user, address=address, via=via), row
+    actor = actor_of(session, user, address=address, via=via)
+    needing = actor.roles & totp_required_roles
+    if needing and not user.totp_secret:
+        raise AuthenticationError(f"totp: the role {', '.join(sorted(needing))} needs a second factor outside "
+                                  f"development; an administrator enrols it ('reunite user totp "
+                                  f"{user.username}'), then log in again")
+    return actor, row

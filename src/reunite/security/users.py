@@ -62,6 +62,9 @@ def _check_roles(roles) -> list[str]:
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
         raise ReuniteError(f"roles: expected one or more of {', '.join(ROLES)}, found {', '.join(unknown) or 'none'}")
+    if "administrator" in roles and "auditor" in roles:  # separation of duties
+        raise ReuniteError("roles: administrator and auditor are never one user (the auditor checks what "
+                           "administrators do); give them to two people")
     return roles
 
 
@@ -134,10 +137,15 @@ def _managed(session: Session, actor: Actor, username: str, permission: str = "u
     the same NotFound as an unknown user)."""
     actor.require(permission)
     user = user_by_name(session, username)
-    path = session.execute(select(Jurisdiction.path).where(Jurisdiction.id == user.jurisdiction_id)).scalar_one()
-    if not actor.in_scope(path):
+    if not in_actors_subtree(session, actor, user):
         raise NotFound(f"user: no user {username!r}")
     return user
+
+
+def in_actors_subtree(session: Session, actor: Actor, user: User) -> bool:
+    """Whether ``user`` belongs to a jurisdiction in the actor's subtree."""
+    path = session.execute(select(Jurisdiction.path).where(Jurisdiction.id == user.jurisdiction_id)).scalar_one()
+    return actor.in_scope(path)
 
 
 def get_user(session: Session, *, actor: Actor, username: str) -> UserInfo:
@@ -215,11 +223,11 @@ def change_own_password(session: Session, *, actor: Actor, old_password: str, ne
 def set_roles(session: Session, *, actor: Actor, username: str, roles) -> UserInfo:
     """Replace a user's roles."""
     user = _managed(session, actor, username)
+    if user.id == actor.user_id:
+        raise PermissionDenied("roles: no one changes their own roles; ask another administrator")
     roles = _check_roles(roles)
     before = sorted(session.execute(select(UserRole.role).where(UserRole.user_id == user.id)).scalars())
     if "administrator" in before and "administrator" not in roles:
-        if user.id == actor.user_id:
-            raise ReuniteError("roles: you cannot remove your own administrator role; ask another administrator")
         if user.active and _other_active_admins(session, user) == 0:
             raise Conflict(f"roles: {username!r} is the last active administrator; add another one first")
     for role in set(before) - set(roles):
@@ -279,8 +287,11 @@ def enrol_totp(session: Session, *, actor: Actor, username: str) -> TotpEnrolmen
 
 
 def remove_totp(session: Session, *, actor: Actor, username: str) -> UserInfo:
-    """Remove a user's second factor (a lost phone); needs ``user:write``."""
+    """Remove a user's second factor (a lost phone); needs ``user:write``, and another
+    administrator for one's own (a stolen session must not drop the factor)."""
     user = _managed(session, actor, username)
+    if user.id == actor.user_id:
+        raise PermissionDenied("username: no one removes their own second factor; ask another administrator")
     user.totp_secret = None
     session.flush()
     audit(session, actor, "user.totp_remove", entity="user", entity_id=username)

@@ -35,7 +35,9 @@ def audit(session: Session, actor: Actor, action: str, *, entity: str | None = N
 def jurisdiction_by_code(session: Session, code: str, *, what: str = "jurisdiction") -> Jurisdiction:
     row = session.execute(select(Jurisdiction).where(Jurisdiction.code == code)).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"{what}: no jurisdiction with code {code!r} (see 'reunite jurisdictions list')")
+        raise NotFound(f"{what}: no jurisdiction with code {code!r}; the known ones: 'reunite jurisdiction list' "
+                       "(GET /api/v1/jurisdictions); an administrator adds one with 'reunite jurisdiction add CODE "
+                       "NAME --parent CODE' (POST /api/v1/jurisdictions)")
     return row
 
 

@@ -119,8 +119,11 @@ def verify(session: Session, *, key: str | bytes, expected_head: tuple[int, str]
             text = canonical(seq=e.seq, at=e.at, actor=e.actor, address=e.address, action=e.action, entity=e.entity,
                              entity_id=e.entity_id, details=e.details)
             if not hmac.compare_digest(compute_mac(key, prev_mac, text), e.mac):
+                why = ("the very first entry fails, so most likely REUNITE_AUDIT_KEY is not the key the log was "
+                       "written with (set the right key and verify again); else the entry was edited"
+                       if checked == 0 else "edited, or written without the key")
                 return Verification(False, checked, head.seq, head.mac, e.seq,
-                                    "its MAC does not match its content (edited, or written without the key)")
+                                    f"its MAC does not match its content ({why})")
             prev_mac, expected_seq, checked = e.mac, expected_seq + 1, checked + 1
     if head.seq != checked or head.mac != prev_mac:
         return Verification(False, checked, head.seq, head.mac, checked + 1 if head.seq > checked else head.seq,

@@ -213,13 +213,13 @@ def candidate_routes(client: httpx.Client, paths: dict, n: int) -> None:
     ids = [c.get("id") or c.get("candidate_id") for c in items]
     ids = [i for i in ids if i is not None]
     rps, p50, p99, bad = timed(client, [("GET", "/candidates?limit=50", None)] * n)
-    print(f"GET /candidates (50 a page): {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    print(f"GET /candidates (50 a page): {rps:,.1f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
           + (f" ({bad} failed)" if bad else ""))
     if "/api/v1/candidates/{candidate_id}" not in paths or not ids:
         print("candidate detail: no route or no candidate id; skipped")
         return
     rps, p50, p99, bad = timed(client, [("GET", f"/candidates/{ids[k % len(ids)]}", None) for k in range(n)])
-    print(f"GET /candidates/{{id}} (detail, per-locus LRs): {rps:,.0f} requests/s, p50 {p50:.1f} ms, "
+    print(f"GET /candidates/{{id}} (detail, per-locus LRs): {rps:,.1f} requests/s, p50 {p50:.1f} ms, "
           f"p99 {p99:.1f} ms" + (f" ({bad} failed)" if bad else ""))
 
 

@@ -85,3 +85,49 @@ def test_default_prior_counts_the_compatible_families(tmp_path):
     p = rw.read(lambda s: posterior_of(s, cands[0], settings=settings))
     assert p["prior"] == 0.001 and p["prior_source"] == "setting REUNITE_PRIOR"
     assert p["posterior"] == pytest.approx(posterior_from_log10(cands[0].log10_lr, 0.001))
+
+
+def test_compatible_families_counted_on_arrays_equals_the_query(tmp_path):
+    """The fast count (arrays of every missing person) equals the plain SQL count on random
+    families (several missing persons, unknown sexes and dates) and random children; adding
+    a family is seen at once."""
+    import random
+    from datetime import date, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from reunite.cases.posterior import compatible_families_query
+    from reunite.store.db import make_engine, upgrade
+    from reunite.store.models import Family, FamilyMember, Unidentified
+
+    rng = random.Random(5)
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    upgrade(engine)
+
+    def day():
+        return None if rng.random() < 0.2 else date(2000, 1, 1) + timedelta(days=rng.randrange(0, 8000))
+
+    with Session(engine) as s, s.begin():
+        for f in range(300):
+            fam = Family(code=f"F{f}")
+            s.add(fam)
+            s.flush()
+            for k in range(rng.choice([1, 1, 1, 2, 3])):
+                s.add(FamilyMember(family_id=fam.id, person_code=f"M{k}", sex=rng.choice("MFU"), role="missing",
+                                   birth_date=day(), missing_date=day()))
+            s.add(FamilyMember(family_id=fam.id, person_code="R", sex="F", role="reference"))
+    with Session(engine) as s:
+        for _ in range(200):
+            child = Unidentified(code="U", sex=rng.choice("MFU"), estimated_birth_date=day(), found_date=day())
+            tol = rng.choice([0, 365, 1096])
+            assert compatible_families(s, child, tolerance_days=tol) == compatible_families_query(
+                s, child, tolerance_days=tol)
+        child = Unidentified(code="U", sex="U")
+        before = compatible_families(s, child, tolerance_days=0)
+    with Session(engine) as s, s.begin():
+        fam = Family(code="NEW")
+        s.add(fam)
+        s.flush()
+        s.add(FamilyMember(family_id=fam.id, person_code="M", sex="U", role="missing"))
+    with Session(engine) as s:
+        assert compatible_families(s, child, tolerance_days=0) == before + 1

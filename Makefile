@@ -24,7 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_lr.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_index.py
-	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_api.py --million
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

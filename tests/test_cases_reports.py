@@ -280,3 +280,66 @@ def test_the_last_representable_day_is_a_filter_not_a_crash(world, route):
     assert r.status_code in (200, 403), r.text
     r = world.client("inv_butuo").get(route, params={"created_to": "9999-12-31"})
     assert r.status_code in (200, 403), r.text
+
+
+def test_a_reference_given_by_mistake_is_named_and_can_be_released(world, monkeypatch):
+    from reunite.cases.reports import remove_reference
+    from reunite.cli import app
+
+    actor = world.actor("inv_butuo")
+    new_report(world, refs=(("father", "X"), ("mother", "MO")))  # X is not the father: a mix-up
+    with pytest.raises(Conflict) as exc:
+        new_report(world, code="RPT-2", refs=(("father", "X"),))
+    text = str(exc.value)
+    assert "reference 'FA' of report 'RPT-1'" in text and "reunite report reference-remove RPT-1" in text
+    write_transaction(world.engine, lambda s: add_reference(
+        s, "RPT-1", actor=actor, relation="half_sibling_paternal", sample_code=world.codes["S1"], sex="F"))
+    done = write_transaction(world.engine, lambda s: remove_reference(
+        s, "RPT-1", actor=actor, sample_code=world.codes["S1"], reason="not a half-sibling"))
+    assert done["person"] == "HP1"
+    with pytest.raises(NotFound):
+        write_transaction(world.engine, lambda s: remove_reference(s, "RPT-1", actor=actor, sample_code="NOPE",
+                                                                   reason="x"))
+    with pytest.raises(PermissionDenied):
+        write_transaction(world.engine, lambda s: remove_reference(
+            s, "RPT-1", actor=world.actor("inv_zhaojue"), sample_code=world.codes["X"], reason="x"))
+    monkeypatch.setenv("REUNITE_DATABASE_URL", world.url)
+    out = CliRunner().invoke(app, ["report", "reference-remove", "RPT-1", "--sample", world.codes["X"], "--reason",
+                                   "sample mix-up at the lab", "--as", "inv_butuo", "--no-search"])
+    assert out.exit_code == 0, out.output
+    assert "belongs to nobody" in out.output
+    with Session(world.engine) as s:
+        fam = s.execute(select(Family).where(Family.code == "RPT-1")).scalar_one()
+        members = {m.person_code: m for m in s.execute(select(FamilyMember).where(FamilyMember.family_id == fam.id)).scalars()}
+        assert set(members) == {"FA", "MO", "M"}  # HP1 and its untyped mother HP1_MO went with it
+        assert members["FA"].sample_id is None and members["FA"].role == "untyped"
+        assert s.execute(select(Sample.owner_kind).where(Sample.code == world.codes["X"])).scalar() is None
+        assert s.execute(select(ReferenceConsent.relation).where(ReferenceConsent.report_id == 1)).scalars().all() == ["mother"]
+        versions = s.execute(select(RecordVersion).where(RecordVersion.entity == "family", RecordVersion.entity_id == fam.id)
+                             .order_by(RecordVersion.version)).scalars().all()
+        assert [v.action for v in versions] == ["pedigree"] * 3 and versions[-1].reason == "sample mix-up at the lab"
+        assert "reference removed" in json.loads(versions[-1].data)["changes"][0]
+        assert s.execute(select(AuditEntry.action).where(AuditEntry.action == "report.reference_remove")).scalars().all() \
+            == ["report.reference_remove"] * 2
+        assert s.execute(select(PendingSearch.id).where(PendingSearch.subject_id == fam.id)).scalar() is not None
+    new_report(world, code="RPT-2", refs=(("father", "X"),))  # now the right report takes it
+    complete_pending(world.engine, world.model, actor=actor)
+
+
+def test_a_reference_used_in_a_candidate_cannot_be_released(world):
+    from reunite.cases.reports import remove_reference
+
+    register_child(world)
+    new_report(world, refs=(("father", "FA"),))
+    actor = world.actor("inv_butuo")
+    complete_pending(world.engine, world.model, actor=actor)
+    assert candidate(world, "RPT-1") is not None
+    with pytest.raises(Conflict) as exc:
+        write_transaction(world.engine, lambda s: remove_reference(s, "RPT-1", actor=actor,
+                                                                   sample_code=world.codes["FA"], reason="x"))
+    assert "consent-withdraw" in str(exc.value) and "reunite correct" in str(exc.value)
+    client = world.client("inv_butuo")
+    r = client.post(f"/api/v1/reports/RPT-1/references/{world.codes['FA']}/remove", json={"reason": "x"})
+    assert r.status_code == 409, r.text
+    assert client.delete(f"/api/v1/reports/RPT-1/references/{world.codes['FA']}").status_code == 422  # no reason
+    assert client.post("/api/v1/reports/RPT-1/references/NOPE/remove", json={"reason": "x"}).status_code == 404

@@ -217,6 +217,27 @@ def report_reference_add(
     _search(engine, model, actor, no_search)
 
 
+@report_app.command("reference-remove")
+def report_reference_remove(
+    code: str = typer.Argument(..., help="The report's code."),
+    sample: str = typer.Option(..., help="The sample code of the reference given by mistake."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept with the pedigree's earlier version)."),
+    as_user: str = AS_USER, no_search: bool = NO_SEARCH,
+) -> None:
+    """Remove a reference given by mistake: the sample belongs to nobody again (refused once a
+    candidate's LR used it: then 'report consent-withdraw' or 'reunite correct')."""
+    from reunite.cases.reports import remove_reference
+
+    engine, model, actor = acting(as_user)
+    done = write(engine, lambda s: remove_reference(s, code, actor=actor, sample_code=sample, reason=reason))
+    console.print(f"report {escape(done['report'])}: reference {escape(done['person'])} (sample "
+                  f"{escape(done['sample'])}) removed; the sample belongs to nobody now", highlight=False)
+    if not done["references_left"]:
+        console.print("the report has no typed reference left: add one ('reunite report reference-add')",
+                      highlight=False)
+    _search(engine, model, actor, no_search)
+
+
 @report_app.command("consent-withdraw")
 def report_consent_withdraw(
     code: str, sample: str = typer.Option(..., help="The reference's sample code."),

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from reunite.cases.common import Page, audit, jurisdiction_by_code, agency_by_code, keyset_page, user_by_name
@@ -188,14 +188,68 @@ def sample_for(session: Session, code: str, *, what: str, sex: str | None = None
     if sample.status != "active":
         raise Conflict(f"{what}: sample {code!r} was withdrawn; it cannot be given to a person")
     if sample.owner_kind is not None:
-        raise Conflict(f"{what}: sample {code!r} already belongs to a person ({sample.owner_kind}); a sample is "
-                       "one person")
+        raise Conflict(f"{what}: sample {code!r} already belongs to {holder_of(session, sample)}; a sample is one "
+                       f"person. {_release_hint(session, sample)}")
     shown = sex_from_amelogenin(sample.amelogenin)
     if sex in ("M", "F") and shown is not None and shown != sex:
         raise ReuniteError(f"{what}: sample {code!r} has Amelogenin {sample.amelogenin} "
                            f"({'male' if shown == 'M' else 'female'}) but the person's sex is {sex}; check the "
                            "sample for a mix-up")
     return sample
+
+
+def _holding_report(session: Session, sample: Sample) -> tuple[str | None, str | None, str | None]:
+    """(family code, report code or None, person code) of the family member holding ``sample``."""
+    row = session.execute(select(Family.code, FamilyMember.person_code, Family.id)
+                          .join(Family, Family.id == FamilyMember.family_id)
+                          .where(FamilyMember.sample_id == sample.id)).first()
+    if row is None:
+        return None, None, None
+    report = session.execute(select(MissingReport.code).where(MissingReport.family_id == row[2])).scalar()
+    return row[0], report, row[1]
+
+
+def holder_of(session: Session, sample: Sample) -> str:
+    """Who holds ``sample``, in codes: a report's or a family's member, an unidentified person,
+    a registration check's claimed parent, a candidate's confirmation test."""
+    from reunite.store.models import Unidentified
+    from reunite.store.models_workflow import ClaimedParent, ConfirmationTest, RegistrationCheck
+
+    if sample.owner_kind == "family_member":
+        family, report, person = _holding_report(session, sample)
+        if report is not None:
+            return f"reference {person!r} of report {report!r}"
+        if family is not None:
+            return f"member {person!r} of family {family!r}"
+    elif sample.owner_kind == "unidentified":
+        code = session.execute(select(Unidentified.code).where(Unidentified.sample_id == sample.id)).scalar()
+        if code is not None:
+            return f"unidentified person {code!r}"
+    elif sample.owner_kind == "claimed_parent":
+        row = session.execute(select(RegistrationCheck.code, ClaimedParent.role)
+                              .join(RegistrationCheck, RegistrationCheck.id == ClaimedParent.check_id)
+                              .where(ClaimedParent.sample_id == sample.id)).first()
+        if row is not None:
+            return f"the claimed {row[1]} of registration check {row[0]!r}"
+    elif sample.owner_kind == "confirmation":
+        cid = session.execute(select(ConfirmationTest.candidate_id)
+                              .where(ConfirmationTest.sample_id == sample.id)).scalar()
+        if cid is not None:
+            return f"a confirmation test of candidate {cid}"
+    return f"a person ({sample.owner_kind})"
+
+
+def _release_hint(session: Session, sample: Sample) -> str:
+    if sample.owner_kind == "family_member":
+        family, report, _ = _holding_report(session, sample)
+        if report is not None:
+            return (f"If it was given to report {report!r} by mistake, release it first: 'reunite report "
+                    f"reference-remove {report} --sample {sample.code} --reason ...' (API: POST "
+                    f"/api/v1/reports/{report}/references/{sample.code}/remove); otherwise check the sample code")
+        if family is not None:
+            return (f"If family {family!r} has it by mistake, correct that pedigree ('reunite correct pedigree "
+                    f"{family} ...'); otherwise check the sample code")
+    return "Check the sample code (a mix-up?), or type the person again under a new sample code"
 
 
 def claim(session: Session, samples: list[Sample], owner_kind: str, *, where: str) -> None:
@@ -546,6 +600,108 @@ def add_reference(session: Session, code: str, *, actor: Actor, relation: str, s
     audit(session, actor, "report.reference_add", entity="report", entity_id=report.code,
           details={"relation": relation, "sample": sample.code, "person": person})
     return consent
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _prune(members: dict[str, dict]) -> list[str]:
+    """Drop untyped members nobody descends from, except the missing child and its parents
+    (the founders a removed reference alone needed); returns the removed person codes."""
+    gone = []
+    while True:
+        parents = {m[k] for m in members.values() for k in ("father", "mother") if m[k]}
+        drop = [p for p, m in members.items() if p not in (MISSING, "FA", "MO") and m["role"] == "untyped"
+                and m["sample_id"] is None and p not in parents]
+        if not drop:
+            return gone
+        for p in drop:
+            del members[p]
+        gone += drop
+
+
+def remove_reference(session: Session, code: str, *, actor: Actor, sample_code: str,
+                     reason: str) -> dict:
+    """Remove the reference with ``sample_code`` from report ``code``'s pedigree (a reference
+    given by mistake): a pedigree correction whose earlier version is kept in record_versions;
+    the sample belongs to nobody again and the family is searched again (pending).
+
+    Refused when a stored candidate of the family was computed since the reference joined
+    the pedigree (its LR used the sample): then withdraw the consent ('reunite report
+    consent-withdraw') or correct the record ('reunite correct ...') instead."""
+    from reunite.search.service import record_pending
+    from reunite.store.corrections import _family_data, _locked, _record
+    from reunite.store.models import MatchCandidate
+
+    actor.require("report:write")
+    report = _report(session, code, lock=True)
+    require_scope(actor, report_path(session, report), what=f"report {report.code!r}")
+    sample_code = clean(sample_code, what="sample_code", max_length=MAX_CODE, required=True)
+    reason = clean(reason, what="reason", required=True)
+    if report.status == "identified":
+        raise Conflict(f"code: report {report.code!r} is identified; its pedigree is evidence of the "
+                       "identification and is not changed here ('reunite correct pedigree' records a correction)")
+    family = _locked(session, Family, session.get(Family, report.family_id).code, what="family")
+    if family.family_type != REPORT_FAMILY_TYPE:
+        raise ReuniteError(f"code: the pedigree of report {report.code!r} is the imported family {family.code!r}; "
+                           "correct it with 'reunite correct pedigree'")
+    row = session.execute(
+        select(ReferenceConsent, FamilyMember, Sample)
+        .join(FamilyMember, FamilyMember.id == ReferenceConsent.family_member_id)
+        .join(Sample, Sample.id == FamilyMember.sample_id)
+        .where(ReferenceConsent.report_id == report.id, Sample.code == sample_code)).first()
+    if row is None:
+        raise NotFound(f"sample_code: report {report.code!r} has no reference with sample {sample_code!r} (its "
+                       "references: 'reunite report show', GET /api/v1/reports/{code})")
+    consent, member, sample = row
+    since = _aware(consent.given_at)
+    used = [cid for cid, at in session.execute(
+        select(MatchCandidate.id, MatchCandidate.updated_at).where(MatchCandidate.family_id == family.id)).all()
+        if since is None or _aware(at) >= since]
+    if used:
+        shown = ", ".join(map(str, sorted(used)[:10])) + (" ..." if len(used) > 10 else "")
+        raise Conflict(f"sample_code: sample {sample_code!r} ({member.person_code!r} of report {report.code!r}) was "
+                       f"used in the LR of {len(used)} stored candidate(s) ({shown}), so it cannot be given to "
+                       "anyone else. If the person withdrew consent: 'reunite report consent-withdraw "
+                       f"{report.code} --sample {sample_code} --reason ...'; if the record is wrong: 'reunite "
+                       "correct pedigree' / 'reunite correct withdraw' (the history is kept)")
+    existing = {m.person_code: m for m in session.execute(
+        select(FamilyMember).where(FamilyMember.family_id == family.id)
+        .execution_options(populate_existing=True)).scalars()}
+    members = {p: {"person": p, "father": m.father_code, "mother": m.mother_code, "sex": m.sex, "role": m.role,
+                   "sample_id": m.sample_id} for p, m in existing.items()}
+    person = member.person_code
+    members[person].update(role="untyped", sample_id=None)
+    pruned = _prune(members)
+    before = _family_data(session, family)
+    session.delete(consent)
+    session.flush()
+    for p in pruned:
+        existing[p].sample_id, existing[p].sample_owner_kind = None, None
+    session.flush()
+    for p in pruned:
+        session.delete(existing.pop(p))
+    session.flush()
+    _write_members(session, family.id, members, existing, report)
+    session.execute(update(Sample).where(Sample.id == sample.id, Sample.owner_kind == "family_member")
+                    .values(owner_kind=None).execution_options(synchronize_session=False))
+    session.expire(sample)
+    after = _family_data(session, family)
+    relation = consent.relation or "reference"
+    changes = [f"{person}: reference removed ({relation}, sample {sample_code}); the sample belongs to nobody now"]
+    changes += [f"{p}: removed (an untyped founder only {person} needed)" for p in pruned if p != person]
+    _record(session, entity="family", row=family, action="pedigree", before=before, after=after,
+            changes=changes, changed_by=actor.username, reason=reason)
+    report.version += 1
+    report.updated_at = datetime.now(timezone.utc)
+    record_pending(session, "family", [family.id], reason=f"correction: report {report.code}: {changes[0]}")
+    left = sum(1 for m in members.values() if m["sample_id"] is not None)
+    audit(session, actor, "report.reference_remove", entity="report", entity_id=report.code,
+          details={"relation": consent.relation, "sample": sample_code, "person": person, "reason": reason,
+                   "consent_document": consent.document, "references_left": left})
+    return {"report": report.code, "person": person, "relation": consent.relation, "sample": sample_code,
+            "references_left": left}
 
 
 def set_report_status(session: Session, code: str, *, actor: Actor, status: str,

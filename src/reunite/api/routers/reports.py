@@ -191,6 +191,35 @@ def add_reference(body: ReferenceAdd, request: Request, code: str = CODE,
     return _show(engine, code, actor)
 
 
+class ReferenceRemove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+def _remove(request: Request, engine, code: str, sample: str, reason: str, actor: Actor) -> dict:
+    write_transaction(engine, lambda s: service.remove_reference(s, code, actor=actor, sample_code=sample,
+                                                                 reason=reason))
+    run_searches(request, actor)
+    return _show(engine, code, actor)
+
+
+@router.post("/{code}/references/{sample}/remove", response_model=ReportOut,
+             summary="Remove a reference given by mistake (the sample belongs to nobody again)")
+def remove_reference(body: ReferenceRemove, request: Request, code: str = CODE,
+                     sample: str = Path(min_length=1, max_length=128, description="the reference's sample code"),
+                     actor: Actor = Depends(requires("report:write")), engine=Depends(get_engine)):
+    return _remove(request, engine, code, sample, body.reason, actor)
+
+
+@router.delete("/{code}/references/{sample}", response_model=ReportOut,
+               summary="Remove a reference given by mistake (reason as a query parameter)")
+def delete_reference(request: Request, code: str = CODE,
+                     sample: str = Path(min_length=1, max_length=128, description="the reference's sample code"),
+                     reason: str = Query(min_length=1, max_length=1000),
+                     actor: Actor = Depends(requires("report:write")), engine=Depends(get_engine)):
+    return _remove(request, engine, code, sample, reason, actor)
+
+
 @router.post("/{code}/close", response_model=ReportOut, summary="Close a report (with the reason)")
 def close_report(body: Close, code: str = CODE, actor: Actor = Depends(requires("report:write")),
                  engine=Depends(get_engine)):

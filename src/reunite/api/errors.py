@@ -62,8 +62,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        known = explain_error(exc)
-        if known is not None:
-            return JSONResponse(error_body("database", str(known)), status_code=503)
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal", "an unexpected error; it is logged on the server"), status_code=500)
+        return internal_error(request, exc)
+
+
+def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """An unexpected error as JSON (logged with its traceback; the client sees no detail)."""
+    known = explain_error(exc)
+    if known is not None:
+        return JSONResponse(error_body("database", str(known)), status_code=503)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("internal", "an unexpected error; it is logged on the server"), status_code=500)

@@ -4,6 +4,7 @@ each test is an attack (or an edge) that must fail safely."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -119,16 +120,6 @@ def test_no_one_changes_their_own_roles(world):
                                                      roles=["administrator", "auditor"]))
     r = world.client("admin").patch(f"{API}/users/admin", json={"roles": ["administrator", "auditor"]})
     assert r.status_code == 403
-
-
-def test_administrator_and_auditor_are_never_one_user(world):
-    admin = world.actor("admin")
-    with pytest.raises(ReuniteError, match="auditor"):
-        run(world, lambda s: users_service.create_user(s, actor=admin, username="both", password=PASSWORD,
-                                                       roles=["administrator", "auditor"], jurisdiction_code="CN"))
-    with pytest.raises(ReuniteError, match="auditor"):
-        run(world, lambda s: users_service.set_roles(s, actor=admin, username="auditor",
-                                                     roles=["administrator", "auditor"]))
 
 
 def test_county_admin_cannot_create_or_promote_outside_the_county(world):
@@ -324,3 +315,57 @@ def test_chunked_huge_body_is_413(world):
 
     r = world.client().post(f"{API}/auth/token", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+
+def test_parallel_failed_logins_all_count(db_url):
+    """Failed logins racing on one account each count (the row is locked while counting), and
+    the audit chain stays one chain."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reunite.audit.chain import verify
+    from reunite.settings import get_settings
+
+    w = make_world(db_url, users=[("admin", ["administrator"], "CN", None), ("ana", ["analyst"], "CN", None)])
+    settings = load_settings(env="development", lockout_failures=100, rate_limit_per_minute=1000)
+
+    def attempt(_):
+        try:
+            login.login_transaction(w.engine, lambda s: login.authenticate(
+                s, username="ana", password="wrong password!", settings=settings, address="10.1.1.1"))
+        except login.LoginRefused:
+            return True
+        return False
+
+    n = 8
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        assert all(pool.map(attempt, range(n)))
+    with Session(w.engine) as s:
+        assert s.execute(select(User.failed_logins).where(User.username == "ana")).scalar_one() == n
+        failed = s.execute(select(AuditEntry).where(AuditEntry.action == "user.login_failed")).scalars().all()
+        assert len(failed) == n and all(e.address == "10.1.1.1" for e in failed)
+        assert verify(s, key=get_settings().audit_key).ok
+
+
+def test_an_unknown_name_locks_like_a_known_one(world):
+    """Lockout must not tell which accounts exist: an unknown name 'locks' after as many failures."""
+    def refusal(name):
+        try:
+            login.login_transaction(world.engine, lambda s: login.authenticate(
+                s, username=name, password="wrong password!", settings=DEVELOPMENT, address=None))
+        except login.LoginRefused as exc:
+            return type(exc).__name__, re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "TIME", str(exc).replace(name, "NAME"))
+        raise AssertionError("accepted")
+
+    known = [refusal("welfare_linyi") for _ in range(4)]
+    unknown = [refusal("no_such_person") for _ in range(4)]
+    assert [k[0] for k in known] == [u[0] for u in unknown] == ["LoginRefused", "LoginRefused", "AccountLocked",
+                                                                 "AccountLocked"]
+    assert [k[1] for k in known] == [u[1] for u in unknown]
+    run(world, lambda s: users_service.set_active(s, actor=world.actor("admin"), username="welfare_linyi",
+                                                  active=True))
+
+
+@pytest.mark.parametrize("origins", [["*"], ["https://a.example", "null"]])
+def test_cors_open_to_every_site_is_refused(origins):
+    with pytest.raises(SettingsError, match="REUNITE_CORS_ORIGINS"):
+        load_settings(env="development", cors_origins=origins)

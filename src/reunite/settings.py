@@ -62,7 +62,12 @@ class Settings(BaseSettings):
         return frozenset() if self.development else frozenset({"reviewer", "administrator"})
 
     def check_secure(self) -> None:
-        """Raise :class:`SettingsError` outside development mode for a default or weak secret."""
+        """Raise :class:`SettingsError` for CORS open to every site (cookie sessions would be
+        readable from any page), and outside development mode for a default or weak secret."""
+        if any(origin.strip() in ("*", "null") for origin in self.cors_origins):
+            raise SettingsError("REUNITE_CORS_ORIGINS: name the web origins allowed (e.g. "
+                                "'[\"https://reunite.example.gov.cn\"]'), never '*' or 'null': with cookie sessions "
+                                "any page could act as the logged-in user")
         if self.development:
             return
         for name, value, default in (("REUNITE_SECRET_KEY", self.secret_key, DEVELOPMENT_SECRET),

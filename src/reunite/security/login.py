@@ -70,12 +70,29 @@ class LoginGuard:
         self._hits: dict[str, deque] = {}
         self._refused_logged: dict[str, float] = {}
         self._steps: dict[str, int] = {}
+        self._unknown: dict[str, tuple[int, float]] = {}  # name -> (failures, locked until)
 
     def clear(self) -> None:
         with self._lock:
             self._hits.clear()
             self._refused_logged.clear()
             self._steps.clear()
+            self._unknown.clear()
+
+    def unknown_name_fails(self, name: str, *, now: float, failures: int, minutes: float) -> tuple[str, float]:
+        """Count a failed login of a name that is no user as if it were one, so that lockout
+        does not tell which accounts exist: ``("failed" | "now_locked" | "locked", locked
+        until)``; a locked name counts nothing until its lock runs out."""
+        with self._lock:
+            if len(self._unknown) > 10_000:
+                self._unknown.clear()
+            count, until = self._unknown.get(name, (0, 0.0))
+            if until > now:
+                return "locked", until
+            count = 1 if until else count + 1
+            until = now + minutes * 60 if count >= failures else 0.0
+            self._unknown[name] = (count, until)
+            return ("now_locked" if until else "failed"), until
 
     def allow(self, address: str, limit: int, now: float) -> tuple[bool, bool]:
         """``(allowed, first refusal in this window)`` for one attempt from ``address``."""
@@ -158,15 +175,24 @@ def authenticate(session: Session, *, username: str, password: str, totp_code: s
     user = session.execute(select(User).where(User.username == name).with_for_update()).scalar_one_or_none()
     wrong = ("wrong user name or password (after "
              f"{settings.lockout_failures} failures in a row an account is locked for {settings.lockout_minutes:g} minutes)")
-    if user is None:
+    def locked(until: datetime) -> str:
+        return (f"the account {name!r} is locked until {until:%Y-%m-%d %H:%M} UTC after "
+                f"{settings.lockout_failures} failed logins in a row; try again then, or ask an administrator to "
+                f"unlock it ('reunite user enable {name}')")
+
+    now_locked = f"{wrong}; the account {name!r} is now locked for {settings.lockout_minutes:g} minutes"
+    if user is None:  # refused exactly as a known account would be (lockout included)
         verify_password(DUMMY_HASH, password)
-        refuse("unknown_user", wrong)
+        state, until = guard.unknown_name_fails(name, now=now.timestamp(), failures=settings.lockout_failures,
+                                                minutes=settings.lockout_minutes)
+        if state == "locked":
+            refuse("unknown_user", locked(datetime.fromtimestamp(until, timezone.utc)), cls=AccountLocked)
+        refuse("unknown_user", now_locked if state == "now_locked" else wrong,
+               cls=AccountLocked if state == "now_locked" else LoginRefused)
     locked_until = _utc(user.locked_until)
     if locked_until is not None and locked_until > now:
         verify_password(DUMMY_HASH, password)
-        refuse("locked", f"the account {name!r} is locked until {locked_until:%Y-%m-%d %H:%M} UTC after "
-               f"{settings.lockout_failures} failed logins in a row; try again then, or ask an administrator to "
-               f"unlock it ('reunite user enable {name}')", user=user, cls=AccountLocked)
+        refuse("locked", locked(locked_until), user=user, cls=AccountLocked)
     if locked_until is not None:  # the lock has run out: a fresh count
         user.locked_until = None
         user.failed_logins = 0
@@ -175,8 +201,7 @@ def authenticate(session: Session, *, username: str, password: str, totp_code: s
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= settings.lockout_failures:
             user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            refuse(reason, f"{wrong}; the account {name!r} is now locked for {settings.lockout_minutes:g} minutes",
-                   user=user, cls=AccountLocked, failures=user.failed_logins, locked=True)
+            refuse(reason, now_locked, user=user, cls=AccountLocked, failures=user.failed_logins, locked=True)
         refuse(reason, wrong, user=user, failures=user.failed_logins)
 
     if not verify_password(user.password_hash, password):

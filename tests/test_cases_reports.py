@@ -343,3 +343,22 @@ def test_a_reference_used_in_a_candidate_cannot_be_released(world):
     assert r.status_code == 409, r.text
     assert client.delete(f"/api/v1/reports/RPT-1/references/{world.codes['FA']}").status_code == 422  # no reason
     assert client.post("/api/v1/reports/RPT-1/references/NOPE/remove", json={"reason": "x"}).status_code == 404
+
+
+def test_closing_a_report_sets_its_open_candidates_aside(world):
+    from reunite.store.models_workflow import CandidateEvent
+
+    register_child(world)
+    new_report(world)
+    actor = world.actor("inv_butuo")
+    complete_pending(world.engine, world.model, actor=actor)
+    cid = candidate(world, "RPT-1").id
+    write_transaction(world.engine, lambda s: close_report(s, "RPT-1", actor=actor, reason="found alive by the family"))
+    assert candidate(world, "RPT-1").status == "set_aside"
+    with Session(world.engine) as s:
+        [event] = s.execute(select(CandidateEvent).where(CandidateEvent.candidate_id == cid)).scalars().all()
+        assert (event.to_status, event.comment) == ("set_aside", "report closed: found alive by the family")
+        close = s.execute(select(AuditEntry).where(AuditEntry.action == "report.close")).scalar_one()
+        assert json.loads(close.details)["set_aside"] == [cid]
+    write_transaction(world.engine, lambda s: set_report_status(s, "RPT-1", actor=actor, status="open"))
+    assert candidate(world, "RPT-1").status == "set_aside"  # reopening does not bring them back

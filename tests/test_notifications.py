@@ -175,6 +175,17 @@ def test_new_candidates_notify_the_reports_investigator_above_the_threshold(worl
     assert write_transaction(world.engine, lambda s: notify_new_candidates(s, [], settings=low)) == 0
 
 
+def test_a_closed_or_identified_report_is_not_notified(world):
+    ids = _candidates(world)
+    settings = load_settings(env="development", notify_log10_lr=4.0)
+    for status in ("closed", "identified"):
+        write_transaction(world.engine, lambda s: s.execute(
+            update(MissingReport).where(MissingReport.code == "R-1").values(status=status, closed_reason="found")))
+        assert write_transaction(world.engine, lambda s: notify_new_candidates(s, list(ids.values()),
+                                                                               settings=settings)) == 0
+    assert notes_of(world, "inv_butuo") == []
+
+
 # ---------------------------------------------------------------------------------------
 # due follow-ups
 

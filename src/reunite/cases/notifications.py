@@ -5,7 +5,8 @@ Subjects and bodies carry codes and numbers only, never names: they may leave th
 e-mail or webhook (:mod:`reunite.cases.delivery`, after the transaction commits).
 
 * :func:`notify_new_candidates`: a new candidate at or above ``settings.notify_log10_lr``
-  notifies the investigator of the missing report linked to the candidate's family.
+  notifies the investigator of the missing report linked to the candidate's family (not
+  when that report is closed or identified).
 * :func:`notify_due_follow_ups`: a follow-up visit due within a few days, or overdue,
   notifies its officer, once.
 """
@@ -53,7 +54,8 @@ def _already(session: Session, *, user_id: int, kind: str, entity: str, entity_i
 def notify_new_candidates(session: Session, candidate_ids, *, settings: Settings | None = None) -> int:
     """Notify the investigator of each new candidate at or above ``settings.notify_log10_lr``
     whose family is linked to a missing report with an investigator; returns how many
-    notifications were made (a candidate already notified to that investigator is skipped)."""
+    notifications were made.  Skipped: a candidate already notified to that investigator, and
+    every candidate whose report is closed or identified (its family is no longer looked for)."""
     settings = settings or get_settings()
     ids = sorted({int(i) for i in candidate_ids or ()})
     if not ids:
@@ -67,7 +69,8 @@ def notify_new_candidates(session: Session, candidate_ids, *, settings: Settings
             .join(Family, Family.id == MatchCandidate.family_id)
             .join(User, User.id == MissingReport.investigator_id)
             .where(MatchCandidate.id.in_(ids[start:start + 500]),
-                   MatchCandidate.log10_lr >= settings.notify_log10_lr, User.active.is_(True))
+                   MatchCandidate.log10_lr >= settings.notify_log10_lr, User.active.is_(True),
+                   MissingReport.status.not_in(("closed", "identified")))
             .order_by(MatchCandidate.id)).all()
         for cand, report_code, investigator_id, child_code, family_code in rows:
             if _already(session, user_id=investigator_id, kind="candidate", entity="candidate", entity_id=cand.id):

@@ -706,7 +706,12 @@ def remove_reference(session: Session, code: str, *, actor: Actor, sample_code: 
 
 def set_report_status(session: Session, code: str, *, actor: Actor, status: str,
                       reason: str | None = None) -> MissingReport:
-    """Move report ``code`` to ``status`` (see :data:`TRANSITIONS`); closing needs a reason."""
+    """Move report ``code`` to ``status`` (see :data:`TRANSITIONS`); closing needs a reason.
+
+    Closing sets the open candidates of the report's missing child aside (reason "report
+    closed: <reason>", an event each; their assignees are told).  Reopening does not bring
+    them back: they stay set aside, and the family's next search makes new candidates only
+    for new pairs."""
     actor.require("report:write")
     if status not in REPORT_STATUSES:
         raise ReuniteError(f"status: expected one of {', '.join(REPORT_STATUSES)}, found {status!r}")
@@ -727,9 +732,26 @@ def set_report_status(session: Session, code: str, *, actor: Actor, status: str,
     report.version += 1
     report.updated_at = datetime.now(timezone.utc)
     session.flush()
+    aside = _set_aside_candidates(session, report, actor=actor, reason=reason) if status == "closed" else []
     audit(session, actor, "report.close" if status == "closed" else "report.status", entity="report",
-          entity_id=report.code, details={"from": old, "to": status, "reason": reason})
+          entity_id=report.code, details={"from": old, "to": status, "reason": reason,
+                                          **({"set_aside": aside} if aside else {})})
     return report
+
+
+def _set_aside_candidates(session: Session, report: MissingReport, *, actor: Actor, reason: str) -> list[int]:
+    """Set aside the open candidates of a closed report's missing child (the review's system step)."""
+    from reunite.cases.review import OPEN_STATUSES, set_aside
+    from reunite.store.models import MatchCandidate
+
+    if report.family_id is None:
+        return []
+    ids = session.execute(select(MatchCandidate.id).where(
+        MatchCandidate.family_id == report.family_id, MatchCandidate.missing_code == report.missing_code,
+        MatchCandidate.status.in_(OPEN_STATUSES)).order_by(MatchCandidate.id)).scalars().all()
+    for cid in ids:
+        set_aside(session, cid, actor=actor, reason=f"report closed: {reason}")
+    return list(ids)
 
 
 def close_report(session: Session, code: str, *, actor: Actor, reason: str) -> MissingReport:

@@ -197,6 +197,10 @@ def test_totp_second_factor(world, monkeypatch):
     assert attempt(world, "welfare_linyi", totp_code=code) == "welfare_linyi"
     with pytest.raises(login.LoginRefused):
         attempt(world, "welfare_linyi", totp_code=code)  # a code is used once
+    login.GUARD.clear()  # another server process, or a restart: the database still refuses it
+    with pytest.raises(login.LoginRefused):
+        attempt(world, "welfare_linyi", totp_code=code)
+    assert user_row(world, "welfare_linyi").totp_last_step == int(t0.timestamp()) // 30
     later = totp.totp(key, t0.timestamp() + 30)
     monkeypatch.setattr(login, "_now", lambda: t0 + timedelta(seconds=30))
     assert attempt(world, "welfare_linyi", totp_code=later) == "welfare_linyi"

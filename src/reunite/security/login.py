@@ -213,8 +213,12 @@ def authenticate(session: Session, *, username: str, password: str, totp_code: s
         if not (totp_code or "").strip():
             refuse("totp_missing", "totp: this account needs the 6-digit code of its authenticator app", user=user)
         step = matching_step(user.totp_secret, totp_code, at=now.timestamp())
-        if step is None or not guard.use_step(user.totp_secret, step):
+        # a code is accepted once (RFC 6238 section 5.2), across processes and restarts: the last
+        # step used is kept on the user's row, which this transaction holds locked
+        if step is None or (user.totp_last_step is not None and step <= user.totp_last_step) \
+                or not guard.use_step(user.totp_secret, step):
             fail("wrong_totp")
+        user.totp_last_step = step
     elif (why := totp_refusal(roles, user, settings)) is not None:
         refuse("totp_not_enrolled", why, user=user)
     user.failed_logins = 0

@@ -278,6 +278,7 @@ def enrol_totp(session: Session, *, actor: Actor, username: str) -> TotpEnrolmen
     secret = totp.new_secret()
     replaced = bool(user.totp_secret)
     user.totp_secret = secret
+    user.totp_last_step = None
     session.flush()
     audit(session, actor, "user.totp_enrol", entity="user", entity_id=username, details={"replaced": replaced})
     return TotpEnrolment(username, secret, totp.provisioning_uri(secret, username))

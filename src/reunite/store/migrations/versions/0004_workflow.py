@@ -108,6 +108,7 @@ def upgrade() -> None:
     sa.Column('jurisdiction_id', sa.Integer(), nullable=False),
     sa.Column('agency_id', sa.Integer(), nullable=True),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), server_default='1', nullable=False),
     sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),

@@ -149,6 +149,35 @@ def test_officer_is_notified_and_must_exist(world):
         assert note.kind == "outcome" and note.entity_id == made.id
 
 
+def test_the_reports_investigator_hears_of_the_outcome(world):
+    from sqlalchemy import update
+
+    write_transaction(world.engine, lambda s: s.execute(update(MissingReport).where(
+        MissingReport.code == "R-LANLING-1").values(investigator_id=world.user_ids["inv_linyi"])))
+    welfare = world.actor("welfare_linyi")
+
+    def notes():
+        with Session(world.engine) as s:
+            return s.execute(select(Notification).where(Notification.user_id == world.user_ids["inv_linyi"])
+                             .order_by(Notification.id)).scalars().all()
+
+    made = run(world, svc.record_outcome, actor=welfare, child_code="U-LANLING-1", kind="returned_home",
+               outcome_date=TODAY, notes="张家")
+    [note] = notes()
+    assert (note.kind, note.entity, note.entity_id) == ("outcome", "outcome", made.id)
+    assert "U-LANLING-1" in note.subject and "R-LANLING-1" in note.subject and "张" not in note.subject + note.body
+    # not when they record it themselves, and once only when they are also the officer
+    write_transaction(world.engine, lambda s: s.execute(update(MissingReport).where(
+        MissingReport.code == "R-LANLING-1").values(investigator_id=world.user_ids["welfare_linyi"])))
+    run(world, svc.record_outcome, actor=welfare, child_code="U-LANLING-1", kind="foster_care", outcome_date=TODAY)
+    assert len(notes()) == 1
+    write_transaction(world.engine, lambda s: s.execute(update(MissingReport).where(
+        MissingReport.code == "R-LANLING-1").values(investigator_id=world.user_ids["inv_linyi"])))
+    run(world, svc.record_outcome, actor=welfare, child_code="U-LANLING-1", kind="welfare_placement",
+        outcome_date=TODAY, officer="inv_linyi")
+    assert len(notes()) == 2
+
+
 def test_follow_ups_schedule_overdue_and_done(world):
     welfare = world.actor("welfare_linyi")
     made = run(world, svc.record_outcome, actor=welfare, child_code="U-LANLING-1", kind="returned_home",

@@ -6,7 +6,7 @@ parents who sold the child), ``welfare_placement``, ``foster_care``, ``adoption_
 A child may have several over time (returned home, later placed in welfare); the history is
 kept, nothing is overwritten.  Each outcome has a date, a responsible officer (a user;
 default the actor) and notes; its jurisdiction is the child's (the actor's when the child
-has none).  Follow-up visits are scheduled with a due date and an officer, and recorded
+has none); the investigator of the report that identified the child is notified.  Follow-up visits are scheduled with a due date and an officer, and recorded
 done with a date, notes and who.
 
 Nothing here changes a child's status, sample or candidates: a child with no confirmed
@@ -290,7 +290,25 @@ def record_outcome(session: Session, *, actor: Actor, child_code: str, kind: str
         notify(session, user_id=officer_id, kind="outcome", entity="outcome", entity_id=row.id,
                subject=f"You are the responsible officer of outcome {row.id} ({kind}) of child {child_code}",
                body=f"Recorded by {actor.username}; {len(days)} follow-up visit(s) scheduled.")
+    _tell_investigator(session, actor, row, child_code=child.code, officer_id=officer_id)
     return _views(session, actor, [row], with_follow_ups=True, with_notes=True)[0]
+
+
+def _tell_investigator(session: Session, actor: Actor, row: Outcome, *, child_code: str,
+                       officer_id: int | None) -> None:
+    """The investigator of the report that identified the child hears of the outcome (codes
+    only), unless they recorded it or were just told as its officer."""
+    if row.report_id is None:
+        return
+    report_code, investigator = session.execute(
+        select(MissingReport.code, MissingReport.investigator_id).where(MissingReport.id == row.report_id)).one()
+    if investigator is None or investigator in (actor.user_id, officer_id):
+        return
+    if not session.execute(select(User.active).where(User.id == investigator)).scalar():
+        return
+    notify(session, user_id=investigator, kind="outcome", entity="outcome", entity_id=row.id,
+           subject=f"Outcome {row.id} ({row.kind}) recorded for child {child_code} of report {report_code}",
+           body=f"Recorded by {actor.username} on {row.outcome_date.isoformat()}.")
 
 
 def get_outcome(session: Session, *, actor: Actor, outcome_id: int) -> OutcomeView:

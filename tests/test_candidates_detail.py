@@ -214,6 +214,8 @@ def test_cli(rw, monkeypatch):
     for text in ("per locus", "posterior", "confirmation test", "history", "request_confirmation", "王父",
                  "compatible"):
         assert text in r.output, text
+    assert "reported by: 王父" in r.output and "child's name: 王小" in r.output
+    assert "{'" not in r.output and "None" not in r.output  # labelled lines, not Python dicts
     other = rw.read(lambda s: s.execute(select(CandidateReview.candidate_id).where(
         CandidateReview.status == "set_aside")).scalars().first())
     r = cli("reject", str(other), "--reason", "x", "--as", "reviewer1")

@@ -182,3 +182,23 @@ def test_cli_and_api(world, monkeypatch):
     assert client.get("/api/v1/registration-checks", params={"status": "bogus"}).status_code == 422
     assert world.client("inv_butuo").post("/api/v1/registration-checks", json={
         "code": "R", "child_sample_code": "x", "father_sample_code": "y"}).status_code == 403
+
+
+def test_cli_show_prints_a_summary_and_a_locus_table(world, monkeypatch):
+    from reunite.cli import app
+
+    monkeypatch.setenv("REUNITE_DATABASE_URL", world.url)
+    monkeypatch.setenv("COLUMNS", "200")
+    check(world, "REG-T", father="X", mother="MO")
+    out = CliRunner().invoke(app, ["registration", "show", "REG-T", "--as", "registrar"])
+    assert out.exit_code == 0, out.output
+    assert "{" not in out.output and "lr_per_locus" not in out.output  # no raw JSON
+    assert f"claimed father: {world.codes['X']}" in out.output and "child's given name: 王小二" in out.output
+    assert "consistent?" in out.output and "per locus" in out.output
+    shown = write_transaction(world.engine, lambda s: show_check(s, "REG-T", actor=world.actor("registrar")))
+    first = shown["loci"][0]
+    assert first["child"] == "/".join(world.profiles["CH"][first["locus"]])
+    assert first["mother"] == "/".join(world.profiles["MO"][first["locus"]])
+    assert [r["locus"] for r in shown["loci"] if not r["consistent"]] == shown["inconsistent_loci"]
+    out = CliRunner().invoke(app, ["registration", "show", "REG-T", "--as", "registrar", "--json"])
+    assert json.loads(out.output)["loci"][0]["locus"] == first["locus"]

@@ -385,6 +385,50 @@ def child_place(
 # registration checks
 
 
+def _lr_text(value) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _print_check(data: dict, as_json: bool) -> None:
+    """A registration check: a summary, then the per-locus table (``--json``: everything)."""
+    if as_json or data.get("restricted"):
+        _print(data, as_json)
+        return
+    parents = data.get("claimed_parents") or {}
+    log10 = data.get("log10_lr")
+    lines = [("check", data["code"]), ("status", data["status"]), ("child", data.get("child")),
+             ("child's given name", data.get("child_given_name")),
+             ("registration number", data.get("registration_number")),
+             ("claimed father", parents.get("father")), ("claimed mother", parents.get("mother")),
+             ("LR", f"{_lr_text(data.get('lr'))} (log10 {log10:.2f})" if isinstance(log10, float)
+              else f"{_lr_text(data.get('lr'))} (log10 {log10})"),
+             ("verbal", data.get("verbal")), ("threshold", _lr_text(data.get("threshold"))),
+             ("inconsistent loci", ", ".join(data.get("inconsistent_loci") or []) or "none"),
+             ("jurisdiction", data.get("jurisdiction")), ("agency", data.get("agency")),
+             ("created", f"{data.get('created_at') or ''} by {data.get('created_by') or ''}")]
+    prov = data.get("provenance") or {}
+    if prov:
+        lines += [("computed with", f"{prov.get('software', '?')}; frequencies {prov.get('frequency_table', '?')}; "
+                                    f"theta {prov.get('theta', '?')}; {prov.get('genetic_model', '')}")]
+    for label, value in lines:
+        if value not in (None, ""):
+            console.print(f"{label}: {escape(str(value))}", highlight=False)
+    rows = data.get("loci") or []
+    if rows:
+        table = Table(title="per locus")
+        table.add_column("locus", no_wrap=True, min_width=max(len(r["locus"]) for r in rows))
+        for col in ("child", "claimed father", "claimed mother"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("LR", justify="right", no_wrap=True)
+        table.add_column("consistent?", no_wrap=True)
+        for r in rows:
+            table.add_row(escape(r["locus"]), escape(r["child"] or "-"), escape(r["father"] or "-"),
+                          escape(r["mother"] or "-"), _lr_text(r["lr"]), "yes" if r["consistent"] else "NO")
+        console.print(table)
+
+
 @registration_app.command("check")
 def registration_check(
     code: str, child_sample: str = typer.Option(..., "--child-sample"),
@@ -411,7 +455,7 @@ def registration_check(
 
     status = write(engine, work)
     data = write(engine, lambda s: show_check(s, code, actor=actor))
-    _print(data, as_json)
+    _print_check(data, as_json)
     if status == "flagged":
         _search(engine, model, actor, no_search)
 
@@ -422,7 +466,7 @@ def registration_show(code: str, as_user: str = AS_USER, as_json: bool = JSON) -
     from reunite.cases.registration import show_check
 
     engine, _, actor = acting(as_user)
-    _print(write(engine, lambda s: show_check(s, code, actor=actor)), as_json)
+    _print_check(write(engine, lambda s: show_check(s, code, actor=actor)), as_json)
 
 
 @registration_app.command("list")

@@ -34,6 +34,44 @@ def _posterior(x) -> str:
     return f"{x:.6f}" if x < 0.999999 else f"1 - {1 - x:.1e}" if x < 1 else "1"
 
 
+#: labels of the personal fields a candidate's sides show
+_LABELS = {"child": {"name": "given name", "contact": "contact", "placement_kind": "placement",
+                     "placement_name": "placed with"},
+           "family": {"circumstances": "circumstances", "missing_place_detail": "missing place (detail)"}}
+
+
+def _personal_lines(side: str, personal: dict | None) -> list[tuple[str, str]]:
+    """Labelled lines ("child's name: ...") for a side's personal data; empty ones left out."""
+    if not personal:
+        return []
+    out: list[tuple[str, str]] = []
+
+    def person(prefix: str, d) -> None:
+        if isinstance(d, dict):
+            for key, label in (("name", "name"), ("contact", "contact")):
+                if d.get(key):
+                    out.append((f"{prefix}{label}", str(d[key])))
+
+    if side == "child":
+        for key, label in _LABELS["child"].items():
+            if personal.get(key):
+                out.append((label, str(personal[key])))
+        return out
+    person("child's ", personal.get("child"))
+    contact = personal.get("contact")
+    if isinstance(contact, dict):
+        if contact.get("name"):
+            out.append(("reported by", str(contact["name"])))
+        if contact.get("contact"):
+            out.append(("contact", str(contact["contact"])))
+    for key, label in _LABELS["family"].items():
+        if personal.get(key):
+            out.append((label, str(personal[key])))
+    for code, d in sorted((personal.get("members") or {}).items()):
+        person(f"{code}'s ", d)
+    return out
+
+
 @candidates_app.callback()
 def candidates(ctx: typer.Context,
                status: str = typer.Option(None, "--status", help="new, assigned, under_review, "
@@ -120,9 +158,8 @@ def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as
         owner = f"{x['jurisdiction']} {x['jurisdiction_name']}" + (f", {x['agency']}" if x["agency"] else "")
         extra = f" report {x['report']} ({x['report_status']})" if side == "family" and x["report"] else ""
         console.print(f"{side}: {escape(owner)}{escape(extra)}", highlight=False)
-        if x["personal"]:
-            console.print("  " + escape("; ".join(f"{k}: {v}" for k, v in x["personal"].items() if v)),
-                          highlight=False)
+        for label, value in _personal_lines(side, x["personal"]):
+            console.print(f"  {escape(label)}: {escape(value)}", highlight=False)
     c = d["compatibility"]
     console.print(f"sex: child {c['sex']['child']}, missing {c['sex']['missing']} -> "
                   f"{'compatible' if c['sex']['compatible'] else 'INCOMPATIBLE'}; age: estimated birth "

@@ -242,6 +242,24 @@ def _restricted(session: Session, c: RegistrationCheck, path: str) -> dict:
             "agency": agency_code(session, c.agency_id), "restricted": True}
 
 
+def _locus_rows(session: Session, c: RegistrationCheck, per_locus: dict, parents: dict[str, str],
+                inconsistent: set[str]) -> list[dict]:
+    """Per locus: the child's and the claimed parents' alleles, the LR, and whether the
+    child can have taken an allele from each typed claimed parent."""
+    child = session.execute(select(Sample.profile).join(Unidentified, Unidentified.sample_id == Sample.id)
+                            .where(Unidentified.id == c.unidentified_id)).scalar()
+    child = unpack_profile(child) if child else {}
+    typed = {role: unpack_profile(p) for role, p in parents.items()}
+
+    def alleles(profile: dict | None, locus: str) -> str | None:
+        g = (profile or {}).get(locus)
+        return "/".join(g) if g else None
+
+    return [{"locus": locus, "child": alleles(child, locus), "father": alleles(typed.get("father"), locus),
+             "mother": alleles(typed.get("mother"), locus), "lr": per_locus[locus],
+             "consistent": locus not in inconsistent} for locus in sorted(per_locus)]
+
+
 def _view(session: Session, c: RegistrationCheck, path: str, actor: Actor, *, full: bool) -> dict:
     out = _restricted(session, c, path)
     child = session.execute(select(Unidentified.code).where(Unidentified.id == c.unidentified_id)).scalar()
@@ -251,9 +269,12 @@ def _view(session: Session, c: RegistrationCheck, path: str, actor: Actor, *, fu
     if full:
         out["lr_per_locus"] = json.loads(c.lr_per_locus)
         out["provenance"] = json.loads(c.provenance)
-        out["claimed_parents"] = {role: code for role, code in session.execute(
-            select(ClaimedParent.role, Sample.code).join(Sample, Sample.id == ClaimedParent.sample_id)
-            .where(ClaimedParent.check_id == c.id).order_by(ClaimedParent.role))}
+        parents = session.execute(
+            select(ClaimedParent.role, Sample.code, Sample.profile).join(Sample, Sample.id == ClaimedParent.sample_id)
+            .where(ClaimedParent.check_id == c.id).order_by(ClaimedParent.role)).all()
+        out["claimed_parents"] = {role: code for role, code, _ in parents}
+        out["loci"] = _locus_rows(session, c, out["lr_per_locus"], {role: prof for role, _, prof in parents},
+                                  set(out["inconsistent_loci"]))
     if actor.sees_personal(path) and full:
         name = details_of(session, "unidentified", c.unidentified_id)
         out.update(registration_number=c.registration_number, child_given_name=name.name if name else None)

@@ -50,6 +50,7 @@ class CheckOut(BaseModel):
     created_at: str | None = None
     lr_per_locus: dict[str, float | str] | None = None
     provenance: dict | None = None
+    loci: list[dict] | None = None
     claimed_parents: dict[str, str] | None = None
     registration_number: str | None = None
     child_given_name: str | None = None

@@ -254,3 +254,11 @@ def test_found_place_text_only_in_the_childs_jurisdiction(rw):
     for who, shown in (("inv_zhaojue", False), ("inv_butuo", False), ("reviewer1", True), ("welfare_linyi", True)):
         d = rw.write(lambda s: candidate_detail(s, cid, actor=rw.actor(who)))
         assert ("noodle shop" in json.dumps(d, ensure_ascii=False)) == shown, who
+
+
+def test_posterior_and_prior_do_not_read_like_a_range():
+    from reunite.cli_review import _posterior, _prior
+
+    assert _posterior(1 - 9.9e-10) == "0.999999999" and _posterior(0.5) == "0.500000"
+    assert _posterior(1.0).startswith("> 0.9999") and _posterior(None) == "-"
+    assert _prior(0.5) == "1/2" and _prior(1 / 7) == "1/7" and _prior(0.3) == "0.3"

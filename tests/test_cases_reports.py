@@ -362,3 +362,21 @@ def test_closing_a_report_sets_its_open_candidates_aside(world):
         assert json.loads(close.details)["set_aside"] == [cid]
     write_transaction(world.engine, lambda s: set_report_status(s, "RPT-1", actor=actor, status="open"))
     assert candidate(world, "RPT-1").status == "set_aside"  # reopening does not bring them back
+
+
+def test_tables_never_cut_a_code_and_show_minutes(world, monkeypatch):
+    from reunite.cli import app
+    from reunite.cli_cases import when
+
+    assert when("2026-11-30T22:56:55.182733") == "2026-11-30 22:56"
+    assert when("2026-11-30T22:56:55+08:00") == "2026-11-30 14:56" and when("2026-11-30") == "2026-11-30"
+    code = "RPT-2026-513429-000123-LONG"
+    new_report(world, code=code)
+    monkeypatch.setenv("REUNITE_DATABASE_URL", world.url)
+    monkeypatch.setenv("COLUMNS", "70")
+    out = CliRunner().invoke(app, ["report", "list", "--as", "inv_butuo"])
+    assert out.exit_code == 0, out.output
+    assert code in out.output  # on one line, whole
+    out = CliRunner().invoke(app, ["report", "show", code, "--as", "inv_butuo"])
+    created = next(line for line in out.output.splitlines() if line.startswith("created_at:"))
+    assert len(created.split(": ", 1)[1]) == len("YYYY-MM-DD HH:MM")

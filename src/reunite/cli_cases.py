@@ -6,7 +6,8 @@ service and prints; searches a change leaves pending run after its commit."""
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from datetime import date, datetime, timezone
 
 import typer
 from rich.markup import escape
@@ -36,22 +37,61 @@ def _date(value: str | None, option: str) -> date | None:
         raise ReuniteError(f"{option}: expected a date YYYY-MM-DD, found {value!r}") from None
 
 
+#: columns of free text (names, places, verdicts): folded; every other column holds codes,
+#: dates or numbers and is never cut or wrapped
+FREE_TEXT = frozenset({"child_name", "given_name", "verbal", "name", "notes", "subject", "reason", "comment",
+                       "circumstances", "contact", "contact_name", "missing_place_name", "consent_document",
+                       "withdrawn_reason", "placement_name", "flags"})
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def when(value) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM`` (UTC); anything else as text."""
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M")
+    return "" if value is None else str(value)
+
+
+def add_columns(table: Table, headers, rows, *, codes) -> None:
+    """Columns of ``table``: those in ``codes`` never wrap and are as wide as their longest
+    value (a code is never cut); the others fold."""
+    from rich.cells import cell_len
+
+    for i, header in enumerate(headers):
+        if header in codes:
+            width = max([cell_len(str(header))] + [cell_len(str(r[i])) for r in rows])
+            table.add_column(header, no_wrap=True, min_width=width)
+        else:
+            table.add_column(header, overflow="fold")
+
+
+def _table(title: str | None, columns, items: list[dict]) -> Table:
+    rows = [[escape(when(item.get(c))) for c in columns] for item in items]
+    table = Table(title=title)
+    add_columns(table, columns, rows, codes=[c for c in columns if c not in FREE_TEXT])
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _print(data: dict, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(data, ensure_ascii=False, default=str))
         return
     for key, value in data.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            table = Table(title=key)
-            for col in value[0]:
-                table.add_column(col, overflow="fold")
-            for row in value:
-                table.add_row(*(escape("" if v is None else str(v)) for v in row.values()))
-            console.print(table)
+            console.print(_table(key, list(value[0]), value))
         elif isinstance(value, (dict, list)):
             console.print(f"{key}: {escape(json.dumps(value, ensure_ascii=False))}", highlight=False)
         else:
-            console.print(f"{key}: {escape('' if value is None else str(value))}", highlight=False)
+            console.print(f"{key}: {escape(when(value))}", highlight=False)
 
 
 def _print_page(page, as_json: bool, columns: tuple[str, ...]) -> None:
@@ -59,12 +99,7 @@ def _print_page(page, as_json: bool, columns: tuple[str, ...]) -> None:
         console.print_json(json.dumps({"items": page.items, "next_cursor": page.next_cursor}, ensure_ascii=False,
                                       default=str))
         return
-    table = Table()
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for item in page.items:
-        table.add_row(*(escape("" if item.get(c) is None else str(item.get(c))) for c in columns))
-    console.print(table)
+    console.print(_table(None, columns, page.items))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
@@ -407,7 +442,7 @@ def _print_check(data: dict, as_json: bool) -> None:
              ("verbal", data.get("verbal")), ("threshold", _lr_text(data.get("threshold"))),
              ("inconsistent loci", ", ".join(data.get("inconsistent_loci") or []) or "none"),
              ("jurisdiction", data.get("jurisdiction")), ("agency", data.get("agency")),
-             ("created", f"{data.get('created_at') or ''} by {data.get('created_by') or ''}")]
+             ("created", f"{when(data.get('created_at'))} by {data.get('created_by') or ''}")]
     prov = data.get("provenance") or {}
     if prov:
         lines += [("computed with", f"{prov.get('software', '?')}; frequencies {prov.get('frequency_table', '?')}; "

@@ -33,6 +33,8 @@ def _s(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
@@ -43,25 +45,29 @@ def _json(value) -> None:
     console.print_json(json.dumps(value, default=str, ensure_ascii=False))
 
 
-def _outcome_table(items, title: str) -> Table:
+def _filled(title: str, headers, rows, *, free=()) -> Table:
+    """A table whose code, id and date columns are never cut or wrapped; ``free`` columns fold."""
+    from reunite.cli_cases import add_columns
+
     table = Table(title=title)
-    for col in ("id", "child", "report", "kind", "date", "officer", "jurisdiction", "by"):
-        table.add_column(col, overflow="fold")
-    for o in items:
-        table.add_row(str(o.id), _s(o.child_code), _s(o.report_code), o.kind, _s(o.outcome_date), _s(o.officer),
-                      _s(o.jurisdiction), _s(o.created_by))
+    add_columns(table, headers, rows, codes=[h for h in headers if h not in free])
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def _outcome_table(items, title: str) -> Table:
+    rows = [[str(o.id), _s(o.child_code), _s(o.report_code), o.kind, _s(o.outcome_date), _s(o.officer),
+             _s(o.jurisdiction), _s(o.created_by)] for o in items]
+    return _filled(title, ("id", "child", "report", "kind", "date", "officer", "jurisdiction", "by"), rows)
 
 
 def _follow_up_table(items, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("follow-up", "outcome", "child", "due", "officer", "done", "by", "notes"):
-        table.add_column(col, overflow="fold")
-    for f in items:
-        due = f"[red]{_s(f.due_date)} (overdue)[/red]" if f.overdue else _s(f.due_date)
-        table.add_row(str(f.id), str(f.outcome_id), _s(f.child_code), due, _s(f.officer), _s(f.done_at),
-                      _s(f.done_by), _s(f.notes))
-    return table
+    rows = [[str(f.id), str(f.outcome_id), _s(f.child_code),
+             f"[red]{_s(f.due_date)} (overdue)[/red]" if f.overdue else _s(f.due_date), _s(f.officer),
+             _s(f.done_at), _s(f.done_by), _s(f.notes)] for f in items]
+    return _filled(title, ("follow-up", "outcome", "child", "due", "officer", "done", "by", "notes"), rows,
+                   free=("notes",))
 
 
 def _print_outcome(o) -> None:
@@ -238,12 +244,10 @@ def inbox_list(
     if as_json:
         return _json({"items": [n.to_dict() for n in page.items], "next_cursor": page.next_cursor,
                       "unread": page.extra.get("unread")})
-    table = Table(title=f"inbox of {actor.username}: {page.extra.get('unread', 0)} unread")
-    for col in ("id", "", "kind", "when", "subject"):
-        table.add_column(col, overflow="fold")
-    for n in page.items:
-        table.add_row(str(n.id), "•" if n.read_at is None else "", n.kind, _s(n.created_at), escape(n.subject))
-    console.print(table)
+    rows = [[str(n.id), "•" if n.read_at is None else "", n.kind, _s(n.created_at), escape(n.subject)]
+            for n in page.items]
+    console.print(_filled(f"inbox of {actor.username}: {page.extra.get('unread', 0)} unread",
+                          ("id", "", "kind", "when (UTC)", "subject"), rows, free=("subject",)))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
 

@@ -29,9 +29,26 @@ def _fmt(x, digits: int = 2) -> str:
 
 
 def _posterior(x) -> str:
-    if not isinstance(x, float):
+    """A posterior probability as a plain decimal: up to 0.999999 with six digits, above it as
+    many nines as it has (0.999999999 is at least 1 - 1e-9; never rounded up to 1)."""
+    import math
+
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
         return _fmt(x)
-    return f"{x:.6f}" if x < 0.999999 else f"1 - {1 - x:.1e}" if x < 1 else "1"
+    if x < 0.999999:
+        return f"{x:.6f}"
+    if x >= 1:
+        return "> 0.999999999999999"  # 1 within the precision of the computation
+    nines = min(15, math.floor(-math.log10(1 - x)))
+    return "0." + "9" * nines
+
+
+def _prior(p) -> str:
+    """A prior as ``1/n`` when it is one in n, else as a number."""
+    if not isinstance(p, (int, float)) or p <= 0:
+        return _fmt(p)
+    n = 1 / p
+    return f"1/{round(n)}" if abs(n - round(n)) < 1e-6 * n else f"{p:.3g}"
 
 
 #: labels of the personal fields a candidate's sides show
@@ -124,16 +141,20 @@ def candidates(ctx: typer.Context,
         console.print(f"{len(rows):,} candidate(s) -> {escape(str(csv_out))}")
         return
     page = read(engine, lambda s: list_candidates(s, actor=actor, cursor=cursor, limit=limit, **filters))
+    from reunite.cli_cases import add_columns
+
+    headers = ("id", "status", "child", "family/missing", "report", "log10 LR", "posterior (prior)",
+               "confirmation", "assignee", "flags")
+    rows = [[str(r["id"]), r["status"], escape(r["unidentified"]), escape(f"{r['family']}/{r['missing']}"),
+             escape(r["report"] or "-"), _fmt(r["log10_lr"]),
+             f"{_posterior(r['posterior'])} (prior {_prior(r['prior'])})", _fmt(r["confirmation_log10_lr"]),
+             escape(r["assignee"] or "-"),
+             (f"{r['flags']}" if r["flags"] else "") + (" below threshold" if r["below_threshold"] else "")]
+            for r in page.items]
     table = Table(title="candidates")
-    for col in ("id", "status", "child", "family/missing", "report", "log10 LR", "posterior (prior)",
-                "confirmation", "assignee", "flags"):
-        table.add_column(col, overflow="fold")
-    for r in page.items:
-        table.add_row(str(r["id"]), r["status"], escape(r["unidentified"]), escape(f"{r['family']}/{r['missing']}"),
-                      escape(r["report"] or "-"), _fmt(r["log10_lr"]),
-                      f"{_posterior(r['posterior'])} ({r['prior']:.2g})", _fmt(r["confirmation_log10_lr"]),
-                      escape(r["assignee"] or "-"),
-                      (f"{r['flags']}" if r["flags"] else "") + (" below threshold" if r["below_threshold"] else ""))
+    add_columns(table, headers, rows, codes=headers[:-1])
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
@@ -152,7 +173,7 @@ def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as
                   f"(version {d['version']}; assignee {escape(d['assignee'] or '-')})", highlight=False)
     console.print(f"LR {_fmt(d['lr'], 4) if not isinstance(d['lr'], float) else format(d['lr'], '.4g')}, "
                   f"log10 LR {_fmt(d['log10_lr'])} over {d['loci_compared']} loci; posterior "
-                  f"{_posterior(d['posterior'])} with prior {d['prior']:.3g} ({escape(d['prior_source'])})",
+                  f"{_posterior(d['posterior'])} (prior {_prior(d['prior'])}: {escape(d['prior_source'])})",
                   highlight=False)
     for side, x in (("child", child), ("family", fam)):
         owner = f"{x['jurisdiction']} {x['jurisdiction_name']}" + (f", {x['agency']}" if x["agency"] else "")
@@ -175,12 +196,12 @@ def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as
     table = Table(title="per locus")
     refs = [r["person"] for r in d["references"] if r["status"] == "active"]
     samples = {r["person"]: r["sample"] for r in d["references"]}
-    table.add_column("locus", overflow="fold")
-    table.add_column(f"child ({escape(child['sample'] or '')})", overflow="fold")
+    table.add_column("locus", no_wrap=True, min_width=max([5] + [len(r["locus"]) for r in d["loci"]]))
+    table.add_column(f"child ({escape(child['sample'] or '')})", no_wrap=True)
     for p in refs:
-        table.add_column(f"{escape(p)} ({escape(samples[p])})", overflow="fold")
-    table.add_column("LR", overflow="fold")
-    table.add_column("mutation?", overflow="fold")
+        table.add_column(f"{escape(p)} ({escape(samples[p])})", no_wrap=True)
+    table.add_column("LR", no_wrap=True, justify="right")
+    table.add_column("mutation?", no_wrap=True)
     for row in d["loci"]:
         lr = row["lr"]
         table.add_row(row["locus"], row["child"] or "-", *[row["references"].get(p) or "-" for p in refs],
@@ -195,9 +216,11 @@ def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as
         console.print(f"confirmation test {t['id']}: {escape(t['target'])} sample {escape(t['sample'] or '')}: "
                       f"log10 LR {_fmt(t['log10_lr'])} (original {_fmt(t['original_log10_lr'])}); posterior "
                       f"{_posterior(t['posterior'])}; {verdict}{escape(agree)}", highlight=False)
-    console.print("[bold]history[/bold]")
+    from reunite.cli_cases import when
+
+    console.print("[bold]history[/bold] (UTC)")
     for e in d["history"]:
-        console.print(f"  {e['at']}  {escape(e['actor'])}  {e['event']}: {e['from_status'] or '-'} -> "
+        console.print(f"  {when(e['at'])}  {escape(e['actor'])}  {e['event']}: {e['from_status'] or '-'} -> "
                       f"{e['to_status']}" + (f"  {escape(e['comment'])}" if e["comment"] else ""), highlight=False)
 
 

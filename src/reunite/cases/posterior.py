@@ -111,21 +111,22 @@ _CACHE_LOCK = threading.Lock()
 
 def _token(session: Session) -> tuple:
     """What the missing persons' arrays were built from: the newest family, the newest
-    correction (a pedigree, sex or date changed), the number of families."""
+    correction (a pedigree, sex or date changed), the newest family member (families are
+    never deleted); three index lookups."""
     return (session.execute(select(func.max(Family.id))).scalar(),
             session.execute(select(func.max(RecordVersion.id))).scalar(),
-            session.execute(select(func.count()).select_from(Family)).scalar(),
             session.execute(select(func.max(FamilyMember.id))).scalar())
 
 
-def compatible_families(session: Session, child: Unidentified, *, tolerance_days: int) -> int:
+def compatible_families(session: Session, child: Unidentified, *, tolerance_days: int,
+                        token: tuple | None = None) -> int:
     """How many families have a missing person compatible with ``child`` in sex and dates
     (the rules of the search's filters, :func:`reunite.search.engine.age_conflicts`).
 
     Counted on arrays of every missing person kept per database and rebuilt when a family
     is added or corrected; equal to :func:`compatible_families_query` (tested)."""
     key = str(session.get_bind().url)
-    token = _token(session)
+    token = token if token is not None else _token(session)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is None or cached[0] != token:
@@ -156,7 +157,12 @@ def prior_for(session: Session, candidate: MatchCandidate, *, settings=None, cac
     if cache is not None and key in cache:
         return cache[key]
     child = session.get(Unidentified, candidate.unidentified_id)
-    n = compatible_families(session, child, tolerance_days=key[1])
+    token = cache.get("__token__") if cache is not None else None
+    if token is None:
+        token = _token(session)
+        if cache is not None:
+            cache["__token__"] = token  # one list of candidates: the database read once
+    n = compatible_families(session, child, tolerance_days=key[1], token=token)
     out = {"prior": 1.0 / max(n, 2), "families": n,
            "source": f"1 / {max(n, 2):,}: {n:,} families compatible with the child in sex and dates"
            + (" (at least 2 counted)" if n < 2 else "")}

@@ -380,3 +380,24 @@ def test_tables_never_cut_a_code_and_show_minutes(world, monkeypatch):
     out = CliRunner().invoke(app, ["report", "show", code, "--as", "inv_butuo"])
     created = next(line for line in out.output.splitlines() if line.startswith("created_at:"))
     assert len(created.split(": ", 1)[1]) == len("YYYY-MM-DD HH:MM")
+
+
+def test_cli_help_dates_duplicates_first_and_option_names(world, monkeypatch):
+    from reunite.cli import app
+
+    monkeypatch.setenv("REUNITE_DATABASE_URL", world.url)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    for command in (["operation", "add", "--help"], ["report", "add", "--help"]):
+        out = runner.invoke(app, command)
+        assert out.exit_code == 0 and "YYYY-MM-DD" in out.output, out.output
+    assert "criminal case number" in runner.invoke(app, ["operation", "add", "--help"]).output
+    new_report(world)
+    with pytest.raises(Conflict, match="already exists"):  # the duplicate first, before the bad sex
+        write_transaction(world.engine, lambda s: create_report(
+            s, actor=world.actor("inv_butuo"), code="RPT-1", child_sex="X", references=[]))
+    out = runner.invoke(app, ["report", "add", "RPT-9", "--as", "inv_butuo", "--missing-place", "999999",
+                              "--reference", f"full_sibling:{world.codes['S1']}:F"])
+    assert out.exit_code != 0 and str(out.exception).startswith("--missing-place: "), out.exception
+    out = runner.invoke(app, ["operation", "add", "OP-9", "--as", "inv_butuo", "--place", "999999"])
+    assert str(out.exception).startswith("--place: "), out.exception

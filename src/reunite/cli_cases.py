@@ -25,6 +25,9 @@ registration_app = typer.Typer(help="Late birth-registration checks.", no_args_i
 JSON = typer.Option(False, "--json", help="Print JSON.")
 CURSOR = typer.Option(None, "--cursor", help="The next_cursor a previous page printed.")
 LIMIT = typer.Option(50, "--limit", help="At most this many rows (1 to 500).")
+RELATION_NAMES = ("father", "mother", "full_sibling", "half_sibling_paternal", "half_sibling_maternal",
+                  "paternal_grandfather", "paternal_grandmother", "maternal_grandfather", "maternal_grandmother",
+                  "paternal_uncle", "paternal_aunt", "maternal_uncle", "maternal_aunt")
 NO_SEARCH = typer.Option(False, "--no-search", help="Leave the search pending ('reunite search --pending').")
 
 
@@ -79,6 +82,34 @@ def _table(title: str | None, columns, items: list[dict]) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _options(work, names: dict[str, str]):
+    """Run ``work``; an error naming a service field (``missing_place_code: ...``) names the
+    command's option instead (``--missing-place: ...``), same error class."""
+    try:
+        return work()
+    except ReuniteError as exc:
+        field, sep, rest = str(exc).partition(": ")
+        if not sep or field not in names or type(exc).__init__ is not ReuniteError.__init__:
+            raise
+        raise type(exc)(f"{names[field]}: {rest}") from None
+
+
+#: service fields -> options of 'report add'
+REPORT_OPTIONS = {"child_sex": "--child-sex", "child_birth_date": "--birth-date",
+                  "child_birth_date_latest": "--birth-date-latest", "missing_date": "--missing-date",
+                  "missing_place_code": "--missing-place", "missing_place_detail": "--missing-place-detail",
+                  "child_name": "--child-name", "contact_name": "--contact-name", "contact": "--contact",
+                  "circumstances": "--circumstances", "jurisdiction": "--jurisdiction", "agency": "--agency",
+                  "investigator": "--investigator", "family_code": "--family", "missing_code": "--missing-code",
+                  "references": "--reference", "relation": "--reference (RELATION)",
+                  "sample_code": "--reference (SAMPLE)", "sex": "--reference (SEX)",
+                  "consent_document": "--reference (CONSENT_DOCUMENT)"}
+#: service fields -> options of 'operation add'
+OPERATION_OPTIONS = {"operation_date": "--date", "place_code": "--place", "place_detail": "--place-detail",
+                     "suspects_case_number": "--case-number", "name": "--name", "notes": "--notes",
+                     "jurisdiction": "--jurisdiction", "agency": "--agency"}
 
 
 def _print(data: dict, as_json: bool) -> None:
@@ -138,12 +169,12 @@ def _reference(text: str):
 
 @report_app.command("add")
 def report_add(
-    code: str = typer.Argument(..., help="The report's code (also the code of its family pedigree)."),
+    code: str = typer.Argument(..., help="The report's code, unique (also the code of its family pedigree)."),
     child_name: str = typer.Option(None, help="The missing child's name (personal)."),
-    child_sex: str = typer.Option("U", help="M, F or U."),
+    child_sex: str = typer.Option("U", help="The missing child's sex: M, F or U (unknown)."),
     birth_date: str = typer.Option(None, help="Date of birth, or the earliest of a range (YYYY-MM-DD)."),
-    birth_date_latest: str = typer.Option(None, help="The latest date of birth of a range."),
-    missing_date: str = typer.Option(None, help="When the child went missing."),
+    birth_date_latest: str = typer.Option(None, help="The latest date of birth of a range (YYYY-MM-DD)."),
+    missing_date: str = typer.Option(None, help="When the child went missing (YYYY-MM-DD)."),
     missing_place: str = typer.Option(None, help="County code (GB/T 2260) where the child went missing."),
     missing_place_detail: str = typer.Option(None, help="Village, street, ... (personal)."),
     circumstances: str = typer.Option(None, help="What happened (personal)."),
@@ -153,8 +184,9 @@ def report_add(
     agency: str = typer.Option(None, help="Owning agency code (default: yours)."),
     investigator: str = typer.Option(None, help="Investigating user (default: you)."),
     reference: list[str] = typer.Option(None, "--reference",
-                                        help="RELATION:SAMPLE[:SEX[:CONSENT_DOCUMENT]], repeated; relations: father, "
-                                             "mother, full_sibling, half_sibling_paternal, ..."),
+                                        help="A family reference, repeated: RELATION:SAMPLE[:SEX[:CONSENT_DOCUMENT]], "
+                                             "e.g. father:S-0012 or full_sibling:S-0013:F:form-7. Relations: "
+                                             + ", ".join(RELATION_NAMES) + "."),
     family: str = typer.Option(None, help="Link an imported family instead of giving references."),
     missing_code: str = typer.Option(None, help="The linked family's missing person (if it has several)."),
     as_user: str = AS_USER, no_search: bool = NO_SEARCH, as_json: bool = JSON,
@@ -176,7 +208,7 @@ def report_add(
             references=refs, family_code=family, missing_code=missing_code)
         return report.code
 
-    done = write(engine, work)
+    done = _options(lambda: write(engine, work), REPORT_OPTIONS)
     console.print(f"report {done} registered", highlight=False)
     _search(engine, model, actor, no_search)
     if as_json:
@@ -296,20 +328,27 @@ def report_consent_withdraw(
 
 @operation_app.command("add")
 def operation_add(
-    code: str, name: str = typer.Option(None), operation_date: str = typer.Option(None, "--date"),
-    place: str = typer.Option(None, help="Place code (GB/T 2260)."), place_detail: str = typer.Option(None),
-    jurisdiction: str = typer.Option(None), agency: str = typer.Option(None),
-    suspects_case_number: str = typer.Option(None, "--case-number"), notes: str = typer.Option(None),
+    code: str = typer.Argument(..., help="The operation's code (unique), e.g. OP-2024-BUTUO-01."),
+    name: str = typer.Option(None, help="A short name of the operation."),
+    operation_date: str = typer.Option(None, "--date", help="When the children were rescued (YYYY-MM-DD)."),
+    place: str = typer.Option(None, help="Where: a place code (GB/T 2260), e.g. 513429 for Butuo."),
+    place_detail: str = typer.Option(None, help="Village, street, building, ... (free text)."),
+    jurisdiction: str = typer.Option(None, help="Owning jurisdiction code (default: yours)."),
+    agency: str = typer.Option(None, help="Owning agency code (default: yours)."),
+    suspects_case_number: str = typer.Option(None, "--case-number",
+                                             help="The criminal case number of the suspects."),
+    notes: str = typer.Option(None, help="Notes (free text)."),
     as_user: str = AS_USER,
 ) -> None:
-    """Register a rescue operation."""
+    """Register a rescue operation; the children rescued are then added with 'reunite child add
+    --operation CODE'."""
     from reunite.cases.operations import create_operation
 
     engine, _, actor = acting(as_user)
-    write(engine, lambda s: create_operation(
+    _options(lambda: write(engine, lambda s: create_operation(
         s, actor=actor, code=code, name=name, operation_date=_date(operation_date, "--date"), place_code=place,
         place_detail=place_detail, jurisdiction_code=jurisdiction, agency_code_=agency,
-        suspects_case_number=suspects_case_number, notes=notes))
+        suspects_case_number=suspects_case_number, notes=notes)), OPERATION_OPTIONS)
     console.print(f"operation {code} registered", highlight=False)
 
 

@@ -126,7 +126,8 @@ def _claim(session: Session, sample_code: str) -> Sample:
         raise ReuniteError(f"sample: expected a sample code of 1 to 128 characters, found {sample_code!r}")
     sample = session.execute(select(Sample).where(Sample.code == code)).scalar_one_or_none()
     if sample is None:
-        raise NotFound(f"sample: no sample {code!r}; import it first ('reunite import genotypes FILE')")
+        raise NotFound(f"sample: no sample {code!r}; import it first ('reunite import genotypes FILE', or POST "
+                       "/api/v1/imports/genotypes)")
     if sample.status != "active":
         raise Conflict(f"sample: {code!r} was withdrawn; import the new typing as a new sample")
     taken = session.execute(update(Sample).where(Sample.id == sample.id, Sample.owner_kind.is_(None),

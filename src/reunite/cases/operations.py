@@ -40,9 +40,9 @@ def create_operation(session: Session, *, actor: Actor, code: str, name: str | N
     their subtree is named)."""
     actor.require("operation:write")
     code = clean(code, what="code", max_length=MAX_CODE, required=True)
-    check_past(operation_date, what="operation_date")
     if session.execute(select(RescueOperation.id).where(RescueOperation.code == code)).first():
         raise Conflict(f"code: a rescue operation {code!r} already exists")
+    check_past(operation_date, what="operation_date")
     where, agency = owner(session, actor, jurisdiction_code=jurisdiction_code, agency_code=agency_code_,
                           what="rescue operation")
     place = resolve_place(session, place_code, actor=actor, what="place_code")

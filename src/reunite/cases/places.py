@@ -79,7 +79,8 @@ def resolve_place(session: Session, code: str | None, *, actor: Actor, what: str
     if row is None:
         if code not in places():
             raise NotFound(f"{what}: no place with code {code!r} (a GB/T 2260 code, e.g. 513429 for Butuo; "
-                           "see 'reunite jurisdiction list', or add it with 'reunite jurisdiction add')")
+                           "see 'reunite jurisdiction list' or GET /api/v1/jurisdictions; add it with "
+                           "'reunite jurisdiction add')")
         row = _add_from_table(session, actor, code)
     if county and row.level != "county":
         raise ReuniteError(f"{what}: expected a county-level code, found {code!r} ({row.name}, a {row.level}); "

@@ -184,7 +184,8 @@ def sample_for(session: Session, code: str, *, what: str, sex: str | None = None
     code = clean(code, what=what, max_length=MAX_CODE, required=True)
     sample = session.execute(select(Sample).where(Sample.code == code)).scalar_one_or_none()
     if sample is None:
-        raise NotFound(f"{what}: no sample {code!r}; import its genotypes first ('reunite import genotypes')")
+        raise NotFound(f"{what}: no sample {code!r}; import its genotypes first ('reunite import genotypes', or POST "
+                       "/api/v1/imports/genotypes)")
     if sample.status != "active":
         raise Conflict(f"{what}: sample {code!r} was withdrawn; it cannot be given to a person")
     if sample.owner_kind is not None:
@@ -440,6 +441,9 @@ def create_report(session: Session, *, actor: Actor, code: str, child_name: str 
     as pending in the same transaction (run it after the commit)."""
     actor.require("report:write")
     code = clean(code, what="code", max_length=MAX_CODE, required=True)
+    if session.execute(select(MissingReport.id).where(MissingReport.code == code)).first():
+        raise Conflict(f"code: a report {code!r} already exists (a duplicate? 'reunite report show {code}'; "
+                       "otherwise choose another code)")
     child_sex = check_sex(child_sex, what="child_sex")
     check_past(child_birth_date, what="child_birth_date")
     check_past(child_birth_date_latest, what="child_birth_date_latest")
@@ -457,8 +461,6 @@ def create_report(session: Session, *, actor: Actor, code: str, child_name: str 
     if not family_code and not references:
         raise ReuniteError("references: a report needs at least one family reference (relation and sample "
                            "code), or an imported family to link (family_code)")
-    if session.execute(select(MissingReport.id).where(MissingReport.code == code)).first():
-        raise Conflict(f"code: a report {code!r} already exists")
     where, agency = owner(session, actor, jurisdiction_code=jurisdiction_code, agency_code=agency_code,
                           what="report")
     place = resolve_place(session, missing_place_code, actor=actor, what="missing_place_code", county=True)
@@ -534,7 +536,8 @@ def _link_family(session: Session, report: MissingReport, family_code: str, miss
     family_code = clean(family_code, what="family_code", max_length=MAX_CODE, required=True)
     family = session.execute(select(Family).where(Family.code == family_code)).scalar_one_or_none()
     if family is None:
-        raise NotFound(f"family_code: no family {family_code!r}; import it first ('reunite import families')")
+        raise NotFound(f"family_code: no family {family_code!r}; import it first ('reunite import families', or POST "
+                           "/api/v1/imports/families)")
     if session.execute(select(MissingReport.code).where(MissingReport.family_id == family.id)).first():
         raise Conflict(f"family_code: family {family_code!r} already belongs to another report")
     members = list(session.execute(select(FamilyMember).where(FamilyMember.family_id == family.id)).scalars())
@@ -653,7 +656,7 @@ def remove_reference(session: Session, code: str, *, actor: Actor, sample_code: 
         .where(ReferenceConsent.report_id == report.id, Sample.code == sample_code)).first()
     if row is None:
         raise NotFound(f"sample_code: report {report.code!r} has no reference with sample {sample_code!r} (its "
-                       "references: 'reunite report show', GET /api/v1/reports/{code})")
+                       f"references: 'reunite report show {report.code}', GET /api/v1/reports/{report.code})")
     consent, member, sample = row
     since = _aware(consent.given_at)
     used = [cid for cid, at in session.execute(

@@ -97,7 +97,8 @@ class Sides:
 def candidate_or_404(session: Session, candidate_id: int) -> MatchCandidate:
     row = session.get(MatchCandidate, candidate_id) if isinstance(candidate_id, int) else None
     if row is None:
-        raise NotFound(f"candidate_id: no candidate {candidate_id!r} ('reunite candidates' lists them)")
+        raise NotFound(f"candidate_id: no candidate {candidate_id!r} ('reunite candidates' or GET "
+                       "/api/v1/candidates lists them)")
     return row
 
 
@@ -190,7 +191,7 @@ def _step(session: Session, candidate_id: int, step: str, *, actor: Actor, comme
 def _reviewer(session: Session, username: str) -> User:
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"to: no user {username!r} ('reunite user list' shows them)")
+        raise NotFound(f"to: no user {username!r} ('reunite user list' or GET /api/v1/users shows them)")
     roles = set(session.execute(select(UserRole.role).where(UserRole.user_id == user.id)).scalars())
     if "reviewer" not in roles or not user.active:
         raise ReuniteError(f"to: {username!r} is not an active user with the reviewer role (roles: "

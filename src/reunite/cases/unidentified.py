@@ -77,7 +77,8 @@ def operation_by_code(session: Session, code: str | None) -> RescueOperation | N
         return None
     row = session.execute(select(RescueOperation).where(RescueOperation.code == code)).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"operation_code: no rescue operation {code!r} ('reunite operation add' registers one)")
+        raise NotFound(f"operation_code: no rescue operation {code!r} ('reunite operation add' or "
+                       "POST /api/v1/operations registers one)")
     return row
 
 
@@ -96,6 +97,8 @@ def create_unidentified(session: Session, *, actor: Actor, code: str, sample_cod
 
     actor.require(permission)
     code = clean(code, what="code", max_length=MAX_CODE, required=True)
+    if session.execute(select(Unidentified.id).where(Unidentified.code == code)).first():
+        raise Conflict(f"code: an unidentified person {code!r} already exists")
     sex = check_sex(sex, what="sex")
     category = _choice(category, UNIDENTIFIED_CATEGORIES, what="category") or "rescued_child"
     placement_kind = _choice(placement_kind, PLACEMENT_KINDS, what="placement_kind")
@@ -103,8 +106,6 @@ def create_unidentified(session: Session, *, actor: Actor, code: str, sample_cod
     birth = _birth(estimated_birth_date, estimated_age, found_date)
     if birth and found_date and found_date < birth:
         raise ReuniteError(f"found_date: {found_date} is before the estimated birth date {birth}")
-    if session.execute(select(Unidentified.id).where(Unidentified.code == code)).first():
-        raise Conflict(f"code: an unidentified person {code!r} already exists")
     where, agency = owner(session, actor, jurisdiction_code=jurisdiction_code, agency_code=agency_code_,
                           what="unidentified person")
     place = resolve_place(session, found_place_code, actor=actor, what="found_place_code")

@@ -30,6 +30,7 @@ from reunite.store.models_workflow import (
     CANDIDATE_STATUSES,
     Agency,
     CandidateReview,
+    ConfirmationTest,
     Jurisdiction,
     MissingReport,
     RescueOperation,
@@ -74,7 +75,7 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
         raise ReuniteError(f"min_log10_lr: expected a finite number, found {min_log10_lr!r}")
     assignee_user = aliased(User)
     rj, cj = aliased(Jurisdiction), aliased(Jurisdiction)
-    q = (select(MatchCandidate, Unidentified.code, Family.code, MissingReport.code, CandidateReview,
+    q = (select(MatchCandidate, Unidentified, Family.code, MissingReport.code, CandidateReview,
                 assignee_user.username)
          .join(Unidentified, Unidentified.id == MatchCandidate.unidentified_id)
          .join(Family, Family.id == MatchCandidate.family_id)
@@ -124,9 +125,15 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
     rows = rows[:limit]
     cache: dict = {}
     items = []
-    for cand, u_code, f_code, r_code, rev, who in rows:
+    tests_by_candidate: dict[int, list] = {}
+    if rows:  # every confirmation test of the page in one query (the children came with the page)
+        for t in session.execute(select(ConfirmationTest).where(ConfirmationTest.candidate_id.in_(
+                [r[0].id for r in rows])).order_by(ConfirmationTest.id)).scalars():
+            tests_by_candidate.setdefault(t.candidate_id, []).append(t)
+    for cand, child, f_code, r_code, rev, who in rows:
+        u_code = child.code
         post = posterior_of(session, cand, settings=settings, cache=cache)
-        tests = tests_of(session, cand.id)
+        tests = tests_by_candidate.get(cand.id, [])
         best = max((t.log10_lr for t in tests if not math.isnan(t.log10_lr) and not withdrawn_used(session, t)),
                    default=None)
         items.append({

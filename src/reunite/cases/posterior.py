@@ -73,6 +73,7 @@ def compatible_families_query(session: Session, child: Unidentified, *, toleranc
 
 
 _NO_DAY = np.iinfo(np.int32).min  # a date not known
+_SEX = {"M": 1, "F": 2}
 
 
 class _MissingPersons:
@@ -85,14 +86,26 @@ class _MissingPersons:
         fids = np.array([r[0] for r in rows], dtype=np.int64)
         self.family, inverse = np.unique(fids, return_inverse=True) if len(fids) else (fids, fids)
         self.family_index = inverse.astype(np.int64)
-        self.sex = np.array([r[1] or "U" for r in rows], dtype="<U1")
+        self.sex = np.array([_SEX.get(r[1], 0) for r in rows], dtype=np.int8)  # 0 unknown, 1 M, 2 F
+        self._counts: dict[tuple, int] = {}  # (sex, estimated birth, found, tolerance) -> count
+        self.one_each = len(self.family) == len(rows)  # one missing person per family: no de-duplication
         self.birth = np.array([_NO_DAY if r[2] is None else r[2].toordinal() for r in rows], dtype=np.int64)
         self.missing = np.array([_NO_DAY if r[3] is None else r[3].toordinal() for r in rows], dtype=np.int64)
 
     def count(self, child: Unidentified, *, tolerance_days: int) -> int:
+        key = (child.sex, child.estimated_birth_date, child.found_date, tolerance_days)
+        found = self._counts.get(key)
+        if found is None:
+            found = self._count(child, tolerance_days=tolerance_days)
+            if len(self._counts) > 100_000:
+                self._counts.clear()
+            self._counts[key] = found
+        return found
+
+    def _count(self, child: Unidentified, *, tolerance_days: int) -> int:
         mask = np.ones(len(self.sex), dtype=bool)
         if child.sex in ("M", "F"):
-            mask &= self.sex != ("F" if child.sex == "M" else "M")
+            mask &= self.sex != _SEX["F" if child.sex == "M" else "M"]
         no_birth, no_missing = self.birth == _NO_DAY, self.missing == _NO_DAY
         if child.estimated_birth_date is not None:
             ub = child.estimated_birth_date.toordinal()
@@ -100,6 +113,8 @@ class _MissingPersons:
             mask &= no_missing | (self.missing >= ub - tolerance_days)
         if child.found_date is not None:
             mask &= no_birth | (self.birth <= child.found_date.toordinal())
+        if self.one_each:
+            return int(np.count_nonzero(mask))
         if not mask.any():
             return 0
         return int(np.count_nonzero(np.bincount(self.family_index[mask], minlength=len(self.family))))

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reunite.cases.common import audit
-from reunite.cases.reports import MAX_CODE, _report, clean, report_path, require_scope
+from reunite.cases.records import MAX_CODE, clean, require_scope
+from reunite.cases.reports import _report, report_path
 from reunite.errors import Conflict, NotFound, ReuniteError
 from reunite.security.actor import Actor
 from reunite.store.models import FamilyMember, Sample

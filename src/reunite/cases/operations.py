@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from reunite.cases.common import Page, audit, keyset_page
 from reunite.cases.places import code_of, place_label, resolve_place
-from reunite.cases.reports import (
+from reunite.cases.records import (
     MAX_CODE,
     agency_code,
     check_past,

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from reunite import __version__
 from reunite.cases.common import Page, audit, keyset_page
 from reunite.cases.notifications import notify
-from reunite.cases.reports import (
+from reunite.cases.records import (
     MAX_CODE,
     agency_code,
     check_sex,

@@ -5,6 +5,8 @@ samples and walk a candidate through its review."""
 from __future__ import annotations
 
 import csv
+
+import pytest
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -155,3 +157,22 @@ def copy_world(template: Path, db: dict, tmp_path: Path) -> ReviewWorld:
     with Session(world.engine) as s:
         world.user_ids = dict(s.execute(select(User.username, User.id)).all())
     return ReviewWorld(world, db, tmp_path)
+
+
+def world_fixtures(name: str):
+    """The ``template`` (one built world per test module, SQLite) and ``rw`` (a copy of it
+    for each test that changes it) fixtures; a test module writes
+    ``template, rw = world_fixtures("name")``."""
+
+    @pytest.fixture(scope="module")
+    def template(tmp_path_factory):
+        tmp = tmp_path_factory.mktemp(name)
+        world = build(tmp)
+        world.engine.dispose()
+        return tmp, world.db
+
+    @pytest.fixture
+    def rw(template, tmp_path):
+        return copy_world(*template, tmp_path)
+
+    return template, rw

@@ -17,20 +17,10 @@ from reunite.errors import ReuniteError
 from reunite.search.service import csv_details, run_search, write_csv
 from reunite.store.models import MatchCandidate
 from reunite.store.models_workflow import AuditEntry, CandidateReview
-from review_fixtures import build, copy_world, second_child_sample
+from review_fixtures import second_child_sample, world_fixtures
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("detail")
-    rw = build(tmp)
-    rw.engine.dispose()
-    return tmp, rw.db
-
-
-@pytest.fixture
-def rw(template, tmp_path):
-    return copy_world(*template, tmp_path)
+template, rw = world_fixtures("detail")
 
 
 def _all(rw, actor="reviewer1", **filters):

@@ -14,20 +14,10 @@ from reunite.errors import Conflict, NotFound, ReuniteError
 from reunite.genetics.kinship import kinship_lr
 from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
 from reunite.store.models_workflow import ConfirmationTest
-from review_fixtures import build, copy_world, second_child_sample
+from review_fixtures import build, second_child_sample, world_fixtures
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("confirm")
-    rw = build(tmp)
-    rw.engine.dispose()
-    return tmp, rw.db
-
-
-@pytest.fixture
-def rw(template, tmp_path):
-    return copy_world(*template, tmp_path)
+template, rw = world_fixtures("confirm")
 
 
 def _attach(rw, cid, code, target, actor="analyst"):

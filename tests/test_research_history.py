@@ -14,20 +14,10 @@ from reunite.search import research
 from reunite.store.corrections import retype_sample, withdraw_sample
 from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
 from reunite.store.models_workflow import CandidateEvent, CandidateReview, Notification
-from review_fixtures import build, copy_world
+from review_fixtures import world_fixtures
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("research")
-    rw = build(tmp)
-    rw.engine.dispose()
-    return tmp, rw.db
-
-
-@pytest.fixture
-def rw(template, tmp_path):
-    return copy_world(*template, tmp_path)
+template, rw = world_fixtures("research")
 
 
 def _events(rw, cid):

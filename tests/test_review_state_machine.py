@@ -24,23 +24,12 @@ from reunite.store.models_workflow import (
     MissingReport,
     Notification,
 )
-from review_fixtures import build, copy_world, second_child_sample, to_confirmation_requested
+from review_fixtures import build, second_child_sample, to_confirmation_requested, world_fixtures
 
 STEPS = ("assign", "start_review", "request_confirmation", "confirm", "reject", "set_aside")
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """One built world (SQLite), copied for every test that changes it."""
-    tmp = tmp_path_factory.mktemp("review")
-    rw = build(tmp)
-    rw.engine.dispose()
-    return tmp, rw.db
-
-
-@pytest.fixture
-def rw(template, tmp_path):
-    return copy_world(*template, tmp_path)
+template, rw = world_fixtures("review")
 
 
 # ---------------------------------------------------------------------------------------

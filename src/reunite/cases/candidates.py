@@ -24,6 +24,7 @@ from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
 from reunite.errors import ReuniteError
 from reunite.genetics.kinship import json_number
 from reunite.security.actor import Actor
+from reunite.search.research import flag_list
 from reunite.settings import get_settings
 from reunite.store.models import Family, FamilyMember, MatchCandidate, PersonDetail, Sample, Unidentified
 from reunite.store.models_workflow import (
@@ -38,16 +39,6 @@ from reunite.store.models_workflow import (
 )
 
 SORTS = ("lr", "id")
-
-
-def _flags(text: str | None) -> list:
-    if not text:
-        return []
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return [text]
-    return value if isinstance(value, list) else [value]
 
 
 def _num(x):
@@ -142,7 +133,7 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
             "lr": _num(cand.lr), "log10_lr": _num(cand.log10_lr), "loci_compared": cand.loci_compared,
             "posterior": _num(post["posterior"]), "prior": post["prior"], "prior_source": post["prior_source"],
             "confirmation_log10_lr": _num(best), "confirmation_tests": len(tests),
-            "assignee": who, "flags": len(_flags(cand.flags)),
+            "assignee": who, "flags": len(flag_list(cand.flags)),
             "below_threshold": bool(rev.below_threshold) if rev else False,
             "inconsistent_loci": [x for x in (cand.inconsistent_loci or "").split(",") if x],
         })
@@ -262,7 +253,7 @@ def candidate_detail(session: Session, candidate_id: int, *, actor: Actor, setti
         "posterior": _num(post["posterior"]), "prior": post["prior"], "prior_source": post["prior_source"],
         "compatible_families": post["families"],
         "compatibility": compatibility(s.child, missing, s.report, tolerance_days=tol),
-        "flags": _flags(cand.flags), "inconsistent_loci": sorted(x for x in (cand.inconsistent_loci or "").split(",")
+        "flags": flag_list(cand.flags), "inconsistent_loci": sorted(x for x in (cand.inconsistent_loci or "").split(",")
                                                                  if x),
         "loci": loci, "references": references, "child": child, "family": fam,
         "confirmation_tests": tests, "can_confirm": bool(summary["supporting"]) and not summary["excluding"],

@@ -34,7 +34,8 @@ class ResearchSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def _flags(text: str | None) -> list:
+def flag_list(text: str | None) -> list:
+    """The flags stored on a candidate (JSON list text) as a list; text that is not JSON is one flag."""
     if not text:
         return []
     try:
@@ -46,7 +47,7 @@ def _flags(text: str | None) -> list:
 
 def _set_superseded(row: MatchCandidate, why: str | None) -> None:
     """Remove a superseded flag from ``row``, or (``why`` given) set one; other flags kept."""
-    flags = [f for f in _flags(row.flags) if not (isinstance(f, dict) and f.get("kind") == SUPERSEDED)]
+    flags = [f for f in flag_list(row.flags) if not (isinstance(f, dict) and f.get("kind") == SUPERSEDED)]
     if why:
         flags.append({"kind": SUPERSEDED, "reason": why})
     row.flags = json.dumps(flags) if flags else ""
@@ -54,7 +55,7 @@ def _set_superseded(row: MatchCandidate, why: str | None) -> None:
 
 def superseded_reason(flags_text: str | None) -> str | None:
     """Why a stored candidate is superseded (None if it is not)."""
-    for f in _flags(flags_text):
+    for f in flag_list(flags_text):
         if isinstance(f, dict) and f.get("kind") == SUPERSEDED:
             return f.get("reason") or SUPERSEDED
     return None

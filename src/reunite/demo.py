@@ -273,7 +273,7 @@ def next_steps(out_dir: Path, *, example_unidentified: str | None = None,
         steps.append((shown_path(root / "README.md"), "the model: assumptions, formulas, θ, mutation"))
     if (root / "Makefile").is_file() and (root / "bench").is_dir():
         steps.append((f"$ make -C {shlex.quote(shown_path(root))} bench",
-                      "throughput of the engine and the search (about 10 minutes)"))
+                      "throughput of the engine, the search and the API (about 30 minutes)"))
     return steps
 
 

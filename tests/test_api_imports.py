@@ -36,6 +36,7 @@ def test_import_good_files_then_search(world, files):
     client = world.client("analyst")
     r = upload(client, "genotypes", paths["genotypes"])
     assert r.status_code == 201, r.text
+    assert "reunite-upload-" not in r.text  # the server's temporary path is never shown
     body = r.json()
     assert body["kind"] == "genotypes" and body["records"] > 0 and body["file"] == "genotypes.csv"
     assert len(body["file_sha256"]) == 64
@@ -57,6 +58,9 @@ def test_import_good_files_then_search(world, files):
     detail = client.get(f"/api/v1/imports/{fam['batch_id']}").json()
     assert detail["file"] == "families.csv" and detail["report"]["source"] == "families.csv"
     assert detail["created_by"] == "analyst"
+    for batch in page["items"] + rest["items"]:  # no server temporary path anywhere in a report
+        text = json.dumps(client.get(f"/api/v1/imports/{batch['id']}").json())
+        assert "reunite-upload-" not in text, text[:500]
     assert client.get("/api/v1/imports/999999").status_code == 404
     # audited with the file's name and hash
     from reunite.store.models_workflow import AuditEntry

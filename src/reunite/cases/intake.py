@@ -207,9 +207,20 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def _rename_source(session: Session, batch_id: int | None, name: str) -> None:
+def _without_path(text: str, path, name: str) -> str:
+    """JSON ``text`` with the temporary file's path (as written, and as JSON escapes it)
+    replaced by the uploaded file's name."""
+    if path is None:
+        return text
+    for form in {str(path), json.dumps(str(path), ensure_ascii=False)[1:-1]}:
+        text = text.replace(form, json.dumps(name, ensure_ascii=False)[1:-1])
+    return text
+
+
+def _rename_source(session: Session, batch_id: int | None, name: str, path=None) -> None:
     """Record ``name`` (an uploaded file's name) as the batch's source instead of the path of
-    the temporary file it was read from."""
+    the temporary file it was read from, everywhere in its import report (warnings and
+    problems name the file too): the server's temporary folders are not kept."""
     from reunite.store.models import ImportBatch
 
     if batch_id is None:
@@ -223,7 +234,7 @@ def _rename_source(session: Session, batch_id: int | None, name: str) -> None:
             return
         if isinstance(report, dict):
             report["source"] = name
-            batch.report = json.dumps(report, ensure_ascii=False)
+            batch.report = _without_path(json.dumps(report, ensure_ascii=False), path, name)
 
 
 def import_file(engine, model, kind: str, path, *, actor: Actor, search: bool = True, encoding: str | None = None,
@@ -276,8 +287,11 @@ def import_file(engine, model, kind: str, path, *, actor: Actor, search: bool = 
         if report.batch_id is not None:
             session.get(ImportBatch, report.batch_id).created_by = actor.username[:128]
         if name is not None:
-            _rename_source(session, report.batch_id, name)
+            _rename_source(session, report.batch_id, name, path)
             report.source = name
+            if isinstance(report.details, dict):  # the answer to the upload: no temporary path either
+                report.details = json.loads(_without_path(json.dumps(report.details, ensure_ascii=False, default=str),
+                                                          path, name))
         if search and kind != "genotypes":
             record_pending(session, PER[kind], report.new_ids, batch_id=report.batch_id)
         audit(session, actor, f"import.{kind}", entity="import_batch", entity_id=report.batch_id, details={

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -18,6 +17,8 @@ from typer.testing import CliRunner
 
 from reunite.cli import app
 from reunite.demo_workflow import simulate_family, simulate_unrelated, write_genotypes
+from sqlalchemy import text
+
 from workflow_world import make_world
 
 REPORT = "R-513431-2024-202"
@@ -43,9 +44,11 @@ def _candidate(tmp_path: Path, user: str, report: str) -> dict:
     return rows[0]
 
 
-def test_from_report_to_return_home_through_the_cli(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'journey.db'}"
-    make_world(url).engine.dispose()
+def test_from_report_to_return_home_through_the_cli(db_url, tmp_path, monkeypatch):
+    """On SQLite and on PostgreSQL (skipped with the reason when no server answers)."""
+    url = db_url
+    world = make_world(url)
+    world.engine.dispose()
     monkeypatch.setenv("REUNITE_DATABASE_URL", url)
     monkeypatch.delenv("REUNITE_USER", raising=False)
     family = simulate_family(child_sex="F", seed=73)
@@ -119,10 +122,10 @@ def test_from_report_to_return_home_through_the_cli(tmp_path, monkeypatch):
     assert done.returncode == 0 and "intact" in done.stdout, done.stderr
 
     # someone with the database file changes one entry: verify fails and names it
-    with sqlite3.connect(tmp_path / "journey.db") as db:
-        seq = db.execute("SELECT seq FROM audit_log WHERE action = 'candidate.confirm'").fetchone()[0]
-        db.execute("UPDATE audit_log SET actor = 'reviewer1' WHERE seq = ?", (seq,))
-    db.close()
+    with world.engine.begin() as db:
+        seq = db.execute(text("SELECT seq FROM audit_log WHERE action = 'candidate.confirm'")).scalar_one()
+        db.execute(text("UPDATE audit_log SET actor = 'reviewer1' WHERE seq = :seq"), {"seq": seq})
+    world.engine.dispose()
     out = _cli("audit", "verify", "--as", "auditor", code=1)
     assert f"BROKEN at entry {seq}" in out
     done = subprocess.run([str(REUNITE), "audit", "verify", "--as", "auditor"], capture_output=True, text=True,

@@ -13,12 +13,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from reunite.cli import app
 from reunite.demo_workflow import simulate_family, simulate_unrelated, write_genotypes
-from sqlalchemy import text
-
 from workflow_world import make_world
 
 REPORT = "R-513431-2024-202"

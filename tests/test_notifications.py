@@ -355,3 +355,17 @@ def test_inbox_remind_cli(world, monkeypatch):
     assert out.exit_code == 0, (out.output, out.exception)
     assert "1 follow-up reminder(s) made" in out.output and "delivery off" in out.output
     assert [n.kind for n in notes_of(world, "welfare_linyi")] == ["follow_up"]
+
+
+def test_candidates_of_a_child_already_identified_are_not_notified(world):
+    """A confirmed match identified the child: its later candidates stay listed, but send
+    nobody after another family."""
+    from reunite.store.models import Unidentified
+
+    ids = _candidates(world)
+    settings = load_settings(env="development", notify_log10_lr=4.0)
+    write_transaction(world.engine, lambda s: s.execute(
+        update(Unidentified).where(Unidentified.code == "U-1").values(status="identified")))
+    assert write_transaction(world.engine, lambda s: notify_new_candidates(s, list(ids.values()),
+                                                                           settings=settings)) == 0
+    assert notes_of(world, "inv_butuo") == []

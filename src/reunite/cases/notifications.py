@@ -54,8 +54,10 @@ def _already(session: Session, *, user_id: int, kind: str, entity: str, entity_i
 def notify_new_candidates(session: Session, candidate_ids, *, settings: Settings | None = None) -> int:
     """Notify the investigator of each new candidate at or above ``settings.notify_log10_lr``
     whose family is linked to a missing report with an investigator; returns how many
-    notifications were made.  Skipped: a candidate already notified to that investigator, and
-    every candidate whose report is closed or identified (its family is no longer looked for)."""
+    notifications were made.  Skipped: a candidate already notified to that investigator,
+    every candidate whose report is closed or identified (its family is no longer looked for),
+    and every candidate of a child already identified (a confirmed match; its new candidates
+    stay listed, but are no lead to send anyone after)."""
     settings = settings or get_settings()
     ids = sorted({int(i) for i in candidate_ids or ()})
     if not ids:
@@ -70,7 +72,8 @@ def notify_new_candidates(session: Session, candidate_ids, *, settings: Settings
             .join(User, User.id == MissingReport.investigator_id)
             .where(MatchCandidate.id.in_(ids[start:start + 500]),
                    MatchCandidate.log10_lr >= settings.notify_log10_lr, User.active.is_(True),
-                   MissingReport.status.not_in(("closed", "identified")))
+                   MissingReport.status.not_in(("closed", "identified")),
+                   Unidentified.status != "identified")
             .order_by(MatchCandidate.id)).all()
         for cand, report_code, investigator_id, child_code, family_code in rows:
             if _already(session, user_id=investigator_id, kind="candidate", entity="candidate", entity_id=cand.id):

@@ -50,9 +50,7 @@ def posterior_from_log10(log10_lr: float, prior: float) -> float:
     log_odds = log10_lr + math.log10(prior) - math.log10(1.0 - prior)
     if log_odds > 300:
         return 1.0
-    if log_odds < -300:
-        return 0.0
-    odds = 10.0 ** log_odds
+    odds = 10.0 ** log_odds  # far below 1e-300 this underflows to the float nearest (0 at last)
     return odds / (odds + 1.0)
 
 

@@ -9,8 +9,9 @@ frequency table, mutation model and θ):
     H2: the child is unrelated to them.
 
 Every locus typed in the child and in a claimed parent is used (Amelogenin, X- and Y-STRs
-left out).  A locus is *inconsistent* when the child's genotype cannot be formed from the
-claimed parents' alleles without a mutation.  The verbal equivalent of the LR
+left out; the provenance's ``loci_left_out`` says which and why).  A locus is
+*inconsistent* when the child's genotype cannot be formed from the claimed parents' alleles
+without a mutation.  The verbal equivalent of the LR
 (:data:`VERBAL_SCALE`):
 
     LR < 1             supports non-parentage
@@ -60,6 +61,7 @@ from reunite.security.actor import Actor
 from reunite.store.models import Sample, Unidentified
 from reunite.store.models_workflow import ClaimedParent, Jurisdiction, RegistrationCheck, User, UserRole
 from reunite.store.profiles import GeneticModel, unpack_profile
+from reunite.store.genotype_import import unpack_y_profile
 
 #: upper bounds of the verbal scale (LR below the bound -> words)
 VERBAL_SCALE = ((1.0, "supports non-parentage"), (10.0, "weak/limited support for parentage"),
@@ -136,13 +138,28 @@ def parentage_lr(model: GeneticModel, *, child: dict, father: dict | None = None
         "software": f"reunite {__version__}", "genetic_model": model.describe(),
         "frequency_table": model.population, "theta": model.theta,
         "mutation": {locus: (mu.describe() if (mu := model.locus_mutation(locus)) else "none") for locus in loci},
-        "loci": loci, "hypotheses": {"h1": result.provenance.get("h1"), "h2": "unrelated"},
+        "loci": loci, "loci_left_out": _left_out(child, loci, usable),
+        "hypotheses": {"h1": result.provenance.get("h1"), "h2": "unrelated"},
         "rare_allele_rule": result.provenance.get("rare_allele_rule"),
         "verbal_scale": [[json_number(b), w] for b, w in VERBAL_SCALE], "exclusion_loci": EXCLUSION_LOCI,
         "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return Parentage(result.lr_total, result.log10_lr_total, dict(result.lr_per_marker), inconsistent,
                      verbal(result.lr_total), provenance)
+
+
+def _left_out(child: dict, used: list[str], usable: set[str]) -> dict[str, str]:
+    """Why each locus of the child is not in the LR (said in the provenance, never silently)."""
+    out = {}
+    for locus in sorted(set(child) - set(used)):
+        why = not_autosomal(locus)
+        if why:
+            out[locus] = f"{why}; not used"
+        elif locus not in usable:
+            out[locus] = "not in the database's usable frequency table"
+        else:
+            out[locus] = "typed in the child only (no claimed parent typed there): no parentage evidence"
+    return out
 
 
 def _office(session: Session, path: str) -> list[int]:
@@ -186,6 +203,14 @@ def run_check(session: Session, *, actor: Actor, model: GeneticModel, code: str,
     result = parentage_lr(model, child=unpack_profile(child.profile),
                           father=unpack_profile(parents["father"].profile) if "father" in parents else None,
                           mother=unpack_profile(parents["mother"].profile) if "mother" in parents else None)
+    samples = [child, *parents.values()]
+    if any(x.amelogenin for x in samples):
+        result.provenance["loci_left_out"]["AMELOGENIN"] = ("Amelogenin shows the sex: used to check the "
+                                                            "claimed sexes only, not as parentage evidence")
+    ys = sorted({locus for x in samples for locus in unpack_y_profile(x.y_profile or "")})
+    if ys:
+        result.provenance["loci_left_out"]["Y-STRs"] = (f"Y-STRs ({', '.join(ys)}) kept with the samples but not "
+                                                        "used: the parentage LR uses autosomal STRs only")
     if math.isnan(result.lr):
         raise ReuniteError(
             f"child_sample_code: the parentage LR is 0/0: the profiles of {', '.join(codes)} are impossible under "

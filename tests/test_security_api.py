@@ -124,9 +124,10 @@ def test_bearer_needs_no_csrf(world):
     assert r.status_code == 201 and r.json()["agency"] == "WEL-371300"
 
 
-def test_production_cookie_is_secure_and_hsts(world):
+def test_production_cookie_is_secure_and_hsts(tmp_path):
     from reunite.api.app import create_app
 
+    world = make_world(f"sqlite:///{tmp_path / 'prod.db'}")  # its own database: another audit key signs there
     prod = load_settings(env="production", database_url=world.url, secret_key="s" * 40, audit_key="a" * 40)
     client = TestClient(create_app(settings=prod, engine=world.engine), base_url="https://testserver",
                         raise_server_exceptions=False)
@@ -325,3 +326,28 @@ def test_every_security_route_declares_a_permission():
             assert declared or route.path in public, route.path
             checked += 1
     assert checked >= 20
+
+
+def test_an_app_signs_the_audit_chain_with_its_own_key(tmp_path):
+    """A server created with settings of its own (not the environment's) signs what it writes
+    to the audit chain with its own audit key."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from reunite.api.app import create_app
+    from reunite.audit.chain import canonical, compute_mac
+    from reunite.settings import load_settings
+    from reunite.store.models_workflow import AuditEntry
+    from workflow_world import make_world
+
+    world = make_world(f"sqlite:///{tmp_path / 'own-key.db'}")
+    own = load_settings(env="development", audit_key="an-audit-key-of-this-server-only-0123456789")
+    client = TestClient(create_app(settings=own, engine=world.engine), raise_server_exceptions=False)
+    r = client.post("/api/v1/auth/token", json={"username": "auditor", "password": "correct horse battery staple"})
+    assert r.status_code == 200, r.text
+    with Session(world.engine) as s:
+        login = s.execute(select(AuditEntry).where(AuditEntry.action == "user.login")).scalars().one()
+    text = canonical(seq=login.seq, at=login.at, actor=login.actor, address=login.address, action=login.action,
+                     entity=login.entity, entity_id=login.entity_id, details=login.details)
+    assert compute_mac(own.audit_key.encode(), login.prev_mac, text) == login.mac

@@ -25,6 +25,7 @@ from reunite.api.errors import error_body
 from reunite.api.routers import ROUTERS
 from reunite.api.routers.imports import MAX_CONTROL_BYTES
 from reunite.api.routers.imports import MAX_UPLOAD_BYTES as MAX_FILE_BYTES
+from reunite.cases.common import AUDIT_KEY
 from reunite.cases.delivery import channels, deliver_in_background
 from reunite.settings import Settings, get_settings
 from reunite.store import db
@@ -76,10 +77,13 @@ def create_app(*, settings: Settings | None = None, engine=None) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
+        key_token = AUDIT_KEY.set(settings.audit_key)  # services sign the audit chain with this server's key
         try:
             response = await call_next(request)
         except Exception as exc:  # noqa: BLE001 - a 500 gets the security headers too
             response = errors.internal_error(request, exc)
+        finally:
+            AUDIT_KEY.reset(key_token)
         if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400 and delivery_on:
             deliver_in_background(engine, settings)  # notifications the request committed: e-mail, webhook
         for name, value in SECURITY_HEADERS.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,10 @@ from reunite.security.actor import Actor
 from reunite.settings import get_settings
 from reunite.store.models_workflow import Agency, Jurisdiction, User
 
+#: the audit key of the server handling the current request (set by the API for each request
+#: from the settings it was created with); elsewhere the key of the environment's settings
+AUDIT_KEY: ContextVar[str | None] = ContextVar("reunite_audit_key", default=None)
+
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 
@@ -28,7 +33,7 @@ def audit(session: Session, actor: Actor, action: str, *, entity: str | None = N
     Actions are ``<entity>.<verb>``: ``report.create``, ``report.read_personal``,
     ``candidate.confirm``, ``consent.withdraw``, ``user.login_failed``, ...
     """
-    append(session, key=get_settings().audit_key, actor=actor.username, action=action, entity=entity,
+    append(session, key=AUDIT_KEY.get() or get_settings().audit_key, actor=actor.username, action=action, entity=entity,
            entity_id=entity_id, details={"via": actor.via, **(details or {})}, address=actor.address)
 
 

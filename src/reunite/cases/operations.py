@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from reunite.cases.common import Page, audit, keyset_page
@@ -76,7 +76,7 @@ def _restricted(session: Session, op: RescueOperation, path: str) -> dict:
 
 def _view(session: Session, op: RescueOperation, path: str, actor: Actor) -> dict:
     out = _restricted(session, op, path)
-    count = len(session.execute(select(Unidentified.id).where(Unidentified.operation_id == op.id)).all())
+    count = session.execute(select(func.count(Unidentified.id)).where(Unidentified.operation_id == op.id)).scalar()
     out.update(restricted=False, name=op.name, operation_date=iso(op.operation_date),
                place=code_of(session, op.place_id), place_name=place_label(session, op.place_id),
                created_by=op.created_by, created_at=iso(op.created_at), children_count=count)

@@ -95,15 +95,16 @@ def place_label(session: Session, jurisdiction_id: int | None) -> str | None:
     row = session.get(Jurisdiction, jurisdiction_id)
     if row is None:
         return None
-    names = []
-    for code in row.path.strip("/").split("/")[1:][::-1]:
-        j = row if code == row.code else _existing(session, code)
-        if j is not None:
-            names.append(j.name)
+    codes = row.path.strip("/").split("/")[1:][::-1]
+    named = dict(session.execute(select(Jurisdiction.code, Jurisdiction.name)
+                                 .where(Jurisdiction.code.in_(codes))).all()) if codes else {}
+    names = [named[code] for code in codes if code in named]
     return f"{', '.join(names) or row.name} ({row.code})"
 
 
 def code_of(session: Session, jurisdiction_id: int | None) -> str | None:
+    """The code of a jurisdiction id (from the session's identity map when already loaded)."""
     if jurisdiction_id is None:
         return None
-    return session.execute(select(Jurisdiction.code).where(Jurisdiction.id == jurisdiction_id)).scalar_one_or_none()
+    row = session.get(Jurisdiction, jurisdiction_id)
+    return row.code if row is not None else None

@@ -80,9 +80,12 @@ def require_scope(actor: Actor, path: str | None, *, what: str) -> None:
 
 
 def agency_code(session: Session, agency_id: int | None) -> str | None:
+    """The code of an agency id (from the session's identity map when already loaded: a list
+    of records asks once per agency, not once per row)."""
     if agency_id is None:
         return None
-    return session.execute(select(Agency.code).where(Agency.id == agency_id)).scalar_one_or_none()
+    row = session.get(Agency, agency_id)
+    return row.code if row is not None else None
 
 
 def details_of(session: Session, kind: str, subject_id: int) -> PersonDetail | None:

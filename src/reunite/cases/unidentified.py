@@ -157,7 +157,8 @@ def _data(session: Session, u: Unidentified) -> dict:
 def _operation_code(session: Session, operation_id: int | None) -> str | None:
     if operation_id is None:
         return None
-    return session.execute(select(RescueOperation.code).where(RescueOperation.id == operation_id)).scalar()
+    row = session.get(RescueOperation, operation_id)
+    return row.code if row is not None else None
 
 
 UNSET = object()

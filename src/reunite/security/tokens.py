@@ -64,9 +64,14 @@ def check_csrf(row: AuthToken, csrf: str | None) -> bool:
 
 
 def actor_of(session: Session, user: User, *, address: str | None = None, via: str = "cli") -> Actor:
-    """The :class:`Actor` of a user: roles, jurisdiction path, agency."""
-    roles = frozenset(session.execute(select(UserRole.role).where(UserRole.user_id == user.id)).scalars())
-    path = session.execute(select(Jurisdiction.path).where(Jurisdiction.id == user.jurisdiction_id)).scalar_one_or_none()
+    """The :class:`Actor` of a user: roles, jurisdiction path, agency (one query: every request
+    through the API builds one)."""
+    rows = session.execute(
+        select(Jurisdiction.path, UserRole.role).select_from(User)
+        .outerjoin(Jurisdiction, Jurisdiction.id == User.jurisdiction_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id).where(User.id == user.id)).all()
+    roles = frozenset(role for _, role in rows if role is not None)
+    path = rows[0][0] if rows else None
     return Actor(username=user.username, user_id=user.id, roles=roles, jurisdiction_path=path or NATIONAL_PATH,
                  jurisdiction_id=user.jurisdiction_id, agency_id=user.agency_id, address=address, via=via)
 
@@ -76,7 +81,9 @@ def resolve(session: Session, raw: str, *, kind: str, address: str | None = None
     """The actor of a raw token of ``kind``; :class:`AuthenticationError` when it is unknown,
     expired, revoked, its user is disabled, or the user holds one of ``totp_required_roles``
     without a second factor (a role granted, or the factor removed, after the token was issued)."""
-    row = session.execute(select(AuthToken).where(AuthToken.token_hash == digest(raw))).scalar_one_or_none()
+    found = session.execute(select(AuthToken, User).outerjoin(User, User.id == AuthToken.user_id)
+                            .where(AuthToken.token_hash == digest(raw))).one_or_none()
+    row, user = found if found is not None else (None, None)
     now = datetime.now(timezone.utc)
     if row is None or row.kind != kind:
         raise AuthenticationError("invalid token: log in again")
@@ -84,7 +91,6 @@ def resolve(session: Session, raw: str, *, kind: str, address: str | None = None
         raise AuthenticationError("this token was revoked: log in again")
     if _utc(row.expires_at) <= now:
         raise AuthenticationError("this token has expired: log in again")
-    user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise AuthenticationError("this account is disabled")
     actor = actor_of(session, user, address=address, via=via)

@@ -20,13 +20,14 @@ from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode
 from reunite.cases.confirmation import confirmation_dict, confirmation_summary, withdrawn_used
 from reunite.cases.places import code_of
 from reunite.cases.posterior import compatibility, posterior_of, tolerance_of
+from reunite.cases.records import details_of
 from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
 from reunite.errors import ReuniteError
 from reunite.genetics.kinship import json_number
 from reunite.security.actor import Actor
 from reunite.search.research import flag_list
 from reunite.settings import get_settings
-from reunite.store.models import Family, FamilyMember, MatchCandidate, PersonDetail, Sample, Unidentified
+from reunite.store.models import Family, FamilyMember, MatchCandidate, Sample, Unidentified
 from reunite.store.models_workflow import (
     CANDIDATE_STATUSES,
     Agency,
@@ -152,9 +153,7 @@ def _owner(session: Session, jurisdiction_id: int | None, agency_id: int | None)
 
 
 def _detail(session: Session, kind: str, subject_id: int) -> dict | None:
-    row = session.execute(select(PersonDetail).where(PersonDetail.subject_kind == kind,
-                                                     PersonDetail.subject_id == subject_id)
-                          .order_by(PersonDetail.id)).scalars().first()
+    row = details_of(session, kind, subject_id)
     return None if row is None else {"name": row.name, "contact": row.contact}
 
 

@@ -726,18 +726,19 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, re
     imports += [corrected] if corrected else []
     fresh = FamilyIndex(model)
     fresh.database_id = database
+    corrections = [t for t in imports if t.startswith(_CORRECTIONS)]
+
+    def still_valid(held) -> bool:  # same database, no import gone, no correction since
+        return (held.database_id == database and set(held.family_imports) <= set(imports)
+                and [t for t in held.family_imports if t.startswith(_CORRECTIONS)] == corrections)
+
     index = None
-    if (base is not None and not rebuild and base.database_id == database
-            and set(base.family_imports) <= set(imports)
-            and [t for t in base.family_imports if t.startswith(_CORRECTIONS)]
-            == [t for t in imports if t.startswith(_CORRECTIONS)]):
+    if base is not None and not rebuild and still_valid(base):
         index = base
     elif path is not None and path.exists() and database is not None and not rebuild:
         try:
             stored = FamilyIndex.load(path, model)
-            if (stored.database_id == database and set(stored.family_imports) <= set(imports)
-                    and [t for t in stored.family_imports if t.startswith(_CORRECTIONS)]
-                    == [t for t in imports if t.startswith(_CORRECTIONS)]):
+            if still_valid(stored):
                 index = stored
         except ReuniteError:  # unreadable, or made for another model or version
             index = None

@@ -22,6 +22,7 @@ from reunite.cases.records import (
     clean,
     date_range_filter,
     iso,
+    path_code,
     owner,
     scope_filter,
 )
@@ -70,7 +71,7 @@ def _operation(session: Session, code: str) -> tuple[RescueOperation, str]:
 
 
 def _restricted(session: Session, op: RescueOperation, path: str) -> dict:
-    return {"code": op.code, "jurisdiction": path.strip("/").split("/")[-1],
+    return {"code": op.code, "jurisdiction": path_code(path),
             "agency": agency_code(session, op.agency_id), "restricted": True}
 
 

@@ -34,6 +34,7 @@ from reunite.cases.common import (
     user_by_name,
 )
 from reunite.cases.notifications import notify
+from reunite.cases.records import path_code
 from reunite.errors import Conflict, NotFound, ReuniteError
 from reunite.security.actor import Actor
 from reunite.store.models import Unidentified
@@ -200,12 +201,7 @@ def _fu_view(r: FollowUp, child_code: str, names: dict, path: str | None, show_n
     return FollowUpView(id=r.id, outcome_id=r.outcome_id, child_code=child_code, due_date=r.due_date,
                         officer=names.get(r.officer_id), done_at=r.done_at, done_by=r.done_by,
                         notes=r.notes if show_notes else None,
-                        overdue=r.done_at is None and r.due_date < today, jurisdiction=_code_of(path))
-
-
-def _code_of(path: str | None) -> str | None:
-    """The jurisdiction code of a path (its last element)."""
-    return path.rstrip("/").rsplit("/", 1)[-1] if path else None
+                        overdue=r.done_at is None and r.due_date < today, jurisdiction=path_code(path))
 
 
 def _child_codes(session: Session, ids) -> dict[int, str]:
@@ -245,7 +241,7 @@ def _views(session: Session, actor: Actor, rows: list[Outcome], *, with_follow_u
                         kind=o.kind, outcome_date=o.outcome_date, officer=names.get(o.officer_id),
                         notes=o.notes if show[o.id] else None,
                         notes_hidden=bool(o.notes) and not show[o.id],
-                        jurisdiction=_code_of(paths.get(o.jurisdiction_id)),
+                        jurisdiction=path_code(paths.get(o.jurisdiction_id)),
                         created_by=o.created_by, created_at=o.created_at, follow_ups=fus.get(o.id, []))
             for o in rows]
 

@@ -94,6 +94,11 @@ def details_of(session: Session, kind: str, subject_id: int) -> PersonDetail | N
                            .order_by(PersonDetail.id)).scalars().first()
 
 
+def path_code(path: str | None) -> str | None:
+    """The jurisdiction code a path ends with (``"CN/510000/513400/"`` → ``"513400"``)."""
+    return path.strip("/").split("/")[-1] if path else None
+
+
 def iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 

@@ -50,6 +50,7 @@ from reunite.cases.records import (
     created_filter,
     details_of,
     iso,
+    path_code,
     owner,
     sample_for,
     scope_filter,
@@ -263,7 +264,7 @@ def _check(session: Session, code: str) -> tuple[RegistrationCheck, str]:
 
 
 def _restricted(session: Session, c: RegistrationCheck, path: str) -> dict:
-    return {"code": c.code, "status": c.status, "jurisdiction": path.strip("/").split("/")[-1],
+    return {"code": c.code, "status": c.status, "jurisdiction": path_code(path),
             "agency": agency_code(session, c.agency_id), "restricted": True}
 
 

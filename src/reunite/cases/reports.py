@@ -39,6 +39,7 @@ from reunite.cases.records import (
     date_range_filter,
     details_of,
     iso,
+    path_code,
     MAX_CODE,
     MAX_NAME,
     owner,
@@ -588,7 +589,7 @@ def close_report(session: Session, code: str, *, actor: Actor, reason: str) -> M
 
 
 def _restricted(session: Session, r: MissingReport, path: str) -> dict:
-    return {"code": r.code, "status": r.status, "jurisdiction": path.strip("/").split("/")[-1],
+    return {"code": r.code, "status": r.status, "jurisdiction": path_code(path),
             "agency": agency_code(session, r.agency_id), "restricted": True}
 
 
@@ -605,7 +606,7 @@ def _references(session: Session, report: MissingReport) -> list[dict]:
 
 
 def _view(session: Session, r: MissingReport, path: str, actor: Actor, *, full: bool) -> dict:
-    out = {"code": r.code, "status": r.status, "jurisdiction": path.strip("/").split("/")[-1],
+    out = {"code": r.code, "status": r.status, "jurisdiction": path_code(path),
            "agency": agency_code(session, r.agency_id), "restricted": False, "child_sex": r.child_sex,
            "child_birth_date": iso(r.child_birth_date), "child_birth_date_latest": iso(r.child_birth_date_latest),
            "missing_date": iso(r.missing_date), "missing_place": code_of(session, r.missing_place_id),

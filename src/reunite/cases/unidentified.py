@@ -29,6 +29,7 @@ from reunite.cases.records import (
     date_range_filter,
     details_of,
     iso,
+    path_code,
     owner,
     require_scope,
     sample_for,
@@ -234,7 +235,7 @@ def update_unidentified(session: Session, code: str, *, actor: Actor, reason: st
 
 def _restricted(session: Session, u: Unidentified, path: str | None) -> dict:
     return {"code": u.code, "status": u.status, "category": u.category,
-            "jurisdiction": (path or "CN/").strip("/").split("/")[-1],
+            "jurisdiction": path_code(path or "CN/"),
             "agency": agency_code(session, u.agency_id), "restricted": True}
 
 

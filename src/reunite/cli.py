@@ -255,13 +255,10 @@ def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):
     """
     from sqlalchemy.orm import Session
 
+    from reunite.cli_common import open_store
     from reunite.store import db
-    from reunite.store.profiles import GeneticModel
 
-    engine = db.make_engine(must_exist=True)
-    with Session(db.read_only(engine)) as reader:
-        settings = db.read_settings(reader)
-    model = GeneticModel.from_json(settings["genetic_model"])
+    engine, model = open_store()
     if pending:
         _complete_pending(engine, model, actor=actor)
     session = Session(db.read_only(engine) if read_only else engine)

@@ -606,11 +606,12 @@ def _references(session: Session, report: MissingReport) -> list[dict]:
 
 
 def _view(session: Session, r: MissingReport, path: str, actor: Actor, *, full: bool) -> dict:
+    family = session.get(Family, r.family_id) if r.family_id is not None else None
     out = {"code": r.code, "status": r.status, "jurisdiction": path_code(path),
            "agency": agency_code(session, r.agency_id), "restricted": False, "child_sex": r.child_sex,
            "child_birth_date": iso(r.child_birth_date), "child_birth_date_latest": iso(r.child_birth_date_latest),
            "missing_date": iso(r.missing_date), "missing_place": code_of(session, r.missing_place_id),
-           "family": session.execute(select(Family.code).where(Family.id == r.family_id)).scalar(),
+           "family": family.code if family is not None else None,
            "missing_code": r.missing_code, "closed_reason": r.closed_reason, "version": r.version,
            "created_by": r.created_by, "created_at": iso(r.created_at)}
     if full:
@@ -662,6 +663,9 @@ def list_reports(session: Session, *, actor: Actor, status: str | None = None, j
     if dated:
         q = q.where(and_(*dated, Jurisdiction.path.startswith(actor.jurisdiction_path, autoescape=True)))
     page = keyset_page(session, q, MissingReport.id, cursor=cursor, limit=limit, descending=True)
+    family_ids = {report.family_id for report, _ in page.items if report.family_id is not None}
+    if family_ids:  # the page's families in one query (then read from the identity map)
+        session.execute(select(Family).where(Family.id.in_(family_ids))).scalars().all()
     items, personal = [], []
     for report, path in page.items:
         if not actor.in_scope(path):

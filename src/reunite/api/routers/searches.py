@@ -3,7 +3,6 @@ server's in-memory family index), and the searches left pending.  Codes only."""
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from reunite.api.deps import get_engine, get_model, requires
 from reunite.api.index_cache import index_cache
 from reunite.api.routers.imports import SearchSummaryOut, summary_out
 from reunite.cases import intake
+from reunite.genetics.kinship import json_number
 from reunite.security.actor import Actor
 
 router = APIRouter(prefix="/searches", tags=["searches"])
@@ -40,8 +40,8 @@ class CandidateOut(BaseModel):
     unidentified: str
     family: str
     missing: str
-    lr: float | None
-    log10_lr: float | None
+    lr: float | str  # "Inf" for an infinite LR (JSON has no infinity), as everywhere in the API
+    log10_lr: float | str
     loci_compared: int
     inconsistent_loci: list[str]
     flags: list[dict]
@@ -68,10 +68,6 @@ class PendingRun(BaseModel):
     searches: list[SearchSummaryOut]
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 @router.post("", response_model=SearchOut)
 def run_search(
     body: SearchIn,
@@ -92,7 +88,7 @@ def run_search(
         skipped_age=r.skipped_age, skipped_loci=r.skipped_loci,
         candidates=[CandidateOut(rank=c.rank, candidate_id=ids.get((c.unidentified.id, c.family.id, c.missing)),
                                  unidentified=c.unidentified.code, family=c.family.code, missing=c.missing,
-                                 lr=_finite(c.lr), log10_lr=_finite(c.log10_lr), loci_compared=c.loci_compared,
+                                 lr=json_number(c.lr), log10_lr=json_number(c.log10_lr), loci_compared=c.loci_compared,
                                  inconsistent_loci=list(c.inconsistent_loci), flags=list(c.flags))
                     for c in r.candidates],
         new_candidate_ids=found.summary.new_candidate_ids, notes=found.notes, identity_flags=found.lone_flags)

@@ -33,6 +33,14 @@ from workflow_world import make_world
 TODAY = datetime.now(timezone.utc).date()
 
 
+@pytest.fixture(autouse=True)
+def _one_day(monkeypatch):
+    """The outcome service's today is the tests' TODAY, also when a run crosses midnight (UTC)."""
+    from reunite.cases import outcomes
+
+    monkeypatch.setattr(outcomes, "_today", lambda: TODAY)
+
+
 @pytest.fixture
 def world(tmp_path):
     return make_world(f"sqlite:///{tmp_path / 'reunite.db'}")

@@ -22,6 +22,12 @@ from workflow_world import make_world
 TODAY = datetime.now(timezone.utc).date()
 
 
+@pytest.fixture(autouse=True)
+def _one_day(monkeypatch):
+    """The service's today is the tests' TODAY, also when a run crosses midnight (UTC)."""
+    monkeypatch.setattr(svc, "_today", lambda: TODAY)
+
+
 def add_child(world, code: str, where: str | None, *, status: str = "identified", report: str | None = None) -> int:
     """An unidentified person ``code`` of jurisdiction ``where`` (None: national)."""
 

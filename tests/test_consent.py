@@ -156,5 +156,6 @@ def test_a_confirmation_test_computed_with_a_withdrawn_reference_no_longer_count
     [shown] = detail["confirmation_tests"]
     assert shown["id"] == test and shown["supports"] is False and shown["log10_lr"] is None
     assert shown["withdrawn_references"] == ["MO"] and detail["can_confirm"] is False
-    [item] = list_candidates(Session(world.engine), actor=world.actor("reviewer2")).items
+    with Session(world.engine) as s:
+        [item] = list_candidates(s, actor=world.actor("reviewer2")).items
     assert item["confirmation_log10_lr"] is None

@@ -273,7 +273,8 @@ def test_unknown_env_names_the_variable(monkeypatch):
 def test_verify_with_a_wrong_key_says_so(world):
     from reunite.audit.service import verify_chain
 
-    result = verify_chain(Session(world.engine), actor=world.actor("auditor"), key="not-the-key")
+    with Session(world.engine) as s:  # closed at once: an open reader would hold up later writers
+        result = verify_chain(s, actor=world.actor("auditor"), key="not-the-key")
     assert not result.ok and result.broken_seq == 1 and "REUNITE_AUDIT_KEY" in result.describe()
 
 

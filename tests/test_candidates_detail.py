@@ -252,3 +252,18 @@ def test_posterior_and_prior_do_not_read_like_a_range():
     assert _posterior(1 - 9.9e-10) == "0.999999999" and _posterior(0.5) == "0.500000"
     assert _posterior(1.0).startswith("> 0.9999") and _posterior(None) == "-"
     assert _prior(0.5) == "1/2" and _prior(1 / 7) == "1/7" and _prior(0.3) == "0.3"
+
+
+def test_cli_list_in_a_narrow_terminal_keeps_every_id(rw):
+    """At 60 columns the table runs past the edge rather than squeezing the id column to
+    nothing: every candidate's id and child code is printed whole."""
+    from reunite.cases.candidates import list_candidates
+
+    page = rw.read(lambda s: list_candidates(s, actor=rw.actor("reviewer1"), limit=5))
+    r = CliRunner().invoke(app, ["candidates", "--as", "reviewer1", "--limit", "5"],
+                           env={"REUNITE_DATABASE_URL": rw.world.url, "COLUMNS": "60"})
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    for item in page.items:
+        assert any(line.startswith(f"│ {item['id']} ") and item["unidentified"] in line for line in lines), \
+            (item["id"], r.output)

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reunite.cli_common import AS_USER, acting, console, err, write
+from reunite.cli_common import AS_USER, acting, console, print_table, err, write
 from reunite.errors import ReuniteError
 
 report_app = typer.Typer(help="Missing-child reports, their references and consent.", no_args_is_help=True)
@@ -118,7 +118,7 @@ def _print(data: dict, as_json: bool) -> None:
         return
     for key, value in data.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            console.print(_table(key, list(value[0]), value))
+            print_table(_table(key, list(value[0]), value))
         elif isinstance(value, (dict, list)):
             console.print(f"{key}: {escape(json.dumps(value, ensure_ascii=False))}", highlight=False)
         else:
@@ -130,7 +130,7 @@ def _print_page(page, as_json: bool, columns: tuple[str, ...]) -> None:
         console.print_json(json.dumps({"items": page.items, "next_cursor": page.next_cursor}, ensure_ascii=False,
                                       default=str))
         return
-    console.print(_table(None, columns, page.items))
+    print_table(_table(None, columns, page.items))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
@@ -500,7 +500,7 @@ def _print_check(data: dict, as_json: bool) -> None:
         for r in rows:
             table.add_row(escape(r["locus"]), escape(r["child"] or "-"), escape(r["father"] or "-"),
                           escape(r["mother"] or "-"), _lr_text(r["lr"]), "yes" if r["consistent"] else "NO")
-        console.print(table)
+        print_table(table)
 
 
 @registration_app.command("check")

@@ -70,3 +70,21 @@ def read(engine, work):
 
     with Session(read_only(engine)) as session:
         return work(session)
+
+
+def print_table(table) -> None:
+    """Print ``table`` never narrower than its columns' minimum widths: where the terminal is
+    narrower, lines run past its edge (the terminal wraps them) instead of Rich shrinking a
+    column of codes to nothing."""
+    from rich.measure import Measurement
+
+    needed = Measurement.get(console, console.options.update(max_width=100_000), table).minimum
+    if needed <= console.width:
+        console.print(table)
+        return
+    fixed = console._width  # None: follow the terminal (restored as it was, not frozen)
+    console.width = needed
+    try:
+        console.print(table)
+    finally:
+        console._width = fixed

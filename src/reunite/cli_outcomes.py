@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reunite.cli_common import AS_USER, acting, console, read, write
+from reunite.cli_common import AS_USER, acting, console, print_table, read, write
 from reunite.errors import ReuniteError
 
 outcome_app = typer.Typer(help="Outcomes of identified children and follow-up visits.", no_args_is_help=True)
@@ -79,7 +79,7 @@ def _print_outcome(o) -> None:
     elif o.notes_hidden:
         console.print("  notes: (hidden: personal data outside your jurisdiction or role)")
     if o.follow_ups:
-        console.print(_follow_up_table(o.follow_ups, "follow-up visits"))
+        print_table(_follow_up_table(o.follow_ups, "follow-up visits"))
 
 
 @outcome_app.command("add")
@@ -125,7 +125,7 @@ def outcome_list(
                                                 limit=limit))
     if as_json:
         return _json({"items": [o.to_dict() for o in page.items], "next_cursor": page.next_cursor})
-    console.print(_outcome_table(page.items, "outcomes"))
+    print_table(_outcome_table(page.items, "outcomes"))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
 
@@ -205,7 +205,7 @@ def outcome_overdue(
     if not page.items:
         console.print("no overdue follow-up visit")
         return
-    console.print(_follow_up_table(page.items, "overdue follow-up visits"))
+    print_table(_follow_up_table(page.items, "overdue follow-up visits"))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
 

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reunite.cli_common import AS_USER, acting, console, read, write
+from reunite.cli_common import AS_USER, acting, console, print_table, read, write
 
 candidates_app = typer.Typer(help="Candidates: list, show, assign, review, request confirmation, confirm, reject.",
                              invoke_without_command=True)
@@ -155,7 +155,7 @@ def candidates(ctx: typer.Context,
     add_columns(table, headers, rows, codes=headers[:-1])
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    print_table(table)
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
 
@@ -207,7 +207,7 @@ def show(candidate_id: int = typer.Argument(..., help="The candidate's id."), as
         table.add_row(row["locus"], row["child"] or "-", *[row["references"].get(p) or "-" for p in refs],
                       f"{lr:.4g}" if isinstance(lr, float) else str(lr if lr is not None else "-"),
                       "needs mutation" if row["needs_mutation"] else "")
-    console.print(table)
+    print_table(table)
     for t in d["confirmation_tests"]:
         verdict = "supports" if t["supports"] else "EXCLUDES" if t["excludes"] else "inconclusive"
         agree = "" if t["child_samples_agree"] is None else (

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from reunite.errors import ReuniteError
 from reunite.store.db import current_revision, downgrade, make_engine, upgrade
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _old_release(engine):

@@ -74,7 +74,7 @@ def test_release_database_upgrades_in_place(release_db):
     before = _dump(engine, columns)
     assert len(before["samples"]) > 50 and len(before["match_candidates"]) > 5 and before["record_versions"]
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     assert _dump(engine, columns) == before  # every row, every old column, unchanged
     with engine.connect() as c:
         assert set(c.execute(text("SELECT status FROM unidentified")).scalars()) == {"unidentified"}

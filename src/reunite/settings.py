@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     cors_origins: list[str] = []
     behind_proxy: bool = False  # trust X-Forwarded-For for the client's address
+    language: Literal["zh_CN", "en"] = "zh_CN"  # the web pages' language when neither user nor browser says
 
     @property
     def development(self) -> bool:

@@ -86,6 +86,8 @@ def create_app(*, settings: Settings | None = None, engine=None) -> FastAPI:
             AUDIT_KEY.reset(key_token)
         if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400 and delivery_on:
             deliver_in_background(engine, settings)  # notifications the request committed: e-mail, webhook
+        if request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "public, max-age=3600")
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         docs = request.url.path.startswith(f"{API_PREFIX}/docs")
@@ -97,6 +99,9 @@ def create_app(*, settings: Settings | None = None, engine=None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     install_docs(app, API_PREFIX)
+    from reunite.web.app import install_web
+
+    install_web(app)  # the pages, at the root (the API's errors stay JSON)
     for hook in STARTUP_HOOKS:
         hook(app)
     return app
@@ -119,13 +124,18 @@ class BodyRules:
 
     def __init__(self, app, *, api_prefix: str) -> None:
         self.app = app
+        self.api_prefix = api_prefix
         self.upload_prefix = f"{api_prefix}/imports"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
-        upload = scope["path"].startswith(self.upload_prefix)
+        page = not scope["path"].startswith(self.api_prefix + "/") and scope["path"] != self.api_prefix
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        # the web pages post forms (their CSRF field is checked by reunite.web.pages.checked_form);
+        # a page's file upload (multipart) may be as large as an API import
+        upload = scope["path"].startswith(self.upload_prefix) or (page and media_type == "multipart/form-data")
         limit = MAX_UPLOAD_BYTES if upload else MAX_JSON_BYTES
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
@@ -137,7 +147,8 @@ class BodyRules:
         elif scope["method"] in BODY_METHODS and (chunked or (length or "0").strip() != "0"):
             media = headers.get("content-type", "").split(";")[0].strip().lower()
             json_type = media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-            if not (json_type or (upload and media == "multipart/form-data")):
+            form_type = page and media in ("application/x-www-form-urlencoded", "multipart/form-data")
+            if not (json_type or form_type or (upload and media == "multipart/form-data")):
                 wanted = "application/json" + (" or multipart/form-data" if upload else "")
                 refusal = _json_response(415, "unsupported_media_type",
                                          f"Content-Type: expected {wanted}, found {media or 'none'!r}")

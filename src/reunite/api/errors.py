@@ -30,6 +30,20 @@ def error_body(kind: str, message: str, *, field: str | None = None, **extra) ->
     return {"error": kind, "message": message, "field": field, **extra}
 
 
+def _page_error(request: Request, status: int, message: str, headers: dict | None = None):
+    """On a web page (any path outside /api/), the error as a page (None on the API)."""
+    render = getattr(request.app.state, "render_error", None)
+    if render is None or request.url.path.startswith("/api/"):
+        return None
+    if status == 401:
+        from urllib.parse import quote
+
+        from fastapi.responses import RedirectResponse
+
+        return RedirectResponse(f"/login?next={quote(request.url.path, safe='/')}", status_code=303)
+    return render(request, status, message, headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ReuniteError)
     async def reunite_error(request: Request, exc: ReuniteError):
@@ -38,6 +52,9 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, cls):
                 status, kind = code, name
                 break
+        page = _page_error(request, status, str(exc))
+        if page is not None:
+            return page
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         problems = getattr(exc, "problems", None)
         extra = {"problems": list(problems)} if problems else {}
@@ -51,12 +68,18 @@ def install(app: FastAPI) -> None:
             problems.append({"field": ".".join(loc) or None, "message": e.get("msg", "invalid")})
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
         message = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
+        page = _page_error(request, 422, message)
+        if page is not None:
+            return page
         return JSONResponse(error_body("invalid", message, field=first["field"], problems=problems), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         kind = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 409: "conflict", 413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
+        page = _page_error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        if page is not None:
+            return page
         return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -69,6 +92,12 @@ def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """An unexpected error as JSON (logged with its traceback; the client sees no detail)."""
     known = explain_error(exc)
     if known is not None:
-        return JSONResponse(error_body("database", str(known)), status_code=503)
+        page = _page_error(request, 503, str(known))
+        return page if page is not None else JSONResponse(error_body("database", str(known)), status_code=503)
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("internal", "an unexpected error; it is logged on the server"), status_code=500)
+    message = "an unexpected error; it is logged on the server"
+    try:
+        page = _page_error(request, 500, message)
+    except Exception:  # noqa: BLE001 - the error page itself failed: plain JSON
+        page = None
+    return page if page is not None else JSONResponse(error_body("internal", message), status_code=500)

@@ -35,29 +35,34 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "read the audit log",
     "audit:verify": "verify the audit chain",
     "notification:read": "read one's own inbox",
+    "document:issue": "issue PDF reports (kinship reports, operation summaries, statistics)",
+    "statistics:read": "see the dashboards' counts and charts",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "analyst": frozenset({
         "data:import", "search:run", "candidate:read", "confirmation:import", "unidentified:read",
-        "operation:read", "report:read", "registration:read", "notification:read"}),
+        "operation:read", "report:read", "registration:read", "notification:read", "document:issue",
+        "statistics:read"}),
     "investigator": frozenset({
         "personal:read", "report:read", "report:write", "consent:withdraw", "operation:read", "operation:write",
         "unidentified:read", "unidentified:write", "candidate:read", "candidate:assign", "outcome:read",
-        "registration:read", "notification:read"}),
+        "registration:read", "notification:read", "document:issue", "statistics:read"}),
     "reviewer": frozenset({
         "candidate:read", "candidate:assign", "candidate:review", "candidate:confirm", "report:read",
-        "unidentified:read", "operation:read", "outcome:read", "notification:read"}),
+        "unidentified:read", "operation:read", "outcome:read", "notification:read", "document:issue",
+        "statistics:read"}),
     "welfare": frozenset({
         "personal:read", "unidentified:read", "unidentified:write", "outcome:read", "outcome:write",
-        "report:read", "candidate:read", "operation:read", "notification:read"}),
+        "report:read", "candidate:read", "operation:read", "notification:read", "document:issue",
+        "statistics:read"}),
     "registration": frozenset({
         "personal:read", "registration:read", "registration:write", "unidentified:read", "notification:read"}),
     "administrator": frozenset({
         "user:read", "user:write", "jurisdiction:write", "notification:read"}),
     "auditor": frozenset({
         "audit:read", "audit:verify", "user:read", "report:read", "candidate:read", "outcome:read",
-        "notification:read"}),
+        "notification:read", "statistics:read"}),
 }
 
 assert set(ROLE_PERMISSIONS) == set(ROLES), "every role has a row"

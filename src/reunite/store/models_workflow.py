@@ -95,6 +95,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)  # 'en' | 'zh_CN'; NULL: the browser's
 
 
 class UserRole(Base):
@@ -379,3 +380,21 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivery: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class IssuedReport(Base):
+    """A PDF report as issued: its SHA-256, who issued it and when (also in the audit log,
+    entry ``audit_seq``).  ``reunite report verify FILE.pdf`` looks a file up here."""
+
+    __tablename__ = "issued_reports"
+    __table_args__ = (CheckConstraint("kind IN ('kinship', 'operation', 'statistics')", name="ck_issued_reports_kind"),
+                      CheckConstraint("language IN ('en', 'zh_CN')", name="ck_issued_reports_language"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(128))  # candidate id, operation code or period
+    language: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    audit_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)

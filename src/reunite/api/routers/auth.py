@@ -82,12 +82,18 @@ def install_login_errors(app: FastAPI) -> None:
 
     @app.exception_handler(login_service.AccountLocked)
     async def locked(request: Request, exc: login_service.AccountLocked):
+        render = getattr(request.app.state, "render_error", None)
+        if render is not None and not request.url.path.startswith("/api/"):
+            return render(request, 423, str(exc))
         return JSONResponse(error_body("locked", str(exc)), status_code=423)
 
     @app.exception_handler(login_service.RateLimited)
     async def limited(request: Request, exc: login_service.RateLimited):
-        return JSONResponse(error_body("rate_limited", str(exc)), status_code=429,
-                            headers={"Retry-After": str(exc.retry_after)})
+        headers = {"Retry-After": str(exc.retry_after)}
+        render = getattr(request.app.state, "render_error", None)
+        if render is not None and not request.url.path.startswith("/api/"):
+            return render(request, 429, str(exc), headers)
+        return JSONResponse(error_body("rate_limited", str(exc)), status_code=429, headers=headers)
 
 
 @router.post("/token", response_model=TokenOut, summary="Log in for an API bearer token")

@@ -1,0 +1,1 @@
+"""PDF reports, charts and pedigree drawings (shared by the web pages and the CLI)."""

@@ -1,0 +1,18 @@
+"""One module of page routes per area; ``ROUTERS`` is what ``install_web`` includes."""
+
+from reunite.web.routes import (
+    account,
+    admin,
+    audit,
+    candidates,
+    charts,
+    dashboard,
+    documents,
+    outcomes,
+    records,
+    registration,
+    session,
+)
+
+ROUTERS = [session.router, account.router, dashboard.router, records.router, candidates.router, outcomes.router,
+           registration.router, charts.router, documents.router, admin.router, audit.router]

@@ -1,0 +1,5 @@
+"""Pages: account (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: admin (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: audit (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: candidates (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: charts (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: documents (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: outcomes (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

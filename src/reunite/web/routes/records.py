@@ -1,0 +1,5 @@
+"""Pages: records (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Pages: registration (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -380,6 +380,9 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivery: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the subject and body as message ids with these values (JSON), translated into the
+    # reader's language when shown or sent; NULL: subject and body are final English text
+    message_params: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class IssuedReport(Base):

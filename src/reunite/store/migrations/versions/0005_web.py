@@ -1,4 +1,5 @@
-"""the web application: a user's language, and the register of issued PDF reports
+"""the web application: a user's language, notifications in the reader's language, and the
+register of issued PDF reports
 
 Revision ID: 0005
 Revises: 0004
@@ -16,6 +17,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as b:
         b.add_column(sa.Column('language', sa.String(length=8), nullable=True))
+    with op.batch_alter_table('notifications', schema=None) as b:
+        b.add_column(sa.Column('message_params', sa.Text(), nullable=True))
     op.create_table('issued_reports',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -35,5 +38,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('issued_reports')
+    with op.batch_alter_table('notifications', schema=None) as b:
+        b.drop_column('message_params')
     with op.batch_alter_table('users', schema=None) as b:
         b.drop_column('language')

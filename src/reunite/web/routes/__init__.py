@@ -6,6 +6,7 @@ from reunite.web.routes import (
     audit,
     candidates,
     charts,
+    children,
     dashboard,
     documents,
     outcomes,
@@ -14,5 +15,5 @@ from reunite.web.routes import (
     session,
 )
 
-ROUTERS = [session.router, account.router, dashboard.router, records.router, candidates.router, outcomes.router,
+ROUTERS = [session.router, account.router, dashboard.router, records.router, children.router, candidates.router, outcomes.router,
            registration.router, charts.router, documents.router, admin.router, audit.router]

@@ -33,13 +33,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reunite.cases.common import audit
+from reunite.cases.notifications import message
 from reunite.errors import Conflict, NotFound, ReuniteError
+from reunite.i18n import N_
 from reunite.genetics.kinship import json_number
 from reunite.security.actor import Actor
 from reunite.settings import get_settings
 from reunite.store.models import FamilyMember, Sample, utcnow
 from reunite.store.models_workflow import ConfirmationTest
 from reunite.store.profiles import GeneticModel, unpack_profile
+
+#: a confirmation test's verdict as notices say it (translated for the reader)
+VERDICTS = {"supports": N_("supports"), "excludes": N_("excludes"), "inconclusive": N_("inconclusive")}
 
 CHILD = "child"
 ATTACHABLE = ("new", "assigned", "under_review", "confirmation_requested")
@@ -228,7 +233,9 @@ def add_confirmation_sample(session: Session, candidate_id: int, *, actor: Actor
     if cand.status == "confirmation_requested":
         rev = session.get(review.CandidateReview, cand.id)
         review.notify_reviewers(session, s, exclude={rev.confirmation_requested_by or "", actor.username},
-                                what=f"awaits a confirmer; confirmation test {test.id} ({target}): {verdict}")
+                                what=N_("%(ref)s awaits a confirmer; confirmation test %(test)s (%(target)s): "
+                                        "%(verdict)s"), test=test.id, target=target,
+                                verdict=message(VERDICTS[verdict]))
     session.flush()
     return test
 

@@ -3,7 +3,8 @@
 Both channels are off by default: e-mail needs ``REUNITE_SMTP_HOST`` (with ``_PORT``,
 ``_FROM``, ``_USER``, ``_PASSWORD``, ``_STARTTLS``), the webhook ``REUNITE_WEBHOOK_URL``
 (a POST of JSON ``{id, kind, subject, entity, entity_id, created_at}``; no body, no
-recipient's name).  :func:`deliver_pending` sends what is not yet delivered and records each
+recipient's name).  An e-mail speaks its recipient's language (``users.language``, else
+``REUNITE_LANGUAGE``); the webhook gets the English subject.  :func:`deliver_pending` sends what is not yet delivered and records each
 attempt in ``notifications.delivery`` (JSON, one entry per channel: ``state`` sent, failed,
 no_address or gave_up; ``attempts``; ``at``; ``error``).  A failure is recorded and retried
 next time (up to :data:`MAX_ATTEMPTS`); nothing here raises into the user's action.
@@ -25,6 +26,9 @@ from email.message import EmailMessage
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from reunite import i18n
+from reunite.cases.notifications import render_notification
+from reunite.i18n import gettext as _
 from reunite.settings import Settings
 from reunite.store.db import read_only, write_transaction
 from reunite.store.models_workflow import Notification, User
@@ -70,13 +74,16 @@ def _pending(state: dict, wanted: list[str]) -> list[str]:
     return [c for c in wanted if (state.get(c) or {}).get("state") not in FINAL]
 
 
-def send_email(settings: Settings, *, to: str, subject: str, body: str | None) -> None:
-    """Send one e-mail through the configured SMTP server (raises on failure)."""
+def send_email(settings: Settings, *, to: str, subject: str, body: str | None, language: str = "en") -> None:
+    """Send one e-mail through the configured SMTP server (raises on failure); ``subject``
+    and ``body`` are already in ``language``, which the closing line is written in."""
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = to
     msg["Subject"] = f"[reunite] {subject}"
-    msg.set_content(f"{body or subject}\n\nOpen reunite to read your inbox ('reunite inbox list').\n")
+    with i18n.use_language(language):
+        closing = _("Open reunite to read your inbox (the Inbox page, or 'reunite inbox list').")
+    msg.set_content(f"{body or subject}\n\n{closing}\n")
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT_S) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
@@ -100,7 +107,8 @@ def _send(settings: Settings, channel: str, note: dict) -> str:
     if channel == "email":
         if not note["email"]:
             return "no_address"
-        send_email(settings, to=note["email"], subject=note["subject"], body=note["body"])
+        send_email(settings, to=note["email"], subject=note["mail_subject"], body=note["mail_body"],
+                   language=note["language"])
     else:
         post_webhook(settings, {"id": note["id"], "kind": note["kind"], "subject": note["subject"],
                                 "entity": note["entity"], "entity_id": note["entity_id"],
@@ -127,13 +135,18 @@ def deliver_pending(engine, settings: Settings, *, now: datetime | None = None,
     try:
         with Session(read_only(engine)) as session:
             rows = session.execute(
-                select(Notification, User.email).join(User, User.id == Notification.user_id)
+                select(Notification, User.email, User.language).join(User, User.id == Notification.user_id)
                 .where(Notification.created_at >= now - MAX_AGE,
                        or_(Notification.delivery.is_(None), Notification.delivery.not_like('%"done": true%')))
                 .order_by(Notification.id).limit(limit)).all()
-            notes = [{"id": n.id, "kind": n.kind, "subject": n.subject, "body": n.body, "entity": n.entity,
-                      "entity_id": n.entity_id, "created_at": _iso(n.created_at), "email": email,
-                      "delivery": _state(n.delivery)} for n, email in rows]
+            notes = []
+            for n, email, language in rows:
+                language = _language(language, settings)
+                mail_subject, mail_body = render_notification(n, language)
+                notes.append({"id": n.id, "kind": n.kind, "subject": n.subject, "body": n.body, "entity": n.entity,
+                              "entity_id": n.entity_id, "created_at": _iso(n.created_at), "email": email,
+                              "language": language, "mail_subject": mail_subject, "mail_body": mail_body,
+                              "delivery": _state(n.delivery)})
     except Exception:  # noqa: BLE001 (never into the user's action)
         log.exception("reading notifications to deliver failed")
         return report
@@ -185,6 +198,16 @@ def deliver_in_background(engine, settings: Settings) -> threading.Thread | None
                               name="reunite-delivery")
     thread.start()
     return thread
+
+
+def _language(saved: str | None, settings: Settings) -> str:
+    """The recipient's saved language, else the server's (``REUNITE_LANGUAGE``)."""
+    for value in (saved, getattr(settings, "language", None)):
+        try:
+            return i18n.check_language(value)
+        except Exception:  # noqa: BLE001 (an odd stored value: the next choice)
+            continue
+    return i18n.DEFAULT_LANGUAGE
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -4,6 +4,12 @@ Every service puts notices in the inbox with :func:`notify`, in its own transact
 Subjects and bodies carry codes and numbers only, never names: they may leave the system by
 e-mail or webhook (:mod:`reunite.cases.delivery`, after the transaction commits).
 
+Notices are written in English message ids with values (``notify(..., subject=N_("Outcome
+%(outcome)s recorded"), params={"outcome": 7})``): the English text is stored in ``subject``
+and ``body`` (what the CLI, the API and webhooks show), the ids and values in
+``message_params`` (JSON ``{"subject", "body", "params"}``), and :func:`render_notification`
+shows a notice in its reader's language (the inbox page, e-mails).
+
 * :func:`notify_new_candidates`: a new candidate at or above ``settings.notify_log10_lr``
   notifies the investigator of the missing report linked to the candidate's family (not
   when that report is closed or identified).
@@ -13,6 +19,7 @@ e-mail or webhook (:mod:`reunite.cases.delivery`, after the transaction commits)
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -20,7 +27,9 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode_cursor
+from reunite import i18n
 from reunite.errors import NotFound, PermissionDenied, ReuniteError
+from reunite.i18n import N_
 from reunite.security.actor import Actor
 from reunite.settings import Settings, get_settings
 from reunite.store.models import Family, MatchCandidate, Unidentified
@@ -31,14 +40,74 @@ DUE_WITHIN_DAYS = 7
 
 
 def notify(session: Session, *, user_id: int, kind: str, subject: str, body: str | None = None,
-           entity: str | None = None, entity_id: int | None = None) -> Notification:
+           entity: str | None = None, entity_id: int | None = None, params: dict | None = None) -> Notification:
     """Put a notification in ``user_id``'s inbox, in the caller's transaction.  ``kind``:
     candidate | confirmation | transition | follow_up | registration | outcome.  Subjects and
-    bodies carry codes only, never names (they may leave the system by e-mail)."""
-    row = Notification(user_id=user_id, kind=kind, subject=subject, body=body, entity=entity, entity_id=entity_id)
+    bodies carry codes only, never names (they may leave the system by e-mail).
+
+    With ``params``, ``subject`` and ``body`` are English message ids (marked ``N_``) with
+    ``%(name)s`` placeholders filled from ``params``; a value made by :func:`message` is itself
+    translated.  The English text is stored as the subject and body; the ids and values are
+    kept so that :func:`render_notification` speaks the reader's language."""
+    stored = None
+    if params is not None:
+        stored = {"subject": subject, "body": body, "params": _check_params(params)}
+        subject, body = _render(stored, "en")
+    row = Notification(user_id=user_id, kind=kind, subject=subject, body=body, entity=entity, entity_id=entity_id,
+                       message_params=json.dumps(stored, ensure_ascii=False, sort_keys=True) if stored else None)
     session.add(row)
     session.flush()
     return row
+
+
+def message(msgid: str, **params) -> dict:
+    """A value of :func:`notify`'s ``params`` that is itself a message (translated, then put in
+    its placeholder), e.g. ``message(N_("supports"))``."""
+    return {"msgid": msgid, "params": _check_params(params)}
+
+
+def _check_params(params: dict) -> dict:
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, dict):
+            if not isinstance(value.get("msgid"), str):
+                raise ReuniteError(f"params: {name}: expected a value or message(...), found {value!r}")
+            value = {"msgid": value["msgid"], "params": _check_params(value.get("params") or {})}
+        elif value is not None and not isinstance(value, (str, int, float)):
+            raise ReuniteError(f"params: {name}: expected text, a number or message(...), "
+                               f"found {type(value).__name__}")
+        out[str(name)] = value
+    return out
+
+
+def _fill(msgid: str, params: dict) -> str:
+    values = {k: _fill(v["msgid"], v.get("params") or {}) if isinstance(v, dict) else ("" if v is None else v)
+              for k, v in params.items()}
+    try:
+        return i18n.gettext(msgid) % values
+    except (KeyError, ValueError, TypeError):  # a broken translation: the English text
+        return msgid % values
+
+
+def _render(stored: dict, language: str) -> tuple[str, str | None]:
+    with i18n.use_language(language):
+        params = stored.get("params") or {}
+        body = stored.get("body")
+        return _fill(stored["subject"], params), (_fill(body, params) if body else None)
+
+
+def render_notification(row, language: str) -> tuple[str, str | None]:
+    """``(subject, body)`` of a notification (a row with ``subject``, ``body`` and
+    ``message_params``) in ``language``; a notice stored without message ids (older rows,
+    or made without ``params``) is shown as stored."""
+    raw = getattr(row, "message_params", None)
+    if raw:
+        try:
+            stored = json.loads(raw)
+            return _render(stored, language)
+        except (ValueError, KeyError, TypeError, AttributeError, ReuniteError):
+            pass
+    return row.subject, row.body
 
 
 def _already(session: Session, *, user_id: int, kind: str, entity: str, entity_id: int) -> bool:
@@ -79,11 +148,14 @@ def notify_new_candidates(session: Session, candidate_ids, *, settings: Settings
             if _already(session, user_id=investigator_id, kind="candidate", entity="candidate", entity_id=cand.id):
                 continue
             notify(session, user_id=investigator_id, kind="candidate", entity="candidate", entity_id=cand.id,
-                   subject=f"New candidate {cand.id} for report {report_code}: child {child_code}, "
-                           f"log10 LR {cand.log10_lr:.2f}",
-                   body=(f"Candidate {cand.id}: unidentified {child_code} as {cand.missing_code} of family "
-                         f"{family_code} (report {report_code}); LR {cand.lr:.4g} (log10 {cand.log10_lr:.2f}) over "
-                         f"{cand.loci_compared} loci. Review it: reunite candidates show {cand.id}"))
+                   subject=N_("New candidate %(candidate)s for report %(report)s: child %(child)s, "
+                              "log10 LR %(log10_lr)s"),
+                   body=N_("Candidate %(candidate)s: unidentified %(child)s as %(missing)s of family %(family)s "
+                           "(report %(report)s); LR %(lr)s (log10 %(log10_lr)s) over %(loci)s loci. Review it: "
+                           "reunite candidates show %(candidate)s"),
+                   params={"candidate": cand.id, "report": report_code, "child": child_code,
+                           "log10_lr": f"{cand.log10_lr:.2f}", "missing": cand.missing_code,
+                           "family": family_code, "lr": f"{cand.lr:.4g}", "loci": cand.loci_compared})
             made += 1
     return made
 
@@ -107,10 +179,12 @@ def notify_due_follow_ups(session: Session, *, today: date, within_days: int = D
         if officer is None or _already(session, user_id=officer, kind="follow_up", entity="follow_up",
                                        entity_id=fu.id):
             continue
-        when = "overdue since" if fu.due_date < today else "due"
         notify(session, user_id=officer, kind="follow_up", entity="follow_up", entity_id=fu.id,
-               subject=f"Follow-up visit {fu.id} of child {child_code} {when} {fu.due_date.isoformat()}",
-               body=f"Outcome {fu.outcome_id}. Record it: reunite outcome followup-done {fu.id} --notes ...")
+               subject=N_("Follow-up visit %(visit)s of child %(child)s overdue since %(date)s") if fu.due_date < today
+               else N_("Follow-up visit %(visit)s of child %(child)s due %(date)s"),
+               body=N_("Outcome %(outcome)s. Record it: reunite outcome followup-done %(visit)s --notes ..."),
+               params={"visit": fu.id, "child": child_code, "date": fu.due_date.isoformat(),
+                       "outcome": fu.outcome_id})
         made += 1
     return made
 
@@ -134,8 +208,9 @@ class NotificationView:
         return asdict(self)
 
 
-def _view(row: Notification) -> NotificationView:
-    return NotificationView(id=row.id, kind=row.kind, subject=row.subject, body=row.body, entity=row.entity,
+def _view(row: Notification, language: str | None = None) -> NotificationView:
+    subject, body = render_notification(row, language) if language else (row.subject, row.body)
+    return NotificationView(id=row.id, kind=row.kind, subject=subject, body=body, entity=row.entity,
                             entity_id=row.entity_id, created_at=row.created_at, read_at=row.read_at)
 
 
@@ -147,9 +222,10 @@ def _owner(actor: Actor) -> int:
 
 
 def list_inbox(session: Session, *, actor: Actor, unread: bool | None = None, kind: str | None = None,
-               cursor: str | None = None, limit: int | None = None) -> Page:
+               cursor: str | None = None, limit: int | None = None, language: str | None = None) -> Page:
     """The actor's notifications: unread first, newest first within each; ``unread`` True:
-    only unread, False: only read.  ``extra['unread']`` counts the unread."""
+    only unread, False: only read.  ``extra['unread']`` counts the unread.  ``language``:
+    subjects and bodies in that language (else the English text stored)."""
     user_id = _owner(actor)
     limit = check_limit(limit)
     if kind is not None and kind not in KINDS:
@@ -172,7 +248,7 @@ def list_inbox(session: Session, *, actor: Actor, unread: bool | None = None, ki
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor({"u": int(rows[-1][1]), "id": rows[-1][0].id}) if more else None
-    return Page([_view(r) for r, _ in rows], next_cursor, extra={"unread": _unread(session, user_id)})
+    return Page([_view(r, language) for r, _ in rows], next_cursor, extra={"unread": _unread(session, user_id)})
 
 
 def _unread(session: Session, user_id: int) -> int:

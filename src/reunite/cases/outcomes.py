@@ -36,6 +36,7 @@ from reunite.cases.common import (
 from reunite.cases.notifications import notify
 from reunite.cases.records import path_code
 from reunite.errors import Conflict, NotFound, ReuniteError
+from reunite.i18n import N_
 from reunite.security.actor import Actor
 from reunite.store.models import Unidentified
 from reunite.store.models_workflow import OUTCOME_KINDS, FollowUp, Jurisdiction, MissingReport, Outcome, User
@@ -284,8 +285,10 @@ def record_outcome(session: Session, *, actor: Actor, child_code: str, kind: str
                    "follow_up_days": days, "notes": bool(notes)})
     if officer_id is not None and officer_id != actor.user_id:
         notify(session, user_id=officer_id, kind="outcome", entity="outcome", entity_id=row.id,
-               subject=f"You are the responsible officer of outcome {row.id} ({kind}) of child {child_code}",
-               body=f"Recorded by {actor.username}; {len(days)} follow-up visit(s) scheduled.")
+               subject=N_("You are the responsible officer of outcome %(outcome)s (%(kind)s) of child %(child)s"),
+               body=N_("Recorded by %(user)s; %(n)s follow-up visit(s) scheduled."),
+               params={"outcome": row.id, "kind": kind, "child": child_code, "user": actor.username,
+                       "n": len(days)})
     _tell_investigator(session, actor, row, child_code=child.code, officer_id=officer_id)
     return _views(session, actor, [row], with_follow_ups=True, with_notes=True)[0]
 
@@ -303,8 +306,10 @@ def _tell_investigator(session: Session, actor: Actor, row: Outcome, *, child_co
     if not session.execute(select(User.active).where(User.id == investigator)).scalar():
         return
     notify(session, user_id=investigator, kind="outcome", entity="outcome", entity_id=row.id,
-           subject=f"Outcome {row.id} ({row.kind}) recorded for child {child_code} of report {report_code}",
-           body=f"Recorded by {actor.username} on {row.outcome_date.isoformat()}.")
+           subject=N_("Outcome %(outcome)s (%(kind)s) recorded for child %(child)s of report %(report)s"),
+           body=N_("Recorded by %(user)s on %(date)s."),
+           params={"outcome": row.id, "kind": row.kind, "child": child_code, "report": report_code,
+                   "user": actor.username, "date": row.outcome_date.isoformat()})
 
 
 def get_outcome(session: Session, *, actor: Actor, outcome_id: int) -> OutcomeView:
@@ -425,3 +430,37 @@ def overdue_follow_ups(session: Session, *, actor: Actor, today: date | None = N
     next_cursor = encode_cursor({"d": rows[-1][0].due_date.isoformat(), "id": rows[-1][0].id}) if more else None
     return Page(items, next_cursor)
 
+
+
+DUE_WINDOW_DAYS = 30
+
+
+def due_follow_ups(session: Session, *, actor: Actor, within_days: int = DUE_WINDOW_DAYS,
+                   today: date | None = None, cursor: str | None = None, limit: int | None = None) -> Page:
+    """Follow-up visits not done and due before ``today + within_days`` (the overdue ones
+    first: the earliest due date first), in the actor's subtree (codes only); each view says
+    whether it is overdue."""
+    actor.require("outcome:read")
+    if not isinstance(within_days, int) or not 0 <= within_days <= MAX_FOLLOW_UP_DAYS:
+        raise ReuniteError(f"within_days: expected 0 to {MAX_FOLLOW_UP_DAYS} days, found {within_days!r}")
+    today = today or _today()
+    query = _scoped(select(FollowUp, Outcome).join(Outcome, Outcome.id == FollowUp.outcome_id), actor).where(
+        FollowUp.done_at.is_(None), FollowUp.due_date <= today + timedelta(days=within_days))
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            due, last = date.fromisoformat(after["d"]), int(after["id"])
+        except (KeyError, TypeError, ValueError):
+            raise ReuniteError("cursor: not a cursor this server gave; start again without it") from None
+        query = query.where(or_(FollowUp.due_date > due, and_(FollowUp.due_date == due, FollowUp.id > last)))
+    limit = check_limit(limit)
+    rows = session.execute(query.order_by(FollowUp.due_date, FollowUp.id).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    codes = _child_codes(session, [o.unidentified_id for _, o in rows])
+    paths = _paths(session, [o.jurisdiction_id for _, o in rows])
+    names = _usernames(session, [f.officer_id for f, _ in rows])
+    items = [_fu_view(f, codes[o.unidentified_id], names, paths.get(o.jurisdiction_id), False, today)
+             for f, o in rows]
+    next_cursor = encode_cursor({"d": rows[-1][0].due_date.isoformat(), "id": rows[-1][0].id}) if more else None
+    return Page(items, next_cursor)

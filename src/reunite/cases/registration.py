@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from reunite import __version__
 from reunite.cases.common import Page, audit, keyset_page
-from reunite.cases.notifications import notify
+from reunite.cases.notifications import message, notify
 from reunite.cases.records import (
     MAX_CODE,
     agency_code,
@@ -56,6 +56,7 @@ from reunite.cases.records import (
     scope_filter,
 )
 from reunite.errors import Conflict, NotFound, ReuniteError
+from reunite.i18n import N_
 from reunite.genetics.kinship import Marker, json_number, kinship_lr, not_autosomal
 from reunite.genetics.pedigree import duo, trio
 from reunite.security.actor import Actor
@@ -241,12 +242,15 @@ def run_check(session: Session, *, actor: Actor, model: GeneticModel, code: str,
         session.add(ClaimedParent(check_id=row.id, role=role, sample_id=sample.id, sample_owner_kind="claimed_parent"))
     session.flush()
     if flagged:
-        why = (f"{len(result.inconsistent_loci)} inconsistent loci (exclusion)" if excluded
-               else f"LR {result.lr:.3g} below the threshold {threshold:g}")
+        subject = (N_("registration check %(code)s flagged: %(n)s inconsistent loci (exclusion)") if excluded
+                   else N_("registration check %(code)s flagged: LR %(lr)s below the threshold %(threshold)s"))
         for uid in _office(session, where.path):
-            notify(session, user_id=uid, kind="registration", subject=f"registration check {code} flagged: {why}",
-                   body=f"child {person.code}; {result.verbal}; the child is searched against every family",
-                   entity="registration_check", entity_id=row.id)
+            notify(session, user_id=uid, kind="registration", subject=subject,
+                   body=N_("child %(child)s; %(verbal)s; the child is searched against every family"),
+                   entity="registration_check", entity_id=row.id,
+                   params={"code": code, "n": len(result.inconsistent_loci), "lr": f"{result.lr:.3g}",
+                           "threshold": f"{threshold:g}", "child": person.code,
+                           "verbal": message(result.verbal)})
         record_pending(session, "unidentified", [person.id], reason=f"registration check {code} flagged")
     audit(session, actor, "registration.check", entity="registration_check", entity_id=code,
           details={"status": row.status, "log10_lr": json_number(result.log10_lr),
@@ -340,3 +344,25 @@ def list_checks(session: Session, *, actor: Actor, status: str | None = None, ju
     page.items = [_view(session, c, path, actor, full=False) if actor.in_scope(path) else
                   _restricted(session, c, path) for c, path in page.items]
     return page
+
+
+def check_detail(session: Session, code: str, *, actor: Actor) -> dict:
+    """:func:`show_check` with, in the actor's jurisdiction, ``search``: whether the child has
+    been searched against every family (``needed``: a flagged check searches its child;
+    ``pending``: that search waits to run; ``candidates``: how many candidates it stored)."""
+    from sqlalchemy import func
+
+    from reunite.store.models import MatchCandidate, PendingSearch
+
+    out = show_check(session, code, actor=actor)
+    if out["restricted"]:
+        return out
+    c, _ = _check(session, code)
+    pending = session.execute(select(PendingSearch.id).where(
+        PendingSearch.kind == "unidentified", PendingSearch.subject_id == c.unidentified_id)).first() is not None
+    found = session.execute(select(func.count(MatchCandidate.id)).where(
+        MatchCandidate.unidentified_id == c.unidentified_id)).scalar() or 0
+    needed = c.status == "flagged"
+    out["search"] = {"needed": needed, "pending": pending, "searched": needed and not pending or found > 0,
+                     "candidates": found}
+    return out

@@ -27,8 +27,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reunite.cases.common import audit, jurisdiction_path
-from reunite.cases.notifications import notify
+from reunite.cases.notifications import message, notify
 from reunite.errors import Conflict, NotFound, PermissionDenied, ReuniteError
+from reunite.i18n import N_
 from reunite.security.actor import Actor
 from reunite.settings import get_settings
 from reunite.store.models import Family, MatchCandidate, Unidentified, utcnow
@@ -207,19 +208,22 @@ def _assignee_only(actor: Actor, what: str):
     return check
 
 
-def _lr_text(cand: MatchCandidate) -> str:
-    return f"log10 LR {cand.log10_lr:.2f}"
+def _subject(s: Sides) -> dict:
+    """The candidate as notices name it (a message, value ``ref`` of their subjects)."""
+    values = {"candidate": s.candidate.id, "child": s.child.code, "family": s.family.code,
+              "missing": s.candidate.missing_code}
+    if s.report is not None:
+        return message(N_("candidate %(candidate)s: %(child)s as %(family)s/%(missing)s (report %(report)s)"),
+                       report=s.report.code, **values)
+    return message(N_("candidate %(candidate)s: %(child)s as %(family)s/%(missing)s"), **values)
 
 
-def _subject(s: Sides) -> str:
-    return (f"candidate {s.candidate.id}: {s.child.code} as {s.family.code}/{s.candidate.missing_code}"
-            + (f" (report {s.report.code})" if s.report else ""))
-
-
-def _tell_investigator(session: Session, s: Sides, what: str, body: str | None = None) -> None:
+def _tell_investigator(session: Session, s: Sides, what: str, body: str | None = None, **values) -> None:
+    """Notify the report's investigator: ``what`` and ``body`` are message ids (``%(ref)s``
+    is the candidate) filled from ``values``."""
     if s.report is not None and s.report.investigator_id is not None:
-        notify(session, user_id=s.report.investigator_id, kind="transition", subject=f"{_subject(s)} {what}",
-               body=body, entity="candidate", entity_id=s.candidate.id)
+        notify(session, user_id=s.report.investigator_id, kind="transition", subject=what, body=body,
+               entity="candidate", entity_id=s.candidate.id, params={"ref": _subject(s), **values})
 
 
 def assign(session: Session, candidate_id: int, *, actor: Actor, to: str, comment: str | None = None,
@@ -229,9 +233,11 @@ def assign(session: Session, candidate_id: int, *, actor: Actor, to: str, commen
     user = _reviewer(session, to)
     s, _, _ = _step(session, candidate_id, "assign", actor=actor, comment=comment, version=version,
                     values={"assigned_to": user.id}, data={"assignee": user.username})
-    notify(session, user_id=user.id, kind="candidate", subject=f"{_subject(s)} assigned to you by {actor.username}",
-           body=f"{_lr_text(s.candidate)}; 'reunite candidates show {s.candidate.id}'", entity="candidate",
-           entity_id=s.candidate.id)
+    notify(session, user_id=user.id, kind="candidate", subject=N_("%(ref)s assigned to you by %(user)s"),
+           body=N_("log10 LR %(log10_lr)s; 'reunite candidates show %(candidate)s'"), entity="candidate",
+           entity_id=s.candidate.id, params={"ref": _subject(s), "user": actor.username,
+                                             "log10_lr": f"{s.candidate.log10_lr:.2f}",
+                                             "candidate": s.candidate.id})
     return session.get(CandidateReview, s.candidate.id)
 
 
@@ -256,23 +262,24 @@ def request_confirmation(session: Session, candidate_id: int, *, actor: Actor, c
     s, _, _ = _step(session, candidate_id, "request_confirmation", actor=actor, comment=comment, version=version,
                     check=_assignee_only(actor, "request confirmation of"),
                     values={"confirmation_requested_by": actor.username})
-    _tell_investigator(session, s, f"awaits confirmation (requested by {actor.username})")
+    _tell_investigator(session, s, N_("%(ref)s awaits confirmation (requested by %(user)s)"), user=actor.username)
     summary = confirmation_summary(session, s.candidate.id)
     if summary["supporting"]:
         notify_reviewers(session, s, exclude={actor.username},
-                         what="awaits a confirmer; confirmation results are in")
+                         what=N_("%(ref)s awaits a confirmer; confirmation results are in"))
     return session.get(CandidateReview, s.candidate.id)
 
 
-def notify_reviewers(session: Session, s: Sides, *, exclude: set[str], what: str) -> int:
-    """Notify every active reviewer but those in ``exclude`` (usernames)."""
+def notify_reviewers(session: Session, s: Sides, *, exclude: set[str], what: str, **values) -> int:
+    """Notify every active reviewer but those in ``exclude`` (usernames); ``what`` is a message
+    id (``%(ref)s`` is the candidate) filled from ``values``."""
     rows = session.execute(select(User.id, User.username).join(UserRole, UserRole.user_id == User.id)
                            .where(UserRole.role == "reviewer", User.active.is_(True))).all()
     n = 0
     for uid, name in rows:
         if name not in exclude:
-            notify(session, user_id=uid, kind="confirmation", subject=f"{_subject(s)} {what}",
-                   entity="candidate", entity_id=s.candidate.id)
+            notify(session, user_id=uid, kind="confirmation", subject=what, entity="candidate",
+                   entity_id=s.candidate.id, params={"ref": _subject(s), **values})
             n += 1
     return n
 
@@ -290,7 +297,8 @@ def reject(session: Session, candidate_id: int, *, actor: Actor, reason: str,
 
     s, _, _ = _step(session, candidate_id, "reject", actor=actor, comment=reason, version=version,
                     values={"reason": reason}, check=check)
-    _tell_investigator(session, s, f"rejected by {actor.username}", reason)
+    _tell_investigator(session, s, N_("%(ref)s rejected by %(user)s"), "%(reason)s", user=actor.username,
+                       reason=reason)
     _reopen_report(session, s)
     return session.get(CandidateReview, s.candidate.id)
 
@@ -342,8 +350,8 @@ def confirm(session: Session, candidate_id: int, *, actor: Actor, comment: str |
         .order_by(MatchCandidate.id)).scalars().all()
     for other in others:
         set_aside(session, other, actor=actor, reason=reason)
-    _tell_investigator(session, s, f"confirmed by {actor.username}",
-                       f"{len(others)} other candidate(s) set aside")
+    _tell_investigator(session, s, N_("%(ref)s confirmed by %(user)s"), N_("%(n)s other candidate(s) set aside"),
+                       user=actor.username, n=len(others))
     audit(session, actor, "unidentified.identified", entity="unidentified", entity_id=s.child.code,
           details={"candidate": cand.id, "report": s.report.code if s.report else None,
                    "set_aside": list(others)})
@@ -358,8 +366,9 @@ def set_aside(session: Session, candidate_id: int, *, actor: Actor, reason: str)
                     system=True)
     review = session.get(CandidateReview, s.candidate.id)
     if review.assigned_to is not None:
-        notify(session, user_id=review.assigned_to, kind="transition", subject=f"{_subject(s)} set aside",
-               body=reason, entity="candidate", entity_id=s.candidate.id)
+        notify(session, user_id=review.assigned_to, kind="transition", subject=N_("%(ref)s set aside"),
+               body="%(reason)s", entity="candidate", entity_id=s.candidate.id,
+               params={"ref": _subject(s), "reason": reason})
     return review
 
 

@@ -15,7 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reunite demo
+	$(BIN)/reunite demo --serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

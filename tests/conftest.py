@@ -6,6 +6,7 @@ import pytest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "web"))
 DATA = Path(__file__).parent / "data"
 
 

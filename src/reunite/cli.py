@@ -694,15 +694,21 @@ def demo(
     out: Path = typer.Option(Path("demo-output"), help="Folder for the demo database and files."),
     families: int = typer.Option(2000, help="Families in the simulated database."),
     unidentified: int = typer.Option(500, help="Unidentified persons in the simulated database."),
+    serve: bool = typer.Option(False, "--serve/--no-serve", help="End with the web app running on the demo's "
+                               "database (http://127.0.0.1:PORT/; Ctrl-C stops it); `make demo` does."),
+    port: int = typer.Option(8000, min=1, max=65535, help="With --serve: the port (the next free one if taken)."),
 ) -> None:
-    """Simulated kinship cases, then a simulated national database imported and searched."""
-    from reunite.demo import run_all
+    """Simulated kinship cases, then a simulated national database imported and searched, then
+    the case workflow; with --serve, the web app on the result."""
+    from reunite.demo import run_all, serve_demo
 
     for option, value in (("--families", families), ("--unidentified", unidentified)):
         if value < 1:
             raise ReuniteError(f"{option}: expected 1 or more, found {value}")
     _output_folder(out, option="--out")
     run_all(console, seed=seed, out_dir=out, num_families=families, num_unidentified=unidentified)
+    if serve:
+        serve_demo(console, out_dir=out, port=port)
 
 
 def main() -> None:

@@ -20,8 +20,11 @@ def server_app():
     from reunite.api.app import create_app
     from reunite.api.index_cache import install
 
+    from reunite.web.fonts import prepare_in_background
+
     app = create_app()
     install(app)
+    prepare_in_background()  # the pages' Chinese font subset, made once and cached
     return app
 
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+
+from reunite.errors import ReuniteError
 from rich.table import Table
 
 from reunite.cli import _fmt_lr
@@ -205,6 +207,46 @@ def run_all(console: Console, *, seed: int = 2016, out_dir: Path = Path("demo-ou
     console.print("\nWhere to look next (run from this folder):")
     for command, what in next_steps(out_dir, example_unidentified=example, workflow=workflow):
         console.print(f"  {what}:\n    {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def free_port(port: int, *, host: str = "127.0.0.1", tries: int = 20) -> int:
+    """``port``, or the next one free on ``host`` (another server may hold 8000)."""
+    import socket
+
+    for candidate in range(port, min(port + tries, 65536)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    raise ReuniteError(f"--port: ports {port} to {port + tries - 1} on {host} are all in use; choose another "
+                       "with --port")
+
+
+def serve_demo(console: Console, *, out_dir: Path, port: int = 8000) -> None:
+    """The web app (and the API) on the demo's database until Ctrl-C, development mode."""
+    import os
+
+    import uvicorn
+
+    from reunite.settings import Settings
+
+    if not Settings().development:
+        console.print("[yellow]web app not started[/yellow]: REUNITE_ENV is not development (the demo's "
+                      "passwords were not made)", highlight=False)
+        return
+    port = free_port(port)
+    os.environ["REUNITE_DATABASE_URL"] = f"sqlite:///{(out_dir / 'reunite.db').resolve()}"
+    url = f"http://127.0.0.1:{port}/"
+    console.print(f"
+[bold]The web app is running on the demo's data: {url}[/bold]", highlight=False)
+    console.print("  Log in as one of the demo accounts above (user name and password), e.g. inv_butuo "
+                  "(a county investigator), reviewer1 and reviewer2 (reviewers), welfare_linyi, auditor; "
+                  f"the API's documentation is at {url}api/v1/docs.  Ctrl-C stops it.", highlight=False)
+    uvicorn.run("reunite.cli_serve:server_app", factory=True, host="127.0.0.1", port=port, log_level="warning",
+                server_header=False)
+    console.print("web app stopped", highlight=False)
 
 
 def run_workflow_demo(console: Console, *, seed: int, out_dir: Path) -> bool:

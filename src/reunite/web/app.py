@@ -24,16 +24,15 @@ log = logging.getLogger("reunite.web")
 
 STATIC = Path(str(files("reunite.web") / "static"))
 STATIC_MAX_AGE = 86400
+WEB_FONT = "NotoSansCJKsc-subset.otf"
 
 
 def cjk_font_path() -> Path | None:
-    """Noto Sans CJK SC (SIL Open Font License) from the ``mplfonts`` package: the pages'
-    and the PDF reports' Chinese glyphs, served and embedded from the installed package."""
-    try:
-        path = Path(str(files("mplfonts") / "fonts" / "NotoSansCJKsc-Regular.otf"))
-    except ModuleNotFoundError:  # pragma: no cover - a dependency
-        return None
-    return path if path.is_file() else None
+    """Noto Sans CJK SC (SIL Open Font License) from the ``mplfonts`` package: the PDF
+    reports embed (a subset of) it; the pages use :func:`reunite.web.fonts.subset_path`."""
+    from reunite.web.fonts import source_font
+
+    return source_font()
 
 
 class LanguageMiddleware:
@@ -86,13 +85,14 @@ def install_web(app: FastAPI) -> None:
 
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
-    font = cjk_font_path()
-
-    @app.get("/static/fonts/NotoSansCJKsc-Regular.otf", include_in_schema=False)
+    @app.get(f"/static/fonts/{WEB_FONT}", include_in_schema=False)
     def cjk_font():
-        if font is None:
+        from reunite.web.fonts import subset_path
+
+        path = subset_path()
+        if path is None:
             return Response(status_code=404)
-        return FileResponse(font, media_type="font/otf",
+        return FileResponse(path, media_type="font/otf",
                             headers={"Cache-Control": f"public, max-age={STATIC_MAX_AGE * 30}"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -294,3 +294,47 @@ def remove_totp(session: Session, *, actor: Actor, username: str) -> UserInfo:
     session.flush()
     audit(session, actor, "user.totp_remove", entity="user", entity_id=username)
     return user_info(session, user)
+
+
+# ---------------------------------------------------------------------------------------
+# one's own account (the account page)
+
+
+@dataclass
+class AccountInfo:
+    """The actor's own account: what administrators see of it, and the saved language
+    (None: the browser's)."""
+
+    user: UserInfo
+    language: str | None
+
+
+def _own(session: Session, actor: Actor) -> User:
+    if actor.user_id is None:
+        raise ReuniteError("user: only a registered user has an account")
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound(f"user: no user {actor.username!r}")
+    return user
+
+
+def own_account(session: Session, *, actor: Actor) -> AccountInfo:
+    """The actor's own account (no permission needed: everyone sees themselves)."""
+    user = _own(session, actor)
+    return AccountInfo(user_info(session, user), user.language)
+
+
+def set_language(session: Session, *, actor: Actor, language: str | None) -> AccountInfo:
+    """Save the actor's language for pages, e-mails and notifications: ``en``, ``zh_CN``, or
+    None (empty) for the browser's.  Audited as ``user.language``."""
+    from reunite.i18n import check_language
+
+    user = _own(session, actor)
+    value = check_language(language, what="language") if language else None
+    before = user.language
+    if value != before:
+        user.language = value
+        session.flush()
+        audit(session, actor, "user.language", entity="user", entity_id=user.username,
+              details={"before": before, "after": value})
+    return AccountInfo(user_info(session, user), user.language)

@@ -496,10 +496,12 @@ def print_workflow(console, result: WorkflowResult, *, database_url: str, reunit
     for a in result.accounts:
         console.print(f"  {a.username:<{width}}  {a.password}  {', '.join(a.roles)} in {a.jurisdiction}: {a.what}",
                       markup=False, highlight=False, soft_wrap=True)
-    console.print("Start the API server (from this folder):", highlight=False)
+    console.print("Start the web app and the API (from this folder; `make demo` starts it for you):",
+                  highlight=False)
     console.print(f"    REUNITE_DATABASE_URL={database_url} {reunite} serve", markup=False, highlight=False,
                   soft_wrap=True)
-    console.print("  API docs: http://127.0.0.1:8000/api/v1/docs", highlight=False, markup=False)
+    console.print("  web pages: http://127.0.0.1:8000/ (log in as a demo account); API docs: "
+                  "http://127.0.0.1:8000/api/v1/docs", highlight=False, markup=False)
     user = next(a for a in result.accounts if a.username == "inv_butuo")
     console.print("  a token, then the inbox of inv_butuo:", highlight=False)
     console.print(f"    curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token -H 'Content-Type: application/json' "

@@ -26,7 +26,7 @@ from reunite.cases.records import (
     owner,
     scope_filter,
 )
-from reunite.errors import Conflict, NotFound
+from reunite.errors import Conflict, NotFound, ReuniteError
 from reunite.security.actor import Actor
 from reunite.store.models import Unidentified
 from reunite.store.models_workflow import Jurisdiction, RescueOperation
@@ -94,7 +94,7 @@ def show_operation(session: Session, code: str, *, actor: Actor) -> dict:
         return _restricted(session, op, path)
     out = _view(session, op, path, actor)
     out["children"] = [{"code": u.code, "sex": u.sex, "category": u.category, "status": u.status,
-                        "estimated_birth_date": iso(u.estimated_birth_date)}
+                        "estimated_birth_date": iso(u.estimated_birth_date), "placement_kind": u.placement_kind}
                        for u in session.execute(select(Unidentified).where(Unidentified.operation_id == op.id)
                                                 .order_by(Unidentified.code)).scalars()]
     if actor.sees_personal(path):
@@ -124,3 +124,79 @@ def list_operations(session: Session, *, actor: Actor, jurisdiction_code: str | 
         items.append(view)
     page.items = items
     return page
+
+
+UNSET = object()
+
+
+def _op_data(session: Session, op: RescueOperation) -> dict:
+    return {"name": op.name, "operation_date": iso(op.operation_date), "place": code_of(session, op.place_id),
+            "place_detail": op.place_detail, "agency": agency_code(session, op.agency_id),
+            "suspects_case_number": op.suspects_case_number, "notes": op.notes}
+
+
+def update_operation(session: Session, code: str, *, actor: Actor, reason: str, name=UNSET, operation_date=UNSET,
+                     place_code=UNSET, place_detail=UNSET, agency_code_=UNSET, suspects_case_number=UNSET,
+                     notes=UNSET) -> RescueOperation:
+    """Change rescue operation ``code`` (only the arguments given), inside the actor's
+    jurisdiction, with a reason; the previous version goes to record_versions (entity
+    'operation'; the personal fields as '(set)' only), audited ``operation.update``."""
+    from reunite.cases.common import agency_by_code
+    from reunite.cases.records import require_scope
+    from reunite.store.corrections import _record
+
+    actor.require("operation:write")
+    why = clean(reason, what="reason", required=True)
+    op, path = _operation(session, code)
+    require_scope(actor, path, what=f"rescue operation {op.code!r}")
+    before = _op_data(session, op)
+    if name is not UNSET:
+        op.name = clean(name, what="name")
+    if operation_date is not UNSET:
+        op.operation_date = check_past(operation_date, what="operation_date")
+    if place_code is not UNSET:
+        place = resolve_place(session, place_code, actor=actor, what="place_code")
+        op.place_id = place.id if place else None
+    if place_detail is not UNSET:
+        op.place_detail = clean(place_detail, what="place_detail")
+    if agency_code_ is not UNSET:
+        op.agency_id = agency_by_code(session, agency_code_).id if agency_code_ else None
+    if suspects_case_number is not UNSET:
+        op.suspects_case_number = clean(suspects_case_number, what="suspects_case_number", max_length=MAX_CODE)
+    if notes is not UNSET:
+        op.notes = clean(notes, what="notes", max_length=10_000)
+    session.flush()
+    after = _op_data(session, op)
+    changed = [k for k in after if after[k] != before[k]]
+    if not changed:
+        raise ReuniteError(f"code: nothing to change for rescue operation {op.code!r}")
+    personal = {"place_detail", "suspects_case_number", "notes"}
+    changes = [f"{k}: changed" if k in personal else f"{k}: {before[k] or '-'} -> {after[k] or '-'}"
+               for k in changed]
+
+    def hidden(data: dict) -> dict:
+        return {**data, **{k: ("(set)" if data[k] else None) for k in personal}}
+
+    _record(session, entity="operation", row=op, action="details", before=hidden(before), after=hidden(after),
+            changes=changes, changed_by=actor.username, reason=why)
+    audit(session, actor, "operation.update", entity="operation", entity_id=op.code,
+          details={"changed": changed, "reason": why})
+    return op
+
+
+def operation_form(session: Session, code: str, *, actor: Actor) -> dict:
+    """The editable fields of operation ``code`` as they are now (for an edit form): only in
+    the actor's jurisdiction, with ``operation:write`` (the personal ones audited)."""
+    from reunite.cases.records import require_scope
+
+    actor.require("operation:write")
+    op, path = _operation(session, code)
+    require_scope(actor, path, what=f"rescue operation {op.code!r}")
+    out = {"code": op.code, "jurisdiction": path_code(path), **_op_data(session, op),
+           "personal": actor.sees_personal(path)}
+    if not out["personal"]:
+        for key in ("place_detail", "suspects_case_number", "notes"):
+            out[key] = None
+    else:
+        audit(session, actor, "operation.read_personal", entity="operation", entity_id=op.code)
+    return out

@@ -429,3 +429,37 @@ def overdue_follow_ups(session: Session, *, actor: Actor, today: date | None = N
              for f, o in rows]
     next_cursor = encode_cursor({"d": rows[-1][0].due_date.isoformat(), "id": rows[-1][0].id}) if more else None
     return Page(items, next_cursor)
+
+
+DUE_WINDOW_DAYS = 30
+
+
+def due_follow_ups(session: Session, *, actor: Actor, within_days: int = DUE_WINDOW_DAYS,
+                   today: date | None = None, cursor: str | None = None, limit: int | None = None) -> Page:
+    """Follow-up visits not done and due before ``today + within_days`` (the overdue ones
+    first: the earliest due date first), in the actor's subtree (codes only); each view says
+    whether it is overdue."""
+    actor.require("outcome:read")
+    if not isinstance(within_days, int) or not 0 <= within_days <= MAX_FOLLOW_UP_DAYS:
+        raise ReuniteError(f"within_days: expected 0 to {MAX_FOLLOW_UP_DAYS} days, found {within_days!r}")
+    today = today or _today()
+    query = _scoped(select(FollowUp, Outcome).join(Outcome, Outcome.id == FollowUp.outcome_id), actor).where(
+        FollowUp.done_at.is_(None), FollowUp.due_date <= today + timedelta(days=within_days))
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            due, last = date.fromisoformat(after["d"]), int(after["id"])
+        except (KeyError, TypeError, ValueError):
+            raise ReuniteError("cursor: not a cursor this server gave; start again without it") from None
+        query = query.where(or_(FollowUp.due_date > due, and_(FollowUp.due_date == due, FollowUp.id > last)))
+    limit = check_limit(limit)
+    rows = session.execute(query.order_by(FollowUp.due_date, FollowUp.id).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    codes = _child_codes(session, [o.unidentified_id for _, o in rows])
+    paths = _paths(session, [o.jurisdiction_id for _, o in rows])
+    names = _usernames(session, [f.officer_id for f, _ in rows])
+    items = [_fu_view(f, codes[o.unidentified_id], names, paths.get(o.jurisdiction_id), False, today)
+             for f, o in rows]
+    next_cursor = encode_cursor({"d": rows[-1][0].due_date.isoformat(), "id": rows[-1][0].id}) if more else None
+    return Page(items, next_cursor)

@@ -344,3 +344,25 @@ def list_checks(session: Session, *, actor: Actor, status: str | None = None, ju
     page.items = [_view(session, c, path, actor, full=False) if actor.in_scope(path) else
                   _restricted(session, c, path) for c, path in page.items]
     return page
+
+
+def check_detail(session: Session, code: str, *, actor: Actor) -> dict:
+    """:func:`show_check` with, in the actor's jurisdiction, ``search``: whether the child has
+    been searched against every family (``needed``: a flagged check searches its child;
+    ``pending``: that search waits to run; ``candidates``: how many candidates it stored)."""
+    from sqlalchemy import func
+
+    from reunite.store.models import MatchCandidate, PendingSearch
+
+    out = show_check(session, code, actor=actor)
+    if out["restricted"]:
+        return out
+    c, _ = _check(session, code)
+    pending = session.execute(select(PendingSearch.id).where(
+        PendingSearch.kind == "unidentified", PendingSearch.subject_id == c.unidentified_id)).first() is not None
+    found = session.execute(select(func.count(MatchCandidate.id)).where(
+        MatchCandidate.unidentified_id == c.unidentified_id)).scalar() or 0
+    needed = c.status == "flagged"
+    out["search"] = {"needed": needed, "pending": pending, "searched": needed and not pending or found > 0,
+                     "candidates": found}
+    return out

@@ -306,3 +306,74 @@ def list_unidentified(session: Session, *, actor: Actor, status: str | None = No
               details={"list": personal})
     page.items = items
     return page
+
+
+EDITABLE = ("placement_kind", "placement_name", "given_name", "category", "found_date", "estimated_birth_date",
+            "found_place_code", "found_place_detail", "operation_code")
+PERSONAL_FIELDS = ("placement_name", "given_name")
+
+
+def _place_detail(found_place: str | None, label: str | None) -> str | None:
+    """The free-text part of ``found_place`` (stored as 'label; detail')."""
+    if not found_place:
+        return None
+    if label and found_place.startswith(label):
+        return found_place[len(label):].lstrip("; ").strip() or None
+    return found_place
+
+
+def unidentified_form(session: Session, code: str, *, actor: Actor) -> dict:
+    """The editable fields of unidentified person ``code`` as they are now (an edit form):
+    only in the actor's jurisdiction, with ``unidentified:write``; the personal ones only
+    where the actor sees personal data (that read audited)."""
+    actor.require("unidentified:write")
+    u, path = _person(session, code)
+    require_scope(actor, path, what=f"unidentified person {u.code!r}")
+    personal = actor.sees_personal(path)
+    name = details_of(session, "unidentified", u.id) if personal else None
+    out = {"code": u.code, "sex": u.sex, "status": u.status, "jurisdiction": path_code(path or "CN/"),
+           "placement_kind": u.placement_kind, "category": u.category, "found_date": u.found_date,
+           "estimated_birth_date": u.estimated_birth_date, "found_place_code": code_of(session, u.found_place_id),
+           "found_place_detail": _place_detail(u.found_place, place_label(session, u.found_place_id)),
+           "operation_code": _operation_code(session, u.operation_id), "personal": personal,
+           "placement_name": u.placement_name if personal else None, "given_name": name.name if name else None}
+    if personal:
+        audit(session, actor, "unidentified.read_personal", entity="unidentified", entity_id=u.code)
+    return out
+
+
+def edit_unidentified(session: Session, code: str, *, actor: Actor, reason: str, values: dict) -> Unidentified:
+    """Apply an edit form to unidentified person ``code``: of ``values`` (field -> new value,
+    None for empty; fields of :data:`EDITABLE`), only those that differ from the current
+    ones change, through :func:`update_unidentified` (versioned, with ``reason``).  The
+    personal fields are left alone where the actor does not see personal data."""
+    current = unidentified_form(session, code, actor=actor)
+    unknown = sorted(set(values) - set(EDITABLE))
+    if unknown:
+        raise ReuniteError(f"{unknown[0]}: not a field of an unidentified person that can be changed here")
+    given = {k: v for k, v in values.items()
+             if v != current[k] and (current["personal"] or k not in PERSONAL_FIELDS)}
+    if "found_place_detail" in given and "found_place_code" not in given:
+        given["found_place_code"] = current["found_place_code"]
+    if "found_place_code" in given and "found_place_detail" not in given:
+        given["found_place_detail"] = current["found_place_detail"]
+    return update_unidentified(session, code, actor=actor, reason=reason, **given)
+
+
+def child_overview(session: Session, code: str, *, actor: Actor, settings=None) -> dict:
+    """Unidentified person ``code`` for their page: :func:`show_unidentified`, with (in the
+    actor's jurisdiction) their candidates, best LR first (``candidate:read``), and their
+    outcomes with follow-up visits (``outcome:read``); a list left out is None."""
+    from reunite.cases.candidates import list_candidates
+    from reunite.cases.outcomes import child_history
+
+    out = show_unidentified(session, code, actor=actor)
+    out["candidates"] = out["history"] = None
+    if out["restricted"]:
+        return out
+    if actor.can("candidate:read"):
+        out["candidates"] = list_candidates(session, actor=actor, unidentified=out["code"], limit=100,
+                                            settings=settings).items
+    if actor.can("outcome:read"):
+        out["history"] = child_history(session, actor=actor, child_code=out["code"])
+    return out

@@ -88,6 +88,8 @@ def page(request: Request, template: str, *, status: int = 200, **context):
     form's ``values`` may leave fields out."""
     if "values" in context:
         context["values"] = Values(context["values"])
+        context.setdefault("error", None)
+        context.setdefault("code", None)
     return render(request, template, status=status, **HELPERS, **context)
 
 

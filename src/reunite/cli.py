@@ -234,6 +234,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jurisdiction_app, name="jurisdiction")
 app.add_typer(report_app, name="report")
+from reunite.cli_reports import register as _register_report_pdfs  # noqa: E402
+
+_register_report_pdfs(report_app)  # report verify, kinship, operation-summary, statistics
 app.add_typer(operation_app, name="operation")
 app.add_typer(child_app, name="child")
 app.add_typer(registration_app, name="registration")

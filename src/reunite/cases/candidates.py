@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -20,7 +21,7 @@ from reunite.cases.common import Page, audit, check_limit, decode_cursor, encode
 from reunite.cases.confirmation import confirmation_dict, confirmation_summary, withdrawn_used
 from reunite.cases.places import code_of
 from reunite.cases.posterior import compatibility, posterior_of, tolerance_of
-from reunite.cases.records import details_of
+from reunite.cases.records import created_filter, details_of
 from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
 from reunite.errors import ReuniteError
 from reunite.genetics.kinship import json_number
@@ -54,8 +55,14 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
                     min_log10_lr: float | None = None, unidentified: str | None = None, family: str | None = None,
                     report: str | None = None, jurisdiction: str | None = None, flagged: bool | None = None,
                     below_threshold: bool | None = None, sort: str = "lr", cursor: str | None = None,
-                    limit: int | None = None, settings=None) -> Page:
-    """Candidates (codes only), filtered, sorted by LR (highest first) or by id; a page."""
+                    limit: int | None = None, settings=None, max_log10_lr: float | None = None,
+                    family_type: str | None = None, created_from: date | None = None,
+                    created_to: date | None = None) -> Page:
+    """Candidates (codes only), filtered, sorted by LR (highest first) or by id; a page.
+
+    ``min_log10_lr``/``max_log10_lr``: the LR range (log10, both ends included);
+    ``family_type``: the family's type (e.g. ``both_parents``); ``created_from``/``created_to``:
+    the days (UTC) the search found the candidate, both included."""
     actor.require("candidate:read")
     settings = settings or get_settings()
     limit = check_limit(limit)
@@ -63,12 +70,15 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
         raise ReuniteError(f"sort: expected one of {', '.join(SORTS)}, found {sort!r}")
     if status is not None and status not in CANDIDATE_STATUSES:
         raise ReuniteError(f"status: expected one of {', '.join(CANDIDATE_STATUSES)}, found {status!r}")
-    if min_log10_lr is not None and not math.isfinite(min_log10_lr):
-        raise ReuniteError(f"min_log10_lr: expected a finite number, found {min_log10_lr!r}")
+    for name, value in (("min_log10_lr", min_log10_lr), ("max_log10_lr", max_log10_lr)):
+        if value is not None and not math.isfinite(value):
+            raise ReuniteError(f"{name}: expected a finite number, found {value!r}")
+    if min_log10_lr is not None and max_log10_lr is not None and min_log10_lr > max_log10_lr:
+        raise ReuniteError(f"max_log10_lr: expected at least min_log10_lr ({min_log10_lr:g}), found {max_log10_lr:g}")
     assignee_user = aliased(User)
     rj, cj = aliased(Jurisdiction), aliased(Jurisdiction)
     q = (select(MatchCandidate, Unidentified, Family.code, MissingReport.code, CandidateReview,
-                assignee_user.username)
+                assignee_user.username, Family.family_type)
          .join(Unidentified, Unidentified.id == MatchCandidate.unidentified_id)
          .join(Family, Family.id == MatchCandidate.family_id)
          .outerjoin(MissingReport, MissingReport.family_id == MatchCandidate.family_id)
@@ -80,6 +90,12 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
         q = q.where(assignee_user.username == assignee)
     if min_log10_lr is not None:
         q = q.where(MatchCandidate.log10_lr >= min_log10_lr)
+    if max_log10_lr is not None:
+        q = q.where(MatchCandidate.log10_lr <= max_log10_lr)
+    if family_type:
+        q = q.where(Family.family_type == family_type)
+    for condition in created_filter(MatchCandidate.created_at, created_from, created_to):
+        q = q.where(condition)
     if unidentified:
         q = q.where(Unidentified.code == unidentified)
     if family:
@@ -122,7 +138,7 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
         for t in session.execute(select(ConfirmationTest).where(ConfirmationTest.candidate_id.in_(
                 [r[0].id for r in rows])).order_by(ConfirmationTest.id)).scalars():
             tests_by_candidate.setdefault(t.candidate_id, []).append(t)
-    for cand, child, f_code, r_code, rev, who in rows:
+    for cand, child, f_code, r_code, rev, who, f_type in rows:
         u_code = child.code
         post = posterior_of(session, cand, settings=settings, cache=cache)
         tests = tests_by_candidate.get(cand.id, [])
@@ -137,6 +153,7 @@ def list_candidates(session: Session, *, actor: Actor, status: str | None = None
             "assignee": who, "flags": len(flag_list(cand.flags)),
             "below_threshold": bool(rev.below_threshold) if rev else False,
             "inconsistent_loci": [x for x in (cand.inconsistent_loci or "").split(",") if x],
+            "family_type": f_type, "created_at": cand.created_at.isoformat() if cand.created_at else None,
         })
     next_cursor = None
     if more:
@@ -267,3 +284,134 @@ def _events(session: Session, candidate_id: int):
 
     return session.execute(select(CandidateEvent).where(CandidateEvent.candidate_id == candidate_id)
                            .order_by(CandidateEvent.id)).scalars()
+
+
+# ---------------------------------------------------------------------------------------
+# the candidate page: pedigrees, filters' choices, everything in one call
+
+
+#: a person's relation to the missing person, as the pedigree labels say it (translated when drawn)
+RELATIONS = ("father", "mother", "parent", "grandfather", "grandmother", "grandparent", "full sibling",
+             "half sibling", "uncle", "aunt", "uncle or aunt", "son or daughter", "partner", "relative",
+             "unrelated")
+
+
+def relation_to(person: str, missing: str, parents: dict[str, tuple], sexes: dict[str, str]) -> str | None:
+    """``person``'s relation to ``missing`` in a pedigree (``parents``: code -> (father,
+    mother)), one of :data:`RELATIONS`, None for the missing person themself."""
+    if person == missing:
+        return None
+
+    def of(p):
+        return {x for x in parents.get(p, (None, None)) if x}
+
+    sex = sexes.get(person)
+    mp = of(missing)
+    if person in mp:
+        return {"M": "father", "F": "mother"}.get(sex, "parent")
+    grand = set().union(*(of(p) for p in mp)) if mp else set()
+    if person in grand:
+        return {"M": "grandfather", "F": "grandmother"}.get(sex, "grandparent")
+    pp = of(person)
+    if mp and pp:
+        if len(mp) == 2 and pp == mp:
+            return "full sibling"
+        if pp & mp:
+            return "half sibling"
+        if pp & grand:
+            return {"M": "uncle", "F": "aunt"}.get(sex, "uncle or aunt")
+    if missing in pp:
+        return "son or daughter"
+    if any(missing in (f, m) and person in (f, m) for f, m in parents.values()):
+        return "partner"
+    return "relative"
+
+
+def pedigree_people(session: Session, candidate_id: int, *, actor: Actor) -> dict:
+    """The two pedigrees of a candidate as :class:`reunite.reports.pedigree.Person` lists:
+    ``family`` (H1: the family's pedigree with the compared child placed as the missing
+    person, typed = has an active sample) and ``alternative`` (H2: the references with
+    their pedigree, the missing person untyped, the child drawn apart, unrelated).
+
+    Labels are codes and relations (father, aunt ...) with sample codes: never names.
+    Needs ``candidate:read``."""
+    from reunite.i18n import gettext
+    from reunite.reports.pedigree import Person
+
+    actor.require("candidate:read")
+    cand = candidate_or_404(session, candidate_id)
+    s = sides(session, cand)
+    rows = session.execute(select(FamilyMember.person_code, FamilyMember.father_code, FamilyMember.mother_code,
+                                  FamilyMember.sex, FamilyMember.role, Sample.code, Sample.status)
+                           .outerjoin(Sample, Sample.id == FamilyMember.sample_id)
+                           .where(FamilyMember.family_id == cand.family_id).order_by(FamilyMember.id)).all()
+    parents = {r[0]: (r[1], r[2]) for r in rows}
+    sexes = {r[0]: (r[3] if r[3] in ("M", "F") else "U") for r in rows}
+    child_sample = session.execute(select(Sample.code).where(Sample.id == s.child.sample_id)).scalar()
+    child_sex = s.child.sex if s.child.sex in ("M", "F") else "U"
+    family, alternative = [], []
+    for code, father, mother, _, role, sample, sample_status in rows:
+        typed = sample is not None and sample_status == "active"
+        rel = relation_to(code, cand.missing_code, parents, sexes)
+        label = f"{code} · {gettext(rel)}" if rel else code
+        sex = sexes[code]
+        if code == cand.missing_code:
+            family.append(Person(code, father, mother, sex if sex != "U" else child_sex, typed=True, missing=True,
+                                 label=f"{code} = {s.child.code}", note=child_sample))
+            alternative.append(Person(code, father, mother, sex, typed=False, missing=True, label=code))
+            continue
+        other_missing = role == "missing"
+        person = Person(code, father, mother, sex, typed=typed and not other_missing, missing=other_missing,
+                        label=label, note=sample if typed else None)
+        family.append(person)
+        alternative.append(person)
+    apart = s.child.code if s.child.code not in parents else f"{s.child.code} ({gettext('unrelated')})"
+    alternative.append(Person(apart, None, None, child_sex, typed=True, label=s.child.code,
+                              note=f"{child_sample} · {gettext('unrelated')}" if child_sample else gettext("unrelated")))
+    return {"family": family, "alternative": alternative}
+
+
+#: upper bounds of the verbal scale of a kinship LR (LR below the bound -> words), after the
+#: ENFSI guideline's scale for the support of H1 (related as stated) against H2 (unrelated)
+VERBAL_SCALE = ((1.0, "supports the alternative: unrelated (H2)"), (10.0, "weak support for the relationship (H1)"),
+                (100.0, "moderate support for the relationship (H1)"),
+                (1e4, "moderately strong support for the relationship (H1)"),
+                (1e6, "strong support for the relationship (H1)"),
+                (math.inf, "very strong support for the relationship (H1)"))
+
+
+def verbal_lr(lr: float | None) -> str:
+    """The verbal equivalent of a kinship LR (:data:`VERBAL_SCALE`)."""
+    if lr is None or (isinstance(lr, float) and math.isnan(lr)):
+        return "inconclusive (no LR)"
+    for bound, words in VERBAL_SCALE:
+        if lr < bound:
+            return words
+    return VERBAL_SCALE[-1][1]
+
+
+def family_types(session: Session, *, actor: Actor) -> list[str]:
+    """The family types the store holds (for the list's filter); needs ``candidate:read``."""
+    actor.require("candidate:read")
+    return sorted(t for t in session.execute(select(Family.family_type).distinct()).scalars() if t)
+
+
+def candidate_page(session: Session, candidate_id: int, *, actor: Actor, settings=None) -> dict:
+    """Everything the candidate page shows, in one call (a write transaction: it audits the
+    reading of names, see :func:`candidate_detail`): ``candidate`` (the detail), ``pedigrees``
+    (:func:`pedigree_people`), ``steps`` (:func:`reunite.cases.review.steps_for`),
+    ``reviewers`` (to assign to) and ``targets`` (whom a confirmation sample may type:
+    ``child`` and the untyped persons of the pedigree), ``verbal`` (:func:`verbal_lr`)."""
+    from reunite.cases import review
+
+    detail = candidate_detail(session, candidate_id, actor=actor, settings=settings)
+    pedigrees = pedigree_people(session, candidate_id, actor=actor)
+    steps = review.steps_for(session, candidate_id, actor=actor)
+    roles = dict(session.execute(select(FamilyMember.person_code, FamilyMember.role).join(
+        MatchCandidate, MatchCandidate.family_id == FamilyMember.family_id)
+        .where(MatchCandidate.id == candidate_id)).all())
+    targets = ["child"] + [p.id for p in pedigrees["family"] if not p.typed and roles.get(p.id) != "missing"]
+    cand = candidate_or_404(session, candidate_id)
+    return {"candidate": detail, "pedigrees": pedigrees, "steps": steps, "verbal": verbal_lr(cand.lr),
+            "reviewers": review.reviewers(session, actor=actor) if "assign" in steps else [],
+            "targets": targets}

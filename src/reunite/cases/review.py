@@ -424,3 +424,68 @@ def state(session: Session, candidate_id: int) -> dict:
             "confirmed_by": rev.confirmed_by if rev else None, "reason": rev.reason if rev else None,
             "below_threshold": bool(rev.below_threshold) if rev else False,
             "allowed_steps": allowed_steps(cand.status)}
+
+
+# ---------------------------------------------------------------------------------------
+# for the candidate page: who may take which step, reviewers, setting aside by hand
+
+
+#: steps a user takes on the candidate page beside :data:`TRANSITIONS`' (attach a sample)
+ATTACH_STEP = "add_confirmation_sample"
+
+
+def steps_for(session: Session, candidate_id: int, *, actor: Actor) -> list[str]:
+    """The steps ``actor`` may take on the candidate now: the legal steps of its status
+    (:func:`allowed_steps`) the actor holds the permission of, within their jurisdiction,
+    as the assignee where the step is the assignee's, never confirming what they asked to
+    have confirmed (four eyes); ``set_aside`` for reviewers on an open candidate, and
+    ``add_confirmation_sample`` (``confirmation:import``) while samples can be attached."""
+    from reunite.cases.confirmation import ATTACHABLE
+
+    cand = candidate_or_404(session, candidate_id)
+    try:
+        check_scope(actor, sides(session, cand))
+    except PermissionDenied:
+        return []
+    rev = session.get(CandidateReview, cand.id)
+    status = rev.status if rev is not None else cand.status
+    assignee = rev.assigned_to if rev is not None else None
+    out = []
+    for step in allowed_steps(status):
+        if not actor.can(STEP_PERMISSIONS[step]):
+            continue
+        if step in ("start_review", "request_confirmation") and assignee != actor.user_id:
+            continue
+        if step == "reject" and status == "under_review" and assignee != actor.user_id:
+            continue
+        if step == "confirm" and rev is not None and rev.confirmation_requested_by == actor.username:
+            continue
+        out.append(step)
+    if status in OPEN_STATUSES and actor.can("candidate:review"):
+        out.append("set_aside")
+    if status in ATTACHABLE and actor.can("confirmation:import"):
+        out.append(ATTACH_STEP)
+    return out
+
+
+def reviewers(session: Session, *, actor: Actor) -> list[dict]:
+    """The active users with the reviewer role (username, display name), to assign to or
+    filter by; needs ``candidate:read``."""
+    actor.require("candidate:read")
+    rows = session.execute(select(User.username, User.display_name).join(UserRole, UserRole.user_id == User.id)
+                           .where(UserRole.role == "reviewer", User.active.is_(True))
+                           .order_by(User.username)).all()
+    return [{"username": u, "display_name": d} for u, d in rows]
+
+
+def set_aside_by_reviewer(session: Session, candidate_id: int, *, actor: Actor, reason: str,
+                          version: int | None = None) -> CandidateReview:
+    """A reviewer sets an open candidate aside (e.g. a duplicate of another, a sample that
+    turned out to be someone else's); a reason is required; needs ``candidate:review`` and
+    the candidate in the reviewer's jurisdiction.  Recorded in its history and audited."""
+    actor.require("candidate:review")
+    reason = _text(reason, "reason", required=True)
+    s, _, _ = _step(session, candidate_id, "set_aside", actor=actor, comment=reason, version=version,
+                    values={"reason": reason}, data={"by": "reviewer"})
+    _reopen_report(session, s)
+    return session.get(CandidateReview, s.candidate.id)

@@ -574,3 +574,23 @@ def _imports_in(session: Session, actor: Actor, start: date, end: date) -> int |
     return _count(session, select(func.count()).select_from(ImportBatch).where(
         *_between(ImportBatch.created_at, start, end, moment=True)))
 
+
+
+def chart_data(session: Session, *, actor: Actor, start: date | None = None, end: date | None = None,
+               flows_by: str = "missing", settings=None, simulation: dict | None = None) -> dict:
+    """Everything the charts page draws, in one call: ``lr`` (:func:`lr_distribution`),
+    ``months`` (:func:`cases_over_time` of the period), ``flows`` (:func:`province_flows` of
+    the period, dated ``flows_by``) and ``family_types`` (:func:`identification_by_family_type`
+    with ``simulation``'s arguments; its threshold: the notify threshold).  Needs ``statistics:read``."""
+    actor.require("statistics:read")
+    _check_period(start, end)
+    settings = settings or get_settings()
+    simulation = {"seed": 1, "families": 200, "threshold_log10_lr": settings.notify_log10_lr, **(simulation or {})}
+    return {
+        "lr": lr_distribution(session, actor=actor, settings=settings),
+        "months": cases_over_time(session, actor=actor, start=start, end=end),
+        "flows": province_flows(session, actor=actor, start=start, end=end, by=flows_by),
+        "family_types": identification_by_family_type(**simulation),
+        "simulation": simulation,
+        "start": start, "end": end, "flows_by": flows_by,
+    }

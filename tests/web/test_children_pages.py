@@ -185,7 +185,9 @@ def test_registration_checks(world):
         "child_sex": "F"})
     assert flagged.status_code == 303, flagged.text[:2000]
     page = follow(client, flagged).text
-    assert "Flagged" in page and "duo" in page and "searched against every family" in page
+    assert "Flagged" in page and "duo" in page and "The child has been searched against every family" in page
+    assert "/unidentified/REG-2-CH" in page
+    assert client.get("/registration/REG-NONE").status_code == 404
     assert "Inconsistent loci" in page
     listing = client.get("/registration?status=flagged")
     assert "REG-2" in listing.text and "REG-1" not in listing.text

@@ -38,21 +38,37 @@ from reunite.web.pages import WebUser, checked_form, field, page_requires, reade
 
 router = APIRouter()
 
-#: names shown translated: relations in pedigree labels, steps, verdicts, flags, family types
+#: relations in pedigree labels and verbal equivalents (from the services), shown translated
 SHOWN = (N_("father"), N_("mother"), N_("parent"), N_("grandfather"), N_("grandmother"), N_("grandparent"),
          N_("full sibling"), N_("half sibling"), N_("uncle"), N_("aunt"), N_("uncle or aunt"),
          N_("son or daughter"), N_("partner"), N_("relative"), N_("unrelated"),
-         N_("assign"), N_("start_review"), N_("request_confirmation"), N_("confirm"), N_("reject"),
-         N_("set_aside"), N_("confirmation_test"),
          N_("supports the alternative: unrelated (H2)"), N_("weak support for the relationship (H1)"),
          N_("moderate support for the relationship (H1)"), N_("moderately strong support for the relationship (H1)"),
          N_("strong support for the relationship (H1)"), N_("very strong support for the relationship (H1)"),
-         N_("inconclusive (no LR)"),
-         N_("identical"), N_("identical_common_loci"), N_("one_locus_apart"), N_("superseded"),
-         N_("this_family_reference"), N_("other_family_reference"), N_("unidentified"), N_("sample"),
-         N_("both_parents"), N_("mother_only"), N_("father_only"), N_("parents_and_sibling"), N_("siblings_only"),
-         N_("grandparents"), N_("uncle_aunt"), N_("child"),
-         N_("rescued_child"), N_("unclear_origin"), N_("begging_child"), N_("registration_check"))
+         N_("inconclusive (no LR)"))
+
+#: codes the pages show in words: family types, child categories, history events, identity flags
+LABELS = {"both_parents": N_("both parents"), "mother_only": N_("mother only"), "father_only": N_("father only"),
+          "parents_and_sibling": N_("parents and a sibling"), "siblings_only": N_("siblings only"),
+          "grandparents": N_("grandparents"), "uncle_aunt": N_("uncle or aunt"),
+          "rescued_child": N_("rescued child"), "unclear_origin": N_("child of unclear origin"),
+          "begging_child": N_("begging child"), "registration_check": N_("registration check"),
+          "assign": N_("assigned to a reviewer"), "start_review": N_("review started"),
+          "request_confirmation": N_("confirmation requested"), "confirm": N_("confirmed"), "reject": N_("rejected"),
+          "set_aside": N_("set aside"), "confirmation_test": N_("confirmation test added"),
+          "identical": N_("identical profile"), "identical_common_loci": N_("identical at the common loci"),
+          "one_locus_apart": N_("one locus apart"), "superseded": N_("superseded"),
+          "this_family_reference": N_("a reference of this family"),
+          "other_family_reference": N_("a reference of another family"),
+          "unidentified": N_("another unidentified child"), "sample": N_("an imported sample")}
+
+
+def label(code) -> str:
+    """A code in words, in the page's language (the code itself when it has no words)."""
+    if not code:
+        return "—"
+    return _(LABELS[code]) if code in LABELS else str(code)
+
 
 SORTS = (("lr", N_("LR, highest first")), ("id", N_("Oldest first")))
 FILTERS = ("status", "min_log10_lr", "max_log10_lr", "jurisdiction", "family_type", "created_from", "created_to",
@@ -124,7 +140,7 @@ def candidate_list(request: Request, user: WebUser = Depends(page_requires("cand
         choices = {"family_types": service.family_types(s, actor=user.actor),
                    "reviewers": review.reviewers(s, actor=user.actor)}
     query = urlencode({k: v for k, v in filters.items() if v})
-    return render(request, "candidates/list.html", status=status, page=page, filters=filters, error=error,
+    return render(request, "candidates/list.html", status=status, page=page, filters=filters, error=error, label=label,
                   statuses=CANDIDATE_STATUSES, sorts=SORTS, base_query=query, first_page=cursor is None,
                   threshold=request.app.state.settings.review_log10_lr, **choices)
 
@@ -148,7 +164,7 @@ def _detail_page(request: Request, user: WebUser, candidate_id: int, *, error: s
                                     "drawn apart, unrelated; shaded: typed persons.") % {"child": cand["child"]["code"]})
     references = [r for r in cand["references"] if r["status"] == "active"]
     return render(request, "candidates/detail.html", status=status, page=page, c=cand, h1=Markup(h1),
-                  h2=Markup(h2), references=references, error=error, form=form or {}, focus=focus,
+                  h2=Markup(h2), references=references, error=error, form=form or {}, focus=focus, label=label,
                   threshold=settings.review_log10_lr,
                   show_report=cand["status"] == "confirmed" and user.can("document:issue"))
 

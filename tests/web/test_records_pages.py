@@ -52,8 +52,8 @@ def world(tmp_path_factory):
     world.others = simulate_unrelated([("LY24-C01", "F")], seed=42)
     analyst = web_login(world, "analyst")
     good = upload(analyst, "references.csv", genotype_csv({
-        f"{REPORT}-FA": world.family["FA"], f"{REPORT}-MO": world.family["MO"], f"{REPORT}-S1": world.others["LY24-C01"],
-        f"SD-{CHILD}": world.family["M"]}))
+        f"{REPORT}-FA": world.family["FA"], f"{REPORT}-MO": world.family["MO"],
+        f"{REPORT}-S1": world.others["LY24-C01"], f"SD-{CHILD}": world.family["M"]}))
     assert good.status_code == 201, good.text[:2000]
     api = world.client("inv_linyi")
     r = api.post("/api/v1/unidentified", json={
@@ -65,7 +65,8 @@ def world(tmp_path_factory):
 
 def new_report(client, code=REPORT, **extra):
     data = {"code": code, "child_name": "王小明 (simulated)", "child_sex": "M", "child_birth_date": "2023-03-02",
-            "missing_date": "2023-09-14", "missing_place_code": "513429", "circumstances": "Simulated: taken from the yard",
+            "missing_date": "2023-09-14", "missing_place_code": "513429",
+            "circumstances": "Simulated: taken from the yard",
             "contact_name": "mother (simulated)", "contact": "138-0000-0000 (simulated)",
             "ref1_relation": "father", "ref1_sample_code": f"{code}-FA", "ref1_consent_document": "form 1",
             "ref2_relation": "", "ref2_sample_code": "", "ref3_relation": "mother", "ref3_sample_code": f"{code}-MO",

@@ -80,13 +80,14 @@ def _naive(at):
 
 def report_overview(session: Session, code: str, *, actor: Actor) -> dict:
     """Everything the report page shows: ``report`` (as :func:`show_report` gives it; the read
-    of names audited there), ``place`` (:func:`place_names`), ``candidates`` (the family's,
+    of names audited there), ``place`` and ``jurisdiction`` (named by :func:`place_names`), ``candidates`` (the family's,
     highest LR first, for users with ``candidate:read``; else None) and ``history``.  Needs
     ``report:read``; a report of another jurisdiction has neither candidates nor history."""
     from reunite.cases.candidates import list_candidates
 
     report = show_report(session, code, actor=actor)
-    out = {"report": report, "place": None, "candidates": None, "more_candidates": False, "history": []}
+    out = {"report": report, "place": None, "jurisdiction": place_names(session, report.get("jurisdiction")),
+           "candidates": None, "more_candidates": False, "history": []}
     if report.get("restricted"):
         return out
     out["place"] = place_names(session, report.get("missing_place"))

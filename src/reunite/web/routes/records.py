@@ -53,7 +53,7 @@ ACTION_NAMES = {
     "report.reference_add": N_("Reference added"), "report.reference_remove": N_("Reference removed"),
     "consent.withdraw": N_("Consent withdrawn"), "family.details": N_("Pedigree corrected"),
     "family.withdraw": N_("Sample withdrawn"), "family.retype": N_("Sample re-typed")}
-#: the report's fields on the edit form: (name, label); personal ones only for users who read names
+#: the report's fields on the edit form besides the sex (the personal ones only for users who read names)
 DETAIL_FIELDS = ("child_birth_date", "child_birth_date_latest", "missing_date", "missing_place_code",
                  "investigator", "agency_code")
 DATE_FIELDS = ("child_birth_date", "child_birth_date_latest", "missing_date")
@@ -69,7 +69,8 @@ def _date(form, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ReuniteError(f"{name}: " + _("expected a date such as 2024-03-12, found %(value)s") % {"value": repr(value)[:40]}) from None
+        found = {"value": repr(value)[:40]}
+        raise ReuniteError(f"{name}: " + _("expected a date such as 2024-03-12, found %(value)s") % found) from None
 
 
 def _error_field(exc: Exception) -> str | None:
@@ -189,7 +190,8 @@ def _references(form: FormData) -> list[service.Reference]:
         if not sample:
             raise ReuniteError(f"ref{i}_sample_code: " + _("reference %(n)s: the sample code is missing") % {"n": i})
         if not relation:
-            raise ReuniteError(f"ref{i}_relation: " + _("reference %(n)s: choose the relation to the missing child") % {"n": i})
+            raise ReuniteError(f"ref{i}_relation: "
+                               + _("reference %(n)s: choose the relation to the missing child") % {"n": i})
         refs.append(service.Reference(relation, sample, field(form, f"ref{i}_sex"), document))
     return refs
 
@@ -369,8 +371,8 @@ def imports_page(request: Request, user: WebUser = Depends(page_requires("data:i
 def _upload_form(request: Request, *, status: int = 200, values: dict | None = None, error: str | None = None,
                  problems: list | None = None, error_field: str | None = None):
     return render(request, "records/upload.html", status=status, kinds=_choices(KINDS),
-                  values=_kept({"kind": "genotypes", "search": "1", **(values or {})}), error=error, problems=problems or [],
-                  error_field=error_field)
+                  values=_kept({"kind": "genotypes", "search": "1", **(values or {})}), error=error,
+                  problems=problems or [], error_field=error_field)
 
 
 @router.get("/imports/upload")
@@ -394,7 +396,8 @@ def upload(request: Request, user: WebUser = Depends(page_requires("data:import"
                             error_field="file")
     if kind not in intake.KINDS:
         return _upload_form(request, status=400, values=values, error_field="kind",
-                            error="kind: " + _("expected genotypes, families or unidentified persons, found %(kind)s") % {"kind": repr(kind)[:40]})
+                            error="kind: " + _("expected genotypes, families or unidentified persons, found %(kind)s")
+                            % {"kind": repr(kind)[:40]})
     name = _upload_name(upload, f"{kind}.csv")
     with tempfile.TemporaryDirectory(prefix="reunite-upload-") as temp:
         folder = FilePath(temp)

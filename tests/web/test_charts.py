@@ -41,7 +41,7 @@ def test_charts_page_in_english(sw):
     thresholds = [el for el in lr.iter(f"{NS}line") if el.get("class") == "threshold"]
     assert thresholds and thresholds[0].get("stroke-dasharray")
     labels = "".join(el.text or "" for el in lr.iter(f"{NS}text") if el.get("class") == "threshold-label")
-    assert "notify threshold / review threshold" in labels and "10^4" in labels
+    assert "notify threshold / review threshold" in labels and "10⁴" in labels
     texts = " ".join("".join(el.itertext()) for el in flows.iter(f"{NS}text"))
     assert "Sichuan → Shandong" in texts and "2" in texts
     series = {el.get("class") for el in time.iter(f"{NS}path") if el.get("class")}

@@ -36,6 +36,14 @@ def _uid(kind: str) -> str:
     return f"{kind}-{next(_ids)}"
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+
+
+def power(exponent: float) -> str:
+    """``10⁴``, ``10⁻²``: a power of ten as text (for labels and descriptions)."""
+    return "10" + _fmt(float(exponent)).translate(_SUPERSCRIPT)
+
+
 def _fmt(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".") if isinstance(x, float) else str(x)
 
@@ -105,7 +113,8 @@ def _bins_of(values: list[float], width: float = 1.0) -> list[dict]:
 def lr_histogram_svg(log10_lrs: list[float] | None, *, thresholds: dict[str, float], title: str,
                      bins: list[dict] | None = None, x_label: str = "LR (log scale)",
                      y_label: str = "candidates", threshold_labels: dict[str, str] | None = None,
-                     no_data: str = "No candidates", width: int = 720, height: int = 340) -> str:
+                     no_data: str = "No candidates", width: int = 720, height: int = 340,
+                     heading: bool = True) -> str:
     """A histogram of candidates' LRs on a log10 scale (ticks 10^k), each threshold a dashed
     vertical line with its label; bars at or above the notify threshold hatched.
 
@@ -132,7 +141,7 @@ def lr_histogram_svg(log10_lrs: list[float] | None, *, thresholds: dict[str, flo
         body.append(f'<line x1="{left}" x2="{left + pw}" y1="{_fmt(sy(t))}" y2="{_fmt(sy(t))}" stroke="{GRID}"/>')
         body.append(_text(left - 6, sy(t) + 4, _count_label(t), size=11, anchor="end", fill=MUTED))
     step = max(1, math.ceil((hi - lo) / 12))
-    for k in range(lo, hi + 1, step):
+    for k in range(math.ceil(lo / step) * step, hi + 1, step):
         x = sx(k)
         body.append(f'<line x1="{_fmt(x)}" x2="{_fmt(x)}" y1="{top + ph}" y2="{top + ph + 5}" stroke="{INK}"/>')
         body.append(f'<text x="{_fmt(x)}" y="{top + ph + 18}" font-size="11" text-anchor="middle" fill="{INK}">'
@@ -143,7 +152,7 @@ def lr_histogram_svg(log10_lrs: list[float] | None, *, thresholds: dict[str, flo
         x0, x1 = sx(b["lo"]), sx(b["hi"])
         above = b["lo"] >= notify
         fill = f"url(#{uid}-hatch)" if above else "#c9ced4"
-        tip = f"10^{_fmt(b['lo'])} – 10^{_fmt(b['hi'])}: {b['count']}"
+        tip = f"{power(b['lo'])} – {power(b['hi'])}: {b['count']}"
         body.append(f'<rect x="{_fmt(x0 + 0.5)}" y="{_fmt(sy(b["count"]))}" width="{_fmt(max(1, x1 - x0 - 1))}" '
                     f'height="{_fmt(ph - (sy(b["count"]) - top))}" fill="{fill}" stroke="{INK}" stroke-width="1">'
                     f'<title>{escape(tip)}</title></rect>')
@@ -156,18 +165,19 @@ def lr_histogram_svg(log10_lrs: list[float] | None, *, thresholds: dict[str, flo
         x = sx(value)
         body.append(f'<line x1="{_fmt(x)}" x2="{_fmt(x)}" y1="{top - 6}" y2="{top + ph}" stroke="{INK}" '
                     f'stroke-width="2" stroke-dasharray="6 4" class="threshold"/>')
-        label = " / ".join(names) + f" (10^{_fmt(value)})"
+        label = " / ".join(names) + f" ({power(value)})"
         anchor = "end" if x > left + pw * 0.6 else "start"
         body.append(_text(x + (-4 if anchor == "end" else 4), top - 10 - 14 * (n % 2), label, size=11,
                           anchor=anchor, weight="600", extra=' class="threshold-label"'))
     body.append(_text(left + pw / 2, height - 12, x_label, size=12, anchor="middle"))
     body.append(_text(16, top + ph / 2, y_label, size=12, anchor="middle",
                       extra=f' transform="rotate(-90 16 {_fmt(top + ph / 2)})"'))
-    body.append(_text(left, 18, title, size=14, weight="700"))
+    if heading:
+        body.append(_text(left, 18, title, size=14, weight="700"))
     total = sum(b["count"] for b in bins)
     above_n = sum(b["count"] for b in bins if b["lo"] >= notify)
-    desc = (f"{title}: {total} candidates with a finite LR between 10^{_fmt(min(b['lo'] for b in bins))} and "
-            f"10^{_fmt(max(b['hi'] for b in bins))}; {above_n} at or above 10^{_fmt(notify)}.")
+    desc = (f"{title}: {total} candidates with a finite LR between {power(min(b['lo'] for b in bins))} and "
+            f"{power(max(b['hi'] for b in bins))}; {above_n} at or above {power(notify)}.")
     return _frame(width, height, title, desc, body, uid, defs=_hatch(uid))
 
 
@@ -191,14 +201,14 @@ def _marker(kind: str, x: float, y: float) -> str:
 def cases_over_time_svg(series: list[dict], *, title: str, labels: dict[str, str] | None = None,
                         keys: tuple[str, ...] = ("open_cases", "reunions", "new_reports"),
                         y_label: str = "cases", no_data: str = "No data for this period",
-                        width: int = 720, height: int = 340) -> str:
+                        width: int = 720, height: int = 340, heading: bool = True) -> str:
     """Lines per month (``series``: ``[{"period": "2025-03", key: n, ...}]``): each series its
     own dash pattern and marker, labelled at its end (``labels``: key -> text)."""
     uid = _uid("time")
     if not series:
         return _empty(title, no_data, uid, width)
     labels = labels or {}
-    left, right, top, bottom = 56, 150, 40, 50
+    left, right, top, bottom = 56, 210, 40, 50
     pw, ph = width - left - right, height - top - bottom
     n = len(series)
     sx = lambda i: left + (pw / 2 if n == 1 else i / (n - 1) * pw)  # noqa: E731
@@ -233,7 +243,8 @@ def cases_over_time_svg(series: list[dict], *, title: str, labels: dict[str, str
         body.append(_text(left + pw + 22, y + 4, f"{labels.get(key, key)} ({value})", size=11))
     body.append(_text(16, top + ph / 2, y_label, size=12, anchor="middle",
                       extra=f' transform="rotate(-90 16 {_fmt(top + ph / 2)})"'))
-    body.append(_text(left, 18, title, size=14, weight="700"))
+    if heading:
+        body.append(_text(left, 18, title, size=14, weight="700"))
     desc = f"{title}: {series[0]['period']} to {series[-1]['period']}; " + "; ".join(
         f"{labels.get(k, k)}: {sum(int(r.get(k, 0)) for r in series)} in all" if k != "open_cases"
         else f"{labels.get(k, k)}: {int(series[-1].get(k, 0))} at the end" for k in keys) + "."
@@ -245,13 +256,13 @@ def cases_over_time_svg(series: list[dict], *, title: str, labels: dict[str, str
 
 
 def _bars(rows: list[tuple[str, float, str]], *, title: str, desc: str, top_max: float, uid: str,
-          width: int, label_width: int = 210, note: str | None = None) -> str:
+          width: int, label_width: int = 210, note: str | None = None, heading: bool = True) -> str:
     """Horizontal bars: (label, value, value text) each; hatched bars, values written at the end."""
-    top, bar, gap = 40, 20, 8
+    top, bar, gap = (40 if heading else 12), 20, 8
     height = top + len(rows) * (bar + gap) + (34 if note else 16)
     left = label_width
-    pw = width - left - 90
-    body = [_text(12, 18, title, size=14, weight="700")]
+    pw = width - left - 140
+    body = [_text(12, 18, title, size=14, weight="700")] if heading else []
     for i, (label, value, text) in enumerate(rows):
         y = top + i * (bar + gap)
         w = 0 if top_max <= 0 else value / top_max * pw
@@ -266,7 +277,7 @@ def _bars(rows: list[tuple[str, float, str]], *, title: str, desc: str, top_max:
 
 
 def flows_svg(flows: list[dict], *, title: str, top_n: int = 12, no_data: str = "No confirmed identifications",
-              arrow: str = "→", width: int = 720, note: str | None = None) -> str:
+              arrow: str = "→", width: int = 720, note: str | None = None, heading: bool = True) -> str:
     """The largest province-to-province flows as bars ("Sichuan → Shandong", count written
     at the bar's end); ``flows`` as from :func:`reunite.cases.statistics.province_flows`
     (names ``from_name``/``to_name`` in the page's language)."""
@@ -277,11 +288,13 @@ def flows_svg(flows: list[dict], *, title: str, top_n: int = 12, no_data: str = 
     rows = [(f"{f['from_name']} {arrow} {f['to_name']}", f["count"], str(f["count"])) for f in shown]
     desc = f"{title}: " + "; ".join(f"{label}: {text}" for label, _, text in rows) + "."
     return _bars(rows, title=title, desc=desc, top_max=_nice_max(max(f["count"] for f in shown)), uid=uid,
-                 width=width, label_width=min(330, 40 + 8 * max(len(r[0]) for r in rows)), note=note)
+                 width=width, label_width=min(330, 40 + 8 * max(len(r[0]) for r in rows)), note=note,
+                 heading=heading)
 
 
 def share_by_family_type_svg(rows: list[dict], *, title: str, labels: dict[str, str] | None = None,
-                             no_data: str = "No simulation", width: int = 720, note: str | None = None) -> str:
+                             no_data: str = "No simulation", width: int = 720, note: str | None = None,
+                             heading: bool = True) -> str:
     """Bars of the share of true identifications per family type (0 to 100 %), each written
     as "97 % (32/33)"; ``labels``: family type -> text (default :data:`FAMILY_TYPE_LABELS`)."""
     uid = _uid("share")
@@ -293,4 +306,4 @@ def share_by_family_type_svg(rows: list[dict], *, title: str, labels: dict[str, 
              f"{round(100 * (r['share'] or 0))} % ({r['identified']}/{r['families']})") for r in rows]
     desc = f"{title}: " + "; ".join(f"{label}: {text}" for label, _, text in bars) + "."
     return _bars(bars, title=title, desc=desc, top_max=1.0, uid=uid, width=width,
-                 label_width=min(260, 40 + 8 * max(len(b[0]) for b in bars)), note=note)
+                 label_width=min(260, 40 + 8 * max(len(b[0]) for b in bars)), note=note, heading=heading)

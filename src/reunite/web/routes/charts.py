@@ -43,17 +43,18 @@ def _svgs(data: dict) -> dict[str, str]:
         "lr": charts.lr_histogram_svg(None, bins=lr["bins"], thresholds=lr["thresholds"],
                                       title=_("LR distribution of candidates"), x_label=_("likelihood ratio (log scale)"),
                                       y_label=_("candidates"), threshold_labels=thresholds,
-                                      no_data=_("No candidates with a finite LR")),
+                                      no_data=_("No candidates with a finite LR"), heading=False),
         "time": charts.cases_over_time_svg(data["months"], title=_("Reunions and open cases over time"),
                                            labels=labels, y_label=_("cases"),
-                                           no_data=_("No reports or outcomes in this period")),
+                                           no_data=_("No reports or outcomes in this period"), heading=False),
         "flows": charts.flows_svg(data["flows"], title=_("Where children went missing and where they were found"),
                                   no_data=_("No confirmed identifications with both places in this period"),
-                                  note=_("Provinces; confirmed identifications only.")),
+                                  note=_("Provinces; confirmed identifications only."), heading=False),
         "family": charts.share_by_family_type_svg(
             data["family_types"], title=_("Share of true identifications by family type (simulation)"),
             labels=family, no_data=_("No simulation"),
-            note=_("Simulated families: the true family ranked first with LR at or above the threshold.")),
+            note=_("Simulated families: the true family ranked first with LR at or above the threshold."),
+            heading=False),
     }
 
 

@@ -31,7 +31,7 @@ def _save(doc, out: Path | None) -> None:
     path = _out(out) if out is not None else Path(doc.filename)
     path.write_bytes(doc.pdf)
     console.print(f"report {doc.number} issued and registered: {escape(str(path))} ({len(doc.pdf):,} bytes, "
-                  f"SHA-256 {doc.report.sha256})", highlight=False)
+                  f"SHA-256 {doc.sha256})", highlight=False)
 
 
 def report_verify(file: Path = typer.Argument(..., help="The PDF to check.")) -> None:

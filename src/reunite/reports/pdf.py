@@ -24,20 +24,24 @@ from reunite import i18n
 from reunite.errors import ReuniteError
 from reunite.reports import registry
 from reunite.security.actor import Actor
-from reunite.store.models_workflow import IssuedReport
 
 
 @dataclass
 class IssuedDocument:
-    """An issued report: its register row, the PDF's bytes and a file name for it."""
+    """An issued report: its register entry (:func:`registry.report_dict`), the PDF's bytes
+    and a file name for it."""
 
-    report: IssuedReport
+    report: dict
     pdf: bytes
     filename: str
 
     @property
     def number(self) -> int:
-        return self.report.id
+        return self.report["id"]
+
+    @property
+    def sha256(self) -> str:
+        return self.report["sha256"]
 
 
 def _language(language: str | None) -> str:
@@ -56,11 +60,13 @@ def issue_kinship_report(session: Session, candidate_id: int, *, actor: Actor, l
 
     lang = _language(language)
     actor.require("document:issue")
-    facts = kinship_facts(session, candidate_id, actor=actor, settings=settings)
+    with i18n.use_language(lang):  # the pedigrees' labels (father, mother ...) in the report's language
+        facts = kinship_facts(session, candidate_id, actor=actor, settings=settings)
     row, data = registry.issue_rendered(
         session, actor=actor, kind="kinship", subject=str(facts["candidate"]), language=lang,
         render=lambda number, at: render_kinship(facts, number=number, issued_at=at, language=lang))
-    return IssuedDocument(row, data, f"kinship-report-{row.id}-candidate-{facts['candidate']}-{lang}.pdf")
+    return IssuedDocument(registry.report_dict(row), data,
+                          f"kinship-report-{row.id}-candidate-{facts['candidate']}-{lang}.pdf")
 
 
 def issue_operation_report(session: Session, code: str, *, actor: Actor, language: str | None = None) -> IssuedDocument:
@@ -73,7 +79,8 @@ def issue_operation_report(session: Session, code: str, *, actor: Actor, languag
     row, data = registry.issue_rendered(
         session, actor=actor, kind="operation", subject=facts["operation"]["code"], language=lang,
         render=lambda number, at: render_operation(facts, number=number, issued_at=at, language=lang))
-    return IssuedDocument(row, data, f"operation-summary-{row.id}-{_safe(facts['operation']['code'])}-{lang}.pdf")
+    return IssuedDocument(registry.report_dict(row), data,
+                          f"operation-summary-{row.id}-{_safe(facts['operation']['code'])}-{lang}.pdf")
 
 
 def check_period(start: date | None, end: date | None) -> tuple[date, date]:
@@ -98,4 +105,5 @@ def issue_statistics_report(session: Session, *, actor: Actor, start: date | Non
     row, data = registry.issue_rendered(
         session, actor=actor, kind="statistics", subject=subject, language=lang,
         render=lambda number, at: render_statistics(facts, number=number, issued_at=at, language=lang))
-    return IssuedDocument(row, data, f"statistics-report-{row.id}-{start.isoformat()}-{end.isoformat()}-{lang}.pdf")
+    return IssuedDocument(registry.report_dict(row), data,
+                          f"statistics-report-{row.id}-{start.isoformat()}-{end.isoformat()}-{lang}.pdf")

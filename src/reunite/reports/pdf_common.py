@@ -224,12 +224,17 @@ class ReportPDF(FPDF):
             self.set_font(FONT, "B", size=9.5)
             self.multi_cell(0, 5, caption, new_x="LMARGIN", new_y="NEXT")
             self.set_font(FONT, size=10)
+        svg_log = logging.getLogger("fpdf.svg")
+        level = svg_log.level
+        svg_log.setLevel(logging.ERROR)  # <title>, <desc>, <pattern>: ignored, said at every drawing
         try:
             self.image(io.BytesIO(data), x=MARGIN, w=width, h=height)
         except Exception as exc:  # noqa: BLE001 - a drawing fpdf2 cannot read must not lose the report
             log.warning("a drawing could not be embedded in the PDF: %s", exc)
             self.paragraph(_("(The drawing could not be placed in this document.)"), size=8.5, color=90)
             return
+        finally:
+            svg_log.setLevel(level)
         self.ln(2)
 
     def to_bytes(self) -> bytes:

@@ -37,12 +37,8 @@ from reunite.reports.pdf_common import (
 from reunite.security.actor import Actor
 from reunite.settings import get_settings
 
-#: the verbal equivalent of an LR (ENFSI Guideline for Evaluative Reporting, 2015): upper
-#: bounds of the LR, and the words for H1 (the words for 1/LR < bound support H2)
-VERBAL_SCALE = ((10.0, N_("weak support")), (100.0, N_("moderate support")),
-                (1e3, N_("moderately strong support")), (1e4, N_("strong support")),
-                (1e6, N_("very strong support")), (math.inf, N_("extremely strong support")))
-VERBAL_SOURCE = "ENFSI Guideline for Evaluative Reporting in Forensic Science (2015)"
+#: the verbal scale's reference (the candidate page's scale, :data:`reunite.cases.candidates.VERBAL_SCALE`)
+VERBAL_SOURCE = "after the ENFSI Guideline for Evaluative Reporting in Forensic Science (2015)"
 
 #: the review steps as shown in the report
 EVENT_LABELS = {"assign": N_("assigned"), "start_review": N_("review started"),
@@ -52,17 +48,10 @@ EVENT_LABELS = {"assign": N_("assigned"), "start_review": N_("review started"),
 
 
 def verbal(lr) -> str:
-    """The verbal equivalent of ``lr`` in the current language."""
-    x = as_float(lr)
-    if x is None or math.isnan(x):
-        return _("inconclusive")
-    if x == 1:
-        return _("neutral: supports neither proposition")
-    favour_h1 = x > 1
-    ratio = x if favour_h1 else (math.inf if x == 0 else 1 / x)
-    words = next(w for bound, w in VERBAL_SCALE if ratio < bound)
-    return _("%(strength)s for H1") % dict(strength=_(words)) if favour_h1 else \
-        _("%(strength)s for H2") % dict(strength=_(words))
+    """The verbal equivalent of ``lr`` in the current language (the candidate page's words)."""
+    from reunite.cases.candidates import verbal_lr
+
+    return _(verbal_lr(as_float(lr)))
 
 
 @lru_cache(maxsize=32)
@@ -270,8 +259,6 @@ def _body(pdf: ReportPDF, f: dict) -> None:
                 caption=_("H1: the family, with the child as the missing person"), max_height=85)
         pdf.svg(pedigree_svg(people["alternative"], title=_("H2: the child unrelated to the family")),
                 caption=_("H2: the child unrelated to the family"), max_height=85)
-        pdf.paragraph(_("Squares: males; circles: females; diamonds: sex unknown; shaded: typed (DNA profile "
-                        "compared); double outline: the missing person."), size=8.5, color=90)
 
     pdf.heading(_("Per-locus results"))
     refs = f["reference_codes"]

@@ -106,17 +106,23 @@ def render_statistics(facts: dict, *, number: int | None, issued_at: datetime, l
         _chart(pdf, lambda: charts.cases_over_time_svg(s["months"], title=_("Reunions and open cases over time"),
                                                        labels=labels, y_label=_("cases"),
                                                        no_data=_("No reports or outcomes in this period")))
-        if s["months"]:
+        months = [m for i, m in enumerate(s["months"]) if m.get("new_reports") or m.get("reunions")
+                  or i == len(s["months"]) - 1]
+        if months:
             pdf.grid([_("Month"), _("New reports"), _("Reunions (returned home)"), _("Open cases")],
                      [[m["period"], _n(m.get("new_reports")), _n(m.get("reunions")), _n(m.get("open_cases"))]
-                      for m in s["months"]], widths=[0.25, 0.25, 0.25, 0.25], size=8)
+                      for m in months], widths=[0.25, 0.25, 0.25, 0.25], size=8)
+            pdf.paragraph(_("Months with new reports or reunions, and the last month of the period."), size=8.5,
+                          color=90)
 
-        pdf.heading(_("Where children went missing and where they were found"))
-        _chart(pdf, lambda: charts.flows_svg(s["flows"], title=_("Where children went missing and where they were found"),
+        flows_title = _("Where children went missing and where they were found")
+        pdf.heading(flows_title)
+        _chart(pdf, lambda: charts.flows_svg(s["flows"], title=flows_title,
                                              no_data=_("No confirmed identifications with both places in this period"),
                                              note=_("Provinces; confirmed identifications only.")))
         if s["flows"]:
-            pdf.grid([_("Province where the child went missing"), _("Province where the child was found"), _("Children")],
+            pdf.grid([_("Province where the child went missing"), _("Province where the child was found"),
+                      _("Children")],
                      [[fl["from_name"], fl["to_name"], _n(fl["count"])] for fl in s["flows"]],
                      widths=[0.4, 0.4, 0.2], size=8)
 

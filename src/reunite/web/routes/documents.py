@@ -109,7 +109,8 @@ def _index(request: Request, user: WebUser, **extra):
     if page is not None:
         page.items = [{**r, "issued_at": datetime.fromisoformat(r["issued_at"]) if r["issued_at"] else None}
                       for r in page.items]
-    context = dict(page=page, kind=kind, kind_labels=registry.KIND_LABELS, kinds=[(k, _(v)) for k, v in registry.KIND_LABELS.items()],
+    context = dict(page=page, kind=kind, kind_labels=registry.KIND_LABELS,
+                   kinds=[(k, _(v)) for k, v in registry.KIND_LABELS.items()],
                    languages=[(k, v) for k, v in i18n.LANGUAGE_NAMES.items()], lang=request_language(request),
                    default_start=today.replace(month=1, day=1).isoformat(), default_end=today.isoformat(),
                    result=None, error=None)
@@ -128,7 +129,8 @@ def kinship_form(request: Request, user: WebUser = Depends(page_requires("docume
     """The form of the documents page: to the kinship report of the candidate named."""
     raw = (request.query_params.get("candidate") or "").strip()
     if not raw.isdigit():
-        raise ReuniteError("candidate: " + _("expected a candidate number, found %(value)s") % {"value": repr(raw[:40])})
+        raise ReuniteError("candidate: " + _("expected a candidate number, found %(value)s")
+                           % {"value": repr(raw[:40])})
     return RedirectResponse(f"/candidates/{int(raw)}/report.pdf?lang={quote(_lang(request))}", status_code=303)
 
 

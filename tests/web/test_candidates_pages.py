@@ -4,7 +4,6 @@ per-locus table), the review walked through the page's forms with four eyes, ref
 import re
 import xml.etree.ElementTree as ET
 
-import pytest
 from sqlalchemy import select
 
 from reunite.cases import candidates as service

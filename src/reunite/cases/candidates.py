@@ -365,9 +365,10 @@ def pedigree_people(session: Session, candidate_id: int, *, actor: Actor) -> dic
                         label=label, note=sample if typed else None)
         family.append(person)
         alternative.append(person)
-    apart = s.child.code if s.child.code not in parents else f"{s.child.code} ({gettext('unrelated')})"
+    unrelated = gettext("unrelated")
+    apart = s.child.code if s.child.code not in parents else f"{s.child.code} ({unrelated})"
     alternative.append(Person(apart, None, None, child_sex, typed=True, label=s.child.code,
-                              note=f"{child_sample} · {gettext('unrelated')}" if child_sample else gettext("unrelated")))
+                              note=f"{child_sample} · {unrelated}" if child_sample else unrelated))
     return {"family": family, "alternative": alternative}
 
 

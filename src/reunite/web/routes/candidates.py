@@ -19,7 +19,7 @@ not take it, 400 for bad input), the text typed kept.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +29,7 @@ from starlette.datastructures import FormData
 from reunite.api.errors import STATUS
 from reunite.cases import candidates as service
 from reunite.cases import confirmation, review
+from reunite import i18n
 from reunite.errors import ReuniteError
 from reunite.i18n import N_
 from reunite.i18n import gettext as _
@@ -61,6 +62,16 @@ LABELS = {"both_parents": N_("both parents"), "mother_only": N_("mother only"), 
           "this_family_reference": N_("a reference of this family"),
           "other_family_reference": N_("a reference of another family"),
           "unidentified": N_("another unidentified child"), "sample": N_("an imported sample")}
+
+
+def when(value: str | None) -> str:
+    """An ISO timestamp from a service, in the page's language (as given if it does not parse)."""
+    if not value:
+        return "—"
+    try:
+        return i18n.format_datetime(datetime.fromisoformat(value))
+    except (ValueError, TypeError):
+        return str(value)
 
 
 def label(code) -> str:
@@ -161,11 +172,12 @@ def _detail_page(request: Request, user: WebUser, candidate_id: int, *, error: s
                       title=_("H2: %(child)s is unrelated to family %(family)s")
                       % {"child": cand["child"]["code"], "family": cand["family"]["code"]},
                       description=_("The family's pedigree with its missing person untyped, and the child %(child)s "
-                                    "drawn apart, unrelated; shaded: typed persons.") % {"child": cand["child"]["code"]})
+                                    "drawn apart, unrelated; shaded: typed persons.")
+                      % {"child": cand["child"]["code"]})
     references = [r for r in cand["references"] if r["status"] == "active"]
     return render(request, "candidates/detail.html", status=status, page=page, c=cand, h1=Markup(h1),
                   h2=Markup(h2), references=references, error=error, form=form or {}, focus=focus, label=label,
-                  threshold=settings.review_log10_lr,
+                  when=when, threshold=settings.review_log10_lr,
                   show_report=cand["status"] == "confirmed" and user.can("document:issue"))
 
 

@@ -245,3 +245,17 @@ def test_remove_refused_after_a_search_then_withdraw_consent_and_close(world, re
     assert closed.status_code == 303
     page = follow(client, closed)
     assert "badge-closed" in page.text and "found alive by the family" in page.text and "Reopen" in page.text
+
+
+def test_add_reference_errors_keep_the_form_open_with_the_input(world, registered):
+    client = web_login(world, "inv_butuo")
+    code = "R-513429-2024-020"
+    created = new_report(client, code=code, ref1_relation="mother", ref1_sample_code=f"{REPORT}-S1",
+                         ref1_consent_document="form 7", ref3_relation="", ref3_sample_code="",
+                         ref3_consent_document="")
+    assert created.status_code == 303, created.text[:2000]
+    bad = post_form(client, f"/reports/{code}/references", {"relation": "father", "sample_code": "NO-SUCH-SAMPLE",
+                                                             "consent_document": "form 8"})
+    assert bad.status_code == 404 and "NO-SUCH-SAMPLE" in bad.text
+    assert "<details class=\"card\" open>" in bad.text and 'value="form 8"' in bad.text
+    assert client.get("/reports/NO-SUCH-REPORT").status_code == 404

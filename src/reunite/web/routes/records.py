@@ -250,10 +250,10 @@ def _act(request: Request, user: WebUser, code: str, action: str, form: FormData
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
     try:
         write(request, work)
-    except (PermissionDenied, NotFound):
+    except PermissionDenied:
         raise
-    except ReuniteError as exc:
-        status = 409 if isinstance(exc, Conflict) else 400
+    except ReuniteError as exc:  # a missing report fails again in _detail: the 404 page
+        status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 400
         return _detail(request, user, code, status=status, error=str(exc), action=action, values=values)
     if search:
         return redirect(request, f"/reports/{code}", flash=_search_flash(code, done, run_searches(request, user)))
@@ -344,7 +344,7 @@ def edit_report(code: str, request: Request, user: WebUser = Depends(page_requir
             changed.update({name: field(form, name) for name in service.PERSONAL_FIELDS})
         write(request, lambda s: service.update_report(s, code, actor=user.actor, reason=reason, **changed))
     except ReuniteError as exc:
-        if isinstance(exc, (PermissionDenied, NotFound)):
+        if isinstance(exc, PermissionDenied):
             raise
         view = write(request, lambda s: service.show_report(s, code, actor=user.actor))
         return render(request, "records/edit.html", status=409 if isinstance(exc, Conflict) else 400,

@@ -308,3 +308,29 @@ def test_identification_by_family_type_is_seeded_and_cached():
     assert time.perf_counter() - t0 < 0.05  # cached
     with pytest.raises(ReuniteError, match="families"):
         statistics.identification_by_family_type(families=3)
+
+
+def test_the_same_numbers_on_postgresql(sw, tmp_path):
+    """The SQL (months, years, floor, prefixes) gives PostgreSQL's numbers equal to SQLite's."""
+    from conftest import pg_database
+    from review_fixtures import build
+
+    url, drop = pg_database()
+    try:
+        pg = build(tmp_path, url)
+        shape(pg)
+        for who in ("analyst", "inv_zhaojue", "welfare_linyi"):
+            a, b = sw.actor(who), pg.actor(who)
+            assert read(pg, statistics.cases_over_time, actor=b) == read(sw, statistics.cases_over_time, actor=a)
+            assert read(pg, statistics.province_flows, actor=b) == read(sw, statistics.province_flows, actor=a)
+            assert read(pg, statistics.lr_distribution, actor=b) == read(sw, statistics.lr_distribution, actor=a)
+            x, y = (read(w, statistics.dashboard, actor=c, today=TODAY) for w, c in ((pg, b), (sw, a)))
+            assert (x.open_reports, x.new_candidates, x.reviews_waiting, x.confirmations_pending, x.follow_ups_due) \
+                == (y.open_reports, y.new_candidates, y.reviews_waiting, y.confirmations_pending, y.follow_ups_due)
+        period = dict(start=date(2024, 1, 1), end=date(2024, 12, 31))
+        got = read(pg, statistics.period_summary, actor=pg.actor("analyst"), **period)
+        want = read(sw, statistics.period_summary, actor=sw.actor("analyst"), **period)
+        assert got == want
+        pg.engine.dispose()
+    finally:
+        drop()

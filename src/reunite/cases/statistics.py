@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
-from sqlalchemy import case, func, literal, or_, select, true
+from sqlalchemy import and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from reunite import i18n
@@ -207,16 +207,18 @@ def dashboard(session: Session, *, actor: Actor, today: date | None = None, sett
         cols = (MatchCandidate.id, MatchCandidate.status, MatchCandidate.log10_lr, MatchCandidate.lr,
                 Unidentified.code, MissingReport.code)
         new = [MatchCandidate.status == "new", MatchCandidate.log10_lr >= settings.notify_log10_lr]
-        out.new_candidates = _count(session, _candidates(actor, func.count()).where(*new))
-        out.rows["new_candidates"] = listed(_candidates(actor, *cols).where(*new))
         waiting = [MatchCandidate.status.in_(("assigned", "under_review"))]
         if out.reviewer:
             waiting.append(MatchCandidate.id.in_(select(CandidateReview.candidate_id)
                                                  .where(CandidateReview.assigned_to == actor.user_id)))
-        out.reviews_waiting = _count(session, _candidates(actor, func.count()).where(*waiting))
-        out.rows["reviews_waiting"] = listed(_candidates(actor, *cols).where(*waiting))
         pending = [MatchCandidate.status == "confirmation_requested"]
-        out.confirmations_pending = _count(session, _candidates(actor, func.count()).where(*pending))
+        counts = session.execute(_candidates(actor, *(func.coalesce(func.sum(case((and_(*c), 1), else_=0)), 0)
+                                                      for c in (new, waiting, pending)))
+                                 .where(MatchCandidate.status.in_(("new", "assigned", "under_review",
+                                                                   "confirmation_requested")))).one()
+        out.new_candidates, out.reviews_waiting, out.confirmations_pending = (int(n) for n in counts)
+        out.rows["new_candidates"] = listed(_candidates(actor, *cols).where(*new))
+        out.rows["reviews_waiting"] = listed(_candidates(actor, *cols).where(*waiting))
         out.rows["confirmations_pending"] = listed(_candidates(actor, *cols).where(*pending))
     else:
         out.new_candidates = out.reviews_waiting = out.confirmations_pending = None
@@ -263,17 +265,20 @@ def lr_distribution(session: Session, *, actor: Actor, settings=None, bin_width:
     lo, hi = HISTOGRAM_RANGE
     where = [MatchCandidate.status == status] if status else []
     finite = [x > -1e300, x < 1e300]
+    kind = case((x == float("nan"), 3), (x >= 1e300, 1), (x <= -1e300, 2), (x.is_(None), 3), else_=0).label("kind")
     clamped = case((x < lo, lo), (x >= hi, hi - bin_width / 2), else_=x)
-    k = _floor(session, clamped / bin_width).label("k")
-    counts = dict(session.execute(_candidates(actor, k, func.count()).where(*where, *finite).group_by(k)).all())
+    k = case((kind == 0, _floor(session, clamped / bin_width)), else_=None).label("k")
+    counts, by_kind = {}, {0: 0, 1: 0, 2: 0, 3: 0}
+    for j, what, n in session.execute(_candidates(actor, k, kind, func.count()).where(*where).group_by(k, kind)):
+        by_kind[int(what)] += int(n)
+        if int(what) == 0:
+            counts[int(j)] = int(n)
     bins = []
     if counts:
         first, last = min(counts), max(counts)
-        bins = [{"lo": j * bin_width, "hi": (j + 1) * bin_width, "count": int(counts.get(j, 0))}
-                for j in range(int(first), int(last) + 1)]
-    summary = session.execute(_candidates(actor, func.count(), func.sum(case((x >= 1e300, 1), else_=0)),
-                                          func.sum(case((x <= -1e300, 1), else_=0))).where(*where)).one()
-    total, infinite, zero = (int(v or 0) for v in summary)
+        bins = [{"lo": j * bin_width, "hi": (j + 1) * bin_width, "count": counts.get(j, 0)}
+                for j in range(first, last + 1)]
+    total, infinite, zero = sum(by_kind.values()), by_kind[1], by_kind[2]
     out = {"bins": bins, "bin_width": bin_width,
            "thresholds": {"notify": settings.notify_log10_lr, "review": settings.review_log10_lr},
            "total": total, "infinite": infinite, "zero": zero,

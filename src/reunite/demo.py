@@ -239,8 +239,7 @@ def serve_demo(console: Console, *, out_dir: Path, port: int = 8000) -> None:
     port = free_port(port)
     os.environ["REUNITE_DATABASE_URL"] = f"sqlite:///{(out_dir / 'reunite.db').resolve()}"
     url = f"http://127.0.0.1:{port}/"
-    console.print(f"
-[bold]The web app is running on the demo's data: {url}[/bold]", highlight=False)
+    console.print(f"\n[bold]The web app is running on the demo's data: {url}[/bold]", highlight=False)
     console.print("  Log in as one of the demo accounts above (user name and password), e.g. inv_butuo "
                   "(a county investigator), reviewer1 and reviewer2 (reviewers), welfare_linyi, auditor; "
                   f"the API's documentation is at {url}api/v1/docs.  Ctrl-C stops it.", highlight=False)

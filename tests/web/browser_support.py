@@ -50,6 +50,7 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "LiveServer":
+        warm_font()
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -61,6 +62,29 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def warm_font() -> None:
+    """Make the pages' Chinese font subset before the first page asks for it (a page's load
+    waits for it; tests keep their cache folder per session): made once in the user's cache
+    folder, as ``reunite serve`` does, and copied into the session's."""
+    from reunite.web import fonts
+
+    session_folder = fonts.cache_folder()
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(Path.home() / ".cache")
+    try:
+        made = fonts.subset_path()
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
+    if made is not None and not (session_folder / made.name).is_file():
+        session_folder.mkdir(parents=True, exist_ok=True)
+        partial = session_folder / f"{made.name}.tmp-{os.getpid()}"
+        shutil.copyfile(made, partial)
+        os.replace(partial, session_folder / made.name)
 
 
 def launch_browser(playwright):
@@ -107,3 +131,57 @@ def axe_problems(page, *, impacts=SERIOUS) -> list[str]:
 def check_accessible(page, where: str) -> None:
     problems = axe_problems(page)
     assert not problems, f"{where}: accessibility violations:\n" + "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------
+# journeys: users logged in through the login form, pages in either language
+
+
+def tr(lang: str, message: str, **values) -> str:
+    """``message`` as the pages show it in ``lang`` (``en`` or ``zh-CN``), from the catalogs."""
+    from reunite import i18n
+
+    with i18n.use_language(lang):
+        text = i18n.gettext(message)
+    return text % values if values else text
+
+
+def path_is(path: str):
+    """A ``wait_for_url`` test: the URL's path is ``path`` (a glob like ``**/x`` also matches ``/login?next=/x``)."""
+    from urllib.parse import urlparse
+
+    return lambda url: urlparse(url).path == path
+
+
+def path_matches(pattern: str):
+    """A ``wait_for_url`` test: the URL's path matches the regular expression ``pattern`` (whole)."""
+    from urllib.parse import urlparse
+
+    return lambda url: re.fullmatch(pattern, urlparse(url).path) is not None
+
+
+def new_page(browser, lang: str, *, viewport=None):
+    """A page of a fresh browser context (own cookies) that asks for ``lang``."""
+    context = browser.new_context(locale=lang, extra_http_headers={"Accept-Language": lang},
+                                  accept_downloads=True, viewport=viewport or {"width": 1280, "height": 900})
+    context.set_default_timeout(45_000)
+    return context.new_page()
+
+
+def log_in(browser, server, username: str, password: str, lang: str, *, next_path: str = "/dashboard", viewport=None):
+    """A page logged in as ``username`` through the login form (found by its labels), on ``next_path``."""
+    from urllib.parse import quote
+
+    page = new_page(browser, lang, viewport=viewport)
+    page.goto(f"{server.url}/login?next={quote(next_path)}")
+    page.get_by_label(tr(lang, "User name")).fill(username)
+    page.get_by_label(tr(lang, "Password")).fill(password)
+    page.get_by_role("button", name=tr(lang, "Log in")).click()
+    page.wait_for_url(path_is(next_path.split("?")[0]))
+    return page
+
+
+def look(page, name: str, where: str | None = None) -> None:
+    """The page passes axe-core (no serious or critical violations) and is saved as ``name``."""
+    check_accessible(page, where or name)
+    screenshot(page, name)

@@ -11,4 +11,13 @@ document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
     el.addEventListener("change", function () { el.form.submit(); });
   });
+  // a table wider than the page scrolls in its frame: the frame takes the keyboard focus (arrows scroll it)
+  document.querySelectorAll(".table-wrap").forEach(function (el) {
+    if (el.scrollWidth > el.clientWidth + 1 && !el.hasAttribute("tabindex")) {
+      var caption = el.querySelector("caption"), heading = document.querySelector("h1");
+      el.setAttribute("tabindex", "0");
+      el.setAttribute("role", "region");
+      el.setAttribute("aria-label", ((caption || heading || {}).textContent || "").trim() || "table");
+    }
+  });
 });

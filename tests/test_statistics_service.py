@@ -72,7 +72,8 @@ def shape(world) -> dict:
             child.status, child.identified_report_id = "identified", report.id
             child.found_place_id = lanling if n == 0 else ids["371300"]
             outcome = Outcome(unidentified_id=child.id, report_id=report.id, kind="returned_home",
-                              outcome_date=date(2024 + n, 7, 1), jurisdiction_id=ids["371300"], created_by="welfare_linyi")
+                              outcome_date=date(2024 + n, 7, 1), jurisdiction_id=ids["371300"],
+                              created_by="welfare_linyi")
             s.add(outcome)
             s.flush()
             if n == 0:

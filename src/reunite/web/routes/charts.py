@@ -28,8 +28,8 @@ def _date(request: Request, name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ReuniteError(f"{name}: " + _("expected a date (YYYY-MM-DD), found %(value)s") % {"value": repr(raw[:40])}) \
-            from None
+        found = {"value": repr(raw[:40])}
+        raise ReuniteError(f"{name}: " + _("expected a date (YYYY-MM-DD), found %(value)s") % found) from None
 
 
 def _svgs(data: dict) -> dict[str, str]:
@@ -41,7 +41,8 @@ def _svgs(data: dict) -> dict[str, str]:
     lr = data["lr"]
     return {
         "lr": charts.lr_histogram_svg(None, bins=lr["bins"], thresholds=lr["thresholds"],
-                                      title=_("LR distribution of candidates"), x_label=_("likelihood ratio (log scale)"),
+                                      title=_("LR distribution of candidates"),
+                                      x_label=_("likelihood ratio (log scale)"),
                                       y_label=_("candidates"), threshold_labels=thresholds,
                                       no_data=_("No candidates with a finite LR"), heading=False),
         "time": charts.cases_over_time_svg(data["months"], title=_("Reunions and open cases over time"),

@@ -172,7 +172,9 @@ class MatchCandidate(Base):
     """A candidate match: unidentified person placed as a family's missing person."""
 
     __tablename__ = "match_candidates"
-    __table_args__ = (UniqueConstraint("unidentified_id", "family_id", "missing_code"),)
+    __table_args__ = (UniqueConstraint("unidentified_id", "family_id", "missing_code"),
+                      # the dashboards count and the charts bin candidates by status and LR
+                      Index("ix_match_candidates_status_log10_lr", "status", "log10_lr"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     unidentified_id: Mapped[int] = mapped_column(ForeignKey("unidentified.id"), index=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)

@@ -1,5 +1,5 @@
 """the web application: a user's language, notifications in the reader's language, and the
-register of issued PDF reports
+register of issued PDF reports; candidates indexed by status and LR (dashboards, charts)
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as b:
         b.add_column(sa.Column('language', sa.String(length=8), nullable=True))
+    op.create_index('ix_match_candidates_status_log10_lr', 'match_candidates', ['status', 'log10_lr'])
     with op.batch_alter_table('notifications', schema=None) as b:
         b.add_column(sa.Column('message_params', sa.Text(), nullable=True))
     op.create_table('issued_reports',
@@ -38,6 +39,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('issued_reports')
+    op.drop_index('ix_match_candidates_status_log10_lr', table_name='match_candidates')
     with op.batch_alter_table('notifications', schema=None) as b:
         b.drop_column('message_params')
     with op.batch_alter_table('users', schema=None) as b:

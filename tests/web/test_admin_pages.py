@@ -15,6 +15,14 @@ from workflow_world import make_world
 NEW_PASSWORD = "a long enough new password"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_login_limits():
+    """These tests log in often from one address: each starts under the per-minute limit."""
+    from reunite.security.login import GUARD
+
+    GUARD.clear()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     return make_world(f"sqlite:///{tmp_path_factory.mktemp('web-admin') / 'w.db'}")

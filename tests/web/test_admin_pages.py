@@ -56,7 +56,7 @@ def test_admin_creates_a_user_who_logs_in(world):
     # errors keep the input and name the field
     bad = post_form(admin, "/admin/users/new", {"username": "inv_new", "jurisdiction": "513429",
                                                 "password": NEW_PASSWORD, "roles": ["investigator"]})
-    assert bad.status_code == 400 and "already exists" in bad.text and 'value="inv_new"' in bad.text
+    assert bad.status_code == 409 and "already exists" in bad.text and 'value="inv_new"' in bad.text
     short = post_form(admin, "/admin/users/new", {"username": "x_short", "jurisdiction": "513429",
                                                   "password": "short", "roles": ["investigator"]})
     assert short.status_code == 400 and "password" in short.text
@@ -174,3 +174,20 @@ def test_a_tampered_entry_is_reported(tmp_path):
     auditor = web_login(world, "auditor")
     page = auditor.get("/audit/verify")
     assert page.status_code == 200 and "BROKEN at entry 3" in page.text and "its MAC does not match" in page.text
+
+
+def test_a_regional_administrator_sees_only_their_subtree(world):
+    from reunite.security.users import bootstrap_actor, create_user
+    from workflow_world import PASSWORD
+
+    write_transaction(world.engine, lambda s: create_user(s, actor=bootstrap_actor(), username="admin_linyi",
+                                                          password=PASSWORD, roles=["administrator"],
+                                                          jurisdiction_code="371300"))
+    admin = web_login(world, "admin_linyi")
+    listed = admin.get("/admin/users")
+    assert listed.status_code == 200 and "welfare_linyi" in listed.text and "inv_butuo" not in listed.text
+    assert admin.get("/admin/users/inv_butuo").status_code == 404
+    assert post_form(admin, "/admin/users/inv_butuo/active", {"active": "0"}).status_code == 404
+    outside = post_form(admin, "/admin/users/new", {"username": "x_butuo", "jurisdiction": "513429",
+                                                    "password": "a long enough password", "roles": ["investigator"]})
+    assert outside.status_code == 403 and "manages users of" in outside.text

@@ -115,7 +115,7 @@ def create_user(request: Request, user: WebUser = Depends(page_requires("user:wr
             display_name=values["display_name"], email=values["email"]).username)
     except ReuniteError as exc:
         values["password"] = ""
-        return _new_user_page(request, user, values=values, error=str(exc), status=400)
+        return _new_user_page(request, user, values=values, error=str(exc), status=_status(exc))
     return redirect(request, f"/admin/users/{made}", flash=_("User %(name)s added.") % {"name": made})
 
 
@@ -272,7 +272,7 @@ def add_jurisdiction(request: Request, user: WebUser = Depends(page_requires("ju
             s, actor=user.actor, code=values["code"], name=values["name"], parent_code=values["parent"],
             name_zh=values["name_zh"]))
     except ReuniteError as exc:
-        return _places_page(request, user, error=str(exc), status=400, values={"j": values})
+        return _places_page(request, user, error=str(exc), status=_status(exc), values={"j": values})
     return redirect(request, "/admin/jurisdictions", flash=_("Jurisdiction %(code)s added.") % {"code": values["code"]})
 
 
@@ -287,7 +287,7 @@ def add_agency(request: Request, user: WebUser = Depends(page_requires("jurisdic
             s, actor=user.actor, code=values["code"], name=values["name"], jurisdiction_code=values["jurisdiction"],
             kind=values["kind"], name_zh=values["name_zh"]))
     except ReuniteError as exc:
-        return _places_page(request, user, error=str(exc), status=400, values={"a": values})
+        return _places_page(request, user, error=str(exc), status=_status(exc), values={"a": values})
     return redirect(request, "/admin/jurisdictions", flash=_("Agency %(code)s added.") % {"code": values["code"]})
 
 

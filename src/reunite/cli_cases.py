@@ -322,6 +322,67 @@ def report_consent_withdraw(
     _search(engine, model, actor, no_search)
 
 
+def _given(pairs) -> dict:
+    """The options given (not None); an empty text clears the field (None)."""
+    return {k: (None if v == "" else v) for k, v in pairs if v is not None}
+
+
+EDIT_OPTIONS = {**REPORT_OPTIONS, "agency_code": "--agency"}
+
+
+@report_app.command("edit")
+def report_edit(
+    code: str = typer.Argument(..., help="The report's code."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept with the earlier version)."),
+    child_name: str = typer.Option(None, help="The missing child's name (personal)."),
+    child_sex: str = typer.Option(None, help="M, F or U."),
+    birth_date: str = typer.Option(None, help="Date of birth, or the earliest of a range (YYYY-MM-DD)."),
+    birth_date_latest: str = typer.Option(None, help="The latest date of birth of a range (YYYY-MM-DD)."),
+    missing_date: str = typer.Option(None, help="When the child went missing (YYYY-MM-DD)."),
+    missing_place: str = typer.Option(None, help="County code (GB/T 2260) where the child went missing."),
+    missing_place_detail: str = typer.Option(None, help="Village, street, ... (personal)."),
+    circumstances: str = typer.Option(None, help="What happened (personal)."),
+    contact_name: str = typer.Option(None, help="Who reported (personal)."),
+    contact: str = typer.Option(None, help="Their telephone or address (personal)."),
+    investigator: str = typer.Option(None, help="Investigating user."),
+    agency: str = typer.Option(None, help="Owning agency code."),
+    as_user: str = AS_USER, no_search: bool = NO_SEARCH,
+) -> None:
+    """Change a report's details (only the options given; '' clears one); the earlier version
+    is kept with the reason; a change of the child's sex or dates searches the family again."""
+    from reunite.cases.reports import SEARCHED_FIELDS, update_report
+
+    engine, model, actor = acting(as_user)
+    given = _given((("child_name", child_name), ("child_sex", child_sex),
+                    ("child_birth_date", _date(birth_date, "--birth-date")),
+                    ("child_birth_date_latest", _date(birth_date_latest, "--birth-date-latest")),
+                    ("missing_date", _date(missing_date, "--missing-date")), ("missing_place_code", missing_place),
+                    ("missing_place_detail", missing_place_detail), ("circumstances", circumstances),
+                    ("contact_name", contact_name), ("contact", contact), ("investigator", investigator),
+                    ("agency_code", agency)))
+    for option, value in (("child_birth_date", birth_date), ("child_birth_date_latest", birth_date_latest),
+                          ("missing_date", missing_date)):
+        if value == "":
+            given[option] = None
+    _options(lambda: write(engine, lambda s: update_report(s, code, actor=actor, reason=reason, **given)),
+             EDIT_OPTIONS)
+    console.print(f"report {code} updated ({', '.join(EDIT_OPTIONS.get(k, k) for k in given)})", highlight=False)
+    if set(SEARCHED_FIELDS) & set(given):
+        _search(engine, model, actor, no_search)
+
+
+@report_app.command("issued")
+def report_issued(kind: str = typer.Option(None, help="kinship, operation or statistics."),
+                  cursor: str = CURSOR, limit: int = LIMIT, as_user: str = AS_USER, as_json: bool = JSON) -> None:
+    """Issued PDF reports, newest first (yours and those of your jurisdiction's records;
+    auditors: every one)."""
+    from reunite.reports.registry import list_issued
+
+    engine, _, actor = acting(as_user)
+    page = write(engine, lambda s: list_issued(s, actor=actor, kind=kind, cursor=cursor, limit=limit))
+    _print_page(page, as_json, ("id", "kind", "subject", "language", "issued_by", "issued_at", "sha256"))
+
+
 # ----------------------------------------------------------------------------------------
 # operations
 
@@ -373,6 +434,34 @@ def operation_list(jurisdiction: str = typer.Option(None), date_from: str = type
         s, actor=actor, jurisdiction_code=jurisdiction, date_from=_date(date_from, "--date-from"),
         date_to=_date(date_to, "--date-to"), cursor=cursor, limit=limit))
     _print_page(page, as_json, ("code", "jurisdiction", "agency", "operation_date", "place", "children_count"))
+
+
+@operation_app.command("edit")
+def operation_edit(
+    code: str = typer.Argument(..., help="The operation's code."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept with the earlier version)."),
+    name: str = typer.Option(None, help="A short name of the operation."),
+    operation_date: str = typer.Option(None, "--date", help="When the children were rescued (YYYY-MM-DD)."),
+    place: str = typer.Option(None, help="Where: a place code (GB/T 2260)."),
+    place_detail: str = typer.Option(None, help="Village, street, building, ... (free text)."),
+    agency: str = typer.Option(None, help="Owning agency code."),
+    suspects_case_number: str = typer.Option(None, "--case-number", help="The criminal case number of the suspects."),
+    notes: str = typer.Option(None, help="Notes (free text)."),
+    as_user: str = AS_USER,
+) -> None:
+    """Change a rescue operation (only the options given; '' clears one); the earlier version
+    is kept with the reason."""
+    from reunite.cases.operations import update_operation
+
+    engine, _, actor = acting(as_user)
+    given = _given((("name", name), ("operation_date", _date(operation_date, "--date")), ("place_code", place),
+                    ("place_detail", place_detail), ("agency_code_", agency),
+                    ("suspects_case_number", suspects_case_number), ("notes", notes)))
+    if operation_date == "":
+        given["operation_date"] = None
+    names = {**OPERATION_OPTIONS, "agency_code_": "--agency"}
+    _options(lambda: write(engine, lambda s: update_operation(s, code, actor=actor, reason=reason, **given)), names)
+    console.print(f"operation {code} updated ({', '.join(names.get(k, k) for k in given)})", highlight=False)
 
 
 # ----------------------------------------------------------------------------------------

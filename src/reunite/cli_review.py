@@ -89,6 +89,12 @@ def _personal_lines(side: str, personal: dict | None) -> list[tuple[str, str]]:
     return out
 
 
+def _day(value: str | None, option: str):
+    from reunite.cli_cases import _date
+
+    return _date(value, option)
+
+
 @candidates_app.callback()
 def candidates(ctx: typer.Context,
                status: str = typer.Option(None, "--status", help="new, assigned, under_review, "
@@ -102,6 +108,12 @@ def candidates(ctx: typer.Context,
                flagged: bool = typer.Option(None, "--flagged/--not-flagged", help="With (without) identity flags."),
                below_threshold: bool = typer.Option(None, "--below-threshold/--above-threshold",
                                                     help="Reviewed candidates flagged below the review threshold."),
+               max_log10_lr: float = typer.Option(None, "--max-log10-lr", help="At most this log10 LR."),
+               family_type: str = typer.Option(None, "--family-type", help="The family's type, e.g. both_parents."),
+               created_from: str = typer.Option(None, "--created-from",
+                                                help="Found by a search on or after this day (YYYY-MM-DD)."),
+               created_to: str = typer.Option(None, "--created-to",
+                                              help="Found by a search on or before this day (YYYY-MM-DD)."),
                sort: str = typer.Option("lr", "--sort", help="lr (highest first) or id."),
                limit: int = typer.Option(50, "--limit", help="At most this many (1 to 500)."),
                cursor: str = typer.Option(None, "--cursor", help="The next page (printed under the table)."),
@@ -120,7 +132,8 @@ def candidates(ctx: typer.Context,
     engine, _, actor = acting(as_user)
     filters = dict(status=status, assignee=assignee, min_log10_lr=min_log10_lr, unidentified=unidentified,
                    family=family, report=report, jurisdiction=jurisdiction, flagged=flagged,
-                   below_threshold=below_threshold, sort=sort)
+                   below_threshold=below_threshold, sort=sort, max_log10_lr=max_log10_lr, family_type=family_type,
+                   created_from=_day(created_from, "--created-from"), created_to=_day(created_to, "--created-to"))
     if csv_out is not None:
         def every(s):
             rows, page_cursor = [], None
@@ -305,5 +318,15 @@ def reject(candidate_id: int = typer.Argument(...), reason: str = typer.Option(.
            as_user: str = AS_USER) -> None:
     """Reject a candidate, with the reason."""
     from reunite.cases.review import reject as run
+
+    _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, reason=reason))
+
+
+@candidates_app.command("set-aside")
+def set_aside(candidate_id: int = typer.Argument(...),
+              reason: str = typer.Option(..., "--reason", help="Why (a duplicate, a sample of someone else ...)."),
+              as_user: str = AS_USER) -> None:
+    """Set an open candidate aside (a reviewer), with the reason."""
+    from reunite.cases.review import set_aside_by_reviewer as run
 
     _step(as_user, candidate_id, lambda s, a: run(s, candidate_id, actor=a, reason=reason))

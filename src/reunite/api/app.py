@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app()``; ``reunite serve`` runs it with Uvicorn.
 
 Every response carries the security headers (errors and 500s too).  Request bodies: JSON
-(``application/json`` or ``+json``) everywhere, ``multipart/form-data`` only for file imports;
+(``application/json`` or ``+json``) everywhere, ``multipart/form-data`` only for file imports
+and ``/documents/verify``;
 other types (forms, text) are refused with 415, so a page on another site cannot post a simple
 form (login CSRF).  A body over :data:`MAX_JSON_BYTES` (uploads: :data:`MAX_UPLOAD_BYTES`) is
 refused with 413, whether it announces its length or not.  The docs page is Swagger UI served
@@ -126,6 +127,7 @@ class BodyRules:
         self.app = app
         self.api_prefix = api_prefix
         self.upload_prefix = f"{api_prefix}/imports"
+        self.upload_paths = (f"{api_prefix}/documents/verify",)  # one PDF checked (multipart)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -135,7 +137,8 @@ class BodyRules:
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         # the web pages post forms (their CSRF field is checked by reunite.web.pages.checked_form);
         # a page's file upload (multipart) may be as large as an API import
-        upload = scope["path"].startswith(self.upload_prefix) or (page and media_type == "multipart/form-data")
+        upload = (scope["path"].startswith(self.upload_prefix) or scope["path"] in self.upload_paths
+                  or (page and media_type == "multipart/form-data"))
         limit = MAX_UPLOAD_BYTES if upload else MAX_JSON_BYTES
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()

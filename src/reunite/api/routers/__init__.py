@@ -4,6 +4,7 @@ from reunite.api.routers import (
     audit,
     auth,
     candidates,
+    documents,
     imports,
     notifications,
     operations,
@@ -11,10 +12,11 @@ from reunite.api.routers import (
     registration,
     reports,
     searches,
+    statistics,
     unidentified,
     users,
 )
 
 ROUTERS = [auth.router, users.router, audit.router, reports.router, operations.router, unidentified.router,
            registration.router, candidates.router, outcomes.router, notifications.router, imports.router,
-           searches.router, users.jurisdictions_router, users.agencies_router]
+           searches.router, documents.router, statistics.router, users.jurisdictions_router, users.agencies_router]

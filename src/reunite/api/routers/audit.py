@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from reunite.api.deps import get_settings_dep, reader, requires
+from reunite.api.routers.documents import IssuedPage
 from reunite.audit import service
 from reunite.security.actor import Actor
 
@@ -74,3 +76,12 @@ def verify(expect_head: str | None = Query(None, max_length=100, description="SE
 def head(actor: Actor = Depends(requires("audit:verify")), session=Depends(reader)):
     seq, mac = service.chain_head(session, actor=actor)
     return HeadOut(seq=seq, mac=mac, head=f"{seq}:{mac}")
+
+
+@router.get("/documents", summary="Issued PDF reports, newest first (auditors: every one)")
+def issued_documents(kind: Literal["kinship", "operation", "statistics"] | None = None,
+                     cursor: str | None = Query(None, max_length=200), limit: int | None = Query(None, ge=1, le=500),
+                     actor: Actor = Depends(requires("audit:read")), session=Depends(reader)) -> IssuedPage:
+    from reunite.api.routers.documents import issued_page
+
+    return issued_page(session, actor, kind, cursor, limit)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,7 +16,7 @@ from reunite.api.deps import SESSION_COOKIE, authenticated, client_address, get_
 from reunite.api.errors import error_body
 from reunite.security import login as login_service
 from reunite.security.actor import Actor
-from reunite.security.users import change_own_password
+from reunite.security.users import change_own_password, own_account, set_language
 from reunite.store.db import write_transaction
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -159,3 +160,26 @@ def change_password(body: PasswordChange, request: Request, actor: Actor = Depen
     write_transaction(engine, lambda s: change_own_password(s, actor=actor, old_password=body.old_password,
                                                             new_password=body.new_password, keep_token_id=keep))
     return Response(status_code=204)
+
+
+class LanguageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["en", "zh_CN"] | None = Field(description="null: the browser's language")
+
+
+class LanguageOut(BaseModel):
+    username: str
+    language: str | None
+
+
+@router.get("/language", response_model=LanguageOut, summary="One's saved language (null: the browser's)")
+def my_language(actor: Actor = Depends(authenticated), session=Depends(reader)):
+    account = own_account(session, actor=actor)
+    return LanguageOut(username=account.user.username, language=account.language)
+
+
+@router.put("/language", response_model=LanguageOut,
+            summary="Save one's language for pages, e-mails and notifications (audited)")
+def save_language(body: LanguageIn, actor: Actor = Depends(authenticated), engine=Depends(get_engine)):
+    account = write_transaction(engine, lambda s: set_language(s, actor=actor, language=body.language))
+    return LanguageOut(username=account.user.username, language=account.language)

@@ -7,9 +7,11 @@ on it).  Reading one candidate is a write transaction: reading names is audited.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from reunite.api.deps import get_engine, get_model, get_settings_dep, reader, requires
@@ -94,6 +96,11 @@ def list_candidates(status: Status | None = None, assignee: str | None = Query(N
                     report: str | None = Query(None, min_length=1, max_length=128),
                     jurisdiction: str | None = Query(None, min_length=1, max_length=32),
                     flagged: bool | None = None, below_threshold: bool | None = None,
+                    max_log10_lr: float | None = Query(None, ge=-1000, le=1000),
+                    family_type: str | None = Query(None, min_length=1, max_length=64,
+                                                    description="the family's type, e.g. both_parents"),
+                    created_from: date | None = Query(None, description="found by a search on or after this day"),
+                    created_to: date | None = Query(None, description="found by a search on or before this day"),
                     sort: Literal["lr", "id"] = "lr", cursor: str | None = Query(None, max_length=400),
                     limit: int | None = Query(None, ge=1, le=500),
                     actor: Actor = Depends(requires("candidate:read")), session=Depends(reader),
@@ -102,8 +109,24 @@ def list_candidates(status: Status | None = None, assignee: str | None = Query(N
                                    min_log10_lr=min_log10_lr, unidentified=unidentified, family=family,
                                    report=report, jurisdiction=jurisdiction, flagged=flagged,
                                    below_threshold=below_threshold, sort=sort, cursor=cursor, limit=limit,
-                                   settings=settings)
+                                   settings=settings, max_log10_lr=max_log10_lr, family_type=family_type,
+                                   created_from=created_from, created_to=created_to)
     return CandidatePage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get("/family-types", response_model=list[str], summary="The family types held (the list's filter)")
+def family_types(actor: Actor = Depends(requires("candidate:read")), session=Depends(reader)):
+    return service.family_types(session, actor=actor)
+
+
+class ReviewerOut(BaseModel):
+    username: str
+    display_name: str | None
+
+
+@router.get("/reviewers", response_model=list[ReviewerOut], summary="The active reviewers (to assign to)")
+def list_reviewers(actor: Actor = Depends(requires("candidate:read")), session=Depends(reader)):
+    return review.reviewers(session, actor=actor)
 
 
 @router.get("/{candidate_id}", response_model=dict[str, Any],
@@ -112,6 +135,21 @@ def get_candidate(candidate_id: int = CANDIDATE_ID, actor: Actor = Depends(requi
                   engine=Depends(get_engine), settings=Depends(get_settings_dep)):
     return write_transaction(engine, lambda s: service.candidate_detail(s, candidate_id, actor=actor,
                                                                         settings=settings))
+
+
+@router.get("/{candidate_id}/page", response_model=dict[str, Any],
+            summary="What the candidate page shows: the detail, both pedigrees, the steps you may take, the "
+                    "reviewers, the confirmation targets, the verbal scale")
+def get_candidate_page(candidate_id: int = CANDIDATE_ID, actor: Actor = Depends(requires("candidate:read")),
+                       engine=Depends(get_engine), settings=Depends(get_settings_dep)):
+    return jsonable_encoder(write_transaction(engine, lambda s: service.candidate_page(
+        s, candidate_id, actor=actor, settings=settings)))
+
+
+@router.get("/{candidate_id}/steps", response_model=list[str], summary="The review steps you may take now")
+def get_steps(candidate_id: int = CANDIDATE_ID, actor: Actor = Depends(requires("candidate:read")),
+              session=Depends(reader)):
+    return review.steps_for(session, candidate_id, actor=actor)
 
 
 @router.get("/{candidate_id}/history", response_model=list[dict[str, Any]], summary="The candidate's history")
@@ -180,3 +218,17 @@ def reject(body: Reject, candidate_id: int = CANDIDATE_ID, actor: Actor = Depend
            engine=Depends(get_engine)):
     return _step(engine, candidate_id, lambda s: review.reject(s, candidate_id, actor=actor, reason=body.reason,
                                                                version=body.version))
+
+
+class SetAside(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=4000, description="why (a duplicate, a sample of someone else ...)")
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+@router.post("/{candidate_id}/set-aside", response_model=ReviewState,
+             summary="A reviewer sets an open candidate aside, with a reason")
+def set_aside(body: SetAside, candidate_id: int = CANDIDATE_ID, actor: Actor = Depends(requires("candidate:review")),
+              engine=Depends(get_engine)):
+    return _step(engine, candidate_id, lambda s: review.set_aside_by_reviewer(
+        s, candidate_id, actor=actor, reason=body.reason, version=body.version))

@@ -29,6 +29,20 @@ class OperationCreate(BaseModel):
     notes: str | None = Field(None, max_length=10_000)
 
 
+class OperationPatch(BaseModel):
+    """Only the fields given change (null clears one); ``reason`` is kept with the earlier version."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+    name: str | None = Field(None, max_length=1000)
+    operation_date: date | None = None
+    place_code: str | None = Field(None, min_length=1, max_length=32)
+    place_detail: str | None = Field(None, max_length=1000)
+    agency: str | None = Field(None, min_length=1, max_length=64)
+    suspects_case_number: str | None = Field(None, max_length=128)
+    notes: str | None = Field(None, max_length=10_000)
+
+
 class ChildOut(BaseModel):
     code: str
     sex: str
@@ -83,4 +97,15 @@ def create_operation(body: OperationCreate, actor: Actor = Depends(requires("ope
 
 @router.get("/{code}", response_model=OperationOut, summary="One operation with the children rescued")
 def get_operation(code: str = CODE, actor: Actor = Depends(requires("operation:read")), engine=Depends(get_engine)):
+    return write_transaction(engine, lambda s: service.show_operation(s, code, actor=actor))
+
+
+@router.patch("/{code}", response_model=OperationOut, summary="Edit a rescue operation (versioned, with the reason)")
+def patch_operation(body: OperationPatch, code: str = CODE, actor: Actor = Depends(requires("operation:write")),
+                    engine=Depends(get_engine)):
+    given = body.model_dump(exclude_unset=True)
+    reason = given.pop("reason")
+    if "agency" in given:
+        given["agency_code_"] = given.pop("agency")
+    write_transaction(engine, lambda s: service.update_operation(s, code, actor=actor, reason=reason, **given))
     return write_transaction(engine, lambda s: service.show_operation(s, code, actor=actor))

@@ -150,6 +150,16 @@ def overdue(actor: Actor = Depends(requires("outcome:read")), session: Session =
     return {"items": [f.to_dict() for f in page.items], "next_cursor": page.next_cursor}
 
 
+@router.get("/follow-ups/due", response_model=FollowUpPage)
+def due(actor: Actor = Depends(requires("outcome:read")), session: Session = Depends(reader),
+        within_days: int = Query(service.DUE_WINDOW_DAYS, ge=0, le=service.MAX_FOLLOW_UP_DAYS,
+                                 description="due within this many days from today (the overdue ones too)"),
+        cursor: Cursor = None, limit: Limit = 50):
+    """Follow-up visits not done and due within ``within_days`` days, overdue first, in your jurisdiction."""
+    page = service.due_follow_ups(session, actor=actor, within_days=within_days, cursor=cursor, limit=limit)
+    return {"items": [f.to_dict() for f in page.items], "next_cursor": page.next_cursor}
+
+
 @router.post("/follow-ups/{follow_up_id}/done", response_model=FollowUpOut)
 def follow_up_done(follow_up_id: Id, body: FollowUpDoneIn, actor: Actor = Depends(requires("outcome:write")),
                    engine=Depends(get_engine)):

@@ -180,6 +180,40 @@ def get_report(code: str = CODE, actor: Actor = Depends(requires("report:read"))
     return _show(engine, code, actor)
 
 
+class ReportPatch(BaseModel):
+    """Only the fields given change (null clears one); ``reason`` is kept with the earlier
+    version.  A change of the child's sex or dates searches the family again."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+    child_name: str | None = Field(None, max_length=255)
+    child_sex: Sex | None = None
+    child_birth_date: date | None = None
+    child_birth_date_latest: date | None = None
+    missing_date: date | None = None
+    missing_place_code: str | None = Field(None, min_length=1, max_length=32)
+    missing_place_detail: str | None = Field(None, **TEXT)
+    circumstances: str | None = Field(None, max_length=10_000)
+    contact_name: str | None = Field(None, max_length=255)
+    contact: str | None = Field(None, **TEXT)
+    investigator: str | None = Field(None, min_length=1, max_length=64)
+    agency: str | None = Field(None, min_length=1, max_length=64)
+
+
+@router.patch("/{code}", response_model=ReportOut,
+              summary="Edit a report's details (versioned, with the reason; the family searched again if needed)")
+def patch_report(body: ReportPatch, request: Request, code: str = CODE,
+                 actor: Actor = Depends(requires("report:write")), engine=Depends(get_engine)):
+    given = body.model_dump(exclude_unset=True)
+    reason = given.pop("reason")
+    if "agency" in given:
+        given["agency_code"] = given.pop("agency")
+    write_transaction(engine, lambda s: service.update_report(s, code, actor=actor, reason=reason, **given))
+    if set(service.SEARCHED_FIELDS) & set(given):
+        run_searches(request, actor)
+    return _show(engine, code, actor)
+
+
 @router.post("/{code}/references", response_model=ReportOut, status_code=201,
              summary="Add a family reference (the pedigree is versioned, the family searched again)")
 def add_reference(body: ReferenceAdd, request: Request, code: str = CODE,

@@ -223,10 +223,13 @@ def test_malformed_json_is_422(world):
 
 def test_security_headers_on_errors(world):
     client = world.client()
-    for r in (client.get(f"{API}/no/such/path"), client.get("/nothing"), client.get(f"{API}/auth/me")):
+    for r in (client.get(f"{API}/no/such/path"), client.get(f"{API}/nothing"), client.get(f"{API}/auth/me")):
         assert r.headers["x-content-type-options"] == "nosniff", r.status_code
         assert "content-security-policy" in r.headers
         assert set(r.json()) >= {"error", "message", "field"}
+    page = client.get("/nothing")  # outside the API: an error page, with the same headers
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in page.headers
     assert client.get(f"{API}/auth/me").headers["www-authenticate"] == "Bearer"
 
 

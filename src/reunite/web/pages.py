@@ -272,7 +272,13 @@ def render_text(request: Request, template: str, **context) -> str:
     user = current_web_user(request)
     lang = request_language(request)
     nav = [(path, label) for path, label, perm in NAV if user is not None and (perm is None or user.can(perm))]
-    base = dict(request=request, user=user, csrf=user.csrf if user else "", lang=lang, nav=nav,
+    unread = 0
+    if user is not None and user.can("notification:read"):
+        from reunite.cases.notifications import unread_count
+
+        with reader_session(request) as s:
+            unread = unread_count(s, actor=user.actor)
+    base = dict(request=request, user=user, csrf=user.csrf if user else "", lang=lang, nav=nav, unread=unread,
                 path=request.url.path, flash=_flash_of(request), next_url=next_of(request))
     base.update(context)
     with i18n.use_language(lang):

@@ -332,3 +332,54 @@ def test_cli_commands(world, monkeypatch, tmp_path):
     issued = json.loads(_cli("report", "issued", "--json", "--as", "inv_butuo"))
     assert issued["items"] and all(r["kind"] in registry.KINDS for r in issued["items"])
     _cli("report", "issued", "--as", "admin", code=1)
+
+
+# ---------------------------------------------------------------------------------------
+# the record pages' data, the administration's model pages
+
+
+def test_record_overviews_match_the_pages_services(world):
+    rw = world["rw"]
+    from reunite.cases import registration, unidentified
+    from reunite.cases.report_views import report_overview
+
+    code = f"R-{world['family']}"
+    butuo = rw.world.client("inv_butuo")
+    got = _ok(butuo.get(f"{API}/reports/{code}/overview"))
+    want = rw.write(lambda s: report_overview(s, code, actor=rw.actor("inv_butuo")))
+    assert got == json.loads(json.dumps(jsonable_encoder(want)))
+    assert got["report"]["status"] == "identified" and world["cid"] in [c["id"] for c in got["candidates"]]
+    assert got["report"]["child_name"]
+    other = _ok(rw.world.client("inv_zhaojue").get(f"{API}/reports/{code}/overview"))  # codes only
+    assert other["report"]["restricted"] and other["candidates"] is None and other["history"] == []
+    _refused(rw.world.client("admin").get(f"{API}/reports/{code}/overview"))
+    _refused(butuo.get(f"{API}/reports/R-NONE/overview"), 404)
+
+    child = _ok(rw.world.client("welfare_linyi").get(f"{API}/unidentified/{world['child']}/overview"))
+    want = rw.write(lambda s: unidentified.child_overview(s, world["child"], actor=rw.actor("welfare_linyi"),
+                                                          settings=rw.world.settings))
+    assert child == json.loads(json.dumps(jsonable_encoder(want))) and child["candidates"] is not None
+    _refused(rw.world.client("admin").get(f"{API}/unidentified/{world['child']}/overview"))
+
+    registrar = rw.world.client("registrar")
+    check = rw.write(lambda s: registration.list_checks(s, actor=rw.actor("registrar"), limit=1)).items
+    if check:
+        detail = _ok(registrar.get(f"{API}/registration-checks/{check[0]['code']}/detail"))
+        assert detail["code"] == check[0]["code"]
+    _refused(registrar.get(f"{API}/registration-checks/NONE/detail"), 404)
+    _refused(rw.world.client("admin").get(f"{API}/registration-checks/NONE/detail"))
+
+
+def test_model_pages_data(world):
+    rw = world["rw"]
+    admin = rw.world.client("admin")
+    model = _ok(admin.get(f"{API}/model"))
+    assert model["population"] == rw.world.model.population
+    kits = _ok(admin.get(f"{API}/model/kits"))
+    assert kits and all(k["loci"] for k in kits)
+    tables = _ok(admin.get(f"{API}/model/frequency-tables"))
+    name = tables[0]["population"]
+    table = _ok(admin.get(f"{API}/model/frequency-tables/{name}"))
+    assert table["loci"]
+    _refused(admin.get(f"{API}/model/frequency-tables/NOWHERE"), 404)
+    _refused(rw.world.client("inv_butuo").get(f"{API}/model/kits"))

@@ -6,6 +6,7 @@ from reunite.api.routers import (
     candidates,
     documents,
     imports,
+    model,
     notifications,
     operations,
     outcomes,
@@ -19,4 +20,5 @@ from reunite.api.routers import (
 
 ROUTERS = [auth.router, users.router, audit.router, reports.router, operations.router, unidentified.router,
            registration.router, candidates.router, outcomes.router, notifications.router, imports.router,
-           searches.router, documents.router, statistics.router, users.jurisdictions_router, users.agencies_router]
+           searches.router, documents.router, statistics.router, model.router, users.jurisdictions_router,
+           users.agencies_router]

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from reunite.api.deps import authenticated, get_engine, get_settings_dep, reader, requires
+from reunite.api.routers.statistics import day
 from reunite.reports import pdf, registry
 from reunite.security.actor import Actor
 from reunite.store.db import write_transaction
@@ -88,8 +89,8 @@ def issue_operation(code: str = Path(min_length=1, max_length=128, description="
 
 @router.post("/statistics", response_class=Response, responses=PDF_RESPONSES,
              summary="Issue the statistics report of a period (PDF)")
-def issue_statistics(start: date = Query(description="the period's first day"),
-                     end: date = Query(description="the period's last day"), lang: Lang | None = LANG,
+def issue_statistics(start: date = day("the period's first day", required=True),
+                     end: date = day("the period's last day", required=True), lang: Lang | None = LANG,
                      actor: Actor = Depends(requires("document:issue")), engine=Depends(get_engine),
                      settings=Depends(get_settings_dep)):
     return pdf_response(write_transaction(engine, lambda s: pdf.issue_statistics_report(

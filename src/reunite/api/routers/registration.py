@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from reunite.api.deps import get_engine, requires
@@ -92,3 +95,10 @@ def create_check(body: CheckCreate, request: Request, actor: Actor = Depends(req
 @router.get("/{code}", response_model=CheckOut, summary="One registration check")
 def get_check(code: str = CODE, actor: Actor = Depends(requires("registration:read")), engine=Depends(get_engine)):
     return write_transaction(engine, lambda s: service.show_check(s, code, actor=actor))
+
+
+@router.get("/{code}/detail", response_model=dict[str, Any],
+            summary="One check as its page shows it: with whether the child was searched against every family")
+def get_check_detail(code: str = Path(min_length=1, max_length=128, description="the check's code"),
+                     actor: Actor = Depends(requires("registration:read")), engine=Depends(get_engine)):
+    return jsonable_encoder(write_transaction(engine, lambda s: service.check_detail(s, code, actor=actor)))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from reunite.api.deps import get_engine, requires
@@ -178,6 +179,15 @@ def create_report(body: ReportCreate, request: Request, actor: Actor = Depends(r
 @router.get("/{code}", response_model=ReportOut, summary="One report")
 def get_report(code: str = CODE, actor: Actor = Depends(requires("report:read")), engine=Depends(get_engine)):
     return _show(engine, code, actor)
+
+
+@router.get("/{code}/overview", response_model=dict[str, Any],
+            summary="One report as its page shows it: places named, the family's candidates, the history")
+def get_report_overview(code: str = CODE, actor: Actor = Depends(requires("report:read")),
+                        engine=Depends(get_engine)):
+    from reunite.cases.report_views import report_overview
+
+    return jsonable_encoder(write_transaction(engine, lambda s: report_overview(s, code, actor=actor)))
 
 
 class ReportPatch(BaseModel):

@@ -16,6 +16,14 @@ from reunite.cases import statistics as service
 from reunite.security.actor import Actor
 
 router = APIRouter(prefix="/statistics", tags=["statistics"])
+#: the days a period may start or end (records of reunite are of this century; the bounds keep
+#: nonsense like year 0999 out of the month series)
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def day(description: str, required: bool = False):
+    """A period's day as a query parameter (YYYY-MM-DD, 1900 to 2999)."""
+    return Query(... if required else None, ge=FIRST_DAY, le=LAST_DAY, description=description)
 
 
 @router.get("/dashboard", response_model=dict[str, Any],
@@ -28,7 +36,7 @@ def dashboard(actor: Actor = Depends(authenticated), session=Depends(reader), se
 @router.get("/charts", response_model=dict[str, Any],
             summary="The charts' data: LR distribution, cases over time, province flows, identification by "
                     "family type (simulation)")
-def charts(start: date | None = None, end: date | None = None,
+def charts(start: date | None = day("the period's first day"), end: date | None = day("the period's last day"),
            flows_by: Literal["missing", "confirmed"] = Query("missing", description="the date that dates a flow"),
            actor: Actor = Depends(requires("statistics:read")), session=Depends(reader),
            settings=Depends(get_settings_dep)):
@@ -39,8 +47,8 @@ def charts(start: date | None = None, end: date | None = None,
 @router.get("/summary", response_model=dict[str, Any],
             summary="The numbers of a period (both days included): reports, candidates, operations, outcomes, "
                     "follow-ups, flows, months")
-def summary(start: date = Query(description="the period's first day"),
-            end: date = Query(description="the period's last day"),
+def summary(start: date = day("the period's first day", required=True),
+            end: date = day("the period's last day", required=True),
             actor: Actor = Depends(requires("statistics:read")), session=Depends(reader),
             settings=Depends(get_settings_dep)):
     return jsonable_encoder(service.period_summary(session, actor=actor, start=start, end=end, settings=settings))

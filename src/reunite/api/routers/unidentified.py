@@ -4,12 +4,13 @@ of unclear origin, begging children), their placement and details."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
-from reunite.api.deps import get_engine, requires
+from reunite.api.deps import get_engine, get_settings_dep, requires
 from reunite.api.routers.reports import run_searches
 from reunite.cases import unidentified as service
 from reunite.security.actor import Actor
@@ -116,6 +117,14 @@ def create_unidentified(body: UnidentifiedCreate, request: Request,
 def get_unidentified(code: str = CODE, actor: Actor = Depends(requires("unidentified:read")),
                      engine=Depends(get_engine)):
     return write_transaction(engine, lambda s: service.show_unidentified(s, code, actor=actor))
+
+
+@router.get("/{code}/overview", response_model=dict[str, Any],
+            summary="One person as their page shows them: with their candidates and outcomes (in your jurisdiction)")
+def get_unidentified_overview(code: str = CODE, actor: Actor = Depends(requires("unidentified:read")),
+                              engine=Depends(get_engine), settings=Depends(get_settings_dep)):
+    return jsonable_encoder(write_transaction(engine, lambda s: service.child_overview(s, code, actor=actor,
+                                                                                       settings=settings)))
 
 
 @router.patch("/{code}", response_model=UnidentifiedOut, summary="Change placement or details (versioned)")

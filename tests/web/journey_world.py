@@ -96,3 +96,52 @@ def make_journey_world(folder: Path, *, seed: int = 41) -> JourneyWorld:
         "confirmation": write_genotypes(lab / "confirmation.csv", {CONFIRMATION: profiles[CONFIRMATION]}),
     }
     return JourneyWorld(world=world, folder=folder, files=files, profiles=profiles)
+
+
+@dataclass
+class DemoWorld:
+    """The demo's simulated story (:func:`reunite.demo_workflow.run_workflow`) in a database of its own."""
+
+    url: str
+    engine: object
+    settings: object
+    model: object
+    result: object  # a WorkflowResult: accounts (with passwords), reports, operation, children, candidates
+
+    def upload_as_lab(self, samples: dict[str, dict], path: Path, *, lab: str = LAB_SICHUAN) -> None:
+        """The analyst imports ``samples`` (``{code: profile}``) through the service, as the CLI does."""
+        from reunite.cases.intake import import_file
+        from reunite.demo_workflow import _actor
+
+        import_file(self.engine, self.model, "genotypes", write_genotypes(path, samples),
+                    actor=_actor(self.engine, "analyst"), lab=lab)
+
+    def password(self, username: str) -> str:
+        return next(a.password for a in self.result.accounts if a.username == username)
+
+    def app(self):
+        from reunite.api.app import create_app
+
+        return create_app(settings=self.settings, engine=self.engine)
+
+
+def make_demo_world(folder: Path, *, seed: int = 2016) -> DemoWorld:
+    """The demo's users, reports, rescue operation, candidates (one confirmed with a return home,
+    one under review), registration checks and audit log, as ``make demo`` makes them."""
+    import json
+
+    from reunite.demo_workflow import POPULATION, run_workflow
+    from reunite.settings import load_settings
+    from reunite.store.db import make_engine, upgrade, write_transaction
+    from reunite.store.models import Setting
+    from reunite.store.profiles import GeneticModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{folder / 'demo.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    model = GeneticModel(POPULATION)
+    write_transaction(engine, lambda s: s.add(Setting(key="genetic_model", value=json.dumps(model.to_json()))))
+    settings = load_settings(env="development", database_url=url)
+    result = run_workflow(engine, model, data_dir=folder / "workflow", seed=seed, settings=settings)
+    return DemoWorld(url=url, engine=engine, settings=settings, model=model, result=result)

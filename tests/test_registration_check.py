@@ -86,10 +86,11 @@ def test_with_mutation_it_is_the_kinship_engine_on_an_explicit_pedigree(tmp_path
 
 
 def test_verbal_scale_and_mendel():
-    assert [verbal(x) for x in (0.0, 0.5, 5, 50, 5000, 5e5, 5e7, math.inf)] == [
+    assert [verbal(x) for x in (0.0, 0.5, 5, 50, 500, 5000, 5e5, 5e7, math.inf)] == [
         "supports non-parentage", "supports non-parentage", "weak/limited support for parentage",
         "moderate support for parentage", "moderately strong support for parentage", "strong support for parentage",
-        "very strong support for parentage", "very strong support for parentage"]
+        "very strong support for parentage", "extremely strong support for parentage",
+        "extremely strong support for parentage"]  # the ENFSI 2015 scale
     assert mendel_consistent(("12", "14"), ("12", "13"), ("14", "15"))
     assert mendel_consistent(("12", "14"), ("14", "14"), None)
     assert not mendel_consistent(("12", "12"), ("12", "13"), ("14", "15"))

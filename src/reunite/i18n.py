@@ -173,9 +173,11 @@ def format_lr(value: float | None) -> str:
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
-        return "∞"
+        return "∞" if value > 0 else "−∞"
     if value == 0:
         return "0"
     if 1e-3 <= abs(value) < 1e4:
-        return babel_numbers.format_decimal(value, format="#,##0.####", locale=_locale())
+        # at least 4 significant digits below 1 (0.001235, not 0.0012)
+        decimals = max(4, 3 - math.floor(math.log10(abs(value))))
+        return babel_numbers.format_decimal(value, format="#,##0." + "#" * decimals, locale=_locale())
     return babel_numbers.format_scientific(value, format="0.00E0", locale=_locale())

@@ -372,17 +372,23 @@ def pedigree_people(session: Session, candidate_id: int, *, actor: Actor) -> dic
     return {"family": family, "alternative": alternative}
 
 
-#: upper bounds of the verbal scale of a kinship LR (LR below the bound -> words), after the
-#: ENFSI guideline's scale for the support of H1 (related as stated) against H2 (unrelated)
-VERBAL_SCALE = ((1.0, "supports the alternative: unrelated (H2)"), (10.0, "weak support for the relationship (H1)"),
+#: upper bounds of the verbal scale of a kinship LR (LR below the bound -> words): the scale of
+#: the ENFSI Guideline for Evaluative Reporting in Forensic Science (2015), table p. 17 (LR 1;
+#: 2-10 weak; 10-100 moderate; 100-1,000 moderately strong; 1,000-10,000 strong;
+#: 10,000-1,000,000 very strong; 1,000,000 and above extremely strong), each bound belonging
+#: to the higher step (LR 10 is moderate support); LR exactly 1 supports neither proposition
+VERBAL_SCALE = ((1.0, "supports the alternative: unrelated (H2)"),
+                (math.nextafter(1.0, math.inf), "no support for either proposition (LR = 1)"),
+                (10.0, "weak support for the relationship (H1)"),
                 (100.0, "moderate support for the relationship (H1)"),
-                (1e4, "moderately strong support for the relationship (H1)"),
-                (1e6, "strong support for the relationship (H1)"),
-                (math.inf, "very strong support for the relationship (H1)"))
+                (1e3, "moderately strong support for the relationship (H1)"),
+                (1e4, "strong support for the relationship (H1)"),
+                (1e6, "very strong support for the relationship (H1)"),
+                (math.inf, "extremely strong support for the relationship (H1)"))
 
 
 def verbal_lr(lr: float | None) -> str:
-    """The verbal equivalent of a kinship LR (:data:`VERBAL_SCALE`)."""
+    """The verbal equivalent of a kinship LR (:data:`VERBAL_SCALE`, the ENFSI 2015 scale)."""
     if lr is None or (isinstance(lr, float) and math.isnan(lr)):
         return "inconclusive (no LR)"
     for bound, words in VERBAL_SCALE:

@@ -12,14 +12,17 @@ Every locus typed in the child and in a claimed parent is used (Amelogenin, X- a
 left out; the provenance's ``loci_left_out`` says which and why).  A locus is
 *inconsistent* when the child's genotype cannot be formed from the claimed parents' alleles
 without a mutation.  The verbal equivalent of the LR
-(:data:`VERBAL_SCALE`):
+(:data:`VERBAL_SCALE`), the scale of the ENFSI Guideline for Evaluative Reporting in
+Forensic Science (2015), the same bounds as the candidates' (:func:`reunite.cases.candidates.verbal_lr`):
 
     LR < 1             supports non-parentage
-    1 <= LR < 10       weak / limited support for parentage
+    LR = 1             no support for either proposition
+    1 < LR < 10        weak / limited support for parentage
     10 <= LR < 100     moderate support
-    100 <= LR < 10^4   moderately strong support
-    10^4 <= LR < 10^6  strong support
-    LR >= 10^6         very strong support
+    100 <= LR < 10^3   moderately strong support
+    10^3 <= LR < 10^4  strong support
+    10^4 <= LR < 10^6  very strong support
+    LR >= 10^6         extremely strong support
 
 A check is *flagged* when the LR is below ``settings.registration_lr_threshold`` (default
 10,000) or :data:`EXCLUSION_LOCI` or more loci are inconsistent (an exclusion): the
@@ -66,9 +69,12 @@ from reunite.store.profiles import GeneticModel, unpack_profile
 from reunite.store.genotype_import import unpack_y_profile
 
 #: upper bounds of the verbal scale (LR below the bound -> words)
-VERBAL_SCALE = ((1.0, "supports non-parentage"), (10.0, "weak/limited support for parentage"),
-                (100.0, "moderate support for parentage"), (1e4, "moderately strong support for parentage"),
-                (1e6, "strong support for parentage"), (math.inf, "very strong support for parentage"))
+VERBAL_SCALE = ((1.0, "supports non-parentage"),
+                (math.nextafter(1.0, math.inf), "no support for either proposition (LR = 1)"),
+                (10.0, "weak/limited support for parentage"),
+                (100.0, "moderate support for parentage"), (1e3, "moderately strong support for parentage"),
+                (1e4, "strong support for parentage"), (1e6, "very strong support for parentage"),
+                (math.inf, "extremely strong support for parentage"))
 #: this many inconsistent loci or more: an exclusion, whatever the LR
 EXCLUSION_LOCI = 3
 CHILD, FATHER, MOTHER = "CH", "AF", "MO"

@@ -77,10 +77,13 @@ def prior_text(p: float | None) -> str:
 
 
 def posterior_text(x) -> str:
-    """A posterior probability: six decimals, or as many nines as it has (never rounded to 1)."""
+    """A posterior probability: six decimals, or as many nines as it has (never rounded to 1),
+    three significant digits below 0.001 (never rounded to 0)."""
     x = as_float(x)
     if x is None or math.isnan(x):
         return "-"
+    if 0 < x < 1e-3:
+        return f"{x:.3g}"  # never rounded to 0
     if x < 0.999999:
         return f"{x:.6f}"
     if x >= 1:

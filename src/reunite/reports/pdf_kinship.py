@@ -71,16 +71,46 @@ def _frequencies(population: str, locus: str, alleles: list[str], observed: list
         table = get_population(population).locus(locus)
     except Exception:  # noqa: BLE001 - a locus without a table: no frequency to print
         return [(a, math.nan, False) for a in alleles]
-    names, freqs, _notes = prepare_afreq(table.afreq, observed=observed, n_individuals=table.n_individuals)
+    # as the engine does (reunite.genetics.kinship._prepare_marker): the table rescaled to sum
+    # to 1 first, then the observed alleles it lacks added and the whole renormalised
+    names, freqs, _notes = prepare_afreq(table.afreq, n_individuals=table.n_individuals)
+    missing = [a for a in dict.fromkeys(observed) if a not in set(names)]
+    if missing:
+        names, freqs, _notes = prepare_afreq(dict(zip(names, freqs)), observed=missing,
+                                             n_individuals=table.n_individuals, normalise=True)
     value = dict(zip(names, (float(f) for f in freqs)))
     return [(a, value.get(a, math.nan), a not in table.afreq) for a in dict.fromkeys(alleles)]
 
 
-def _mutation_rows(model, loci: list[str]) -> list[dict]:
+_RECORDED = re.compile(r"^female (\w+)\(rate=([0-9.eE+-]+)[^)]*\); male (\w+)\(rate=([0-9.eE+-]+)[^)]*\)$")
+
+
+def _mutation_rows(model, loci: list[str], recorded: dict | None = None) -> list[dict]:
+    """Per locus: the maternal and paternal rates the LR was computed with (the candidate's
+    provenance, ``recorded``; the current model only where the provenance has none)."""
     from reunite.genetics.rates import locus_rates
 
     out = []
     for locus in loci:
+        text = (recorded or {}).get(locus)
+        if text is not None:
+            m = _RECORDED.match(text)
+            if text == "none":
+                continue
+            if m:
+                try:
+                    now = model.locus_mutation(locus)
+                except Exception:  # noqa: BLE001
+                    now = None
+                same = now is not None and now.describe() == text
+                source = (locus_rates(locus).source if model.mutation_rate is None else "--mutation-rate") \
+                    if same else _("as recorded when the LR was computed")
+                out.append({"locus": locus, "female": float(m.group(2)), "male": float(m.group(4)),
+                            "source": source})
+                continue
+        if recorded:
+            continue  # recorded in a form not read here: no current rate printed in its place
+    for locus in (loci if not recorded else []):
         try:
             mutation = model.locus_mutation(locus)
         except Exception:  # noqa: BLE001
@@ -155,11 +185,24 @@ def kinship_facts(session: Session, candidate_id: int, *, actor: Actor, settings
         "confirmed_by": detail["confirmed_by"], "names": names, "people": people,
         "model": {"population": population, "sources": [source_title(s) for s in pop.sources],
                   "sample_size": pop.sample_size, "theta": prov.get("theta", model.theta),
-                  "description": prov.get("genetic_model") or model.describe(), "mutation": model.mutation,
+                  "description": prov.get("genetic_model") or model.describe(),
+                  "mutation": _recorded_mutation(prov.get("mutation")) or model.mutation,
                   "rare_allele_rule": prov.get("rare_allele_rule"), "software": prov.get("software"),
-                  "mutation_rates": _mutation_rows(model, [r["locus"] for r in rows])},
+                  "kit": ", ".join(prov.get("kit") or []),
+                  "mutation_rates": _mutation_rows(model, [r["locus"] for r in rows], prov.get("mutation"))},
         "software": f"reunite {__version__}",
     }
+
+
+def _recorded_mutation(recorded: dict | None) -> str | None:
+    """The mutation model(s) of the candidate's provenance (``stepwise``, ``none`` ...)."""
+    if not recorded:
+        return None
+    names = set()
+    for text in recorded.values():
+        found = re.findall(r"(\w+)\(rate=", text or "")
+        names.update(found or [text or "none"])
+    return ", ".join(sorted(names))
 
 
 def _pedigrees(session: Session, candidate_id: int, actor: Actor) -> dict | None:
@@ -199,7 +242,7 @@ def _freq_text(freqs: list[tuple[str, float, bool]]) -> str:
         if math.isnan(p):
             parts.append(f"{allele}: -")
         else:
-            parts.append(f"{allele}: {p:.4f}" + ("*" if rule else ""))
+            parts.append(f"{allele}: {p:.4g}" + ("*" if rule else ""))  # 4 significant digits
     return "\n".join(parts)
 
 
@@ -291,13 +334,14 @@ def _body(pdf: ReportPDF, f: dict) -> None:
         (_("Mutation model"), m["mutation"]),
         (_("Genetic model"), m["description"]),
         (_("Rare-allele rule"), m["rare_allele_rule"]),
+        (_("Loci of the computation"), m.get("kit")),
         (_("Software"), f["software"] + (f" ({_('LR computed by %(software)s') % dict(software=m['software'])})"
                                          if m.get("software") and m["software"] != f["software"] else "")),
     ], label_width=0.32)
     if m["mutation_rates"]:
         pdf.paragraph(_("Mutation rates per meiosis used for each locus:"), size=9)
         pdf.grid([_("Locus"), _("Maternal"), _("Paternal"), _("Source of the rate")],
-                 [[x["locus"], f"{x['female']:.5f}", f"{x['male']:.5f}", x["source"]] for x in m["mutation_rates"]],
+                 [[x["locus"], f"{x['female']:g}", f"{x['male']:g}", x["source"]] for x in m["mutation_rates"]],
                  widths=[0.2, 0.15, 0.15, 0.5], size=7.5)
 
     pdf.heading(_("Confirmation sample"))

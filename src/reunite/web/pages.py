@@ -238,6 +238,20 @@ NAV = [  # (path, label, permission): the menu, each entry shown to the users al
 ]
 
 
+def _posterior_text(value) -> str:
+    """A posterior as the kinship PDF prints it (never rounded to 0 or 1)."""
+    from reunite.reports.pdf_common import posterior_text
+
+    return posterior_text(value)
+
+
+def _prior_text(value) -> str:
+    """A prior as the kinship PDF prints it (``1/5,000``; never rounded to 0)."""
+    from reunite.reports.pdf_common import prior_text
+
+    return prior_text(value)
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("reunite.web", "templates"),
@@ -249,7 +263,8 @@ def environment() -> Environment:
                        datetime=lambda v, format="medium": i18n.format_datetime(v, format=format),
                        number=lambda v, digits=None: i18n.format_number(v, digits=digits),
                        percent=lambda v, digits=1: i18n.format_percent(v, digits=digits),
-                       lr=i18n.format_lr, urlquote=lambda v: quote(str(v), safe=""))
+                       lr=i18n.format_lr, urlquote=lambda v: quote(str(v), safe=""),
+                       posterior=_posterior_text, prior=_prior_text)
     env.globals.update(version=__version__, LANGUAGE_NAMES=i18n.LANGUAGE_NAMES, LANGUAGES=i18n.LANGUAGES,
                        HTML_LANG=i18n.HTML_LANG)
     return env

@@ -46,6 +46,7 @@ SHOWN = (N_("father"), N_("mother"), N_("parent"), N_("grandfather"), N_("grandm
          N_("supports the alternative: unrelated (H2)"), N_("weak support for the relationship (H1)"),
          N_("moderate support for the relationship (H1)"), N_("moderately strong support for the relationship (H1)"),
          N_("strong support for the relationship (H1)"), N_("very strong support for the relationship (H1)"),
+         N_("extremely strong support for the relationship (H1)"), N_("no support for either proposition (LR = 1)"),
          N_("inconclusive (no LR)"))
 
 #: codes the pages show in words: family types, child categories, history events, identity flags

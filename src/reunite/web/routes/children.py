@@ -42,6 +42,8 @@ LABELS: dict[str, dict[str, str]] = {
                "moderately strong support for parentage": N_("moderately strong support for parentage"),
                "strong support for parentage": N_("strong support for parentage"),
                "very strong support for parentage": N_("very strong support for parentage"),
+               "extremely strong support for parentage": N_("extremely strong support for parentage"),
+               "no support for either proposition (LR = 1)": N_("no support for either proposition (LR = 1)"),
                "inconclusive (the genotypes are impossible under both hypotheses)":
                    N_("inconclusive (the genotypes are impossible under both hypotheses)")},
 }

@@ -125,11 +125,17 @@ class DemoWorld:
         return create_app(settings=self.settings, engine=self.engine)
 
 
-def make_demo_world(folder: Path, *, seed: int = 2016) -> DemoWorld:
+def make_demo_world(folder: Path, *, seed: int = 2016, families: int = 0, unidentified: int = 0) -> DemoWorld:
     """The demo's users, reports, rescue operation, candidates (one confirmed with a return home,
-    one under review), registration checks and audit log, as ``make demo`` makes them."""
+    one under review), registration checks and audit log, as ``make demo`` makes them; with
+    ``families``, first a simulated national database of that many families and ``unidentified``
+    children, imported and searched (``make demo``'s first part, smaller)."""
+    import io
     import json
 
+    from rich.console import Console
+
+    from reunite.demo import run_database_demo
     from reunite.demo_workflow import POPULATION, run_workflow
     from reunite.settings import load_settings
     from reunite.store.db import make_engine, upgrade, write_transaction
@@ -137,11 +143,16 @@ def make_demo_world(folder: Path, *, seed: int = 2016) -> DemoWorld:
     from reunite.store.profiles import GeneticModel
 
     folder.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{folder / 'demo.db'}"
+    url = f"sqlite:///{folder / 'reunite.db'}"
+    model = GeneticModel(POPULATION)
+    if families:
+        run_database_demo(Console(file=io.StringIO()), seed=seed, out_dir=folder, num_families=families,
+                          num_unidentified=unidentified)
     engine = make_engine(url)
     upgrade(engine)
-    model = GeneticModel(POPULATION)
-    write_transaction(engine, lambda s: s.add(Setting(key="genetic_model", value=json.dumps(model.to_json()))))
+    if not families:
+        write_transaction(engine, lambda s: s.add(Setting(key="genetic_model",
+                                                          value=json.dumps(model.to_json()))))
     settings = load_settings(env="development", database_url=url)
     result = run_workflow(engine, model, data_dir=folder / "workflow", seed=seed, settings=settings)
     return DemoWorld(url=url, engine=engine, settings=settings, model=model, result=result)

@@ -164,8 +164,8 @@ def page_requires(permission: str):
 
 def safe_next(value: str | None, default: str = "/") -> str:
     """A redirect target from a form or query: a local path only (never ``//host`` or a URL)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or "\n" in value \
-            or "\r" in value:
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value \
+            or any(ord(c) < 32 or ord(c) == 127 for c in value):  # browsers drop tabs: "/\t/host" is "//host"
         return default
     return value
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from urllib.parse import quote
 
@@ -63,9 +64,9 @@ def _date(request: Request, name: str) -> date | None:
 def pdf_response(doc: pdf.IssuedDocument) -> Response:
     """The issued bytes as they are, as a download with the report's file name."""
     name = doc.filename
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "-")
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "-", name)  # no quote, CR/LF or ';' in the header
     return Response(content=doc.pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
         "Cache-Control": "no-store", "X-Reunite-Report-Number": str(doc.number)})
 
 

@@ -335,3 +335,18 @@ def test_the_same_numbers_on_postgresql(sw, tmp_path):
         pg.engine.dispose()
     finally:
         drop()
+
+
+def test_periods_outside_the_years_served_are_refused_by_name():
+    from datetime import date
+
+    import pytest
+
+    from reunite.cases.statistics import _check_period
+    from reunite.errors import ReuniteError
+
+    with pytest.raises(ReuniteError, match="start: expected a year from 1900"):
+        _check_period(date(999, 1, 1), None)
+    with pytest.raises(ReuniteError, match="end: expected a year"):
+        _check_period(None, date(3000, 1, 1))
+    _check_period(date(1900, 1, 1), date(2999, 12, 31))

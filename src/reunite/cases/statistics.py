@@ -151,10 +151,16 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+#: the periods a chart or report may cover (a series has one point per month)
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
 def _check_period(start: date | None, end: date | None) -> None:
     for name, value in (("start", start), ("end", end)):
         if value is not None and not isinstance(value, date):
             raise ReuniteError(f"{name}: expected a date (YYYY-MM-DD), found {value!r}")
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ReuniteError(f"{name}: expected a year from {MIN_YEAR} to {MAX_YEAR}, found {value.isoformat()}")
     if start is not None and end is not None and end < start:
         raise ReuniteError(f"end: expected a date on or after start ({start.isoformat()}), found {end.isoformat()}")
 
@@ -320,8 +326,8 @@ def cases_over_time(session: Session, *, actor: Actor, start: date | None = None
     known = sorted(set(new) | set(resolved) | set(reunions))
     if not known and (start is None or end is None):
         return []
-    first = start.strftime("%Y-%m") if start else known[0]
-    last = end.strftime("%Y-%m") if end else known[-1]
+    first = f"{start.year:04d}-{start.month:02d}" if start else known[0]
+    last = f"{end.year:04d}-{end.month:02d}" if end else known[-1]
     opened = sum(n for m, n in new.items() if m < first)
     closed = sum(n for m, n in resolved.items() if m < first)
     series = []

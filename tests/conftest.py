@@ -6,7 +6,7 @@ import pytest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent / "web"))
+sys.path.append(str(Path(__file__).parent / "web"))  # browser_support, web_client
 DATA = Path(__file__).parent / "data"
 
 

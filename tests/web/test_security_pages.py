@@ -405,6 +405,11 @@ def test_oversized_page_upload_is_refused(rw):
                                                           "content-type": "multipart/form-data; boundary=x"},
                            content=b"--x--")
     assert response.status_code == 413
+    for url in ("/login", "/reports/new"):  # pages without a file: a form's limit, before any login
+        response = web_client(rw.world).post(url, headers={"content-length": str(2**21),
+                                                          "content-type": "multipart/form-data; boundary=x"},
+                                             content=b"--x--")
+        assert response.status_code == 413, url
 
 
 def test_a_500_on_a_page_is_the_error_page_without_internals(rw, monkeypatch):

@@ -114,6 +114,7 @@ STARTUP_HOOKS: list = []  # functions(app) run by create_app (e.g. the in-memory
 MAX_JSON_BYTES = 2**20
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES + MAX_CONTROL_BYTES + 2**20  # the files and the form's other fields
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PAGE_UPLOADS = frozenset({"/imports/upload", "/documents/verify"})  # the pages that take a file
 
 
 def _json_response(status: int, kind: str, message: str, field: str | None = None) -> JSONResponse:
@@ -136,9 +137,10 @@ class BodyRules:
         page = not scope["path"].startswith(self.api_prefix + "/") and scope["path"] != self.api_prefix
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         # the web pages post forms (their CSRF field is checked by reunite.web.pages.checked_form);
-        # a page's file upload (multipart) may be as large as an API import
+        # a page's file upload (multipart) may be as large as an API import, on the upload pages only
+        # (not e.g. /login, which reads its form before anyone is logged in)
         upload = (scope["path"].startswith(self.upload_prefix) or scope["path"] in self.upload_paths
-                  or (page and media_type == "multipart/form-data"))
+                  or (page and media_type == "multipart/form-data" and scope["path"] in PAGE_UPLOADS))
         limit = MAX_UPLOAD_BYTES if upload else MAX_JSON_BYTES
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()

@@ -194,6 +194,7 @@ def test_from_report_to_return_home_in_the_browser(browser, tmp_path, lang):
         j.go(reviewer2, candidate_path)
         with reviewer2.expect_download() as download:
             reviewer2.get_by_role("link", name=j.t("Kinship report (PDF)")).first.click()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pdf = ARTIFACTS / f"{lang}-kinship-report.pdf"
         download.value.save_as(pdf)
         text = _pdf_text(pdf)

@@ -166,7 +166,9 @@ def _owner(session: Session, jurisdiction_id: int | None, agency_id: int | None)
     j = session.get(Jurisdiction, jurisdiction_id) if jurisdiction_id else None
     a = session.get(Agency, agency_id) if agency_id else None
     return {"jurisdiction": j.code if j else "CN", "jurisdiction_name": j.name if j else "National",
-            "agency": a.code if a else None, "agency_name": a.name if a else None}
+            "jurisdiction_name_zh": (j.name_zh if j else "全国") or None,
+            "agency": a.code if a else None, "agency_name": a.name if a else None,
+            "agency_name_zh": a.name_zh if a else None}
 
 
 def _detail(session: Session, kind: str, subject_id: int) -> dict | None:

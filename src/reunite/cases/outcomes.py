@@ -33,7 +33,7 @@ from reunite.cases.common import (
     keyset_page,
     user_by_name,
 )
-from reunite.cases.notifications import notify
+from reunite.cases.notifications import message, notify
 from reunite.cases.records import path_code
 from reunite.errors import Conflict, NotFound, ReuniteError
 from reunite.i18n import N_
@@ -287,10 +287,21 @@ def record_outcome(session: Session, *, actor: Actor, child_code: str, kind: str
         notify(session, user_id=officer_id, kind="outcome", entity="outcome", entity_id=row.id,
                subject=N_("You are the responsible officer of outcome %(outcome)s (%(kind)s) of child %(child)s"),
                body=N_("Recorded by %(user)s; %(n)s follow-up visit(s) scheduled."),
-               params={"outcome": row.id, "kind": kind, "child": child_code, "user": actor.username,
+               params={"outcome": row.id, "kind": _kind_words(kind), "child": child_code, "user": actor.username,
                        "n": len(days)})
     _tell_investigator(session, actor, row, child_code=child.code, officer_id=officer_id)
     return _views(session, actor, [row], with_follow_ups=True, with_notes=True)[0]
+
+
+#: an outcome's kind in words, put translated into the notifications (the web pages' words)
+KIND_NAMES = {"returned_home": N_("Returned home"), "family_refused": N_("Family refused or unsuitable"),
+              "welfare_placement": N_("Welfare placement"), "foster_care": N_("Foster care"),
+              "adoption_referral": N_("Referred for adoption")}
+
+
+def _kind_words(kind: str):
+    """The kind as a translated message in a notification (the code itself when unknown)."""
+    return message(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
 
 
 def _tell_investigator(session: Session, actor: Actor, row: Outcome, *, child_code: str,
@@ -308,7 +319,7 @@ def _tell_investigator(session: Session, actor: Actor, row: Outcome, *, child_co
     notify(session, user_id=investigator, kind="outcome", entity="outcome", entity_id=row.id,
            subject=N_("Outcome %(outcome)s (%(kind)s) recorded for child %(child)s of report %(report)s"),
            body=N_("Recorded by %(user)s on %(date)s."),
-           params={"outcome": row.id, "kind": row.kind, "child": child_code, "report": report_code,
+           params={"outcome": row.id, "kind": _kind_words(row.kind), "child": child_code, "report": report_code,
                    "user": actor.username, "date": row.outcome_date.isoformat()})
 
 

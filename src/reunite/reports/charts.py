@@ -15,6 +15,7 @@ import math
 from xml.sax.saxutils import escape, quoteattr
 
 from reunite.i18n import N_
+from reunite.i18n import gettext as _
 
 #: the simulated family types (reunite.simulate.FAMILY_TYPES), as people read them
 FAMILY_TYPE_LABELS = {
@@ -176,8 +177,9 @@ def lr_histogram_svg(log10_lrs: list[float] | None, *, thresholds: dict[str, flo
         body.append(_text(left, 18, title, size=14, weight="700"))
     total = sum(b["count"] for b in bins)
     above_n = sum(b["count"] for b in bins if b["lo"] >= notify)
-    desc = (f"{title}: {total} candidates with a finite LR between {power(min(b['lo'] for b in bins))} and "
-            f"{power(max(b['hi'] for b in bins))}; {above_n} at or above {power(notify)}.")
+    desc = _("%(title)s: %(n)s candidates with a finite LR between %(lo)s and %(hi)s; %(above)s at or above "
+             "%(notify)s.") % {"title": title, "n": total, "lo": power(min(b['lo'] for b in bins)),
+                               "hi": power(max(b['hi'] for b in bins)), "above": above_n, "notify": power(notify)}
     return _frame(width, height, title, desc, body, uid, defs=_hatch(uid))
 
 
@@ -245,9 +247,12 @@ def cases_over_time_svg(series: list[dict], *, title: str, labels: dict[str, str
                       extra=f' transform="rotate(-90 16 {_fmt(top + ph / 2)})"'))
     if heading:
         body.append(_text(left, 18, title, size=14, weight="700"))
-    desc = f"{title}: {series[0]['period']} to {series[-1]['period']}; " + "; ".join(
-        f"{labels.get(k, k)}: {sum(int(r.get(k, 0)) for r in series)} in all" if k != "open_cases"
-        else f"{labels.get(k, k)}: {int(series[-1].get(k, 0))} at the end" for k in keys) + "."
+    desc = _("%(title)s: %(first)s to %(last)s") % {"title": title, "first": series[0]['period'],
+                                                     "last": series[-1]['period']} + "; " + "; ".join(
+        _("%(series)s: %(n)s in all") % {"series": labels.get(k, k), "n": sum(int(r.get(k, 0)) for r in series)}
+        if k != "open_cases"
+        else _("%(series)s: %(n)s at the end") % {"series": labels.get(k, k), "n": int(series[-1].get(k, 0))}
+        for k in keys) + "."
     return _frame(width, height, title, desc, body, uid)
 
 
@@ -286,7 +291,7 @@ def flows_svg(flows: list[dict], *, title: str, top_n: int = 12, no_data: str = 
         return _empty(title, no_data, uid, width)
     shown = flows[:top_n]
     rows = [(f"{f['from_name']} {arrow} {f['to_name']}", f["count"], str(f["count"])) for f in shown]
-    desc = f"{title}: " + "; ".join(f"{label}: {text}" for label, _, text in rows) + "."
+    desc = f"{title}: " + "; ".join(f"{label}: {text}" for label, _count, text in rows) + "."
     return _bars(rows, title=title, desc=desc, top_max=_nice_max(max(f["count"] for f in shown)), uid=uid,
                  width=width, label_width=min(330, 40 + 8 * max(len(r[0]) for r in rows)), note=note,
                  heading=heading)
@@ -304,6 +309,6 @@ def share_by_family_type_svg(rows: list[dict], *, title: str, labels: dict[str, 
     labels = labels or FAMILY_TYPE_LABELS
     bars = [(labels.get(r["family_type"], r["family_type"]), float(r["share"] or 0.0),
              f"{round(100 * (r['share'] or 0))} % ({r['identified']}/{r['families']})") for r in rows]
-    desc = f"{title}: " + "; ".join(f"{label}: {text}" for label, _, text in bars) + "."
+    desc = f"{title}: " + "; ".join(f"{label}: {text}" for label, _share, text in bars) + "."
     return _bars(bars, title=title, desc=desc, top_max=1.0, uid=uid, width=width,
                  label_width=min(260, 40 + 8 * max(len(b[0]) for b in bars)), note=note, heading=heading)

@@ -43,6 +43,9 @@ router = APIRouter()
 ROLE_LABELS = {"analyst": N_("analyst"), "investigator": N_("investigator"), "reviewer": N_("reviewer"),
                "welfare": N_("welfare"), "registration": N_("registration"),
                "administrator": N_("administrator"), "auditor": N_("auditor")}
+#: the usual agency kinds in words (any other kind, typed by the administrator, is shown as typed)
+AGENCY_KINDS = {"police": N_("police agency"), "lab": N_("forensic DNA laboratory"),
+                "welfare": N_("child welfare agency"), "registration": N_("household registration office")}
 LEVEL_LABELS = {"national": N_("national"), "province": N_("province"), "prefecture": N_("prefecture"),
                 "county": N_("county")}
 MUTATION_LABELS = {"equal": N_("equal"), "proportional": N_("proportional"), "stepwise": N_("stepwise"),
@@ -253,7 +256,7 @@ def _places_page(request: Request, user: WebUser, *, error: str | None = None, s
         by_place.setdefault(code, []).append(agency)
     rows = [(j, j.path.count("/") - 1, by_place.get(j.code, [])) for j in places]
     return render(request, "admin/jurisdictions.html", status=status, rows=rows, places=places, error=error,
-                  values=values or {}, levels=LEVEL_LABELS)
+                  values=values or {}, levels=LEVEL_LABELS, agency_kinds={k: _(v) for k, v in AGENCY_KINDS.items()})
 
 
 @router.get("/admin/jurisdictions")

@@ -62,7 +62,8 @@ LABELS = {"both_parents": N_("both parents"), "mother_only": N_("mother only"), 
           "one_locus_apart": N_("one locus apart"), "superseded": N_("superseded"),
           "this_family_reference": N_("a reference of this family"),
           "other_family_reference": N_("a reference of another family"),
-          "unidentified": N_("another unidentified child"), "sample": N_("an imported sample")}
+          "unidentified": N_("another unidentified child"), "sample": N_("an imported sample"),
+          "report": N_("family of a missing-child report")}
 
 
 def when(value: str | None) -> str:

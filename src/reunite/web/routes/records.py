@@ -38,6 +38,8 @@ log = logging.getLogger("reunite.web")
 REFERENCE_ROWS = 4  # reference rows of the registration form (blank rows are ignored)
 SEXES = (("U", N_("unknown")), ("M", N_("male")), ("F", N_("female")))
 KINDS = (("genotypes", N_("genotypes")), ("families", N_("families")), ("unidentified", N_("unidentified persons")))
+#: the layouts of a genotype file (an import batch's kind is "genotypes (long)")
+LAYOUTS = {"long": N_("long format"), "wide": N_("wide format"), "genemapper": "GeneMapper", "osiris": "OSIRIS"}
 RELATION_NAMES = {
     "father": N_("father"), "mother": N_("mother"), "full_sibling": N_("full sibling"),
     "half_sibling_paternal": N_("paternal half-sibling"), "half_sibling_maternal": N_("maternal half-sibling"),
@@ -365,6 +367,7 @@ def imports_page(request: Request, user: WebUser = Depends(page_requires("data:i
     with reader_session(request) as s:
         page = intake.list_imports(s, actor=user.actor, kind=kind, cursor=request.query_params.get("cursor") or None)
     return render(request, "records/imports.html", page=page, kind=kind, kinds=_choices(KINDS),
+                  layouts={k: _(v) for k, v in LAYOUTS.items()},
                   base_query=urlencode({"kind": kind}) if kind else "")
 
 

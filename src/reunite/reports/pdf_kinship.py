@@ -38,7 +38,7 @@ from reunite.security.actor import Actor
 from reunite.settings import get_settings
 
 #: the verbal scale's reference (the candidate page's scale, :data:`reunite.cases.candidates.VERBAL_SCALE`)
-VERBAL_SOURCE = "after the ENFSI Guideline for Evaluative Reporting in Forensic Science (2015)"
+VERBAL_SOURCE = N_("after the ENFSI Guideline for Evaluative Reporting in Forensic Science (2015)")
 
 #: the review steps as shown in the report
 EVENT_LABELS = {"assign": N_("assigned"), "start_review": N_("review started"),
@@ -52,6 +52,15 @@ def verbal(lr) -> str:
     from reunite.cases.candidates import verbal_lr
 
     return _(verbal_lr(as_float(lr)))
+
+
+def _prior_basis(f: dict) -> str:
+    """The prior's basis in the report's language (the service's sentence when set by the server)."""
+    n = f.get("compatible_families")
+    if isinstance(n, int):
+        return _("1 / %(denominator)s: %(families)s families compatible with the child in sex and dates") % {
+            "denominator": f"{max(n, 2):,}", "families": f"{n:,}"}
+    return f["prior_source"]
 
 
 @lru_cache(maxsize=32)
@@ -178,7 +187,7 @@ def kinship_facts(session: Session, candidate_id: int, *, actor: Actor, settings
     return {
         "candidate": cand.id, "status": detail["status"], "lr": detail["lr"], "log10_lr": detail["log10_lr"],
         "loci_compared": detail["loci_compared"], "posterior": detail["posterior"], "prior": detail["prior"],
-        "prior_source": detail["prior_source"], "child": detail["child"], "family": detail["family"],
+        "prior_source": detail["prior_source"], "compatible_families": detail.get("compatible_families"), "child": detail["child"], "family": detail["family"],
         "references": references, "reference_codes": ref_codes, "loci": rows,
         "inconsistent_loci": detail["inconsistent_loci"], "flags": detail["flags"],
         "compatibility": detail["compatibility"], "confirmation_tests": tests, "history": events,
@@ -288,10 +297,10 @@ def _body(pdf: ReportPDF, f: dict) -> None:
         (_("Loci compared"), str(f["loci_compared"])),
         (_("Verbal equivalent"), verbal(f["lr"])),
         (_("Prior probability of H1"), prior_text(f["prior"])),
-        (_("Basis of the prior"), f["prior_source"]),
+        (_("Basis of the prior"), _prior_basis(f)),
         (_("Posterior probability of H1"), posterior_text(f["posterior"])),
     ], label_width=0.36)
-    pdf.paragraph(_("Verbal scale: %(source)s.") % dict(source=VERBAL_SOURCE), size=8.5, color=90)
+    pdf.paragraph(_("Verbal scale: %(source)s.") % dict(source=_(VERBAL_SOURCE)), size=8.5, color=90)
 
     people = f.get("people")
     if people:
@@ -329,7 +338,7 @@ def _body(pdf: ReportPDF, f: dict) -> None:
     pdf.facts([
         (_("Allele-frequency table"), m["population"]),
         (_("Source of the table"), "; ".join(m["sources"]) + " (reunite/data/SOURCES.md)"),
-        (_("Individuals typed per locus"), m["sample_size"]),
+        (_("Individuals typed per locus"), _("not stated") if m["sample_size"] == "not stated" else m["sample_size"]),
         (_("θ (coancestry, FST)"), f"θ = {as_float(m['theta']):g}"),
         (_("Mutation model"), m["mutation"]),
         (_("Genetic model"), m["description"]),
@@ -372,5 +381,5 @@ def _body(pdf: ReportPDF, f: dict) -> None:
                     "it and when are recorded in the audit log of reunite. Whether a copy is unaltered can be "
                     "checked with the command below or on the page Documents, Verify a PDF.") % dict(
                     number=pdf.number if pdf.number is not None else "-"), size=9)
-    pdf.paragraph("verify with: reunite report verify FILE.pdf", size=9)
+    pdf.paragraph(_("verify with: %(command)s") % {"command": "reunite report verify FILE.pdf"}, size=9)
 

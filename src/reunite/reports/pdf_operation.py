@@ -129,5 +129,5 @@ def render_operation(facts: dict, *, number: int | None, issued_at: datetime, la
                         "it and when are recorded in the audit log of reunite. Whether a copy is unaltered can be "
                         "checked with the command below or on the page Documents, Verify a PDF.")
                       % {"number": number if number is not None else "-"}, size=9)
-        pdf.paragraph("verify with: reunite report verify FILE.pdf", size=9)
+        pdf.paragraph(_("verify with: %(command)s") % {"command": "reunite report verify FILE.pdf"}, size=9)
         return pdf.to_bytes()

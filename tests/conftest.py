@@ -83,3 +83,15 @@ def pg_url():
         yield url
     finally:
         drop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_guard(request):
+    """Page tests (``tests/web/``) log in many times a minute from one address (the test
+    client): each starts with the per-process login rate limit cleared.  (One conftest for the
+    whole suite: tests import it by name.)"""
+    if "web" in request.node.path.parts:
+        from reunite.security.login import GUARD
+
+        GUARD.clear()
+    yield

@@ -80,6 +80,7 @@ def _view(session: Session, op: RescueOperation, path: str, actor: Actor) -> dic
     count = session.execute(select(func.count(Unidentified.id)).where(Unidentified.operation_id == op.id)).scalar()
     out.update(restricted=False, name=op.name, operation_date=iso(op.operation_date),
                place=code_of(session, op.place_id), place_name=place_label(session, op.place_id),
+               place_name_zh=place_label(session, op.place_id, language="zh_CN"),
                created_by=op.created_by, created_at=iso(op.created_at), children_count=count)
     if actor.sees_personal(path):
         out.update(place_detail=op.place_detail, suspects_case_number=op.suspects_case_number, notes=op.notes)

@@ -88,17 +88,23 @@ def resolve_place(session: Session, code: str | None, *, actor: Actor, what: str
     return row
 
 
-def place_label(session: Session, jurisdiction_id: int | None) -> str | None:
-    """``"Butuo, Liangshan, Sichuan (513429)"`` for a jurisdiction id (None for None)."""
+def place_label(session: Session, jurisdiction_id: int | None, *, language: str = "en") -> str | None:
+    """``"Butuo, Liangshan, Sichuan (513429)"`` for a jurisdiction id (None for None); with
+    ``language="zh_CN"`` the Chinese names from the province down, ``"四川省凉山彝族自治州布拖县
+    (513429)"`` (a level without a Chinese name keeps its English one)."""
     if jurisdiction_id is None:
         return None
     row = session.get(Jurisdiction, jurisdiction_id)
     if row is None:
         return None
     codes = row.path.strip("/").split("/")[1:][::-1]
-    named = dict(session.execute(select(Jurisdiction.code, Jurisdiction.name)
-                                 .where(Jurisdiction.code.in_(codes))).all()) if codes else {}
-    names = [named[code] for code in codes if code in named]
+    named = {code: (name, zh) for code, name, zh in session.execute(
+        select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.name_zh).where(Jurisdiction.code.in_(codes)))} \
+        if codes else {}
+    if language == "zh_CN":
+        names = [named[code][1] or named[code][0] for code in codes[::-1] if code in named]
+        return f"{''.join(names) or row.name_zh or row.name} ({row.code})"
+    names = [named[code][0] for code in codes if code in named]
     return f"{', '.join(names) or row.name} ({row.code})"
 
 

@@ -250,6 +250,11 @@ def _view(session: Session, u: Unidentified, path: str | None, actor: Actor, *, 
                    MissingReport.id == u.identified_report_id)).scalar() if u.identified_report_id else None)
     if full:
         out["found_place"] = u.found_place
+        if u.found_place_id is not None:  # the place named in Chinese, with the free-text detail
+            label = place_label(session, u.found_place_id)
+            detail = _place_detail(u.found_place, label)
+            zh = place_label(session, u.found_place_id, language="zh_CN")
+            out["found_place_zh"] = f"{zh}; {detail}" if detail else zh
         versions = session.execute(select(func.count(RecordVersion.id)).where(
             RecordVersion.entity == "unidentified", RecordVersion.entity_id == u.id)).scalar()
         out["version"] = 1 + (versions or 0)

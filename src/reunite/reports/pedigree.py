@@ -128,7 +128,7 @@ def _depths(ids, par, couples) -> dict[str, int]:
                 depth[pid] = max(depth[pid], 1 + max(ps))
 
     settle()
-    for _ in range(2 * len(ids) + 2):
+    for _round in range(2 * len(ids) + 2):
         changed = False
         for a, b in couples:
             if a and b and depth[a] != depth[b]:
@@ -297,7 +297,7 @@ class _Layout:
 
     def _place(self) -> None:
         self._down()
-        for _ in range(3):
+        for _round in range(3):
             self._up()
             self._down()
         left = min((self.x[p] - self.width[p] / 2 for p in self.ids), default=0.0)

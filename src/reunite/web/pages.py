@@ -29,6 +29,7 @@ import hmac
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -200,6 +201,23 @@ def field(form: FormData, name: str, *, required: bool = False, what: str | None
     if not isinstance(value, str):
         raise ReuniteError(f"{name}: " + _("expected text, found a file"))
     return value
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    """A date field or query parameter (YYYY-MM-DD, as a date input sends it); None when empty,
+    an error naming ``name`` otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ReuniteError(f"{name}: " + _("expected a date (YYYY-MM-DD), found %(value)s")
+                           % {"value": repr(value.strip()[:40])}) from None
+
+
+def query_date(request: Request, name: str) -> date | None:
+    """The date in query parameter ``name`` (see :func:`parse_date`)."""
+    return parse_date(request.query_params.get(name), name)
 
 
 # ---------------------------------------------------------------------------------------

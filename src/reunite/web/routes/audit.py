@@ -8,29 +8,17 @@
 
 from __future__ import annotations
 
-from datetime import date
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 
 from reunite.audit import service as audit_service
 from reunite.errors import ReuniteError
-from reunite.i18n import gettext as _
-from reunite.web.pages import WebUser, page_requires, reader_session, render
+from reunite.web.pages import WebUser, page_requires, parse_date, reader_session, render
 
 router = APIRouter()
 
 FILTERS = ("actor", "action", "entity", "entity_id", "since", "until")
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ReuniteError(f"{name}: " + _("expected a date YYYY-MM-DD, found %(value)s") % {"value": repr(value)[:40]}) \
-            from None
 
 
 def _filters(request: Request) -> dict:
@@ -41,7 +29,7 @@ def _page(request: Request, user: WebUser, *, verification=None):
     filters = _filters(request)
     error, page = None, None
     try:
-        since, until = _date(filters["since"], "since"), _date(filters["until"], "until")
+        since, until = parse_date(filters["since"], "since"), parse_date(filters["until"], "until")
         with reader_session(request) as s:
             page = audit_service.list_entries(
                 s, actor=user.actor, by=filters["actor"] or None, action=filters["action"] or None,

@@ -4,7 +4,6 @@ its numbers as a table."""
 
 from __future__ import annotations
 
-from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 
@@ -13,23 +12,12 @@ from reunite.errors import ReuniteError
 from reunite.i18n import N_
 from reunite.i18n import gettext as _
 from reunite.reports import charts
-from reunite.web.pages import WebUser, page_requires, reader_session, render
+from reunite.web.pages import WebUser, page_requires, query_date, reader_session, render
 
 router = APIRouter()
 
 #: how the flows are dated (query parameter ``flows_by``)
 FLOWS_BY = {"missing": N_("year the child went missing"), "confirmed": N_("year the identification was confirmed")}
-
-
-def _date(request: Request, name: str) -> date | None:
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        found = {"value": repr(raw[:40])}
-        raise ReuniteError(f"{name}: " + _("expected a date (YYYY-MM-DD), found %(value)s") % found) from None
 
 
 def _svgs(data: dict) -> dict[str, str]:
@@ -66,7 +54,7 @@ def charts_page(request: Request, user: WebUser = Depends(page_requires("statist
     form = {k: request.query_params.get(k, "") for k in ("start", "end", "flows_by")}
     flows_by = form["flows_by"] if form["flows_by"] in FLOWS_BY else "missing"
     try:
-        start, end = _date(request, "start"), _date(request, "end")
+        start, end = query_date(request, "start"), query_date(request, "end")
         with reader_session(request) as s:
             data = statistics.chart_data(s, actor=user.actor, start=start, end=end, flows_by=flows_by,
                                          settings=request.app.state.settings)

@@ -18,7 +18,7 @@ from reunite.errors import ReuniteError
 from reunite.i18n import N_, format_date
 from reunite.i18n import gettext as _
 from reunite.store.models_workflow import OUTCOME_KINDS, PLACEMENT_KINDS, UNIDENTIFIED_CATEGORIES
-from reunite.web.pages import WebUser, checked_form, field, page_requires, reader_session, redirect, render, write
+from reunite.web.pages import WebUser, checked_form, field, page_requires, redirect, render, write
 
 router = APIRouter()
 

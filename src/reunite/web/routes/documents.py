@@ -26,6 +26,7 @@ from reunite.web.pages import (
     WebUser,
     checked_form,
     page_requires,
+    query_date,
     reader_session,
     render,
     request_language,
@@ -48,17 +49,6 @@ VERIFY_STATUS = {"issued": N_("Verified: an unaltered issued report."),
 def _lang(request: Request) -> str:
     raw = request.query_params.get("lang")
     return i18n.check_language(raw, what="lang") if raw else request_language(request)
-
-
-def _date(request: Request, name: str) -> date | None:
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ReuniteError(f"{name}: " + _("expected a date (YYYY-MM-DD), found %(value)s")
-                           % {"value": repr(raw[:40])}) from None
 
 
 def pdf_response(doc: pdf.IssuedDocument) -> Response:
@@ -92,7 +82,7 @@ def operation_summary(code: str, request: Request, user: WebUser = Depends(page_
 def statistics_report(request: Request, user: WebUser = Depends(page_requires("document:issue"))):
     """The statistics report of a period, issued now."""
     lang = _lang(request)
-    start, end = _date(request, "start"), _date(request, "end")
+    start, end = query_date(request, "start"), query_date(request, "end")
     settings = request.app.state.settings
     doc = write(request, lambda s: pdf.issue_statistics_report(s, actor=user.actor, start=start, end=end,
                                                                language=lang, settings=settings))

@@ -30,7 +30,8 @@ from reunite.i18n import gettext as _
 from reunite.security.jurisdictions import list_jurisdictions
 from reunite.store.db import StoreError
 from reunite.store.models_workflow import REPORT_STATUSES
-from reunite.web.pages import WebUser, checked_form, field, page_requires, reader_session, redirect, render, write
+from reunite.web.pages import (WebUser, checked_form, field, page_requires, parse_date, reader_session, redirect,
+                                render, write)
 
 router = APIRouter()
 log = logging.getLogger("reunite.web")
@@ -65,14 +66,7 @@ assert set(RELATION_NAMES) == set(service.RELATIONS), "every relation has a name
 
 def _date(form, name: str) -> date | None:
     """A date field (YYYY-MM-DD, as a date input sends it), None when empty."""
-    value = field(form, name)
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        found = {"value": repr(value)[:40]}
-        raise ReuniteError(f"{name}: " + _("expected a date such as 2024-03-12, found %(value)s") % found) from None
+    return parse_date(field(form, name), name)
 
 
 def _error_field(exc: Exception) -> str | None:

@@ -412,15 +412,9 @@ def complete_follow_up(session: Session, *, actor: Actor, follow_up_id: int, don
     return _fu_view(row, code, _usernames(session, [row.officer_id]), path, actor.sees_personal(path), today)
 
 
-def overdue_follow_ups(session: Session, *, actor: Actor, today: date | None = None, cursor: str | None = None,
-                       limit: int | None = None) -> Page:
-    """Follow-up visits due before ``today`` and not done, in the actor's subtree, the most
-    overdue first (codes only)."""
-    actor.require("outcome:read")
-    today = today or _today()
+def _follow_up_page(session: Session, query, *, today: date, cursor: str | None, limit: int | None) -> Page:
+    """One page of ``query`` (follow-ups with their outcomes), earliest due first, keyset paged."""
     limit = check_limit(limit)
-    query = _scoped(select(FollowUp, Outcome).join(Outcome, Outcome.id == FollowUp.outcome_id), actor).where(
-        FollowUp.done_at.is_(None), FollowUp.due_date < today)
     after = decode_cursor(cursor)
     if after is not None:
         try:
@@ -442,6 +436,17 @@ def overdue_follow_ups(session: Session, *, actor: Actor, today: date | None = N
     return Page(items, next_cursor)
 
 
+def overdue_follow_ups(session: Session, *, actor: Actor, today: date | None = None, cursor: str | None = None,
+                       limit: int | None = None) -> Page:
+    """Follow-up visits due before ``today`` and not done, in the actor's subtree, the most
+    overdue first (codes only)."""
+    actor.require("outcome:read")
+    today = today or _today()
+    query = _scoped(select(FollowUp, Outcome).join(Outcome, Outcome.id == FollowUp.outcome_id), actor).where(
+        FollowUp.done_at.is_(None), FollowUp.due_date < today)
+    return _follow_up_page(session, query, today=today, cursor=cursor, limit=limit)
+
+
 DUE_WINDOW_DAYS = 30
 
 
@@ -456,21 +461,4 @@ def due_follow_ups(session: Session, *, actor: Actor, within_days: int = DUE_WIN
     today = today or _today()
     query = _scoped(select(FollowUp, Outcome).join(Outcome, Outcome.id == FollowUp.outcome_id), actor).where(
         FollowUp.done_at.is_(None), FollowUp.due_date <= today + timedelta(days=within_days))
-    after = decode_cursor(cursor)
-    if after is not None:
-        try:
-            due, last = date.fromisoformat(after["d"]), int(after["id"])
-        except (KeyError, TypeError, ValueError):
-            raise ReuniteError("cursor: not a cursor this server gave; start again without it") from None
-        query = query.where(or_(FollowUp.due_date > due, and_(FollowUp.due_date == due, FollowUp.id > last)))
-    limit = check_limit(limit)
-    rows = session.execute(query.order_by(FollowUp.due_date, FollowUp.id).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    codes = _child_codes(session, [o.unidentified_id for _, o in rows])
-    paths = _paths(session, [o.jurisdiction_id for _, o in rows])
-    names = _usernames(session, [f.officer_id for f, _ in rows])
-    items = [_fu_view(f, codes[o.unidentified_id], names, paths.get(o.jurisdiction_id), False, today)
-             for f, o in rows]
-    next_cursor = encode_cursor({"d": rows[-1][0].due_date.isoformat(), "id": rows[-1][0].id}) if more else None
-    return Page(items, next_cursor)
+    return _follow_up_page(session, query, today=today, cursor=cursor, limit=limit)

@@ -410,6 +410,10 @@ def test_oversized_page_upload_is_refused(rw):
                                                           "content-type": "multipart/form-data; boundary=x"},
                                              content=b"--x--")
         assert response.status_code == 413, url
+        assert response.headers["content-type"].startswith("text/html") and "The file is too large" in response.text
+    api = web_client(rw.world).post("/api/v1/auth/login", headers={"content-length": str(2**21),
+                                                                   "content-type": "application/json"}, content=b"{}")
+    assert api.status_code == 413 and api.json()["error"] == "too_large"  # the API's stays JSON
 
 
 def test_a_500_on_a_page_is_the_error_page_without_internals(rw, monkeypatch):

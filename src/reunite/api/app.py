@@ -148,7 +148,7 @@ class BodyRules:
         if length is not None and not length.strip().isdigit():
             refusal = _json_response(400, "invalid", f"Content-Length: expected a number of bytes, found {length[:20]!r}")
         elif length is not None and int(length) > limit:
-            refusal = self._too_large(limit)
+            refusal = self._too_large(limit, page=page)
         elif scope["method"] in BODY_METHODS and (chunked or (length or "0").strip() != "0"):
             media = headers.get("content-type", "").split(";")[0].strip().lower()
             json_type = media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -180,15 +180,30 @@ class BodyRules:
             nonlocal replaced
             if too_large and not replaced and message["type"] == "http.response.start":
                 replaced = True
-                return await self._too_large(limit)(scope, counted_receive, send)
+                return await self._too_large(limit, page=page)(scope, counted_receive, send)
             if not replaced:
                 await send(message)
 
         await self.app(scope, counted_receive, checked_send)
 
     @staticmethod
-    def _too_large(limit: int) -> JSONResponse:
-        return _json_response(413, "too_large", f"body: at most {limit / 2**20:,.0f} MiB")
+    def _too_large(limit: int, *, page: bool = False) -> Response:
+        """413: JSON on the API; on a page, a small page in the request's language (the
+        middleware answers before any route, so it is made here, without the database)."""
+        detail = f"at most {limit / 2**20:,.0f} MiB"
+        if not page:
+            return _json_response(413, "too_large", f"body: {detail}")
+        from html import escape
+
+        from reunite.i18n import HTML_LANG, current_language, gettext
+
+        title = escape(gettext("The file is too large"))
+        return HTMLResponse(f'<!doctype html><html lang="{HTML_LANG.get(current_language(), "en")}"><head>'
+                            f'<meta charset="utf-8"><title>{title}</title>'
+                            '<link rel="stylesheet" href="/static/reunite.css"></head><body><main id="main">'
+                            f'<h1>{title}</h1><p>{escape(detail)}</p><p><a href="/dashboard">'
+                            f'{escape(gettext("Back to the dashboard"))}</a></p></main></body></html>',
+                            status_code=413)
 
 
 def _swagger_ui_folder():

@@ -94,13 +94,11 @@ async def login(request: Request):
     response.set_cookie(CSRF_COOKIE, done.csrf_token, max_age=max_age, path="/", httponly=True,
                         samesite="strict", secure=secure)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    from sqlalchemy.orm import Session
+    from reunite.security.users import own_account
+    from reunite.web.pages import reader_session
 
-    from reunite.store.db import read_only
-    from reunite.store.models_workflow import User
-
-    with Session(read_only(engine)) as s:
-        saved = s.get(User, done.actor.user_id).language if done.actor.user_id else None
+    with reader_session(request) as s:
+        saved = own_account(s, actor=done.actor).language
     if saved:
         set_language_cookie(response, request, saved)
     return response

@@ -107,6 +107,10 @@ def test_from_report_to_return_home_through_the_cli(db_url, tmp_path, monkeypatc
     assert "returned_home" in out
     shown = _cli("outcome", "show", CHILD, "--as", "welfare_linyi")
     assert "identified" in shown and REPORT in shown
+    due = _cli("outcome", "due", "--within", "31", "--as", "welfare_linyi")
+    assert CHILD in due and "due within 31 days" in due  # the 30-day visit
+    assert "no follow-up visit due within 0 days" in _cli("outcome", "due", "--within", "0", "--as", "welfare_linyi")
+    assert "--within:" in _cli("outcome", "due", "--within", "-1", "--as", "welfare_linyi", code=1)
 
     # the auditor: the chain is intact and holds every step
     assert "audit chain intact" in _cli("audit", "verify", "--as", "auditor")

@@ -210,6 +210,34 @@ def outcome_overdue(
         console.print(f"more: --cursor {page.next_cursor}")
 
 
+@outcome_app.command("due")
+def outcome_due(
+    within: int = typer.Option(30, "--within", help="Days ahead (0: only the overdue ones)."),
+    cursor: str = typer.Option(None, "--cursor", help="The next page's cursor."),
+    limit: int = typer.Option(50, "--limit", help="Rows per page (1 to 500)."),
+    as_user: str = AS_USER,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Follow-up visits due within --within days in your jurisdiction, overdue ones first (the
+    web's /outcomes/follow-ups)."""
+    from reunite.cases.outcomes import due_follow_ups
+
+    engine, _, actor = acting(as_user)
+    try:
+        page = read(engine, lambda s: due_follow_ups(s, actor=actor, within_days=within, cursor=cursor,
+                                                    limit=limit))
+    except ReuniteError as exc:
+        raise ReuniteError(str(exc).replace("within_days:", "--within:", 1)) from None
+    if as_json:
+        return _json({"items": [f.to_dict() for f in page.items], "next_cursor": page.next_cursor})
+    if not page.items:
+        console.print(f"no follow-up visit due within {within} days")
+        return
+    print_table(_follow_up_table(page.items, f"follow-up visits due within {within} days (overdue first)"))
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
 # ---------------------------------------------------------------------------------------
 # inbox
 

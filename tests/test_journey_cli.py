@@ -107,6 +107,9 @@ def test_from_report_to_return_home_through_the_cli(db_url, tmp_path, monkeypatc
     assert "returned_home" in out
     shown = _cli("outcome", "show", CHILD, "--as", "welfare_linyi")
     assert "identified" in shown and REPORT in shown
+    board = _cli("dashboard", "--as", "welfare_linyi")
+    assert "follow-up visits due within 7 days: 0" in board and "confirmations pending: 0" in board  # visit 1: day 30
+    assert "open missing-child reports: 0" in _cli("dashboard", "--as", "inv_butuo")  # identified now
     due = _cli("outcome", "due", "--within", "31", "--as", "welfare_linyi")
     assert CHILD in due and "due within 31 days" in due  # the 30-day visit
     assert "no follow-up visit due within 0 days" in _cli("outcome", "due", "--within", "0", "--as", "welfare_linyi")

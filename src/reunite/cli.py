@@ -220,10 +220,12 @@ import_app = typer.Typer(help="Import genotypes, families and unidentified perso
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 from reunite.cli_corrections import correct_app  # noqa: E402
+from reunite.cli_stats import dashboard as _dashboard  # noqa: E402
 from reunite.cli_stats import stats as _stats  # noqa: E402
 
 app.add_typer(correct_app, name="correct")
 app.command("stats")(_stats)
+app.command("dashboard")(_dashboard)
 
 from reunite.cli_cases import child_app, operation_app, registration_app, report_app  # noqa: E402
 from reunite.cli_outcomes import inbox_app, outcome_app  # noqa: E402

@@ -4,7 +4,10 @@ The numbers come from the store's services; this module only prints them."""
 
 from __future__ import annotations
 
+import typer
 from rich.table import Table
+
+from reunite.cli_common import AS_USER
 
 #: ``reunite stats`` lists at most this many near-duplicate pairs (all are counted).
 MAX_LISTED_NEAR_DUPLICATES = 50
@@ -109,3 +112,34 @@ def _print_quality(session, model) -> None:
         if q[key]:
             shown = ", ".join(q[key][:20]) + (f" ... and {len(q[key]) - 20:,} more" if len(q[key]) > 20 else "")
             console.print(f"{what}: {shown}", markup=False, highlight=False, soft_wrap=True)
+
+
+def dashboard(
+    as_user: str = AS_USER,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of lines."),
+) -> None:
+    """What needs your attention (the web's dashboard): open reports, new candidates above the
+    threshold, reviews waiting, confirmations pending, follow-up visits due and overdue."""
+    import json
+
+    from reunite.cases.notifications import DUE_WITHIN_DAYS
+    from reunite.cases.statistics import dashboard as dashboard_service
+    from reunite.cli import console
+    from reunite.cli_common import acting, read
+
+    engine, _, actor = acting(as_user)
+    board = read(engine, lambda s: dashboard_service(s, actor=actor))
+    counts = {"open missing-child reports": board.open_reports,
+              "new candidates above the threshold": board.new_candidates,
+              "reviews waiting": board.reviews_waiting, "confirmations pending": board.confirmations_pending,
+              f"follow-up visits due within {DUE_WITHIN_DAYS} days": board.follow_ups_due, "follow-up visits overdue": board.follow_ups_overdue}
+    if as_json:
+        print(json.dumps(dict(zip(("open_reports", "new_candidates", "reviews_waiting", "confirmations_pending",
+                                   "follow_ups_due", "follow_ups_overdue"), counts.values())), indent=1))
+        return
+    shown = {k: v for k, v in counts.items() if v is not None}  # None: the user's roles do not read them
+    if not shown:
+        console.print(f"{actor.username}: nothing on the dashboard for your roles", highlight=False)
+        return
+    for what, n in shown.items():
+        console.print(f"{what}: {n:,}", highlight=False)

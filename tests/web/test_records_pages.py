@@ -91,6 +91,7 @@ def test_upload_a_bad_file_shows_the_line_and_imports_nothing(world):
     bad = upload(analyst, "bad.csv", ("\n".join(content) + "\n").encode())
     assert bad.status_code == 422
     assert "bad.csv" in bad.text and "<td class=\"num\">4</td>" in bad.text and "xx" in bad.text
+    assert "bad.csv: 1 problem; nothing was imported." in bad.text
     assert "reunite-upload" not in bad.text  # the server's temporary path is not shown
     listing = analyst.get("/imports")
     assert listing.status_code == 200 and "references.csv" in listing.text and "bad.csv" not in listing.text

@@ -27,6 +27,7 @@ from reunite.cases.report_views import report_overview
 from reunite.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ReuniteError
 from reunite.i18n import N_
 from reunite.i18n import gettext as _
+from reunite.i18n import ngettext
 from reunite.security.jurisdictions import list_jurisdictions
 from reunite.store.db import StoreError
 from reunite.store.models_workflow import REPORT_STATUSES
@@ -422,7 +423,10 @@ def upload(request: Request, user: WebUser = Depends(page_requires("data:import"
             message = str(exc).replace(temp + "/", "").replace(temp, "")
             texts = [t.replace(temp + "/", "").replace(temp, "") for t in getattr(exc, "problems", None) or []]
             problems = [_problem(t, name) for t in texts] or [_problem(message, name)]
-            return _upload_form(request, status=422, values=values, error=message.splitlines()[0],
+            summary = ngettext("%(file)s: %(num)s problem; nothing was imported.",
+                               "%(file)s: %(num)s problems; nothing was imported.", len(problems)) \
+                % {"file": name, "num": len(problems)}
+            return _upload_form(request, status=422, values=values, error=summary,
                                 problems=problems, error_field=problems[0]["field"])
         finally:
             shutil.rmtree(temp, ignore_errors=True)

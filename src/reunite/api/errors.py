@@ -30,6 +30,11 @@ def error_body(kind: str, message: str, *, field: str | None = None, **extra) ->
     return {"error": kind, "message": message, "field": field, **extra}
 
 
+def status_of(exc: ReuniteError) -> int:
+    """The HTTP status of a service's refusal (401, 403, 404, 409, 503; else 400)."""
+    return next((code for cls, code, _name in STATUS if isinstance(exc, cls)), 400)
+
+
 def _page_error(request: Request, status: int, message: str, headers: dict | None = None):
     """On a web page (any path outside /api/), the error as a page (None on the API)."""
     render = getattr(request.app.state, "render_error", None)
@@ -47,11 +52,8 @@ def _page_error(request: Request, status: int, message: str, headers: dict | Non
 def install(app: FastAPI) -> None:
     @app.exception_handler(ReuniteError)
     async def reunite_error(request: Request, exc: ReuniteError):
-        status, kind = 400, "invalid"
-        for cls, code, name in STATUS:
-            if isinstance(exc, cls):
-                status, kind = code, name
-                break
+        status = status_of(exc)
+        kind = next((name for cls, code, name in STATUS if isinstance(exc, cls)), "invalid")
         page = _page_error(request, status, str(exc))
         if page is not None:
             return page

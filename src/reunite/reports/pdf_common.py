@@ -35,9 +35,9 @@ VERIFY_LINE = "reunite report verify FILE.pdf"
 
 def font_path() -> str:
     """The CJK font's file (from the ``mplfonts`` package)."""
-    from reunite.web.app import cjk_font_path
+    from reunite.reports.fonts import source_font
 
-    path = cjk_font_path()
+    path = source_font()
     if path is None:  # pragma: no cover - a dependency of the package
         raise ReuniteError("PDF reports need the font Noto Sans CJK SC from the package 'mplfonts' "
                            "(pip install mplfonts)")

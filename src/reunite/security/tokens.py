@@ -59,8 +59,13 @@ def revoke_all(session: Session, user_id: int, *, by: str) -> int:
     return result.rowcount
 
 
+def csrf_matches(csrf_hash: str | None, csrf: str | None) -> bool:
+    """Whether ``csrf`` is the raw CSRF token of a session whose digest is ``csrf_hash``."""
+    return bool(csrf_hash and isinstance(csrf, str) and csrf and hmac.compare_digest(csrf_hash, digest(csrf)))
+
+
 def check_csrf(row: AuthToken, csrf: str | None) -> bool:
-    return bool(row.csrf_hash and csrf and hmac.compare_digest(row.csrf_hash, digest(csrf)))
+    return csrf_matches(row.csrf_hash, csrf)
 
 
 def actor_of(session: Session, user: User, *, address: str | None = None, via: str = "cli") -> Actor:

@@ -27,14 +27,6 @@ STATIC_MAX_AGE = 86400
 WEB_FONT = "NotoSansCJKsc-subset.otf"
 
 
-def cjk_font_path() -> Path | None:
-    """Noto Sans CJK SC (SIL Open Font License) from the ``mplfonts`` package: the PDF
-    reports embed (a subset of) it; the pages use :func:`reunite.web.fonts.subset_path`."""
-    from reunite.web.fonts import source_font
-
-    return source_font()
-
-
 class LanguageMiddleware:
     """Sets the language of the request (cookie, Accept-Language, REUNITE_LANGUAGE) for the
     services, views and templates that call :func:`reunite.i18n.gettext`."""
@@ -48,10 +40,6 @@ class LanguageMiddleware:
         request = Request(scope)
         with i18n.use_language(request_language(request)):
             await self.app(scope, receive, send)
-
-
-def is_page(request: Request, api_prefix: str = "/api/") -> bool:
-    return not request.url.path.startswith(api_prefix)
 
 
 ERROR_TITLES = {400: N_("The request could not be carried out"), 401: N_("Please log in"),

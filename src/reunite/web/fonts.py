@@ -10,23 +10,18 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+
+from reunite.reports.fonts import source_font
 
 SUBSET_VERSION = "1"
 _lock = threading.Lock()
 
 
-def source_font() -> Path | None:
-    """Noto Sans CJK SC Regular from the installed ``mplfonts`` package (None if absent)."""
-    try:
-        path = Path(str(files("mplfonts") / "fonts" / "NotoSansCJKsc-Regular.otf"))
-    except ModuleNotFoundError:  # pragma: no cover - a dependency
-        return None
-    return path if path.is_file() else None
-
-
-def characters() -> set[str]:
+@lru_cache(maxsize=1)
+def characters() -> frozenset[str]:
     """GB 2312 (levels 1 and 2, symbols), printable ASCII, and every character of the zh_CN
     catalogs and of the places table."""
     chars = {chr(c) for c in range(0x20, 0x7F)}
@@ -41,7 +36,7 @@ def characters() -> set[str]:
     texts.append((files("reunite") / "data" / "places.csv").read_text(encoding="utf-8"))
     for text in texts:
         chars.update(ch for ch in text if ord(ch) >= 0x2E80)
-    return chars
+    return frozenset(chars)
 
 
 def cache_folder() -> Path:

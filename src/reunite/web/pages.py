@@ -25,7 +25,6 @@ does not match the session's CSRF digest (a page of another site cannot read eit
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -178,14 +177,10 @@ def safe_next(value: str | None, default: str = "/") -> str:
 async def checked_form(request: Request) -> FormData:
     """Dependency: the posted form, after checking its ``csrf`` field against the session."""
     form = await request.form()
-    user = web_user(request)
-    row_hash = getattr(request.state, "csrf_hash", None)
-    token = form.get(CSRF_FIELD)
-    if not (row_hash and isinstance(token, str) and token
-            and hmac.compare_digest(row_hash, tokens.digest(token))):
+    web_user(request)  # logged in (else the login page); keeps the session's CSRF digest
+    if not tokens.csrf_matches(getattr(request.state, "csrf_hash", None), form.get(CSRF_FIELD)):
         raise PermissionDenied(_("The form has expired or did not come from this site: open the page again "
                                  "and resend it."))
-    del user
     return form
 
 

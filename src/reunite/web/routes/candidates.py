@@ -19,14 +19,14 @@ not take it, 400 for bad input), the text typed kept.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
 from starlette.datastructures import FormData
 
-from reunite.api.errors import STATUS
+from reunite.api.errors import status_of
 from reunite.cases import candidates as service
 from reunite.cases import confirmation, review
 from reunite import i18n
@@ -35,7 +35,8 @@ from reunite.i18n import N_
 from reunite.i18n import gettext as _
 from reunite.reports.pedigree import pedigree_svg
 from reunite.store.models_workflow import CANDIDATE_STATUSES
-from reunite.web.pages import WebUser, checked_form, field, page_requires, reader_session, redirect, render, write
+from reunite.web.pages import (WebUser, checked_form, field, page_requires, parse_date, reader_session, redirect,
+                                render, write)
 
 router = APIRouter()
 
@@ -96,14 +97,6 @@ DONE = {"assign": N_("The candidate was assigned."), "start_review": N_("The rev
         review.ATTACH_STEP: N_("The confirmation sample was attached and the LR computed again.")}
 
 
-def status_of(exc: ReuniteError) -> int:
-    """The HTTP status of a service's refusal (as the API answers it)."""
-    for cls, code, _name in STATUS:
-        if isinstance(exc, cls):
-            return code
-    return 400
-
-
 def _number(value: str | None, name: str) -> float | None:
     if value is None:
         return None
@@ -111,16 +104,6 @@ def _number(value: str | None, name: str) -> float | None:
         return float(value)
     except ValueError:
         raise ReuniteError(f"{name}: " + _("expected a number (log10 of the LR, e.g. 4), found %(value)s")
-                           % {"value": repr(value)}) from None
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ReuniteError(f"{name}: " + _("expected a date YYYY-MM-DD, found %(value)s")
                            % {"value": repr(value)}) from None
 
 
@@ -145,8 +128,8 @@ def candidate_list(request: Request, user: WebUser = Depends(page_requires("cand
                 min_log10_lr=_number(filters["min_log10_lr"] or None, "min_log10_lr"),
                 max_log10_lr=_number(filters["max_log10_lr"] or None, "max_log10_lr"),
                 jurisdiction=filters["jurisdiction"] or None, family_type=filters["family_type"] or None,
-                created_from=_day(filters["created_from"] or None, "created_from"),
-                created_to=_day(filters["created_to"] or None, "created_to"),
+                created_from=parse_date(filters["created_from"], "created_from"),
+                created_to=parse_date(filters["created_to"], "created_to"),
                 assignee=filters["assignee"] or None, sort=filters["sort"] or "lr", cursor=cursor)
         except ReuniteError as exc:
             error, status = str(exc), status_of(exc)

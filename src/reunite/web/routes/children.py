@@ -18,7 +18,8 @@ from reunite.errors import ReuniteError
 from reunite.i18n import N_, format_date
 from reunite.i18n import gettext as _
 from reunite.store.models_workflow import OUTCOME_KINDS, PLACEMENT_KINDS, UNIDENTIFIED_CATEGORIES
-from reunite.web.pages import WebUser, checked_form, field, page_requires, redirect, render, write
+from reunite.api.errors import status_of
+from reunite.web.pages import WebUser, checked_form, field, page_requires, parse_date, redirect, render, write
 
 router = APIRouter()
 
@@ -95,16 +96,6 @@ def page(request: Request, template: str, *, status: int = 200, **context):
     return render(request, template, status=status, **HELPERS, **context)
 
 
-def parse_date(value: str | None, name: str) -> date | None:
-    """A date field (YYYY-MM-DD) or None; the error names the field."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ReuniteError(f"{name}: expected a date (YYYY-MM-DD), found {value!r}") from None
-
-
 def query_of(filters: dict) -> str:
     """The filters given, as a query string (for the pager's next page)."""
     return urlencode({k: v for k, v in filters.items() if v})
@@ -155,7 +146,7 @@ def operation_create(request: Request, user: WebUser = Depends(page_requires("op
             agency_code_=values["agency"], suspects_case_number=values["suspects_case_number"],
             notes=values["notes"]))
     except ReuniteError as exc:
-        return page(request, "children/operation_form.html", status=exc_status(exc), values=values, editing=False,
+        return page(request, "children/operation_form.html", status=status_of(exc), values=values, editing=False,
                     personal=True, error=str(exc))
     return redirect(request, f"/operations/{quote(values['code'])}", flash=_("Rescue operation registered"))
 
@@ -197,7 +188,7 @@ def operation_update(request: Request, code: str, user: WebUser = Depends(page_r
         write(request, work)
     except ReuniteError as exc:
         personal = user.can("personal:read")
-        return page(request, "children/operation_form.html", status=exc_status(exc), values=values, editing=True,
+        return page(request, "children/operation_form.html", status=status_of(exc), values=values, editing=True,
                     personal=personal, code=code, error=str(exc))
     return redirect(request, f"/operations/{quote(code)}", flash=_("Rescue operation changed"))
 
@@ -255,7 +246,7 @@ def unidentified_create(request: Request, user: WebUser = Depends(page_requires(
             placement_name=v["placement_name"], jurisdiction_code=v["jurisdiction"], agency_code_=v["agency"],
             operation_code=v["operation_code"], given_name=v["given_name"]))
     except ReuniteError as exc:
-        return page(request, "children/unidentified_form.html", status=exc_status(exc), values=v, editing=False,
+        return page(request, "children/unidentified_form.html", status=status_of(exc), values=v, editing=False,
                     personal=True, error=str(exc))
     run_searches(request, user.actor)
     return redirect(request, f"/unidentified/{quote(v['code'])}",
@@ -289,17 +280,10 @@ def unidentified_update(request: Request, code: str, user: WebUser = Depends(pag
         write(request, lambda s: unidentified.edit_unidentified(s, code, actor=user.actor, reason=v["reason"],
                                                                 values=values))
     except ReuniteError as exc:
-        return page(request, "children/unidentified_form.html", status=exc_status(exc), values=v, editing=True,
+        return page(request, "children/unidentified_form.html", status=status_of(exc), values=v, editing=True,
                     personal=user.can("personal:read"), code=code, error=str(exc))
     run_searches(request, user.actor)
     return redirect(request, f"/unidentified/{quote(code)}", flash=_("Changes saved with their reason"))
-
-
-def exc_status(exc: ReuniteError) -> int:
-    """The HTTP status of a service error on a form page (as the API answers it)."""
-    from reunite.api.errors import STATUS
-
-    return next((code for cls, code, _name in STATUS if isinstance(exc, cls)), 400)
 
 
 def quote(value: str) -> str:

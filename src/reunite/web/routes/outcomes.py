@@ -6,12 +6,13 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from starlette.datastructures import FormData
 
+from reunite.api.errors import status_of
 from reunite.cases import outcomes
 from reunite.cases.delivery import deliver_pending
 from reunite.errors import ReuniteError
 from reunite.i18n import gettext as _
-from reunite.web.pages import WebUser, checked_form, field, page_requires, redirect, write
-from reunite.web.routes.children import exc_status, page, parse_date, query_filters, query_of
+from reunite.web.pages import WebUser, checked_form, field, page_requires, parse_date, redirect, write
+from reunite.web.routes.children import page, query_filters, query_of
 
 router = APIRouter()
 
@@ -61,7 +62,7 @@ def outcome_create(request: Request, tasks: BackgroundTasks, user: WebUser = Dep
             kind=field(form, "kind", required=True), outcome_date=day, officer=values["officer"],
             notes=values["notes"], follow_up_days=outcomes.parse_follow_up_days(values["follow_ups"])))
     except ReuniteError as exc:
-        return page(request, "outcomes/form.html", status=exc_status(exc), values=values, error=str(exc))
+        return page(request, "outcomes/form.html", status=status_of(exc), values=values, error=str(exc))
     tasks.add_task(deliver_pending, request.app.state.engine, request.app.state.settings)
     return redirect(request, f"/outcomes/{view.id}", flash=_("Outcome recorded"))
 
@@ -74,7 +75,7 @@ def outcome_detail(request: Request, outcome_id: int, user: WebUser = Depends(pa
 
 def _detail_with_error(request: Request, user: WebUser, outcome_id: int, exc: ReuniteError, values: dict):
     view = write(request, lambda s: outcomes.get_outcome(s, actor=user.actor, outcome_id=outcome_id))
-    return page(request, "outcomes/detail.html", status=exc_status(exc), outcome=view, values=values,
+    return page(request, "outcomes/detail.html", status=status_of(exc), outcome=view, values=values,
                 error=str(exc))
 
 

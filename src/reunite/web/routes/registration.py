@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 
+from reunite.api.errors import status_of
 from reunite.cases import registration
 from reunite.errors import ReuniteError
 from reunite.i18n import gettext as _
-from reunite.web.pages import WebUser, checked_form, field, page_requires, redirect, write
-from reunite.web.routes.children import exc_status, page, parse_date, query_filters, query_of, quote
+from reunite.web.pages import WebUser, checked_form, field, page_requires, parse_date, redirect, write
+from reunite.web.routes.children import page, query_filters, query_of, quote
 
 router = APIRouter()
 
@@ -52,7 +53,7 @@ def check_run(request: Request, user: WebUser = Depends(page_requires("registrat
             jurisdiction_code=v["jurisdiction"], agency_code_=v["agency"],
             threshold=settings.registration_lr_threshold).status)
     except ReuniteError as exc:
-        return page(request, "registration/form.html", status=exc_status(exc), values=v, error=str(exc))
+        return page(request, "registration/form.html", status=status_of(exc), values=v, error=str(exc))
     if status == "flagged":
         run_searches(request, user.actor)
         return redirect(request, f"/registration/{quote(v['code'])}", kind="info",

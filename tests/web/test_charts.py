@@ -83,6 +83,15 @@ def test_county_user_charts_are_scoped(sw):
     page = web_login(sw.world, "inv_zhaojue").get("/charts")
     assert page.status_code == 200
     svgs(page.text)
+    from reunite.cases import statistics
+
+    def total(user):
+        return sw.read(lambda s: statistics.lr_distribution(s, actor=sw.actor(user))["total"])
+
+    county, national = total("inv_zhaojue"), total("reviewer1")
+    assert county < national  # a county counts only the candidates of its own reports and children
+    histogram = next(t for t in svgs(page.text) if "LR" in (t.find(f"{NS}title").text or ""))
+    assert f"{county} " in (histogram.find(f"{NS}desc").text or "") or county == 0
 
 
 def test_empty_charts_say_so():

@@ -248,6 +248,9 @@ app.add_typer(inbox_app, name="inbox")
 from reunite.cli_serve import serve as _serve  # noqa: E402
 
 app.command("serve")(_serve)
+from reunite.cli_identify import identify as _identify  # noqa: E402
+
+app.command("identify")(_identify)
 
 
 def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):

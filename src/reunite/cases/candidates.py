@@ -25,6 +25,7 @@ from reunite.cases.records import created_filter, details_of
 from reunite.cases.review import candidate_or_404, event_dict, sides, tests_of
 from reunite.errors import ReuniteError
 from reunite.genetics.kinship import json_number
+from reunite.genetics.verbal import ENFSI_2015, upper_bound_table, verbal_equivalent
 from reunite.security.actor import Actor
 from reunite.search.research import flag_list
 from reunite.settings import get_settings
@@ -375,28 +376,23 @@ def pedigree_people(session: Session, candidate_id: int, *, actor: Actor) -> dic
 
 
 #: upper bounds of the verbal scale of a kinship LR (LR below the bound -> words): the scale of
-#: the ENFSI Guideline for Evaluative Reporting in Forensic Science (2015), table p. 17 (LR 1;
-#: 2-10 weak; 10-100 moderate; 100-1,000 moderately strong; 1,000-10,000 strong;
-#: 10,000-1,000,000 very strong; 1,000,000 and above extremely strong), each bound belonging
-#: to the higher step (LR 10 is moderate support); LR exactly 1 supports neither proposition
-VERBAL_SCALE = ((1.0, "supports the alternative: unrelated (H2)"),
-                (math.nextafter(1.0, math.inf), "no support for either proposition (LR = 1)"),
-                (10.0, "weak support for the relationship (H1)"),
-                (100.0, "moderate support for the relationship (H1)"),
-                (1e3, "moderately strong support for the relationship (H1)"),
-                (1e4, "strong support for the relationship (H1)"),
-                (1e6, "very strong support for the relationship (H1)"),
-                (math.inf, "extremely strong support for the relationship (H1)"))
+#: the ENFSI Guideline for Evaluative Reporting in Forensic Science (2015), defined in
+#: :data:`reunite.genetics.verbal.ENFSI_2015` (each bound belonging to the higher step: LR 10
+#: is moderate support); LR exactly 1 supports neither proposition, LR below 1 the alternative
+AGAINST_RELATIONSHIP = "supports the alternative: unrelated (H2)"
+RELATIONSHIP = "the relationship (H1)"
+VERBAL_SCALE = ((1.0, AGAINST_RELATIONSHIP),) + upper_bound_table(ENFSI_2015, favoured=RELATIONSHIP)
 
 
 def verbal_lr(lr: float | None) -> str:
-    """The verbal equivalent of a kinship LR (:data:`VERBAL_SCALE`, the ENFSI 2015 scale)."""
+    """The verbal equivalent of a kinship LR (the ENFSI 2015 scale,
+    :func:`reunite.genetics.verbal.verbal_equivalent`); every LR below 1 is worded as
+    supporting the alternative."""
     if lr is None or (isinstance(lr, float) and math.isnan(lr)):
         return "inconclusive (no LR)"
-    for bound, words in VERBAL_SCALE:
-        if lr < bound:
-            return words
-    return VERBAL_SCALE[-1][1]
+    if lr < 1.0:
+        return AGAINST_RELATIONSHIP
+    return verbal_equivalent(float(lr), scale=ENFSI_2015, h1=RELATIONSHIP).words
 
 
 def family_types(session: Session, *, actor: Actor) -> list[str]:

@@ -16,7 +16,6 @@ used is shown beside every posterior.
 
 from __future__ import annotations
 
-import math
 import threading
 from datetime import date, timedelta
 
@@ -25,33 +24,13 @@ import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from reunite.genetics import posterior as _formulas
 from reunite.settings import get_settings
 from reunite.store.models import Family, FamilyMember, MatchCandidate, RecordVersion, Unidentified
 
-
-def posterior(lr: float, prior: float) -> float:
-    """LR·π / (LR·π + 1 − π); LR infinite gives 1, LR 0 gives 0, NaN stays NaN."""
-    if not 0.0 < prior < 1.0:
-        raise ValueError(f"prior: expected 0 < prior < 1, found {prior}")
-    if math.isnan(lr):
-        return math.nan
-    if math.isinf(lr):
-        return 1.0 if lr > 0 else 0.0
-    if lr < 0:
-        raise ValueError(f"lr: expected LR >= 0, found {lr}")
-    odds = lr * prior / (1.0 - prior)
-    return odds / (odds + 1.0) if math.isfinite(odds) else 1.0
-
-
-def posterior_from_log10(log10_lr: float, prior: float) -> float:
-    """The same, from log10 LR (exact for LRs beyond the float range)."""
-    if math.isnan(log10_lr):
-        return math.nan
-    log_odds = log10_lr + math.log10(prior) - math.log10(1.0 - prior)
-    if log_odds > 300:
-        return 1.0
-    odds = 10.0 ** log_odds  # far below 1e-300 this underflows to the float nearest (0 at last)
-    return odds / (odds + 1.0)
+#: the formulas, shared with 'reunite lr' (:mod:`reunite.genetics.posterior`)
+posterior = _formulas.posterior
+posterior_from_log10 = _formulas.posterior_from_log10
 
 
 def compatible_families_query(session: Session, child: Unidentified, *, tolerance_days: int) -> int:

@@ -5,6 +5,7 @@ from reunite.api.routers import (
     auth,
     candidates,
     documents,
+    identification,
     imports,
     model,
     notifications,
@@ -22,3 +23,4 @@ ROUTERS = [auth.router, users.router, audit.router, reports.router, operations.r
            registration.router, candidates.router, outcomes.router, notifications.router, imports.router,
            searches.router, documents.router, statistics.router, model.router, users.jurisdictions_router,
            users.agencies_router]
+ROUTERS.append(identification.router)  # joint identification of a rescue operation

@@ -9,6 +9,7 @@ from reunite.web.routes import (
     children,
     dashboard,
     documents,
+    identification,
     outcomes,
     records,
     registration,
@@ -17,3 +18,4 @@ from reunite.web.routes import (
 
 ROUTERS = [session.router, account.router, dashboard.router, records.router, children.router, candidates.router, outcomes.router,
            registration.router, charts.router, documents.router, admin.router, audit.router]
+ROUTERS.append(identification.router)  # /operations/{code}/identification

@@ -238,3 +238,73 @@ def test_rare_reference_allele_uses_the_engines_rule():
     k = next(k for k in range(len(d.lr)) if d.genotype_label(k) == "14/14")
     assert d.lr[k] == pytest.approx(_lr_by_engine(NUCLEAR, "M", m, ("14", "14"), 0.0), rel=1e-9)
     assert np.all(np.isfinite(d.lr))
+
+
+# ----------------------------------------------------------------------------------------
+# the database: family types, gene dropping, expected false candidates
+
+from reunite.genetics import planning_db as D  # noqa: E402
+
+
+def test_gene_drop_follows_mendel_and_the_frequencies():
+    ped = make_pedigree(NUCLEAR)
+    markers = [Marker("D1", AFREQ1, {}, None), Marker("D2", AFREQ2, {}, None)]
+    fams = D.gene_drop(ped, markers, num_families=20_000, typed=("FA", "MO", "M"), seed=3)
+    counts = {a: 0 for a in AFREQ1}
+    for fam in fams:
+        g = fam[0].genotypes
+        assert set(g["M"]) & set(g["FA"]) and set(g["M"]) & set(g["MO"])
+        for a in g["FA"]:
+            counts[a] += 1
+    for a, p in AFREQ1.items():
+        assert counts[a] / 40_000 == pytest.approx(p, abs=5 * math.sqrt(p * (1 - p) / 40_000))
+    again = D.gene_drop(ped, markers, num_families=50, typed=("MO",), seed=3)
+    assert [f[1].genotypes for f in again] == [f[1].genotypes for f in
+                                               D.gene_drop(ped, markers, num_families=50, typed=("MO",), seed=3)]
+
+
+def test_type_power_against_brute_force_over_the_simulated_families():
+    """The type's P(LR >= t) is the average over its simulated families of the exact
+    probabilities (brute force over every genotype combination of two markers)."""
+    ped = make_pedigree(GRANDPARENTS)
+    markers = [Marker("D1", AFREQ1, {}, STEP), Marker("D2", AFREQ2, {}, EQUAL)]
+    ftype = D.FamilyType("grandparents", ped, "M", ("GF", "GM"), num_families=10, num_pairs=1000)
+    ts = [0.5, 2.0, 5.0]
+    tp = D.type_power(ftype, markers=markers, thresholds=ts, num_simulated_families=8, num_simulations=400_000,
+                      seed=7)
+    fams = D.gene_drop(ped, markers, num_families=8, typed=("GF", "GM"), seed=7)
+    for j, t in enumerate(ts):
+        exact1, exact2 = [], []
+        for fam in fams:
+            rows = _brute_force(P.marker_distributions(ped, missing="M", markers=fam))
+            exact1.append(math.fsum(p1 for p1, _, lr in rows if lr >= t))
+            exact2.append(math.fsum(p2 for _, p2, lr in rows if lr >= t))
+        assert tp.p_h1[j] == pytest.approx(np.mean(exact1), abs=0.005)
+        assert tp.p_h2[j] == pytest.approx(np.mean(exact2), abs=max(0.002, 0.05 * np.mean(exact2)))
+
+
+def test_database_plan_sums_the_types_and_is_monotone():
+    from reunite.simulate import FAMILY_TYPES
+
+    markers = kit_markers()[:10]
+    types = []
+    for name, share, people in FAMILY_TYPES[:3]:
+        ped = make_pedigree([{"id": p[0], "father": p[1], "mother": p[2], "sex": "U" if p[3] == "?" else p[3]}
+                             for p in people])
+        refs = tuple(p[0] for p in people if p[4] == "reference")
+        types.append(D.FamilyType(name, ped, "M", refs, num_families=int(share * 100), num_pairs=int(share * 100) * 50))
+    plan = D.database_plan(types, markers=markers, thresholds=[1, 10, 100, 1e4], num_simulated_families=5,
+                           num_simulations=5000, seed=2)
+    for j in range(4):
+        assert plan.expected_false[j] == pytest.approx(sum(t.num_pairs * t.p_h2[j] for t in plan.types), rel=1e-12)
+    assert all(a >= b for a, b in zip(plan.expected_false, plan.expected_false[1:]))
+    assert all(a >= b for a, b in zip(plan.share_found, plan.share_found[1:]))
+    same = D.database_plan(types, markers=markers, thresholds=[1, 10, 100, 1e4], num_simulated_families=5,
+                           num_simulations=5000, seed=2)
+    assert same.to_json() == plan.to_json()
+    # a type's numbers do not depend on the other types
+    alone = D.database_plan(types[:1], markers=markers, thresholds=[1, 10, 100, 1e4], num_simulated_families=5,
+                            num_simulations=5000, seed=2)
+    assert alone.types[0].p_h2 == plan.types[0].p_h2
+    with pytest.raises(ReuniteError, match="no families"):
+        D.database_plan([], markers=markers, seed=1)

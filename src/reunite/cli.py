@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -15,7 +14,6 @@ from rich.table import Table
 
 from reunite import __version__
 from reunite.errors import ReuniteError
-from reunite.genetics.frequencies import DEFAULT_FLOOR
 from reunite.genetics.kits import DEFAULT_RANGE, DEFAULT_RATE2
 
 app = typer.Typer(
@@ -119,99 +117,9 @@ def populations() -> None:
     console.print(table)
 
 
-@app.command()
-def lr(
-    cases_file: Path = typer.Argument(..., help="Kinship cases in the kinship case format (JSON)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    keep_going: bool = typer.Option(False, "--keep-going", help="Run the valid cases even if some are malformed."),
-    lenient: bool = typer.Option(False, "--lenient",
-                                 help="Unknown keys in the case file are warnings, not errors."),
-    normalise: bool = typer.Option(False, "--normalise", help="Renormalise frequency tables that do not sum to 1."),
-    floor: float = typer.Option(DEFAULT_FLOOR, "--floor", help="Frequency of alleles absent from a table of unknown size."),
-) -> None:
-    """Compute likelihood ratios for every case in CASES_FILE."""
-    from rich.markup import escape
+from reunite.cli_lr import lr as _lr  # noqa: E402
 
-    from reunite.genetics.caseio import load_case_document, read_cases
-    from reunite.genetics.kinship import check_case, kinship_lr_many
-
-    try:
-        doc = load_case_document(cases_file)
-    except ReuniteError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    try:
-        case_file = read_cases(doc, source=str(cases_file), lenient=lenient)
-    except ReuniteError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
-    entries = case_file.entries
-    for warning in case_file.warnings + [w for e in entries for w in e.warnings]:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
-
-    def report_errors() -> None:
-        for e in entries:
-            if e.error is not None:
-                err.print(f"[red]error:[/red] {escape(str(e.error))}")
-
-    def refuse() -> None:
-        report_errors()
-        bad = sum(e.error is not None for e in entries)
-        err.print(f"{bad} of {len(entries)} cases are malformed; no results were written. "
-                  "Fix them, or pass --keep-going to compute the others.")
-        raise typer.Exit(1)
-
-    if any(e.error is not None for e in entries) and not keep_going:  # every bad case, nothing computed
-        for e in entries:
-            if e.case is not None:
-                try:
-                    check_case((e.case.id, e.case.h1, e.case.h2, e.case.markers, e.case.theta),
-                               floor=floor, normalise=normalise)
-                except ReuniteError as exc:
-                    e.error = exc if e.error is None else ReuniteError(f"{e.error}; and {exc}")
-        refuse()
-    valid = [e for e in entries if e.case is not None and e.error is None]
-    results: dict[int, object] = {}
-    chunk = 256
-    with Progress(TextColumn("computing LRs"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True,
-                  disable=len(valid) <= chunk or not err.is_terminal) as progress:
-        task = progress.add_task("lr", total=len(valid))
-        for start in range(0, len(valid), chunk):
-            part = valid[start:start + chunk]
-            computed = kinship_lr_many([(e.case.id, e.case.h1, e.case.h2, e.case.markers, e.case.theta)
-                                        for e in part], floor=floor, normalise=normalise, keep_going=True)
-            for e, res in zip(part, computed):
-                if isinstance(res, ReuniteError):
-                    e.error = res
-                else:
-                    results[e.number] = res
-            progress.advance(task, len(part))
-    if any(e.error is not None for e in entries) and not keep_going:
-        refuse()
-    if as_json:
-        out = []
-        for e in entries:
-            item = results[e.number].to_json() if e.number in results else {"id": e.id, "error": str(e.error)}
-            item["warnings"] = e.warnings
-            out.append(item)
-        sys.stdout.write(json.dumps({"results": out, "warnings": case_file.warnings}, indent=1) + "\n")
-    else:
-        table = Table(title=f"Likelihood ratios: {escape(str(cases_file))}")
-        for col in ("case", "LR", "log10 LR", "markers", "notes"):
-            table.add_column(col, overflow="fold")
-        for e in entries:
-            if e.number in results:
-                r = results[e.number]
-                notes = "; ".join(f"{m}: {why}" for m, why in r.notes.items())
-                table.add_row(escape(e.id), _fmt_lr(r.lr_total), _fmt_log(r.log10_lr_total),
-                              str(len(r.lr_per_marker)), escape(notes))
-            else:
-                table.add_row(escape(e.id), "-", "-", "-", f"[red]error:[/red] {escape(str(e.error))}")
-        console.print(table)
-    if any(e.error is not None for e in entries):
-        report_errors()
-        raise typer.Exit(1)
+app.command("lr")(_lr)
 
 
 db_app = typer.Typer(help="Create and migrate the database (URL from REUNITE_DATABASE_URL).",

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     review_log10_lr: float = 4.0  # a reviewed candidate falling below is flagged
     registration_lr_threshold: float = Field(10_000.0, gt=0)  # below: the registration is flagged
     prior: float | None = Field(None, gt=0, lt=1)  # None: 1 / (number of compatible families)
+    verbal_scale: str = "enfsi2015"  # reunite lr: a scale of reunite.genetics.verbal, or a CSV/JSON scale file
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "reunite@localhost"

@@ -119,7 +119,10 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     """Simulate a database: families, unidentified persons and the truth linking them.
 
     Family types are mixed as in ``FAMILY_TYPES``; genotypes are gene-dropped with stepwise
-    mutation at the shipped per-locus, per-sex rates.  ``share_found`` of the unidentified
+    mutation at the shipped per-locus, per-sex rates, at the autosomal loci of ``kit`` (a kit
+    name such as ``"GoldenEye20A"``, a :class:`reunite.genetics.kits.Kit` or a sequence of
+    loci; default CHN24) drawn from the table ``population`` (shipped or imported), which
+    must have every locus of the kit.  ``share_found`` of the unidentified
     persons (at most one per family) are a family's missing child; the rest belong to no
     family.  ``share_partial`` of all profiles lose 1 to ``len(kit) - min_loci`` loci.
     Families are numbered from ``first_family`` and unidentified persons from
@@ -136,10 +139,11 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     Returns a dict of row lists: ``genotypes`` (sample_id, locus, allele1, allele2),
     ``families``, ``unidentified`` and ``truth``, in the import CSV layouts.
     """
-    from reunite.genetics.kits import CHN24, kit_markers
+    from reunite.genetics.kits import kit_markers
 
     rng = np.random.default_rng(seed)
-    markers = kit_markers(population, kit=kit or CHN24, mutation="stepwise")
+    # a kit name or Kit: a table lacking some of its loci is refused, naming them
+    markers = kit_markers(population, kit="CHN24" if kit is None else kit, mutation="stepwise")
     shares = np.array([t[1] for t in FAMILY_TYPES])
     kinds = rng.choice(len(FAMILY_TYPES), size=num_families, p=shares / shares.sum())
     num_found = min(int(round(share_found * num_unidentified)), num_families)

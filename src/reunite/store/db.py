@@ -222,6 +222,10 @@ def read_settings(session: Session) -> dict:
     settings = {r.key: json.loads(r.value) for r in rows}
     if "genetic_model" not in settings:
         raise StoreError("the database has no genetic model; run 'reunite db init' first")
+    if "frequency_table" in settings:  # an imported table recorded at db init: checked, then used
+        from reunite.genetics.table_registry import use_recorded_table
+
+        use_recorded_table(settings["frequency_table"], database=_where(session.get_bind().url))
     return settings
 
 

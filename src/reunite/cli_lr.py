@@ -1,0 +1,306 @@
+"""``reunite lr``: likelihood ratios of kinship cases (the JSON case format) or of every
+hypothesis of a Familias ``.fam`` file, with what a report quotes: per-marker LRs, the loci
+that need a mutation under H1, the posterior for a stated prior and a verbal equivalent."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reunite.errors import ReuniteError
+from reunite.genetics.frequencies import DEFAULT_FLOOR
+
+#: how a Familias file starts (its first line), when its name does not end in .fam
+FAMILIAS_MARK = b'"Output from Familias'
+
+
+def _cli():
+    from reunite import cli
+
+    return cli
+
+
+def lr(
+    cases_file: Path = typer.Argument(..., help="Kinship cases in the kinship case format (JSON), or a "
+                                                 "Familias .fam file (every hypothesis against the last)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Run the valid cases even if some are malformed."),
+    lenient: bool = typer.Option(False, "--lenient",
+                                 help="Unknown keys in the case file are warnings, not errors."),
+    normalise: bool = typer.Option(False, "--normalise", help="Renormalise frequency tables that do not sum to 1."),
+    floor: float = typer.Option(DEFAULT_FLOOR, "--floor", help="Frequency of alleles absent from a table of unknown size."),
+    prior: float = typer.Option(None, "--prior", help="Prior probability of H1 (0 < P < 1): shows the posterior "
+                                                      "LR·P / (LR·P + 1 − P); 0.5 gives the classic probability of "
+                                                      "paternity W. Default: no posterior."),
+    verbal_scale: str = typer.Option(None, "--verbal-scale", metavar="NAME|FILE",
+                                     help="Verbal scale: enfsi2015 (default), afsp2009, nordgaard2012, or a CSV/JSON "
+                                          "file of lower bounds and words. Default from REUNITE_VERBAL_SCALE."),
+    reference: str = typer.Option(None, "--reference", metavar="NAME",
+                                  help="Familias files: the hypothesis the others are compared with (default: the last)."),
+    summary: bool = typer.Option(False, "--summary", help="Only the summary table (no per-marker tables)."),
+) -> None:
+    """Compute likelihood ratios for every case in CASES_FILE (or every hypothesis of a .fam file)."""
+    cli = _cli()
+    err = cli.err
+    from reunite.genetics.posterior import check_prior
+
+    try:
+        if prior is not None:
+            prior = check_prior(prior, where="--prior")
+        scale = _scale(verbal_scale)
+    except (ValueError, ReuniteError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if _is_familias(cases_file):
+        _fam(cases_file, as_json=as_json, prior=prior, scale=scale, reference=reference, floor=floor,
+             normalise=normalise, summary=summary)
+        return
+    if reference is not None:
+        err.print(f"[red]error:[/red] --reference {escape(reference)}: only for Familias .fam files (a JSON "
+                  "case file states H1 and H2 in each case)")
+        raise typer.Exit(2)
+    _cases(cases_file, as_json=as_json, keep_going=keep_going, lenient=lenient, normalise=normalise,
+           floor=floor, prior=prior, scale=scale, summary=summary)
+
+
+def _scale(name_or_path: str | None):
+    """The verbal scale: the option, else REUNITE_VERBAL_SCALE, else the default."""
+    from reunite.genetics.verbal import get_scale
+
+    if name_or_path is None:
+        from pydantic import ValidationError
+
+        from reunite.settings import Settings
+
+        try:
+            name_or_path = Settings().verbal_scale
+        except ValidationError as exc:
+            raise ReuniteError(f"bad setting: {exc.errors()[0]['msg']}") from None
+        try:
+            return get_scale(name_or_path)
+        except ReuniteError as exc:
+            raise ReuniteError(f"REUNITE_VERBAL_SCALE: {exc}") from None
+    return get_scale(name_or_path)
+
+
+def _is_familias(path: Path) -> bool:
+    if path.suffix.lower() == ".fam":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(FAMILIAS_MARK) + 3).lstrip(b"\xef\xbb\xbf").startswith(FAMILIAS_MARK)
+    except OSError:
+        return False
+
+
+# --- the kinship case format ------------------------------------------------------------------
+
+def _cases(cases_file: Path, *, as_json, keep_going, lenient, normalise, floor, prior, scale, summary) -> None:
+    from reunite.genetics.caseio import load_case_document, read_cases
+    from reunite.genetics.kinship import check_case, kinship_lr_many
+    from reunite.genetics.lr_report import loci_needing_mutation_many, make_report
+
+    cli = _cli()
+    err = cli.err
+    try:
+        doc = load_case_document(cases_file)
+    except ReuniteError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        case_file = read_cases(doc, source=str(cases_file), lenient=lenient)
+    except ReuniteError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    entries = case_file.entries
+    for warning in case_file.warnings + [w for e in entries for w in e.warnings]:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+    def report_errors() -> None:
+        for e in entries:
+            if e.error is not None:
+                err.print(f"[red]error:[/red] {escape(str(e.error))}")
+
+    def refuse() -> None:
+        report_errors()
+        bad = sum(e.error is not None for e in entries)
+        err.print(f"{bad} of {len(entries)} cases are malformed; no results were written. "
+                  "Fix them, or pass --keep-going to compute the others.")
+        raise typer.Exit(1)
+
+    if any(e.error is not None for e in entries) and not keep_going:  # every bad case, nothing computed
+        for e in entries:
+            if e.case is not None:
+                try:
+                    check_case((e.case.id, e.case.h1, e.case.h2, e.case.markers, e.case.theta),
+                               floor=floor, normalise=normalise)
+                except ReuniteError as exc:
+                    e.error = exc if e.error is None else ReuniteError(f"{e.error}; and {exc}")
+        refuse()
+    valid = [e for e in entries if e.case is not None and e.error is None]
+    reports: dict[int, object] = {}
+    chunk = 256
+    with Progress(TextColumn("computing LRs"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True,
+                  disable=len(valid) <= chunk or not err.is_terminal) as progress:
+        task = progress.add_task("lr", total=len(valid))
+        for start in range(0, len(valid), chunk):
+            part = valid[start:start + chunk]
+            cases = [(e.case.id, e.case.h1, e.case.h2, e.case.markers, e.case.theta) for e in part]
+            computed = kinship_lr_many(cases, floor=floor, normalise=normalise, keep_going=True)
+            needing = loci_needing_mutation_many(cases, computed, floor=floor, normalise=normalise)
+            for e, res, loci in zip(part, computed, needing):
+                if isinstance(res, ReuniteError):
+                    e.error = res
+                else:
+                    reports[e.number] = make_report(res, loci_needing_mutation=loci, scale=scale, prior=prior)
+            progress.advance(task, len(part))
+    if any(e.error is not None for e in entries) and not keep_going:
+        refuse()
+    if as_json:
+        out = []
+        for e in entries:
+            item = reports[e.number].to_json() if e.number in reports else {"id": e.id, "error": str(e.error)}
+            item["warnings"] = e.warnings
+            out.append(item)
+        sys.stdout.write(json.dumps({"results": out, "warnings": case_file.warnings}, indent=1) + "\n")
+    else:
+        rows = [(e.id, reports.get(e.number), e.error) for e in entries]
+        _print_tables(f"Likelihood ratios: {escape(str(cases_file))}", rows, scale=scale, prior=prior,
+                      summary=summary, h1="H1")
+    if any(e.error is not None for e in entries):
+        report_errors()
+        raise typer.Exit(1)
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+def _posterior_text(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if value == 0.0:
+        return "0"
+    if value == 1.0:
+        return "1 (to double precision)"
+    if 0.0 < value < 1e-4 or 1 - value < 1e-6:
+        return f"{value:.10g}" if value > 0.5 else f"{value:.4e}"
+    return f"{value:.6f}"
+
+
+def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, reference: str | None = None,
+                  fam: bool = False) -> None:
+    """The summary table (one row per case or hypothesis), then one per-marker table per result."""
+    cli = _cli()
+    console = cli.console
+    table = Table(title=title)
+    columns = ["case" if not fam else "hypothesis", "LR", "log10 LR", "markers"]
+    if fam:
+        columns += ["log-likelihood", "posterior (flat prior)"]
+    if prior is not None:
+        columns.append(f"posterior (prior {prior:g})")
+    columns += [f"verbal ({scale.title})", "loci needing a mutation under " + ("H" if fam else "H1"), "notes"]
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for name, report, error in rows:
+        if report is None:
+            table.add_row(escape(name), "-", "-", "-", *["-"] * (len(columns) - 5),
+                          f"[red]error:[/red] {escape(str(error))}")
+            continue
+        r = report.result
+        cells = [escape(name), cli._fmt_lr(r.lr_total), cli._fmt_log(r.log10_lr_total), str(len(r.lr_per_marker))]
+        if fam:
+            ll = report.extra["loglik"]
+            cells += [ll if isinstance(ll, str) else f"{ll:.6f}",
+                      _json_text(report.extra["posterior_flat_prior"])]
+        if prior is not None:
+            cells.append(_posterior_text(report.posterior))
+        words = report.verbal.words + (f" ({report.verbal.note})" if report.verbal.note else "")
+        cells.append(escape(words))
+        cells.append(escape(", ".join(report.loci_needing_mutation)) or "none")
+        notes = [report.extra["reason"]] if report.extra.get("reason") else []
+        notes += [f"{m}: {why}" for m, why in r.notes.items()]
+        cells.append(escape("; ".join(notes)))
+        table.add_row(*cells)
+    console.print(table)
+    if not summary:
+        for name, report, _ in rows:
+            if report is not None:
+                console.print(_marker_table(name, report, h1=name if fam else h1))
+    lines = [f"Verbal scale: {scale.title}: {scale.source}."]
+    if fam:
+        lines.append(f"LR = L(hypothesis) / L({reference}); posterior (flat prior) = L(H) / sum of L over "
+                     "the hypotheses; log-likelihood in natural log.")
+    if prior is not None:
+        lines.append(f"Posterior = LR·P / (LR·P + 1 − P) with the prior P = {prior:g} stated by the user"
+                     + (" (the classic probability of paternity W)" if prior == 0.5 else "") + ".")
+    lines.append("Loci needing a mutation: impossible under " + ("the hypothesis" if fam else "H1")
+                 + " once the mutation model is switched off (without a model: the exclusions).")
+    for line in lines:
+        console.print(escape(line), highlight=False)
+
+
+def _json_text(value) -> str:
+    return value if isinstance(value, str) else _posterior_text(value)
+
+
+def _marker_table(name: str, report, *, h1: str) -> Table:
+    cli = _cli()
+    r = report.result
+    table = Table(title=f"{escape(name)}: per marker")
+    for col in ("marker", "LR", "log10 LR", "note"):
+        table.add_column(col, overflow="fold")
+    needing = set(report.loci_needing_mutation)
+    for marker, value in r.lr_per_marker.items():
+        log10 = math.log10(value) if 0 < value < math.inf else (
+            -math.inf if value == 0 else math.inf if value == math.inf else math.nan)
+        notes = []
+        if marker in needing:
+            with_model = r.provenance.get("mutation_models", {}).get(marker, "none") != "none"
+            notes.append(f"needs a mutation under {h1}" + (" (explained by the mutation model)"
+                                                           if with_model and value > 0 else ""))
+        if marker in r.notes:
+            notes.append(r.notes[marker])
+        table.add_row(escape(marker), cli._fmt_lr(value), cli._fmt_log(log10), escape("; ".join(notes)))
+    return table
+
+
+# --- Familias files ---------------------------------------------------------------------------
+
+def _fam(path: Path, *, as_json, prior, scale, reference, floor, normalise, summary) -> None:
+    from reunite.genetics.familias import read_fam
+    from reunite.genetics.lr_report import fam_lrs
+
+    cli = _cli()
+    err = cli.err
+    try:
+        fam = read_fam(path)
+    except NotImplementedError:
+        err.print(f"[red]error:[/red] {escape(str(path))}: reading Familias files is not available in this "
+                  "version of reunite")
+        raise typer.Exit(2) from None
+    except ReuniteError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        err.print(f"[red]error:[/red] {escape(str(path))}: cannot read the file ({escape(exc.strerror or str(exc))})")
+        raise typer.Exit(2) from None
+    for warning in getattr(fam, "warnings", []):
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    try:
+        out = fam_lrs(fam, reference=reference, scale=scale, prior=prior, floor=floor, normalise=normalise)
+    except ReuniteError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2 if fam.is_dvi or fam.database_only or reference is not None else 1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(out.to_json(), indent=1) + "\n")
+        return
+    rows = [(r.result.id, r, None) for r in out.reports]
+    _print_tables(f"Likelihood ratios against {escape(out.reference)}: {escape(str(path))}", rows, scale=scale,
+                  prior=prior, summary=summary, h1="H", reference=out.reference, fam=True)

@@ -104,19 +104,6 @@ def _main(version: bool = typer.Option(False, "--version", callback=_print_versi
     """reunite: kinship statistics to bring missing and trafficked children home."""
 
 
-@app.command()
-def populations() -> None:
-    """List the shipped allele-frequency tables (name, loci, sample size, source)."""
-    from reunite.genetics.frequencies import list_populations
-
-    table = Table(title="Allele-frequency tables shipped with reunite (provenance: reunite/data/SOURCES.md)")
-    for col in ("population", "loci", "sample size (individuals)", "source"):
-        table.add_column(col, overflow="fold")
-    for pop in list_populations():
-        table.add_row(pop.name, str(len(pop.loci)), pop.sample_size, ", ".join(pop.sources))
-    console.print(table)
-
-
 from reunite.cli_lr import lr as _lr  # noqa: E402
 
 app.command("lr")(_lr)
@@ -132,6 +119,10 @@ from reunite.cli_stats import dashboard as _dashboard  # noqa: E402
 from reunite.cli_stats import stats as _stats  # noqa: E402
 
 app.add_typer(correct_app, name="correct")
+from reunite.cli_populations import kits_app, populations_app  # noqa: E402
+
+app.add_typer(populations_app, name="populations")
+app.add_typer(kits_app, name="kits")
 app.command("stats")(_stats)
 app.command("dashboard")(_dashboard)
 
@@ -238,6 +229,7 @@ def db_init(
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
+    from reunite.genetics.table_registry import database_record
     from reunite.store.db import database_url, make_engine, upgrade
     from reunite.store.models import Setting
     from reunite.store.profiles import GeneticModel
@@ -254,6 +246,9 @@ def db_init(
                                "model of a database is fixed when it is created (use a new database)")
         if row is None:
             session.add(Setting(key="genetic_model", value=json.dumps(model.to_json())))
+            recorded = database_record(population)  # an imported table: the database keeps its own copy
+            if recorded is not None:
+                session.add(Setting(key="frequency_table", value=json.dumps(recorded)))
     console.print(f"database ready at {database_url()}: {model.describe()}")
 
 
@@ -578,20 +573,25 @@ def simulate(
     unidentified: int = typer.Option(500, help="Number of unidentified persons."),
     seed: int = typer.Option(..., help="Seed of the simulation."),
     out: Path = typer.Option(..., help="Folder for genotypes.csv, families.csv, unidentified.csv, truth.csv."),
-    population: str = typer.Option("CHN_national_GBT37223", help="Frequency table to draw from."),
+    population: str = typer.Option("CHN_national_GBT37223", help="Frequency table to draw from (shipped or "
+                                   "imported; it must have every locus of the kit)."),
+    kit: str = typer.Option("CHN24", "--kit", help="Typing kit whose autosomal loci are simulated ('reunite kits' "
+                            "lists them)."),
     dates: bool = typer.Option(True, help="Give missing children a birth date, the date and place they "
                                "went missing (a fifth left unknown)."),
     duplicates: int = typer.Option(0, help="Register this many unidentified children twice (identity flags)."),
 ) -> None:
     """Simulate a database (never real people): families, unidentified persons, truth."""
+    from reunite.genetics.kits import get_kit
     from reunite.simulate import simulate_database, write_database
 
     for option, value in (("--families", families), ("--unidentified", unidentified),
                           ("--duplicates", duplicates)):
         if value < 0:
             raise ReuniteError(f"{option}: expected 0 or more, found {value}")
+    chosen = get_kit(kit)
     _output_folder(out, option="--out")
-    db = simulate_database(families, unidentified, seed=seed, population=population, dates=dates,
+    db = simulate_database(families, unidentified, seed=seed, population=population, kit=chosen, dates=dates,
                            num_duplicates=duplicates)
     try:
         paths = write_database(db, out)
@@ -599,7 +599,8 @@ def simulate(
         raise ReuniteError(f"--out {out}: cannot write the simulated files ({exc.strerror})") from None
     console.print(f"simulated {families:,} families and {len(db['unidentified']):,} unidentified persons "
                   f"({len(db['truth']):,} of them missing children of a family"
-                  + (f"; {duplicates:,} registered twice" if duplicates else "") + "):")
+                  + (f"; {duplicates:,} registered twice" if duplicates else "")
+                  + f"), kit {chosen.name} ({len(chosen.loci)} autosomal loci), table {population}:")
     for name, path in paths.items():
         console.print(f"  {path}")
 

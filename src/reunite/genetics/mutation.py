@@ -14,6 +14,8 @@ from reunite.errors import MutationModelError
 from reunite.genetics.loci import allele_value
 
 MODELS = ("equal", "proportional", "stepwise", "onestep", "custom")
+#: Transformations applied to a model's matrix (None: none; "PM": made stationary, pedmut's PM).
+TRANSFORMS = (None, "PM")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class MutationModel:
     rate2 : rate of mutations to another microvariant group (``stepwise``).
     range : relative probability of each extra repeat step (``stepwise``), 0 < range < 1.
     matrix : the transition matrix itself (``custom``), rows in allele order.
+    transform : None, or ``"PM"``: the matrix is then made stationary for the allele
+        frequencies with pedmut's "PM" method (Simonsson & Mostad 2016; Familias's
+        "stepwise stationary" model is ``stepwise`` with ``transform="PM"``), see
+        :func:`stationary_pm`.
     """
 
     model: str
@@ -34,6 +40,7 @@ class MutationModel:
     rate2: float = 0.0
     range: float = 0.5
     matrix: tuple[tuple[float, ...], ...] | None = field(default=None)
+    transform: str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -50,6 +57,11 @@ class MutationModel:
             raise MutationModelError(
                 f"mutation range: expected 0 < range < 1 for the stepwise model, found {self.range!r}"
             )
+        if self.transform not in TRANSFORMS:
+            raise MutationModelError(
+                f"mutation transform: expected none or one of {', '.join(TRANSFORMS[1:])}, "
+                f"found {self.transform!r}"
+            )
         if self.model == "custom" and self.matrix is None:
             raise MutationModelError("custom mutation model: a 'matrix' is required")
         if self.matrix is not None and not isinstance(self.matrix, tuple):
@@ -63,6 +75,9 @@ class MutationModel:
 
     def describe(self) -> str:
         """Short human-readable description, used in provenance."""
+        if self.transform == "PM":
+            return f"{MutationModel(self.model, self.rate, self.rate2, self.range, self.matrix).describe()}" \
+                " made stationary (PM)"
         if self.model == "custom":
             return "custom matrix"
         if self.model == "stepwise":
@@ -91,6 +106,55 @@ def _cached_matrix(model: MutationModel, alleles: tuple, afreq: tuple) -> np.nda
 
 def build_matrix(model: MutationModel, alleles: list[str], afreq: np.ndarray) -> np.ndarray:
     """Build the transition matrix of ``model`` (uncached; see the module docstring)."""
+    m = _base_matrix(model, alleles, afreq)
+    if model.transform == "PM":
+        m = stationary_pm(m, np.asarray(afreq, dtype=float))
+    return m
+
+
+def stationary_pm(m: np.ndarray, afreq: np.ndarray) -> np.ndarray:
+    """pedmut's "PM" transformation of ``m`` into a matrix for which ``afreq`` is stationary.
+
+    With ``v`` the stationary distribution of ``m`` (``v m = v``, sum 1), the overall
+    mutation rate ``R = 1 - sum_i m_ii p_i`` and ``d_i = R v_i / ((1 - sum_k m_kk v_k) p_i)``,
+    the result is ``S = diag(d) (m - I) + I`` (Simonsson & Mostad 2016, FSI Genetics 23:217;
+    pedmut ``makeStationary``).  ``p S = p`` and the overall rate is kept.
+
+    Raises
+    ------
+    MutationModelError
+        when the transformation does not exist (``d_i (1 - m_ii) > 1`` for some allele), or
+        a frequency is 0.
+    """
+    m = np.asarray(m, dtype=float)
+    p = np.asarray(afreq, dtype=float)
+    n = m.shape[0]
+    diag = np.diag(m)
+    rate = 1.0 - float(np.sum(diag * p))
+    if n == 1 or np.all(diag == 1.0):
+        return m.copy()
+    if np.any(p <= 0):
+        raise MutationModelError(
+            "stationary (PM) mutation model: every allele needs a frequency above 0")
+    x = m.T - np.eye(n)
+    x[n - 1, :] = 1.0
+    rhs = np.zeros(n)
+    rhs[n - 1] = 1.0
+    try:
+        v = np.linalg.solve(x, rhs)
+    except np.linalg.LinAlgError:
+        raise MutationModelError(
+            "stationary (PM) mutation model: the matrix has no unique stationary distribution"
+        ) from None
+    d = rate * v / ((1.0 - float(np.sum(diag * v))) * p)
+    if np.any(d * (1.0 - diag) > 1.0):
+        raise MutationModelError(
+            "stationary (PM) mutation model: the PM transformation does not exist for these "
+            "frequencies and rates; use the model without transform, or the equal model")
+    return (m - np.eye(n)) * d[:, None] + np.eye(n)
+
+
+def _base_matrix(model: MutationModel, alleles: list[str], afreq: np.ndarray) -> np.ndarray:
     n = len(alleles)
     rate = model.rate
     if model.model == "custom":

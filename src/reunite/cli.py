@@ -229,7 +229,7 @@ def db_init(
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from reunite.genetics.table_registry import database_record
+    from reunite.genetics.table_registry import database_record, use_recorded_table
     from reunite.store.db import database_url, make_engine, upgrade
     from reunite.store.models import Setting
     from reunite.store.profiles import GeneticModel
@@ -244,6 +244,9 @@ def db_init(
             old = GeneticModel.from_json(json.loads(row.value))
             raise ReuniteError(f"the database is already initialised with {old.describe()}; the genetic "
                                "model of a database is fixed when it is created (use a new database)")
+        kept = session.get(Setting, "frequency_table")
+        if row is not None and kept is not None:  # initialised with an imported table: still the same?
+            use_recorded_table(json.loads(kept.value), database=f"the database at {database_url()}")
         if row is None:
             session.add(Setting(key="genetic_model", value=json.dumps(model.to_json())))
             recorded = database_record(population)  # an imported table: the database keeps its own copy

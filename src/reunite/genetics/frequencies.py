@@ -138,6 +138,8 @@ def get_population(name: str) -> Population:
 #: Autosomal STR names that do not follow the D<chromosome>S<number> pattern.
 NAMED_LOCI = frozenset({"TH01", "TPOX", "CSF1PO", "FGA", "VWA", "SE33", "D22GATA198B05", "D12ATA63",
                         "D1GATA113", "F13A01", "F13B", "FESFPS", "LPL", "APOAI1", "HPRTB"})
+#: Loci whose published tables (Familias/norSTR) label alleles by fragment length (e.g. 252).
+SIZE_LABELLED_LOCI = frozenset({"APOAI1", "D11S554", "D17S906"})
 _LOCUS_PATTERN = re.compile(r"D([1-9]|1[0-9]|2[0-2])S[0-9]+[A-Z]?|PENTA_[A-Z]", re.ASCII)
 
 
@@ -190,7 +192,10 @@ def parse_sample_size(text: str) -> int | None:
     text = ascii_digits(str(text)).strip().replace(",", "") if text is not None else ""
     if not text:
         return None
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not math.isfinite(value) or value != int(value) or value < 1:
         raise ValueError(f"expected a positive whole number of individuals, found {text!r}")
     return int(value)
@@ -201,7 +206,8 @@ def check_rows(rows, *, source: str, sum_tolerance: float = SUM_TOLERANCE) -> Ch
 
     Locus names and allele labels are normalised (:func:`normalise_locus`,
     :func:`normalise_allele`); a locus must be an autosomal STR, an allele a repeat number
-    (1 to 99, e.g. ``15`` or ``9.3``), a frequency a number in (0, 1], a sample size a
+    (1 to 99, e.g. ``15`` or ``9.3``; a fragment length at the few loci published that way,
+    :data:`SIZE_LABELLED_LOCI`), a frequency a number in (0, 1], a sample size a
     positive whole number, the same on every row of a locus; a (locus, allele) pair appears
     once; each locus's frequencies sum to 1 within ``sum_tolerance`` (0.005).
 
@@ -212,6 +218,7 @@ def check_rows(rows, *, source: str, sum_tolerance: float = SUM_TOLERANCE) -> Ch
     lines: dict[str, list[int]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     bad_loci: set[str] = set()
+    bad_sizes: set[tuple[str, str]] = set()
 
     def where(row: RawRow, what: str) -> str:
         return f"{source} line {row.line}, column {row.columns.get(what, what)}"
@@ -234,6 +241,8 @@ def check_rows(rows, *, source: str, sum_tolerance: float = SUM_TOLERANCE) -> Ch
             out.errors.append(f"{where(row, 'allele')}: {exc}")
             continue
         why = repeat_problem(allele)
+        if why and locus in SIZE_LABELLED_LOCI and re.fullmatch(r"[0-9]{2,3}(\.[0-9])?", allele):
+            why = None  # these loci are labelled by fragment length in the published tables
         if why:
             out.errors.append(f"{where(row, 'allele')}: allele {row.allele!r}: {why}")
             continue
@@ -253,7 +262,9 @@ def check_rows(rows, *, source: str, sum_tolerance: float = SUM_TOLERANCE) -> Ch
         try:
             n = parse_sample_size(row.n_individuals)
         except ValueError as exc:
-            out.errors.append(f"{where(row, 'n_individuals')}: {exc}")
+            if (locus, row.n_individuals) not in bad_sizes:  # a wide table's N cell: once per locus
+                out.errors.append(f"{where(row, 'n_individuals')}: {exc}")
+            bad_sizes.add((locus, row.n_individuals))
             n = None
         key = (locus, allele)
         if key in seen:

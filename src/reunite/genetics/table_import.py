@@ -297,7 +297,8 @@ def _wide(rows, *, path: str, notes: list[str]):
                 continue
             n_value, _, _ = sizes.get(j, ("", 0, ""))
             raw.append(RawRow(header[j], cells[0], value, n_value, line,
-                              {"locus": f"{j + 1} {header[j]!r}", "allele": f"1 {header[0]!r}",
+                              {"locus": f"{j + 1} {header[j]!r} of the header (line {line0})",
+                               "allele": f"1 {header[0]!r}",
                                "frequency": f"{j + 1} {header[j]!r}",
                                "n_individuals": f"{j + 1} {header[j]!r} (row {sizes[j][2]!r}, line {sizes[j][1]})"
                                if j in sizes else "n_individuals"}))

@@ -200,25 +200,26 @@ def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, ref
     cli = _cli()
     console = cli.console
     table = Table(title=title)
-    columns = ["case" if not fam else "hypothesis", "LR", "log10 LR", "markers"]
-    if fam:
-        columns += ["log-likelihood", "posterior (flat prior)"]
+    columns = ["case", "LR", "log10 LR", "markers"] if not fam else ["hypothesis", "LR", "log10 LR", "ln L",
+                                                                     "posterior (equal priors)"]
     if prior is not None:
         columns.append(f"posterior (prior {prior:g})")
-    columns += [f"verbal ({scale.title})", "loci needing a mutation under " + ("H" if fam else "H1"), "notes"]
+    columns += [f"verbal ({scale.title})", "mutation needed at", "notes"]
     for col in columns:
         table.add_column(col, overflow="fold")
     for name, report, error in rows:
         if report is None:
-            table.add_row(escape(name), "-", "-", "-", *["-"] * (len(columns) - 5),
+            table.add_row(escape(name), *["-"] * (len(columns) - 2),
                           f"[red]error:[/red] {escape(str(error))}")
             continue
         r = report.result
-        cells = [escape(name), cli._fmt_lr(r.lr_total), cli._fmt_log(r.log10_lr_total), str(len(r.lr_per_marker))]
+        cells = [escape(name), cli._fmt_lr(r.lr_total), cli._fmt_log(r.log10_lr_total)]
         if fam:
             ll = report.extra["loglik"]
             cells += [ll if isinstance(ll, str) else f"{ll:.6f}",
                       _json_text(report.extra["posterior_flat_prior"])]
+        else:
+            cells.append(str(len(r.lr_per_marker)))
         if prior is not None:
             cells.append(_posterior_text(report.posterior))
         words = report.verbal.words + (f" ({report.verbal.note})" if report.verbal.note else "")
@@ -240,7 +241,7 @@ def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, ref
     if prior is not None:
         lines.append(f"Posterior = LR·P / (LR·P + 1 − P) with the prior P = {prior:g} stated by the user"
                      + (" (the classic probability of paternity W)" if prior == 0.5 else "") + ".")
-    lines.append("Loci needing a mutation: impossible under " + ("the hypothesis" if fam else "H1")
+    lines.append("Mutation needed at: the loci impossible under " + ("the hypothesis" if fam else "H1")
                  + " once the mutation model is switched off (without a model: the exclusions).")
     for line in lines:
         console.print(escape(line), highlight=False)
@@ -273,12 +274,26 @@ def _marker_table(name: str, report, *, h1: str) -> Table:
 
 # --- Familias files ---------------------------------------------------------------------------
 
+def _has_dvi_section(path: Path) -> bool:
+    """Whether a Familias file has a line that is exactly ``[DVI]`` (what makes it a DVI file)."""
+    try:
+        with open(path, "rb") as fh:
+            return any(line.strip() == b"[DVI]" for line in fh)
+    except OSError:
+        return False
+
+
 def _fam(path: Path, *, as_json, prior, scale, reference, floor, normalise, summary) -> None:
     from reunite.genetics.familias import read_fam
     from reunite.genetics.lr_report import fam_lrs
 
     cli = _cli()
     err = cli.err
+    if _has_dvi_section(path):
+        err.print(f"[red]error:[/red] {escape(str(path))}: a Familias DVI file (it has a [DVI] section: "
+                  "unidentified persons and reference families), not a kinship case; identify its persons "
+                  f"jointly with 'reunite identify {escape(str(path))}'")
+        raise typer.Exit(2)
     try:
         fam = read_fam(path)
     except NotImplementedError:
@@ -302,5 +317,7 @@ def _fam(path: Path, *, as_json, prior, scale, reference, floor, normalise, summ
         sys.stdout.write(json.dumps(out.to_json(), indent=1) + "\n")
         return
     rows = [(r.result.id, r, None) for r in out.reports]
-    _print_tables(f"Likelihood ratios against {escape(out.reference)}: {escape(str(path))}", rows, scale=scale,
+    num_markers = len(out.reports[0].result.lr_per_marker) if out.reports else 0
+    _print_tables(f"Likelihood ratios against {escape(out.reference)}: {escape(str(path))} "
+                  f"({num_markers} markers)", rows, scale=scale,
                   prior=prior, summary=summary, h1="H", reference=out.reference, fam=True)

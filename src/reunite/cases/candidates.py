@@ -392,7 +392,7 @@ def verbal_lr(lr: float | None) -> str:
         return "inconclusive (no LR)"
     if lr < 1.0:
         return AGAINST_RELATIONSHIP
-    return verbal_equivalent(float(lr), scale=ENFSI_2015, h1=RELATIONSHIP).words
+    return verbal_equivalent(float(lr), scale=ENFSI_2015, h1=RELATIONSHIP, one_tolerance=0.0).words
 
 
 def family_types(session: Session, *, actor: Actor) -> list[str]:

@@ -208,7 +208,7 @@ def _reference_reason(name: str, reference: str, res: KinshipResult) -> str | No
     if under_ref:
         parts.append(f"the genotypes are impossible under the reference {reference} "
                      f"(likelihood 0 at {', '.join(under_ref)})")
-    if under_h:
+    if under_h and name != reference:
         parts.append(f"and under {name} (likelihood 0 at {', '.join(under_h)})" if parts else
                      f"the genotypes are impossible under {name} (likelihood 0 at {', '.join(under_h)})")
     what = "LR undefined (0/0)" if math.isnan(res.lr_total) else "LR Inf"

@@ -126,6 +126,9 @@ def _scale(name, title, source, steps) -> VerbalScale:
 
 
 NEITHER = "no support for either proposition (LR = 1)"
+#: an LR within this of 1 in log10 (3e-12 relative: float rounding, e.g. two pedigrees with
+#: equal likelihoods computed along different routes) is worded as LR = 1
+ONE_TOLERANCE = 1e-12
 
 ENFSI_2015 = _scale(
     "enfsi2015", "ENFSI 2015",
@@ -171,13 +174,13 @@ def _fill(words: str, *, favoured: str, other: str, sign: str) -> str:
 
 
 def verbal_equivalent(lr: float, *, log10_lr: float | None = None, scale: VerbalScale = ENFSI_2015,
-                      h1: str = "H1", h2: str = "H2") -> Verbal:
+                      h1: str = "H1", h2: str = "H2", one_tolerance: float = ONE_TOLERANCE) -> Verbal:
     """The words of ``scale`` for an LR of H1 against H2.
 
     LR >= 1: the step of LR, favouring ``h1``; LR < 1: the step of 1/LR, favouring ``h2``
     (symmetry).  LR 0: an exclusion of ``h1``; NaN: inconclusive; Inf: the top step with a
     note.  ``log10_lr`` (when given) words an LR whose float overflowed to Inf or underflowed
-    to 0 from its exact log10.
+    to 0 from its exact log10.  An LR within ``one_tolerance`` of 1 in log10 counts as 1.
     """
     def words(step: Step, favoured: str, other: str, sign: str) -> str:
         return _fill(step.words, favoured=favoured, other=other, sign=sign)
@@ -186,9 +189,13 @@ def verbal_equivalent(lr: float, *, log10_lr: float | None = None, scale: Verbal
     if log10_lr is not None and math.isnan(log10_lr):
         lr = math.nan
     if math.isnan(lr):
-        return Verbal(scale.name, f"inconclusive: the genotypes are impossible under both {h1} and {h2} "
+        both = f"both {h1} and {h2}" if h1 != h2 else h1
+        return Verbal(scale.name, f"inconclusive: the genotypes are impossible under {both} "
                       "(LR undefined, 0/0)", "no verbal equivalent: check the pedigrees, the typing, "
                       "or add a mutation model", src)
+    if 0.0 < lr < math.inf and abs(math.log10(lr)) <= one_tolerance:
+        lr = 1.0  # equal likelihoods computed along two routes differ in the last bits
+        log10_lr = 0.0
     finite_log = log10_lr is not None and math.isfinite(log10_lr)
     if lr == 0.0 and not finite_log:
         return Verbal(scale.name, f"exclusion: the genotypes are impossible under {h1} (LR 0)",

@@ -245,6 +245,9 @@ def test_stored_file_is_read_only_and_a_tampered_file_is_refused(tmp_path, data_
     table_registry.clear_caches()
     with pytest.raises(FrequencyError, match="changed after import"):
         get_population("Lab_C")
+    listed = runner.invoke(app, ["populations"], env={"COLUMNS": "250"})  # the listing goes on past it
+    assert listed.exit_code == 0 and "CHN_national_GBT37223" in listed.output
+    assert "refused" in listed.output and "Lab_C.json: its content was changed" in " ".join(listed.output.split())
 
 
 def test_remove_archives_the_table(tmp_path, data_dir):

@@ -22,7 +22,7 @@ def populations(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from reunite.genetics.frequencies import list_populations
-    from reunite.genetics.table_registry import list_imported, tables_dir
+    from reunite.genetics.table_registry import scan_imported, tables_dir
 
     table = Table(title="Allele-frequency tables (shipped: provenance in reunite/data/SOURCES.md; imported: "
                         "'reunite populations show NAME')")
@@ -30,7 +30,7 @@ def populations(ctx: typer.Context) -> None:
         table.add_column(col, overflow="fold")
     for pop in list_populations():
         table.add_row(pop.name, "shipped", str(len(pop.loci)), pop.sample_size, ", ".join(pop.sources))
-    imported = list_imported()
+    imported, problems = scan_imported()
     for pop in imported:
         meta = pop.metadata
         source = (meta.get("source") or meta.get("source_file", {}).get("name") or "")
@@ -38,7 +38,9 @@ def populations(ctx: typer.Context) -> None:
                       escape(f"{source}; sha256 {pop.sha256[:12]}; {meta.get('imported_at', '')} by "
                              f"{meta.get('imported_by', '')}"))
     print_table(table)
-    if not imported:
+    for problem in problems:
+        err.print(f"[red]refused:[/red] {escape(problem)}", highlight=False)
+    if not imported and not problems:
         console.print(f"no imported tables in {tables_dir()} ('reunite populations import FILE --name NAME' adds one)",
                       highlight=False)
 

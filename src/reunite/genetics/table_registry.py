@@ -165,6 +165,21 @@ def list_imported() -> list[Population]:
     return [p for p in (find(n) for n in imported_names()) if p is not None]
 
 
+def scan_imported() -> tuple[list[Population], list[str]]:
+    """Every readable imported table, and why each unreadable or changed one is refused (a
+    listing goes on past a damaged file)."""
+    tables, problems = [], []
+    for name in imported_names():
+        try:
+            pop = find(name)
+        except FrequencyError as exc:
+            problems.append(str(exc))
+            continue
+        if pop is not None:
+            tables.append(pop)
+    return tables, problems
+
+
 def clear_caches() -> None:
     """Forget the cached tables and the tables restored from a database (tests)."""
     with _lock:

@@ -136,6 +136,11 @@ def find(name: str) -> Population | None:
     with _lock:
         if name in _pinned:
             return _pinned[name]
+    return _imported(name)
+
+
+def _imported(name: str) -> Population | None:
+    """The table ``name`` in the registry (cached while its file is unchanged), or None."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         return None
     path = _path(name)
@@ -369,9 +374,13 @@ def use_recorded_table(record: dict, *, database: str = "the database") -> Popul
     if is_shipped(name):
         raise FrequencyError(f"{database} was created with the imported table {name!r} (sha256 {digest}), but a "
                              "table shipped with this version of reunite has the same name")
-    path = _path(name)
-    if path.exists():
-        current = _read_record(path)
+    with _lock:
+        pinned = _pinned.get(name)
+    current = _imported(name)  # a stat while the file is unchanged: cheap on every open
+    if pinned is not None and pinned.sha256 == digest and (current is None or current.sha256 == digest):
+        return pinned
+    if current is not None:
+        current = current.metadata
         if current["sha256"] != digest:
             raise FrequencyError(
                 f"{database} was created with the frequency table {name!r} sha256 {digest} (imported "

@@ -97,6 +97,11 @@ def test_long_and_wide_give_the_same_table_and_checksum(tmp_path):
         table_registry.table_csv(long.table.afreq, long.table.n_individuals)
 
 
+def test_long_columns_in_any_order(tmp_path):
+    read = read_table_csv(write(tmp_path, "o.csv", "allele,frequency,locus\n9,0.5,vWA\n10,0.5,vWA\n"))
+    assert read.layout == "long" and read.table.afreq == {"VWA": {"9": 0.5, "10": 0.5}}
+
+
 def test_utf8_bom_and_gb18030_chinese_headers(tmp_path):
     bom = read_table_csv(write(tmp_path, "bom.csv", "\ufeff" + LONG))
     assert bom.encoding == "utf-8 (with BOM)" and bom.table.afreq["D8S1179"] == {"9": 0.5, "10": 0.5}
@@ -280,6 +285,30 @@ def test_cli_import_list_and_show(tmp_path):
     assert sha in shown.output and "paper X" in shown.output and "VWA" in shown.output
     no_name = runner.invoke(app, ["populations", "import", str(path)])
     assert no_name.exit_code != 0 and "--name" in str(no_name.exception)
+
+
+def test_processes_importing_at_once_leave_one_table(tmp_path, data_dir):
+    """Four processes import four different tables under one name at once: exactly one wins,
+    the others are refused with both checksums; no temporary file is left."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from reunite.genetics import table_registry as r; "
+              "from reunite.genetics.table_import import read_table_csv as read\n"
+              "try:\n    print(r.save_table('Lab_P', read(sys.argv[1]))[1])\n"
+              "except Exception as exc:\n    print('refused', type(exc).__name__)\n")
+    files = []
+    for k in range(4):
+        text = f"locus,allele,frequency\nD8S1179,9,{0.5 + k / 100}\nD8S1179,10,{0.5 - k / 100}\n"
+        files.append(write(tmp_path, f"p{k}.csv", text))
+    env = {**os.environ, "REUNITE_DATA_DIR": str(data_dir)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(f)], stdout=subprocess.PIPE, text=True, env=env)
+             for f in files]
+    outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert outcomes == ["imported"] + ["refused FrequencyError"] * 3, outcomes
+    assert [p.name for p in (data_dir / "frequency_tables").iterdir() if not p.name.startswith(".")] == \
+        ["Lab_P.json"]
+    assert not list((data_dir / "frequency_tables").glob(".*.tmp"))
 
 
 def test_concurrent_imports_do_not_interleave(tmp_path, data_dir):

@@ -150,12 +150,12 @@ def read_table_csv(path: str | Path, *, encoding: str | None = None, only: str |
     keys = [_key(h) for h in header]
     notes: list[str] = []
     population = None
-    if keys and keys[0] in WIDE_FIRST:
+    if any(k in LONG_COLUMNS["locus"] for k in keys) and any(k in LONG_COLUMNS["frequency"] for k in keys):
+        raw, population = _long(rows, path=shown, only=only, notes=notes)  # (its columns in any order)
+        layout = "long"
+    elif keys and keys[0] in WIDE_FIRST:
         raw = _wide(rows, path=shown, notes=notes)
         layout = "wide"
-    elif any(k in LONG_COLUMNS["locus"] for k in keys) and any(k in LONG_COLUMNS["frequency"] for k in keys):
-        raw, population = _long(rows, path=shown, only=only, notes=notes)
-        layout = "long"
     else:
         raise FrequencyError(
             f"{shown} line {rows[0][0]}: the header {header!r} is neither layout: a long table has the columns "

@@ -9,11 +9,14 @@ through the same services the CLI and the API call, as the user whose job it is,
 log holds the whole story.
 
 The story: infants and toddlers went missing in Butuo and Zhaojue counties (Liangshan,
-Sichuan) and their families gave DNA; a rescue operation in Linyi (Shandong) found 15
-infants with traffickers' couriers; the police of Linyi also registered two begging children
-and a child of unclear origin; a late birth-registration check in Lanling was flagged.  The
-searches find the candidates, one is reviewed, confirmed with a second sample of the child
-(four eyes) and the child goes home, with follow-up visits.
+Sichuan) and their families gave DNA (one family lost twins, a boy and a girl, on one day);
+a rescue operation in Linyi (Shandong) found 15 infants with traffickers' couriers (the
+twins among them, other infants of no family in the database); the police of Linyi also
+registered two begging children and a child of unclear origin; a late birth-registration
+check in Lanling was flagged.  The searches find the candidates, one is reviewed, confirmed
+with a second sample of the child (four eyes) and the child goes home, with follow-up
+visits; the operation's other children are then identified jointly against the families
+(:mod:`reunite.cases.joint_identification`).
 
 Users get random passwords, returned once to be printed: only in development mode
 (``REUNITE_ENV=development``, the default).
@@ -93,6 +96,10 @@ class DemoReport:
     relations: tuple[str, ...]
     story: str
     found_as: str | None  # the unidentified person who is this child (None: still missing)
+    #: a second missing child of the family (the pedigree's ``S1``, a full sibling), found as
+    #: this unidentified person; the family is then imported with both missing (a families file)
+    #: and the report linked to it
+    sibling_found_as: str | None = None
 
 
 REPORTS = (
@@ -114,6 +121,9 @@ REPORTS = (
                ("father", "mother"), "last seen playing by the road to the township", None),
     DemoReport("R-513431-2022-006", "inv_zhaojue", "513431", "F", date(2019, 12, 1), date(2022, 2, 14),
                ("mother", "maternal_aunt"), "went missing during the Spring Festival visit to relatives", None),
+    DemoReport("R-513431-2023-022", "inv_zhaojue", "513431", "M", date(2023, 6, 2), date(2023, 12, 9),
+               ("father", "mother"), "twins, a boy and a girl, taken together from their grandmother's house "
+               "while she was in the fields", "LY24-C05", sibling_found_as="LY24-C06"),
 )
 
 OPERATION = dict(code="OP-371300-2024-03", name="Operation Spring Lantern (simulated)",
@@ -148,6 +158,7 @@ class WorkflowResult:
     children: list[str] = field(default_factory=list)
     checks: dict[str, str] = field(default_factory=dict)  # code -> status
     candidates: list[dict] = field(default_factory=list)  # the candidates of the demo's reports
+    identification: dict | None = None  # the operation's joint identification (summary)
     confirmed_candidate: int | None = None
     under_review_candidate: int | None = None
     outcome_id: int | None = None
@@ -164,10 +175,10 @@ def _markers():
     return kit_markers(POPULATION, kit=CHN24, mutation="stepwise")
 
 
-def simulate_family(*, child_sex: str, seed: int, markers=None) -> dict[str, dict]:
+def simulate_family(*, child_sex: str, seed: int, markers=None, sibling_sex: str | None = None) -> dict[str, dict]:
     """Profiles ``{person: {locus: (a, b)}}`` of every person of :data:`PEDIGREE` (the missing
     child is ``M``), gene-dropped with stepwise mutation; ``"sex"`` of each person under
-    ``profile["_sex"]``."""
+    ``profile["_sex"]`` (the sibling ``S1``'s drawn at random unless ``sibling_sex``)."""
     import random
 
     from reunite.genetics import pedigree as ped
@@ -175,6 +186,8 @@ def simulate_family(*, child_sex: str, seed: int, markers=None) -> dict[str, dic
 
     rng = random.Random(seed)
     sexes = {p: (s or (child_sex if p == "M" else rng.choice("MF"))) for p, _, _, s in PEDIGREE}
+    if sibling_sex:
+        sexes["S1"] = sibling_sex
     pedigree = ped.make_pedigree([ped.Individual(p, f, m, sexes[p]) for p, f, m, _ in PEDIGREE])
     typed = simulate_genotypes(pedigree, markers=markers or _markers(), seed=seed)
     out = {p: {"_sex": sexes[p]} for p in sexes}
@@ -300,7 +313,8 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
     import random
 
     from reunite.cases import confirmation, review
-    from reunite.cases.intake import complete_pending
+    from reunite.cases.joint_identification import identify_operation
+    from reunite.cases.intake import complete_pending, import_file
     from reunite.cases.operations import create_operation
     from reunite.cases.outcomes import record_outcome
     from reunite.cases.registration import run_check
@@ -316,9 +330,11 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
     actor = {a.username: _actor(engine, a.username) for a in result.accounts}
     rng = random.Random(seed)
     markers = _markers()
-    families = {r.code: simulate_family(child_sex=r.sex, seed=seed * 100 + k, markers=markers)
+    families = {r.code: simulate_family(child_sex=r.sex, seed=seed * 100 + k, markers=markers,
+                                        sibling_sex=("F" if r.sex == "M" else "M") if r.sibling_found_as else None)
                 for k, r in enumerate(REPORTS)}
     found = {r.found_as: families[r.code]["M"] for r in REPORTS if r.found_as}
+    found.update({r.sibling_found_as: families[r.code]["S1"] for r in REPORTS if r.sibling_found_as})
 
     # 1. the laboratory's analyst imports the families' reference samples
     refs = {f"{r.code}-{RELATION_PERSON[rel]}": families[r.code][RELATION_PERSON[rel]]
@@ -326,10 +342,14 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
     _import(engine, model, write_genotypes(data_dir / "references.csv", refs), actor=actor["analyst"],
             lab="LAB-510000")
 
-    # 2. the investigators register the reports with the references (consent recorded)
+    # 2. the investigators register the reports with the references (consent recorded); a
+    #    family that lost two children is imported with both missing and its report linked to it
     for r in REPORTS:
         a = actor[r.investigator]
         mother = simulated_name(rng, "F")
+        if r.sibling_found_as:
+            import_file(engine, model, "families", write_family(data_dir / f"family-{r.code}.csv", r, families[r.code]),
+                        actor=actor["analyst"], search=False)
 
         def report(s, r=r, a=a, mother=mother):
             create_report(
@@ -338,9 +358,10 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
                 missing_place_detail="a village of the county (simulated)",
                 circumstances=f"Simulated case: {r.story}.", contact_name=mother,
                 contact="+86 100 0000 0000 (simulated, not a number)",
-                references=[Reference(rel, f"{r.code}-{RELATION_PERSON[rel]}",
-                                      consent_document=f"consent form {r.code}/{rel} (simulated)")
-                            for rel in r.relations])
+                **({"family_code": r.code, "missing_code": "M"} if r.sibling_found_as else {"references": [
+                    Reference(rel, f"{r.code}-{RELATION_PERSON[rel]}",
+                              consent_document=f"consent form {r.code}/{rel} (simulated)")
+                    for rel in r.relations]}))
 
         write_transaction(engine, report)
         result.reports.append(r.code)
@@ -356,6 +377,7 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
                                            {f"SD-{c}": profiles[c] for c in sexes}),
             actor=actor["analyst"], lab="LAB-370000")
     truth = {r.found_as: r for r in REPORTS if r.found_as}
+    truth.update({r.sibling_found_as: r for r in REPORTS if r.sibling_found_as})
     op = OPERATION
 
     def rescue(s):
@@ -447,7 +469,47 @@ def run_workflow(engine, model, *, data_dir: Path, seed: int = 2016, settings=No
     if third is not None:
         write_transaction(engine, lambda s: review.assign(s, third, actor=actor["inv_zhaojue"], to="reviewer1"))
     result.candidates = _report_candidates(engine)
+
+    # 7. the operation's children still unidentified, identified jointly against the families
+    result.identification = write_transaction(engine, lambda s: identification_summary(
+        identify_operation(s, op["code"], actor=actor["reviewer1"], model=model)))
     return result
+
+
+def identification_summary(view: dict) -> dict:
+    """What the demo prints of a joint identification (:func:`identify_operation`'s view)."""
+    best = view["assignments"][0] if view.get("assignments") else None
+    marginal = {m["child"]: m["probability"] for m in view.get("marginals", [])}
+    return {"children": len(view.get("children", [])),
+            "families": sum(1 for f in view.get("families", []) if f.get("compared")),
+            "missing": len(view.get("missing", [])), "num_assignments": view.get("num_assignments"),
+            "best": None if best is None else {
+                "log10_lr": best["log10_lr"], "posterior": best["posterior"],
+                "pairs": [(p["child"], p["family"], p["missing"], marginal.get(p["child"]))
+                          for p in best["pairs"] if p["family"]]},
+            "undisputed": [(u["child"], u["family"], u["missing"], u["log10_lr"]) for u in view.get("undisputed", [])],
+            "error": view.get("error")}
+
+
+def write_family(path: Path, report: DemoReport, profiles: dict[str, dict]) -> Path:
+    """A families file of ``report``'s family: its references (``<code>-<person>`` samples,
+    by :data:`RELATION_PERSON`) and two missing children, ``M`` and its sibling ``S1``, with
+    their dates."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    typed = {RELATION_PERSON[rel] for rel in report.relations}
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(("family_id", "person_id", "father_id", "mother_id", "sex", "role", "sample_id", "birth_date",
+                    "missing_date"))
+        for person, father, mother, _ in PEDIGREE:
+            if person in ("M", "S1"):
+                role, sample, born, gone = "missing", "", report.birth.isoformat(), report.missing.isoformat()
+            else:
+                role = "reference" if person in typed else "untyped"
+                sample, born, gone = (f"{report.code}-{person}" if person in typed else ""), "", ""
+            w.writerow((report.code, person, father or "", mother or "", profiles[person]["_sex"], role, sample,
+                        born, gone))
+    return path
 
 
 def _report_candidates(engine) -> list[dict]:
@@ -490,6 +552,7 @@ def print_workflow(console, result: WorkflowResult, *, database_url: str, reunit
     console.print(f"  candidate {result.confirmed_candidate} ({CONFIRMED_CHILD}) was assigned, reviewed, confirmed "
                   f"with a second sample of the child by a second reviewer, and the child went home (outcome "
                   f"{result.outcome_id}, follow-up visits at 30, 90 and 365 days)", highlight=False, markup=False)
+    print_identification(console, result)
     console.print("Demo accounts (passwords are random and shown this once; development mode only):",
                   highlight=False)
     width = max(len(a.username) for a in result.accounts)
@@ -511,3 +574,33 @@ def print_workflow(console, result: WorkflowResult, *, database_url: str, reunit
                   markup=False, highlight=False, soft_wrap=True)
     console.print(f"  the CLI acts as a demo user with --as, e.g. REUNITE_DATABASE_URL={database_url} {reunite} "
                   "candidates --as reviewer1", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_identification(console, result: WorkflowResult) -> None:
+    """The joint identification of the demo's rescue operation, in a few lines."""
+    summary = result.identification
+    if not summary:
+        return
+    console.print(f"\n[bold]Joint identification[/bold] of rescue operation {result.operation}: "
+                  f"{summary['children']} children not yet identified against {summary['families']} families "
+                  f"({summary['missing']} missing persons; {summary['num_assignments'] or 0:,} joint assignments "
+                  "searched, pairings with a pairwise LR below 1 left out)", highlight=False)
+    if summary["error"]:
+        console.print(f"  joint search not run: {summary['error']}", highlight=False, markup=False)
+        return
+    best = summary["best"]
+    if best:
+        strong = [(c, f, m, p) for c, f, m, p in best["pairs"] if p is not None and p >= 0.99]
+        weak = [c for c, f, m, p in best["pairs"] if p is None or p < 0.99]
+        pairs = ", ".join(f"{child} -> {family}/{missing} (P {p:.3f})" for child, family, missing, p in strong)
+        console.print(f"  best joint assignment: log10 LR {best['log10_lr']:.1f} against no child identified, "
+                      f"posterior {best['posterior']:.4f}; it places {pairs or 'no child with probability 0.99'}"
+                      + (f", and {len(weak)} more children ({', '.join(weak)}) by weak pairwise LRs (each below 0.99 "
+                         "probability summed over the assignments: not an identification)" if weak else ""),
+                      highlight=False, markup=False)
+    if summary["undisputed"]:
+        console.print("  undisputed identifications (LR >= 10,000 and 10,000 times every rival): " + ", ".join(
+            f"{child} -> {family}/{missing} (log10 LR {lr:.1f})" for child, family, missing, lr in summary["undisputed"]),
+            highlight=False, markup=False)
+    console.print(f"  the web page: /operations/{result.operation}/identification (e.g. as reviewer1)", highlight=False,
+                  markup=False)

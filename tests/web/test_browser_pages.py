@@ -37,6 +37,7 @@ PAGES = [
     ("operation-new", "inv_linyi", "/operations/new"),
     ("operation", "inv_linyi", f"/operations/{OPERATION}"),
     ("operation-edit", "inv_linyi", f"/operations/{OPERATION}/edit"),
+    ("operation-identification", "reviewer1", f"/operations/{OPERATION}/identification"),
     ("unidentified", "inv_linyi", "/unidentified"),
     ("unidentified-new", "inv_linyi", "/unidentified/new"),
     ("unidentified-child", "inv_linyi", f"/unidentified/{CHILD}"),

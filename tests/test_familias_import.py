@@ -33,19 +33,22 @@ def test_all_fourteen_files_are_here():
 
 
 def check_marker(marker, expected):
+    """Alleles, frequencies and matrices by allele label: reunite keeps the database's order,
+    pedtools sorts the alleles (as text when one is not a number: exclusionExample)."""
     assert marker.name == expected["name"]
-    assert list(marker.afreq) == expected["alleles"]
-    assert list(marker.afreq.values()) == expected["afreq"]
+    assert marker.afreq == dict(zip(expected["alleles"], expected["afreq"]))
     if expected["mutation"] is None:
         assert marker.mutation is None, marker.name
         return
-    afreq = np.array(expected["afreq"])
+    ours_order = list(marker.afreq)
+    perm = [expected["alleles"].index(a) for a in ours_order]
+    afreq = np.array(list(marker.afreq.values()))
     for sex in ("female", "male"):
         model = getattr(marker.mutation, sex)
         assert isinstance(model, MutationModel)
         theirs = np.array(expected["mutation"].get(sex, expected["mutation"]["female"])["matrix"])
-        ours = build_matrix(model, expected["alleles"], afreq)
-        assert np.max(np.abs(ours - theirs)) <= 1e-12, (marker.name, sex)
+        ours = build_matrix(model, ours_order, afreq)
+        assert np.max(np.abs(ours - theirs[np.ix_(perm, perm)])) <= 1e-12, (marker.name, sex)
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -74,6 +77,7 @@ def test_header_database_and_markers(name):
         assert len(fam.database.markers) == ref["n_markers"]
         for m, theirs in zip(fam.database.markers, ref["markers"], strict=True):
             check_marker(m, theirs)
+            assert list(m.afreq) == theirs["alleles"]  # the same order in these files
 
 
 KINSHIP = [n for n in FILES if "hypotheses" in parsed(n)]
@@ -137,6 +141,96 @@ def test_database_only(name):
     fam = read(name)
     assert fam.database_only and not fam.hypotheses and not fam.markers and fam.dvi is None
     assert [m.name for m in fam_database(FAM / "fam" / name).markers] == EXPECTED[name]["markers"]
+
+
+# ----------------------------------------------------------------------------------------
+# DVI files: dvir::familias2dvir(file, missingPrefix = "M")
+
+DVI_FILES = [n for n in FILES if parsed(n)["is_dvi"]]
+
+
+def test_dvi_only_with_a_dvi_section_line():
+    assert DVI_FILES == ["Exercise-Helicopter-solved.fam", "KETPex497.fam", "KETPex498.fam",
+                         "Solution3_3.fam", "dvi-example.fam", "exclusionExample.fam",
+                         "planecrash.fam"]
+    fam = read("Exercise-Screening-Freq.fam")  # version "3.4 (DVI)" without a [DVI] line
+    assert fam.version == "3.4 (DVI)" and not fam.is_dvi and fam.database_only
+
+
+@pytest.mark.parametrize("name", DVI_FILES)
+def test_dvi_problem(name):
+    fam, ref = read(name), parsed(name)
+    problem = fam.dvi
+    assert not fam.hypotheses and not fam.markers
+    assert problem.name == ref["name"]
+    assert len(problem.victims) == ref["n_victims"]
+    assert [(v.id, v.sex, v.genotypes) for v in problem.victims] == [
+        (v["id"], SEX[v["sex"]], {m: tuple(g) for m, g in v["genotypes"].items()})
+        for v in ref["victims"]]
+    assert len(problem.families) == ref["n_families"]
+    for ours, theirs in zip(problem.families, ref["families"], strict=True):
+        assert ours.name == theirs["name"]
+        got = {p.id: (p.father, p.mother, p.sex) for p in ours.pedigree.individuals}
+        want = {p["id"]: (p["father"], p["mother"], SEX[p["sex"]]) for p in theirs["individuals"]}
+        assert got == want, ours.name
+        assert list(ours.missing) == theirs["missing"]
+        assert list(ours.genotypes) == theirs["typed"]
+        assert ours.genotypes == {p: {m: tuple(g) for m, g in gs.items()}
+                                  for p, gs in theirs["genotypes"].items()}
+    assert [m for f in problem.families for m in f.missing] == ref["missing"]
+    assert [{"family": f, "original": o, "dvir_label": lab} for f, o, lab in fam.label_map] == ref["label_map"]
+    assert problem.pairings == {v: [None if m == "*" else m for m in ms] for v, ms in ref["pairings"].items()}
+    for m in problem.markers:
+        assert m.genotypes == {}
+
+
+def test_dvi_rules_on_the_small_example():
+    fam = read("dvi-example.fam")
+    family = fam.dvi.families[0]
+    # 'Missing person', named only in a relation, is added; its sex is the other parent's opposite
+    assert ("Reference family 1", "Missing person", "M3") in fam.label_map
+    assert family.pedigree["M3"].sex == "M" and family.pedigree["M1"].father == "M3"
+    # 'Missing male 1' is not connected to R and is left out
+    assert "Missing male 1" not in family.pedigree and len(family.pedigree) == 5
+    assert any("Missing male 1" in w for w in fam.warnings)
+
+
+def test_dvi_sex_rule_and_prefixes():
+    fam = read("Solution3_3.fam")
+    assert [v.sex for v in fam.dvi.victims] == ["M"] * 6 + ["F"] * 2
+    assert {f.pedigree[m].sex for f in fam.dvi.families for m in f.missing} == {"F"}
+    assert fam.dvi.pairings["PM1"] == [None]
+    assert "Family 2_Father" in fam.dvi.families[1].pedigree  # typed in Family 1: prefixed
+    heli = read("Exercise-Helicopter-solved.fam")
+    assert "F1_F [Father]" in heli.dvi.families[0].genotypes
+    assert "Father" in heli.dvi.families[2].pedigree  # untyped everywhere: kept as it is
+
+
+def _dvi_example():
+    return (FAM / "fam" / "dvi-example.fam").read_text()
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda t: t.replace("Name= Reference pedigree", "Name= Other pedigree"), "has 2 pedigrees"),
+    (lambda t: t.replace("Name= Missing male 1\nGender= Male\n[[[[[[DNA data]]]]]]\nnSystems= 0",
+                         "Name= Missing male 1\nGender= Male\n[[[[[[DNA data]]]]]]\nnSystems= 1\n"
+                         "SystemName= L1\nAllele1= 1\nAllele2= 2"), "unconnected parts"),
+    (lambda t: t.replace("[[Notes]]", "[[Mystery]]"), "unknown heading"),
+    (lambda t: t.replace("nPersons= 4", "nPersons= 5"), "announces 5 persons"),
+    (lambda t: t.replace("SystemName= L1\nAllele1= 1\nAllele2= 1\n[[[Person 2",
+                         "SystemName= L1\nAllele1= 7\nAllele2= 1\n[[[Person 2"), "allele '7'"),
+    (lambda t: t.replace("SystemName= L1\nAllele1= 2", "SystemName= L9\nAllele1= 2", 1),
+     "marker 'L9'"),
+    (lambda t: t.replace("Name= R\nGender= Female", "Name= R\nGender= Unknown"), "sex of the parent"),
+    (lambda t: t.replace("Parent= Missing person\nChild= Missing male 2",
+                         "Parent= Missing male 3\nChild= R"), "own ancestor"),
+])
+def test_dvi_refusals(edit, words):
+    text = edit(_dvi_example())
+    assert text != _dvi_example()
+    with pytest.raises(ReuniteError) as info:
+        read_fam_bytes(text.encode(), name="dvi.fam")
+    assert str(info.value).startswith("dvi.fam") and words in str(info.value), str(info.value)
 
 
 # ----------------------------------------------------------------------------------------

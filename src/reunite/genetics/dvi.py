@@ -246,7 +246,10 @@ def _prepare(problem: DviProblem) -> _Prepared:
             allowed = [m for m in missing if m in set(given)]
             for m in missing:
                 if m not in allowed:
-                    not_candidate[(v, m)] = "not among the given pairings of this victim"
+                    not_candidate[(v, m)] = (
+                        "not among the given pairings of this victim" if sexes_compatible(
+                            victim_sex[v], missing_sex[m]) else
+                        f"sex: the victim is {victim_sex[v]}, the missing person {missing_sex[m]}")
         else:
             allowed = []
             for m in missing:

@@ -138,6 +138,29 @@ def test_exact_means_and_exceedance_against_brute_force():
         assert abs(row["p_h2_plain"] - exact2) <= 5 * math.sqrt(exact2 * (1 - exact2) / n) + 1e-5
 
 
+def test_tilted_importance_sampling_against_brute_force_from_rare_to_common():
+    """A trio on four markers: every threshold, from below the unrelated children's bulk to
+    far above the true child's, against the exact sums over all 10^4 genotype combinations
+    (importance sampling from H1 alone cannot reach the low thresholds here)."""
+    ped = make_pedigree(NUCLEAR)
+    markers = [Marker("D1", AFREQ1, {"FA": ("10", "11"), "MO": ("12", "13")}, STEP),
+               Marker("D2", AFREQ2, {"FA": ("7", "9"), "MO": ("9", "9.3")}, EQUAL),
+               Marker("D3", AFREQ1, {"FA": ("13", "13"), "MO": ("10", "12")}, STEP),
+               Marker("D4", AFREQ2, {"FA": ("8", "9.3"), "MO": ("7", "7")}, None)]
+    dists = P.marker_distributions(ped, missing="M", markers=markers)
+    rows = _brute_force(dists)
+    ts = [1e-3, 1.0, 10.0, 1e3, 1e5, 1e7]
+    power = P.family_power(dists, thresholds=ts, num_simulations=200_000, seed=8)
+    for t, row in zip(ts, power.thresholds):
+        exact1 = math.fsum(p1 for p1, _, lr in rows if lr >= t)
+        exact2 = math.fsum(p2 for _, p2, lr in rows if lr >= t)
+        # within 5 standard errors, plus the resolution of the plain draws (1/50,000) where those are used
+        assert row["p_h1"] == pytest.approx(exact1, abs=5 * row["se_h1"] + 1e-4), t
+        assert row["p_h2"] == pytest.approx(exact2, abs=5 * row["se_h2"] + 1e-12 * exact2), t
+        assert row["se_h2"] <= 0.05 * exact2 or exact2 > 0.5  # a few per cent, however rare
+    assert power.thresholds[-1]["p_h2"] < 1e-6 < power.thresholds[1]["p_h2"]
+
+
 def test_importance_sampling_agrees_with_plain_monte_carlo_at_a_moderate_threshold():
     ped = make_pedigree(NUCLEAR)
     markers = kit_markers()[:8]
@@ -146,12 +169,14 @@ def test_importance_sampling_agrees_with_plain_monte_carlo_at_a_moderate_thresho
     refs = simulate_genotypes(ped, markers=markers, seed=11, typed=["MO"])
     dists = P.marker_distributions(ped, missing="M", markers=refs)
     n = 400_000
-    h1 = P.simulate_log10_lr(dists, num_simulations=n, seed=1)
     h2 = P.simulate_log10_lr(dists, hypothesis="h2", num_simulations=n, seed=2)
-    row = P.exceedance(h1, 1.0, log10_h2=h2)  # LR >= 10: common enough for plain Monte Carlo
-    se_plain = math.sqrt(row["p_h2_plain"] * (1 - row["p_h2_plain"]) / n)
-    assert row["p_h2_plain"] > 1e-3
-    assert abs(row["p_h2"] - row["p_h2_plain"]) <= 5 * math.hypot(row["se_h2"], se_plain)
+    row = P.family_power(dists, thresholds=[10.0], num_simulations=n, seed=1).thresholds[0]
+    plain = float(np.mean(h2 >= 1.0))  # LR >= 10: common enough for plain Monte Carlo
+    se_plain = math.sqrt(plain * (1 - plain) / n)
+    assert plain > 1e-3
+    assert abs(row["p_h2"] - plain) <= 5 * math.hypot(row["se_h2"], se_plain)
+    h1 = P.simulate_log10_lr(dists, num_simulations=n, seed=3)
+    assert abs(row["p_h1"] - np.mean(h1 >= 1.0)) <= 5 * math.hypot(row["se_h1"], 1 / math.sqrt(n))
 
 
 def test_family_power_is_reproducible_and_seeded():

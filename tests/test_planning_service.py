@@ -131,6 +131,8 @@ def _cli(world, monkeypatch, *args, code=0):
     monkeypatch.setenv("REUNITE_DATABASE_URL", world.url)
     result = CliRunner().invoke(app, ["plan", *args], env={"COLUMNS": "200"})
     assert result.exit_code == code, (args, result.output, result.exception)
+    if code and result.exception is not None and not isinstance(result.exception, SystemExit):
+        return result.output + str(result.exception)  # the console script's main() prints it as 'error: ...'
     return result.output
 
 

@@ -150,6 +150,9 @@ app.command("serve")(_serve)
 from reunite.cli_identify import identify as _identify  # noqa: E402
 
 app.command("identify")(_identify)
+from reunite.cli_plan import plan as _plan  # noqa: E402
+
+app.command("plan")(_plan)
 
 
 def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):
@@ -606,6 +609,8 @@ def simulate(
                   + f"), kit {chosen.name} ({len(chosen.loci)} autosomal loci), table {population}:")
     for name, path in paths.items():
         console.print(f"  {path}")
+    for note in db["notes"]:  # a table renormalised for the draw (e.g. GB/T SE33 lacks allele 30.2)
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
 
 
 @app.command()

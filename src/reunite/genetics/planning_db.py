@@ -6,8 +6,9 @@ simulated: the references' genotypes are gene-dropped from the population throug
 pedigree (with the kit's mutation models; seeded).  For each simulated family the exact
 per-marker distributions of :mod:`reunite.genetics.planning` give, by simulation,
 
-    P(LR >= t | true child, type)      (plain Monte Carlo under H1)
-    P(LR >= t | unrelated child, type) (importance sampling: E_H1[1{LR >= t} / LR])
+    P(LR >= t | true child, type)      
+    P(LR >= t | unrelated child, type)  (both by importance sampling with tilted
+                                         distributions, :mod:`reunite.genetics.planning_is`)
 
 averaged over the simulated families.  For a database of ``n_pairs(type)`` compared
 (family, unidentified person) pairs (sex-compatible pairs),
@@ -37,6 +38,7 @@ from reunite.genetics.planning import (
     _draw,
     marker_distributions,
 )
+from reunite.genetics.planning_is import tilted_exceedance
 
 #: default threshold grid (LR), 10^0 to 10^12
 DEFAULT_THRESHOLDS = tuple(10.0 ** k for k in range(0, 13))
@@ -123,7 +125,7 @@ def type_power(ftype: FamilyType, *, markers: list[Marker], thresholds, theta: f
     seed = _check_seed(seed)
     if not (isinstance(num_simulated_families, int) and 1 <= num_simulated_families <= 10_000):
         raise ReuniteError(f"num_simulated_families: expected 1 to 10,000, found {num_simulated_families!r}")
-    per = max(1, n // num_simulated_families)
+    per = max(100, n // num_simulated_families)
     logs = np.log10(np.array(ts))
     families = gene_drop(ftype.pedigree, markers, num_families=num_simulated_families, typed=ftype.references,
                          seed=seed, floor=floor)
@@ -135,14 +137,8 @@ def type_power(ftype: FamilyType, *, markers: list[Marker], thresholds, theta: f
         dists = [d for d in marker_distributions(ftype.pedigree, missing=ftype.missing, markers=fam, theta=theta,
                                                  floor=floor, where=f"family type {ftype.name!r}") if d.usable]
         means[f] = math.fsum(d.mean_log10_lr("h1") for d in dists)
-        total = np.zeros(per)
-        for d in dists:
-            total += d.log10_lr[_draw(np.cumsum(d.p_h1), rng.random(per))]
-        hit = total[:, None] >= logs[None, :]
-        p1[f] = hit.mean(axis=0)
-        with np.errstate(over="ignore"):
-            w = np.where(hit, 10.0 ** -np.where(hit, total[:, None], 0.0), 0.0)
-        p2[f] = w.mean(axis=0)
+        est = tilted_exceedance(dists, logs, num_simulations=per, rng=rng)
+        p1[f], p2[f] = est["p_h1"], est["p_h2"]
     k = num_simulated_families
 
     def se(x):

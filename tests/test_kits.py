@@ -96,6 +96,9 @@ def test_simulation_is_the_same_for_a_kit_name_or_its_definition():
     assert a == b
     default = simulate_database(5, 3, seed=11)
     assert {row[1] for row in default["genotypes"]} <= set(KITS["CHN24"])
+    assert default["notes"] == []
+    se33 = simulate_database(3, 2, seed=1, kit="GlobalFiler")  # GB/T SE33 lacks allele 30.2: said, not hidden
+    assert se33["notes"] == ["CHN_national_GBT37223 SE33: frequencies sum to 0.954; renormalised for the simulation"]
     markers = kit_markers("CHN_national_GBT37223", kit="CHN24")
     assert [m.name for m in markers] == list(KITS["CHN24"])
 

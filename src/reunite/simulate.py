@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from reunite.genetics.frequencies import prepare_afreq
+from reunite.genetics.frequencies import SUM_TOLERANCE, prepare_afreq
 from reunite.genetics.kinship import Marker
 from reunite.genetics.pedigree import Pedigree
 
@@ -137,7 +137,8 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     the same with or without them.
 
     Returns a dict of row lists: ``genotypes`` (sample_id, locus, allele1, allele2),
-    ``families``, ``unidentified`` and ``truth``, in the import CSV layouts.
+    ``families``, ``unidentified`` and ``truth``, in the import CSV layouts, and ``notes``
+    (tables renormalised for the draw, e.g. GB/T SE33, which lacks allele 30.2).
     """
     from reunite.genetics.kits import kit_markers
 
@@ -151,8 +152,12 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
     # per family type: which families, and their alleles at every locus
     drops: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
     tables = []
+    notes = []
     for m in markers:
         alleles, freqs, _ = prepare_afreq(m.afreq, normalise=True, where=m.name)
+        total = float(np.sum(list(m.afreq.values())))
+        if abs(total - 1.0) > SUM_TOLERANCE:  # beyond rounding: say so
+            notes.append(f"{population} {m.name}: frequencies sum to {total:.4g}; renormalised for the simulation")
         cdfs = []
         for model in (m.mutation.male, m.mutation.female):
             mat = model.transition_matrix(alleles, freqs)
@@ -257,7 +262,8 @@ def simulate_database(num_families: int, num_unidentified: int, *, seed: int,
             else:
                 dated.append(row + (birth.isoformat(), lost.isoformat(), PLACES[int(trng.integers(len(PLACES)))]))
         families = dated
-    return {"genotypes": genotypes, "families": families, "unidentified": unidentified, "truth": truth}
+    return {"genotypes": genotypes, "families": families, "unidentified": unidentified, "truth": truth,
+            "notes": notes}
 
 
 CSV_HEADERS = {

@@ -150,6 +150,9 @@ app.command("serve")(_serve)
 from reunite.cli_identify import identify as _identify  # noqa: E402
 
 app.command("identify")(_identify)
+from reunite.cli_plan import plan as _plan  # noqa: E402
+
+app.command("plan")(_plan)
 
 
 def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):

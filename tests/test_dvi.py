@@ -30,6 +30,8 @@ from reunite.genetics.pedigree import Individual, make_pedigree
 DATA = Path(__file__).parent / "data" / "familias"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
 DATASETS = sorted(EXPECTED["dvi_datasets"])
+FAM_DVI = sorted(f for f, e in EXPECTED["fam_files"].items() if e.get("is_dvi"))
+CASES = DATASETS + FAM_DVI  # dvir's datasets, then the DVI .fam files (read by genetics/familias.py)
 REL = 1e-9
 
 
@@ -59,8 +61,14 @@ _cache: dict = {}
 def solved(name: str):
     """(problem, expected dvi block, the joint block, its limit, the full JointResult)."""
     if name not in _cache:
-        problem = read_dvi_json(DATA / "dvi" / f"{name}.json")
-        dvi = EXPECTED["dvi_datasets"][name]["dvi"]
+        if name.endswith(".fam"):
+            from reunite.genetics.familias import read_fam
+
+            problem = read_fam(DATA / "fam" / name).dvi
+            dvi = EXPECTED["fam_files"][name]["dvi"]
+        else:
+            problem = read_dvi_json(DATA / "dvi" / f"{name}.json")
+            dvi = EXPECTED["dvi_datasets"][name]["dvi"]
         block, limit = dvi["joint_exhaustive"], None
         if "n_assignments" not in block:  # exclusionExample: 4.0e13 assignments, dvir reduced with limit 1
             block, limit = dvi["joint_reduced_LRge1"], 1
@@ -68,7 +76,7 @@ def solved(name: str):
     return _cache[name]
 
 
-@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("name", CASES)
 def test_pairwise_lr_matrix_matches_dvir(name):
     problem, dvi, _, _, result = solved(name)
     pw = pairwise_lr(problem)
@@ -88,7 +96,7 @@ def test_pairwise_lr_matrix_matches_dvir(name):
     np.testing.assert_array_equal(np.isnan(result.pairwise.lr), np.isnan(pw.lr))
 
 
-@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("name", CASES)
 def test_joint_search_matches_dvir(name):
     problem, dvi, exp, limit, result = solved(name)
     assert result.n_assignments == exp["n_assignments"]
@@ -122,7 +130,7 @@ def test_joint_search_matches_dvir(name):
     assert total == pytest.approx(len(problem.victims), rel=1e-12)
 
 
-@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("name", CASES)
 def test_undisputed_as_dvir_dvisolve_finds_them(name):
     """dviSolve's "Undisputed" rows (threshold 1e4) are dvir's findUndisputed rule."""
     problem, dvi, _, _, result = solved(name)
@@ -169,6 +177,24 @@ def test_key_numbers_of_the_reference():
     _, _, _, _, r = solved("exclusionExample")
     assert r.assignments[0].pairs["V5"] == "M13" and r.assignments[0].pairs["V15"] == "M6"
     assert r.assignments[0].lr == pytest.approx(5.35595e23, rel=1e-5)
+
+
+def test_key_numbers_of_the_fam_files():
+    r = solved("planecrash.fam")[4]  # no mutation model: V3 = M4 is excluded
+    best = r.assignments[0]
+    assert best.pairs == {"V1": "M1", "V2": "M3", "V3": None, "V4": "M5", "V5": None, "V6": "M2",
+                          "V7": None, "V8": None}
+    assert best.lr == pytest.approx(2.17232613137684e21, rel=1e-9)
+    assert best.posterior == pytest.approx(0.998909, rel=1e-6)
+    problem, _, _, _, r = solved("Solution3_3.fam")  # pedFamilias's sex rule: only PM7, PM8 female
+    pw = r.pairwise
+    for v in ("PM1", "PM2", "PM3", "PM4", "PM5", "PM6"):
+        assert np.isnan(pw.lr[pw.victims.index(v)]).all()
+        assert r.marginals[v] == {None: pytest.approx(1.0)}
+    best = r.assignments[0]
+    assert {v: m for v, m in best.pairs.items() if m} == {"PM7": "M3"}
+    assert best.lr == pytest.approx(4.98225, rel=1e-5)
+    assert best.posterior == pytest.approx(0.634, rel=1e-3)
 
 
 def test_max_assignments_refuses_with_the_count_and_advice():

@@ -196,3 +196,19 @@ def test_reunite_demo_outside_development_creates_no_users(tmp_path):
     with Session(engine) as s:
         assert s.execute(select(func.count()).select_from(User)).scalar_one() == 0
     engine.dispose()
+
+
+def test_the_rescue_operation_is_identified_jointly(demo):
+    """The operation's children still unidentified, identified jointly (cases/joint_identification):
+    the twins of one family are both placed in it, undisputed; the confirmed child is left out."""
+    _, result, _ = demo
+    summary = result.identification
+    assert summary and summary["error"] is None and summary["children"] == NUM_INFANTS - 1
+    twins = next(r for r in REPORTS if r.sibling_found_as)
+    undisputed = {(c, f, m) for c, f, m, _ in summary["undisputed"]}
+    assert {(twins.found_as, twins.code, "M"), (twins.sibling_found_as, twins.code, "S1")} <= undisputed
+    best = {(c, f, m) for c, f, m, _ in summary["best"]["pairs"]}
+    for r in REPORTS:
+        if r.found_as and r.found_as.startswith("LY24-C") and r.found_as != CONFIRMED_CHILD:
+            assert (r.found_as, r.code, "M") in best, r.code
+    assert CONFIRMED_CHILD not in {c for c, *_ in best}

@@ -59,6 +59,11 @@ def lr(
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if _is_familias(cases_file):
+        for given, option in ((keep_going, "--keep-going"), (lenient, "--lenient")):
+            if given:
+                err.print(f"[red]error:[/red] {option}: only for JSON case files; a Familias file is one case "
+                          "(its hypotheses), read strictly")
+                raise typer.Exit(2)
         _fam(cases_file, as_json=as_json, prior=prior, scale=scale, reference=reference, floor=floor,
              normalise=normalise, summary=summary)
         return
@@ -232,12 +237,12 @@ def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, ref
     console.print(table)
     if not summary:
         for name, report, _ in rows:
-            if report is not None:
+            if report is not None and not (fam and name == reference):  # the reference against itself
                 console.print(_marker_table(name, report, h1=name if fam else h1))
     lines = [f"Verbal scale: {scale.title}: {scale.source}."]
     if fam:
-        lines.append(f"LR = L(hypothesis) / L({reference}); posterior (flat prior) = L(H) / sum of L over "
-                     "the hypotheses; log-likelihood in natural log.")
+        lines.append(f"LR = L(hypothesis) / L({reference}); posterior (equal priors) = L(H) / the sum of L over "
+                     "the hypotheses (as Familias shows it); ln L = natural log of the likelihood L(H).")
     if prior is not None:
         lines.append(f"Posterior = LR·P / (LR·P + 1 − P) with the prior P = {prior:g} stated by the user"
                      + (" (the classic probability of paternity W)" if prior == 0.5 else "") + ".")

@@ -210,6 +210,9 @@ def test_errors_of_the_options(tmp_path):
     scale.write_text("lower_bound,words\n1,neither\n1,again {favoured}\n")
     result = runner.invoke(app, ["lr", path, "--verbal-scale", str(scale)])
     assert result.exit_code == 2 and "line 3" in flat(result.stderr)
+    for option in ("--keep-going", "--lenient"):  # JSON case files only: refused, not ignored
+        result = runner.invoke(app, ["lr", path, option])
+        assert result.exit_code == 2 and option in flat(result.stderr)
 
 
 @needs_reader

@@ -341,6 +341,14 @@ def test_allele_zero_becomes_z():
     assert fam.markers[0].genotypes["AF"] == ("z", "11")
 
 
+def test_theta_is_recorded_with_a_warning():
+    text = _fam_text().replace("Theta/Kinship/Fst: 0 )", "Theta/Kinship/Fst: 0.02 )")
+    fam = read_fam_bytes(text.encode(), name="t.fam")
+    assert fam.database.theta == 0.02
+    assert any("theta" in w for w in fam.warnings)
+    assert fam_database(FAM / "fam" / "paternity.fam").name == "unknown"
+
+
 def test_database_only_written_here():
     fam = read_fam_bytes(_fam_text(persons=False).encode(), name="db.fam")
     assert fam.database_only and fam.database.name == "Sim DB"

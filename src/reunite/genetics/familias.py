@@ -19,6 +19,8 @@ What is read, and how (pedFamilias 0.2.5):
   identity is no model.  A stepwise model on a marker with a non-numeric allele (``Rest
   allele``), an allele below 1 or a microvariant with two decimals falls back to ``equal``
   with the same rates (a warning says so), as pedFamilias does.
+* Alleles keep their labels (``Rest allele``, ``9.3``; ``0`` becomes ``z``) and the database's
+  order (pedtools sorts them; the likelihoods do not depend on the order).
 * Theta, database sizes, dropout and minor allele frequency are recorded, not used.
 * Refused (ReuniteError naming file and line): twins, precomputed probabilities, silent
   alleles, several databases, unknown sections, malformed numbers, truncated files and
@@ -93,8 +95,8 @@ class FamFile:
 # ----------------------------------------------------------------------------------------
 # Lines and numbers
 
-_INT = re.compile(r"\s*[+-]?\d+\s*")
-_NUM = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+_INT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*")
+_NUM = re.compile(r"[ \t]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*")
 _REFORMAT = "re-export the file from Familias, or correct that line"
 
 
@@ -362,11 +364,12 @@ def _read_persons_and_pedigrees(lines: _Lines):
 # The database
 
 _MODEL_NAMES = {0: "equal", 1: "proportional", 2: "stepwise", 3: "stepwise", 4: "stepwise"}
-_THETA = re.compile(r"Theta/Kinship/Fst: ([.\d]+)")
-_NDB = re.compile(r"#Databases: (\d+)")
-_DBSIZE = re.compile(r"DatabaseSize = (\d+)")
-_DROPOUT = re.compile(r"Dropout probability = ([.\d]+)")
-_MAF = re.compile(r"Minor allele frequency = ([.\d]+)")
+_FLOAT = r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
+_THETA = re.compile(r"Theta/Kinship/Fst: " + _FLOAT)
+_NDB = re.compile(r"#Databases: ([0-9]+)")
+_DBSIZE = re.compile(r"DatabaseSize = ([0-9]+)")
+_DROPOUT = re.compile(r"Dropout probability = " + _FLOAT)
+_MAF = re.compile(r"Minor allele frequency = " + _FLOAT)
 
 
 def _number(pattern: re.Pattern, text: str) -> float | None:
@@ -494,6 +497,10 @@ def _read_database(lines: _Lines, at: int, warnings: list[str]):
     loc = db + 2 + int(has_info)
     source = db_name or Path(lines.path).name
     database = FamDatabase(name=db_name, markers=[], theta=theta or 0.0)
+    if theta:
+        warnings.append(f"{lines.path}, line {at + 1}: theta (Fst) {theta:g} is recorded with the "
+                        "database but not applied by the reader (pedFamilias neither); give it to "
+                        "the computation explicitly if wanted")
     alleles_of: dict[str, list[str]] = {}
     for _ in range(n_loc):
         locus = lines.get(loc, "a locus name")

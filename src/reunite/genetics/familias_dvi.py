@@ -21,6 +21,7 @@ The section is a tree of bracketed headings (``[[Unidentified persons]]``, ``[[[
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def _tree(lines, start: int) -> _Node:
 def _count(lines, node: _Node, key: str, what: str) -> int:
     for k, v, i in node.entries:
         if k == key:
-            if v is None or not v.strip().isdigit():
+            if v is None or not re.fullmatch(r"[ \t]*[0-9]+[ \t]*", v):
                 raise lines.error(i, f"expected the number of {what} ({key}= N), found {v!r}")
             return int(v)
     raise lines.error(node.line, f"[{node.name}] has no '{key}=' line")

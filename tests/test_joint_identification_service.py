@@ -319,3 +319,35 @@ def test_assignment_count_of_the_oracle_matches(world):
     count = sum(1 for combo in itertools.product(*options)
                 if len([c for c in combo if c is not None]) == len({c for c in combo if c is not None}))
     assert view["num_assignments"] == count
+
+
+def test_identify_file_dvir_example2(tmp_path):
+    """dvir's example2 (tests/data/familias/dvi, REFERENCE.md): best V1=M1, V2=M2, V3=M3, LR 250,
+    posterior 0.718390804597702; the CLI prints the same view."""
+    from pathlib import Path
+
+    from reunite.cli import app
+
+    path = Path(__file__).parent / "data" / "familias" / "dvi" / "example2.json"
+    view = service.identify_file(path)
+    best = view["assignments"][0]
+    assert {p["child"]: p["missing"] for p in best["pairs"]} == {"V1": "M1", "V2": "M2", "V3": "M3"}
+    assert math.isclose(best["lr"], 250, rel_tol=1e-9)
+    assert math.isclose(best["posterior"], 0.718390804597702, rel_tol=1e-9)
+    assert view["operation"] is None and view["provenance"]["kit"] == ["L1"]
+    result = CliRunner().invoke(app, ["identify", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["assignments"][0]["posterior"] == pytest.approx(0.718390804597702, rel=1e-12)
+    table = CliRunner().invoke(app, ["identify", str(path)])
+    assert table.exit_code == 0 and "V1 -> F1/M1, V2 -> F1/M2, V3 -> F2/M3" in table.output
+
+
+def test_identify_file_reads_a_familias_dvi_file():
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "familias" / "fam" / "dvi-example.fam"
+    view = service.identify_file(path)
+    assert view["children"] and view["families"] and view["assignments"]
+    assert view["assignments"][0]["posterior"] <= 1
+    with pytest.raises(ReuniteError, match="not a DVI file"):
+        service.identify_file(Path(__file__).parent / "data" / "familias" / "fam" / "paternity.fam")

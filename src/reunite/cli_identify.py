@@ -104,7 +104,8 @@ def print_view(view: dict) -> None:
         return
     where = f"rescue operation {op['code']}" if op else f"file {view.get('file')}"
     families = [f for f in view["families"] if f.get("compared", True)]
-    console.print(f"joint identification of {where}: {len(view['children'])} children, {len(families)} families, "
+    persons = "children" if op else "victims (unidentified persons)"
+    console.print(f"joint identification of {where}: {len(view['children'])} {persons}, {len(families)} families, "
                   f"{len(view['missing'])} missing persons", markup=False, highlight=False)
     if view["pairwise"]:
         table = Table(title="pairwise LR (log10; 'x' excluded, '.' sex differs, * a stored candidate)")

@@ -423,3 +423,11 @@ def test_fam_database_is_imported_with_its_mutation_models_recorded(tmp_path, na
     assert pop.metadata["mutation_models"] and pop.metadata["source_file"]["layout"] == "fam"
     shown = runner.invoke(app, ["populations", "show", stored], env={"COLUMNS": "250"})
     assert "mutation models recorded" in shown.output and "equal rate 0.001" in shown.output
+
+
+def test_a_familias_rest_allele_is_refused_with_a_reason(tmp_path):
+    with pytest.raises(FrequencyError) as info:
+        _fam_or_skip(FAM / "halfsib_case.fam")
+    message = str(info.value)
+    assert "allele 'Rest allele': not a repeat number" in message and "stands for every allele not listed" in message
+    assert "line 0" not in message and "lines 0-0" not in message

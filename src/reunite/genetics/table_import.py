@@ -337,7 +337,10 @@ def read_table_fam(path: str | Path, *, sample_size: int | None = None) -> ReadT
                                    "male": _model_json(marker.mutation.male)}
     table = check_rows(raw, source=path.name)
     if table.errors:
-        errors = [e.replace(" line 0,", ",") for e in table.errors]
+        errors = [e.replace(" lines 0-0,", ",").replace(" line 0,", ",") for e in table.errors]
+        if any("rest allele" in e.lower() for e in errors):
+            errors.append("a Familias 'rest allele' stands for every allele not listed; a frequency table lists "
+                          "alleles: replace it by the alleles it stands for (in Familias or in a CSV export)")
         raise FrequencyError(f"{path.name}: the Familias database has {len(errors)} problem(s), nothing "
                              "imported:\n  " + "\n  ".join(errors[:50]))
     notes = [f"Familias database {db.name!r}; mutation models recorded for {len(models)} of "

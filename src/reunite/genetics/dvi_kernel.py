@@ -329,24 +329,53 @@ class _Graph:
         self.add(vars_, np.ascontiguousarray(arr))
         return 1.0
 
-    def eliminate(self, dims: tuple) -> np.ndarray:
-        factors = self.factors
-        remaining = {v for v in range(len(self.doms)) if v not in self.kept}
-        scalar = 1.0
+    def plan(self) -> list[int]:
+        """The elimination order (greedy: the variable whose sum makes the smallest factor
+        next), found on the scopes alone; raises :class:`_TooBig` before any arithmetic
+        when a factor would exceed :data:`MAX_FACTOR` entries."""
+        doms = self.doms
+        scopes: dict[int, set] = {k: set(vs) for k, (vs, _) in enumerate(self.factors)}
+        var_f: dict[int, set] = {}
+        for k, sc in scopes.items():
+            for u in sc:
+                var_f.setdefault(u, set()).add(k)
+        remaining = {v for v in range(len(doms)) if v not in self.kept}
+
+        def cost(v: int) -> int:
+            scope: set = set()
+            for k in var_f.get(v, ()):
+                scope |= scopes[k]
+            return math.prod(doms[u] for u in scope)
+
+        costs = {v: cost(v) for v in remaining}
+        order: list[int] = []
+        next_id = len(scopes)
         while remaining:
-            best, best_cost = None, None
-            for v in remaining:
-                scope: set = set()
-                for vs, _ in factors:
-                    if v in vs:
-                        scope.update(vs)
-                cost = math.prod(self.doms[u] for u in scope)
-                if best_cost is None or cost < best_cost:
-                    best, best_cost = v, cost
-            if best_cost > MAX_FACTOR:
-                raise _TooBig(best_cost)
-            v = best
+            v = min(remaining, key=lambda u: (costs[u], u))
+            if costs[v] > MAX_FACTOR:
+                raise _TooBig(costs[v])
             remaining.discard(v)
+            order.append(v)
+            ids = var_f.pop(v, set())
+            merged: set = set()
+            for k in ids:
+                merged |= scopes.pop(k)
+            merged.discard(v)
+            for u in merged:
+                var_f[u] -= ids
+                var_f[u].add(next_id)
+            scopes[next_id] = merged
+            next_id += 1
+            for u in merged:
+                if u in remaining:
+                    costs[u] = cost(u)
+        return order
+
+    def eliminate(self, dims: tuple) -> np.ndarray:
+        order = self.plan()
+        factors = self.factors
+        scalar = 1.0
+        for v in order:
             involved = [fa for fa in factors if v in fa[0]]
             factors = [fa for fa in factors if v not in fa[0]]
             if not involved:

@@ -206,6 +206,49 @@ def test_dvi_sex_rule_and_prefixes():
     assert "Father" in heli.dvi.families[2].pedigree  # untyped everywhere: kept as it is
 
 
+def _pairwise_lr(problem, victim, family, missing):
+    """LR of the victim placed on the missing person against the victim unrelated, computed
+    with reunite's kinship engine from the reader's output alone."""
+    from reunite.genetics.kinship import Marker
+    from reunite.genetics.pedigree import Individual
+
+    vid = "__victim__"
+
+    def swap(x):
+        return vid if x == missing else x
+
+    placed = [Individual(swap(p.id), swap(p.father), swap(p.mother), p.sex)
+              for p in family.pedigree.individuals]
+    apart = list(family.pedigree.individuals) + [Individual(vid, None, None, victim.sex)]
+    markers = []
+    for m in problem.markers:
+        genotypes = {p: g[m.name] for p, g in family.genotypes.items() if m.name in g}
+        if m.name in victim.genotypes:
+            genotypes[vid] = victim.genotypes[m.name]
+        markers.append(Marker(m.name, m.afreq, genotypes, m.mutation, m.n_individuals, m.source))
+    return kinship_lr(placed, apart, markers).lr_total
+
+
+@pytest.mark.parametrize("name", DVI_FILES)
+def test_dvi_pairwise_lrs_from_the_reader_agree_with_dvir(name):
+    """dvir's pairwiseLR matrix from this reader's DVI problem (victims, families, markers and
+    mutation models), computed with reunite's kinship engine; 1e-9 relative."""
+    problem = read(name).dvi
+    table = EXPECTED[name]["dvi"]["pairwise"]["LR"]
+    victims = {v.id: v for v in problem.victims}
+    family_of = {m: f for f in problem.families for m in f.missing}
+    for row, vid in zip(table["values"], table["rows"]):
+        for value, mid in zip(row, table["cols"]):
+            if value is None:
+                assert mid not in problem.pairings[vid]
+                continue
+            ours = _pairwise_lr(problem, victims[vid], family_of[mid], mid)
+            if value == 0:
+                assert ours == 0, (vid, mid, ours)
+            else:
+                assert math.isclose(ours, value, rel_tol=1e-9), (vid, mid, ours, value)
+
+
 def _dvi_example():
     return (FAM / "fam" / "dvi-example.fam").read_text()
 
@@ -339,6 +382,18 @@ def test_allele_zero_becomes_z():
                          name="sim.fam")
     assert list(fam.markers[0].afreq) == ["z", "11", "12"]
     assert fam.markers[0].genotypes["AF"] == ("z", "11")
+
+
+def test_extra_persons():
+    text = _fam_text().replace(
+        '"Known relations"\r\n0\r\n0\r\n0\r\n2\r\n0\r\n"H1"\r\n0\r\n0\r\n1\r\n0\r\n1\r\n1\r\n"H2"\r\n0\r\n0\r\n0',
+        '"Known relations"\r\n1\r\n0\r\n1\r\n2\r\n1\r\n2\r\n0\r\n"H1"\r\n0\r\n0\r\n1\r\n0\r\n1\r\n'
+        '1\r\n"H2"\r\n0\r\n1\r\n1\r\n3\r\n1')
+    fam = read_fam_bytes(text.encode(), name="x.fam")
+    h1, h2 = fam.hypotheses
+    assert (h1.pedigree["CH"].father, h1.pedigree["CH"].mother) == ("AF", "extra_1")
+    assert (h2.pedigree["CH"].father, h2.pedigree["CH"].mother) == ("extra_ped2_1", "extra_1")
+    assert h2.pedigree["extra_ped2_1"].sex == "M" and "extra_ped2_1" not in h1.pedigree
 
 
 def test_theta_is_recorded_with_a_warning():

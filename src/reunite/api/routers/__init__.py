@@ -24,3 +24,6 @@ ROUTERS = [auth.router, users.router, audit.router, reports.router, operations.r
            searches.router, documents.router, statistics.router, model.router, users.jurisdictions_router,
            users.agencies_router]
 ROUTERS.append(identification.router)  # joint identification of a rescue operation
+from reunite.api.routers import planning  # noqa: E402
+
+ROUTERS.append(planning.router)  # planning: a family's power, the database's false candidates

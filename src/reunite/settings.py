@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     behind_proxy: bool = False  # trust X-Forwarded-For for the client's address
     language: Literal["zh_CN", "en"] = "zh_CN"  # the web pages' language when neither user nor browser says
+    data_dir: str | None = None  # imported frequency tables; default $XDG_DATA_HOME/reunite or ~/.local/share/reunite
 
     @property
     def development(self) -> bool:

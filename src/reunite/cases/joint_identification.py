@@ -20,6 +20,10 @@ Who is compared with whom (:func:`identify_operation`):
   models (:meth:`GeneticModel.marker`).  Joint identification has no θ correction: it is
   computed at θ = 0 (a note says so when the database's model has θ > 0).
 
+The search's age filter is not applied here: a family comes in through a candidate (which
+passed it), and then every missing person of the family is offered to every child of
+compatible sex, as dvir does.
+
 The joint search keeps, for each child, the missing persons whose pairwise LR is at least
 ``limit`` (default 1, dvir's ``pairwiseLR(limit=)``) and nobody; with more than
 ``max_assignments`` assignments it stops with a message naming the count (the pairwise matrix

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/operations", tags=["operations"])
 def get_identification(code: str = Path(min_length=1, max_length=128, description="the operation's code"),
                        family: list[str] = Query([], max_length=50,
                                                  description="also compare these families (family or report codes)"),
-                       limit: float = Query(service.DEFAULT_LIMIT, ge=0, le=1e300,
+                       limit: float = Query(service.DEFAULT_LIMIT, ge=0, le=1e15,
                                             description="keep a pairing only when its pairwise LR is at least this"),
                        top: int = Query(service.DEFAULT_TOP, ge=1, le=1000,
                                         description="how many joint assignments to list"),

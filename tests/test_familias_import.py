@@ -260,6 +260,8 @@ def _dvi_example():
                          "SystemName= L1\nAllele1= 1\nAllele2= 2"), "unconnected parts"),
     (lambda t: t.replace("[[Notes]]", "[[Mystery]]"), "unknown heading"),
     (lambda t: t.replace("nPersons= 4", "nPersons= 5"), "announces 5 persons"),
+    (lambda t: t.replace("nPersons= 3", "nPersons= 0").split("[[[Person 1 ]]]")[0]
+     + "[[Notes]]" + t.split("[[Notes]]")[1], "no unidentified persons"),
     (lambda t: t.replace("SystemName= L1\nAllele1= 1\nAllele2= 1\n[[[Person 2",
                          "SystemName= L1\nAllele1= 7\nAllele2= 1\n[[[Person 2"), "allele '7'"),
     (lambda t: t.replace("SystemName= L1\nAllele1= 2", "SystemName= L9\nAllele1= 2", 1),
@@ -423,6 +425,8 @@ def test_windows_code_pages():
     assert fam.encoding == "gb18030" and fam.database.name == "汉族"
     assert "父亲" in fam.hypotheses[0].pedigree
     assert read_fam_bytes(chinese.encode("utf-8-sig"), name="u.fam").encoding == "utf-8"
+    old_mac = read_fam_bytes(_fam_text().replace("\r\n", "\r").encode(), name="m.fam")
+    assert [h.name for h in old_mac.hypotheses] == ["H1", "H2"]
     assert decode_fam("abc".encode())[1] == "utf-8"
 
 

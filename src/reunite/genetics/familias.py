@@ -178,7 +178,10 @@ def decode_fam(data: bytes) -> tuple[str, str]:
 
 
 def _split_lines(text: str) -> list[str]:
-    """Lines as R's readLines gives them: LF or CRLF endings, no final empty line."""
+    """Lines as R's readLines gives them: LF or CRLF endings (CR alone, old Macintosh, too),
+    no final empty line."""
+    if "\n" not in text and "\r" in text:
+        text = text.replace("\r", "\n")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

@@ -275,6 +275,9 @@ def read_dvi_section(lines, start: int, database, alleles_of: dict[str, list[str
         raise lines.error(i, f"unexpected line {lines.raw[i]!r} directly under [DVI]")
     un = root.child("Unidentified persons")
     victims_raw = _persons(lines, un, "unidentified persons", warnings) if un else []
+    if not victims_raw:
+        raise lines.error(un.line if un else start, "the [DVI] section has no unidentified persons",
+                          "add them in Familias's DVI module (dvir refuses such a file too)")
     refs = root.child("Reference Families")
     if refs is None:
         raise lines.error(start, "the [DVI] section has no [[Reference Families]]",

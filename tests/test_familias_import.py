@@ -379,6 +379,16 @@ def test_stepwise_with_a_non_numeric_allele_falls_back_to_equal():
     assert any("equal model" in w for w in fam.warnings)
 
 
+def test_a_model_outside_reunite_ranges_becomes_custom_with_a_warning():
+    text = _fam_text(code=2).replace("\r\n0.1\r\n0.2\r\n", "\r\n1.0\r\n0.2\r\n")
+    fam = read_fam_bytes(text.encode(), name="r.fam")
+    female = fam.markers[0].mutation.female
+    assert female.model == "custom" and any("custom model" in w for w in fam.warnings)
+    m = np.array(female.matrix)  # range 1: the other alleles equally likely
+    assert np.allclose(m[0], [0.998, 0.001, 0.001]) and np.allclose(m[1], [0.001, 0.998, 0.001])
+    assert fam.markers[0].mutation.male.model == "stepwise"
+
+
 def test_allele_zero_becomes_z():
     fam = read_fam_bytes(_fam_text(code=0, alleles=(("0", 0.5), ("11", 0.2), ("12", 0.3))).encode(),
                          name="sim.fam")

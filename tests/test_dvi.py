@@ -428,3 +428,15 @@ def test_undisputed_rule_is_relative_and_iterative():
     strict = find_undisputed(problem, threshold=1e7)
     assert [(u.victim, u.missing) for u in strict] == [("V4", "M5")]
     assert find_undisputed(problem, threshold=1e30) == []
+
+
+@pytest.mark.parametrize("name", FAM_DVI)
+def test_fam_parsed_json_reads_as_the_fam_file(name):
+    """The neutral JSON of what dvir read from each DVI .fam (fam_parsed/) is DVI JSON too."""
+    entry = EXPECTED["fam_files"][name]
+    problem = read_dvi_json(DATA / entry["parsed_file"])
+    _, _, exp, limit, _ = solved(name)
+    result = joint_identification(problem, limit=limit, top=3)
+    assert result.n_assignments == exp["n_assignments"]
+    assert close(result.log_sum_lr, exp["log_sum_LR_vs_null"])
+    assert close(result.assignments[0].loglik, num(exp["top"][0]["loglik"]))

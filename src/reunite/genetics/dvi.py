@@ -475,25 +475,39 @@ def _apply_limit(prep: _Prepared, pw: PairwiseLR, limit: float | None) -> dict[s
 
 def _count(prep: _Prepared, searched: dict[str, list[str]], cap: int = 2_000_000) -> int:
     """Exact count by a dynamic programme over the missing persons, the state being the set
-    of victims used so far (bit masks); refused beyond ``cap`` states."""
+    of victims used so far (bit masks; a dense array up to 22 victims, else a dictionary of
+    the states reached, refused beyond ``cap`` of them).  Counts beyond 2**53 are rounded."""
+    nv = len(prep.victims)
     bit = {v: 1 << i for i, v in enumerate(prep.victims)}
-    states = {0: 1}
-    for m in prep.missing:
-        takers = [bit[v] for v in prep.victims if m in searched[v]]
+    takers_of = [[bit[v] for v in prep.victims if m in searched[v]] for m in prep.missing]
+    if nv <= 22:
+        counts = np.zeros(1 << nv)
+        counts[0] = 1.0
+        states = np.arange(1 << nv)
+        for takers in takers_of:
+            new = counts.copy()
+            for b in takers:
+                free = states[(states & b) == 0]
+                new[free | b] += counts[free]
+            counts = new
+        total = float(counts.sum())
+        return int(total) if total < 2.0**63 else int(min(total, 2.0**1000))
+    states_d = {0: 1}
+    for takers in takers_of:
         if not takers:
             continue
-        new: dict[int, int] = {}
-        for s, c in states.items():
-            new[s] = new.get(s, 0) + c
+        grown: dict[int, int] = {}
+        for st, c in states_d.items():
+            grown[st] = grown.get(st, 0) + c
             for b in takers:
-                if not s & b:
-                    new[s | b] = new.get(s | b, 0) + c
-        states = new
-        if len(states) > cap:
+                if not st & b:
+                    grown[st | b] = grown.get(st | b, 0) + c
+        states_d = grown
+        if len(states_d) > cap:
             raise ReuniteError(
                 "joint identification: too many candidate pairings to count the assignments (more "
                 f"than {cap} partial states); use a limit (e.g. 1) or fix the undisputed identifications")
-    return sum(states.values())
+    return sum(states_d.values())
 
 
 def _family_subs(prep: _Prepared, k: int, searched: dict[str, list[str]]):
@@ -558,7 +572,8 @@ def joint_identification(problem: DviProblem, *, limit: float | None = None,
     n = _count(prep, searched)
     if n > max_assignments:
         raise ReuniteError(
-            f"joint identification: {n} assignments to search, more than max_assignments "
+            f"joint identification: {n if n < 2**53 else f'about {n:.3g}'} assignments to search, "
+            f"more than max_assignments "
             f"({max_assignments}); use a limit (pairings with a pairwise LR below it are dropped, "
             "e.g. limit 1), fix the undisputed identifications first, or raise max_assignments")
     nv = len(prep.victims)

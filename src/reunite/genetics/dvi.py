@@ -566,6 +566,10 @@ def joint_identification(problem: DviProblem, *, limit: float | None = None,
         raise ReuniteError(f"top: expected a number of rows of 1 or more, found {top!r}")
     if not isinstance(max_assignments, int) or max_assignments < 1:
         raise ReuniteError(f"max_assignments: expected a positive integer, found {max_assignments!r}")
+    if undisputed_threshold is not None and not (
+            isinstance(undisputed_threshold, (int, float)) and undisputed_threshold >= 0):
+        raise ReuniteError("undisputed_threshold: expected a pairwise LR of 0 or more (dvir: 10000), "
+                           f"found {undisputed_threshold!r}")
     prep = _prepare(problem)
     pw = _pairwise(prep, {})
     searched = _apply_limit(prep, pw, limit)
@@ -623,6 +627,10 @@ def joint_identification(problem: DviProblem, *, limit: float | None = None,
         marginals[v][None] = float(sums[nm])
     undisputed = [] if undisputed_threshold is None else _undisputed(prep, float(undisputed_threshold), pw)
     notes = list(prep.notes)
+    unknown = [v for v in prep.victims if prep.victim_sex[v] == "U" and problem.pairings is None]
+    if unknown:
+        notes.append(f"unknown sex, compared with missing persons of either sex: {', '.join(unknown)} "
+                     "(dvir pairs an unknown sex only with an unknown sex)")
     if limit is not None:
         dropped = sum(len(prep.candidates[v]) - len(searched[v]) for v in prep.victims)
         notes.append(f"pairings with a pairwise LR below {limit:g} left out of the joint search: {dropped}"

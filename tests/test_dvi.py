@@ -440,3 +440,14 @@ def test_fam_parsed_json_reads_as_the_fam_file(name):
     assert result.n_assignments == exp["n_assignments"]
     assert close(result.log_sum_lr, exp["log_sum_LR_vs_null"])
     assert close(result.assignments[0].loglik, num(exp["top"][0]["loglik"]))
+
+
+def test_unknown_sex_pairs_with_either_sex():
+    doc = json.loads((DATA / "dvi" / "example2.json").read_text())
+    doc.pop("pairings")
+    doc["victims"][2]["sex"] = 0
+    result = joint_identification(dvi_problem_from_json(doc))
+    pw = result.pairwise
+    assert not np.isnan(pw.lr[2]).any()  # V3 against M1, M2 (male) and M3 (female)
+    assert np.isnan(pw.lr[0, 2]) and "sex" in pw.reasons[("V1", "M3")]
+    assert any("unknown sex" in n and "V3" in n for n in result.notes)

@@ -47,6 +47,8 @@ def test_the_page_in_chinese(world):
     for heading in ("最佳联合分配方案", "无争议认定", "每名儿童最可能的家庭", "计算来源"):
         assert heading in page.text
     assert "Best joint assignments" not in page.text
+    assert "未参与联合搜索的配对" in page.text  # the notes too (pairings below the limit, by count)
+    assert "left out of the joint search" not in page.text
 
 
 def test_options_and_bad_input(world):

@@ -119,7 +119,7 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
         model = GeneticModel.from_json(read_settings(session)["genetic_model"])
     step = progress or (lambda text: None)
     step("reading the operation's children")
-    notes: list[str] = []
+    notes = Notes()
     children = _children(session, op.id, notes)
     explicit = _explicit_families(session, families)
     step("finding the families of their candidates")
@@ -132,12 +132,12 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
     found = _found_missing(session, family_ids)
     loci, dropped = _loci(model, children)
     if dropped:
-        notes.append("loci typed in the children but not compared: " + "; ".join(
-            f"{locus} ({why})" for locus, why in sorted(dropped.items())))
+        notes.add("loci typed in the children but not compared: " + "; ".join(
+            f"{locus} ({why})" for locus, why in sorted(dropped.items())), "loci_dropped", loci=sorted(dropped))
     if model.theta > 0:
-        notes.append(f"the database's genetic model has theta {model.theta:g}; joint identification is computed "
-                     "at theta 0 (no subpopulation correction), so its pairwise LRs may differ from the stored "
-                     "candidates'")
+        notes.add(f"the database's genetic model has theta {model.theta:g}; joint identification is computed "
+                  "at theta 0 (no subpopulation correction), so its pairwise LRs may differ from the stored "
+                  "candidates'", "theta", theta=model.theta)
     ref_families, info = [], []
     for rec in records:
         refs = {p: prof for p, prof in rec.references.items() if p not in withdrawn.get(rec.id, ())}
@@ -152,14 +152,16 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
                  "missing": [{"person": m, "sex": rec.pedigree[m].sex, "found": (rec.id, m) in found}
                              for m in rec.missing]}
         if dropped_refs:
-            notes.append(f"family {rec.code}: {len(dropped_refs)} reference(s) left out, consent withdrawn")
+            notes.add(f"family {rec.code}: {len(dropped_refs)} reference(s) left out, consent withdrawn",
+                      "consent_withdrawn", family=rec.code, num=len(dropped_refs))
         if not typed:
-            notes.append(f"family {rec.code}: no typed reference at the compared loci; not compared")
+            notes.add(f"family {rec.code}: no typed reference at the compared loci; not compared", "no_reference",
+                      family=rec.code)
             entry["compared"] = False
             info.append(entry)
             continue
         if not rec.missing:
-            notes.append(f"family {rec.code}: no missing person; not compared")
+            notes.add(f"family {rec.code}: no missing person; not compared", "no_missing", family=rec.code)
             entry["compared"] = False
             info.append(entry)
             continue
@@ -171,18 +173,21 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
     markers = [model.marker(locus) for locus in sorted(loci)]
     pairings = _pairings(victims, ref_families, found, records)
     if pairings is not None:
-        notes.append("missing persons already found (a confirmed candidate) are not offered to the other "
-                     "children: " + ", ".join(sorted(_key(fc, m) for fc, m in _found_keys(records, found))))
+        keys = sorted(_key(fc, m) for fc, m in _found_keys(records, found))
+        notes.add("missing persons already found (a confirmed candidate) are not offered to the other "
+                  "children: " + ", ".join(keys), "found", missing=keys)
     problem = DviProblem(victims, ref_families, markers, pairings=pairings, name=op.code)
     view = {"operation": {"code": op.code, "jurisdiction": _path_code(path), "name": op.name},
             "restricted": False,
             "children": [{"code": c.code, "sex": c.sex, "loci": len(v.genotypes)} for c, v in zip(children, victims)],
             "families": info}
     if not victims or not ref_families:
-        why = ("the operation has no unidentified child with an active sample" if not victims else
-               "no family to compare: no child of the operation has a candidate (other than rejected), and none "
-               "was named (--family)")
-        view.update(_empty_view(why, notes, model, loci, limit=limit, top=top,
+        if not victims:
+            notes.add("the operation has no unidentified child with an active sample", "no_children")
+        else:
+            notes.add("no family to compare: no child of the operation has a candidate (other than rejected), and "
+                      "none was named (--family)", "no_families")
+        view.update(_empty_view(notes, model, loci, limit=limit, top=top,
                                 undisputed_threshold=undisputed_threshold))
         _audit(session, actor, op.code, view, loci)
         return view
@@ -220,7 +225,20 @@ class _Child:
         self.id, self.code, self.sex, self.profile = uid, code, sex, profile
 
 
-def _children(session: Session, operation_id: int, notes: list[str]) -> list[_Child]:
+class Notes(list):
+    """The notes of a view: English text (CLI, API) and, in ``items``, the same as
+    ``{"kind": ..., **values}`` for a page to say in its language."""
+
+    def __init__(self):
+        super().__init__()
+        self.items: list[dict] = []
+
+    def add(self, text: str, kind: str, **values) -> None:
+        self.append(text)
+        self.items.append({"kind": kind, **values})
+
+
+def _children(session: Session, operation_id: int, notes: Notes) -> list[_Child]:
     rows = session.execute(
         select(Unidentified.id, Unidentified.code, Unidentified.sex, Unidentified.status, Sample.status,
                Sample.profile)
@@ -229,9 +247,9 @@ def _children(session: Session, operation_id: int, notes: list[str]) -> list[_Ch
     identified = [code for _, code, _, status, _, _ in rows if status != "unidentified"]
     withdrawn = [code for _, code, _, status, sample, _ in rows if status == "unidentified" and sample != "active"]
     if identified:
-        notes.append(f"already identified, not compared: {', '.join(identified)}")
+        notes.add(f"already identified, not compared: {', '.join(identified)}", "identified", children=identified)
     if withdrawn:
-        notes.append(f"sample withdrawn, not compared: {', '.join(withdrawn)}")
+        notes.add(f"sample withdrawn, not compared: {', '.join(withdrawn)}", "sample_withdrawn", children=withdrawn)
     return [_Child(uid, code, sex or "U", unpack_profile(profile))
             for uid, code, sex, status, sample, profile in rows if status == "unidentified" and sample == "active"]
 
@@ -454,7 +472,7 @@ def identify_file(path, *, limit: float | None = DEFAULT_LIMIT, top: int = DEFAU
                           "compared": True,
                           "missing": [{"person": m, "sex": f.pedigree[m].sex, "found": False} for m in f.missing]}
                          for f in problem.families]}
-    view.update(joint_view(problem, result, error=error, notes=[], links={}, provenance=provenance,
+    view.update(joint_view(problem, result, error=error, notes=Notes(), links={}, provenance=provenance,
                            settings={"limit": limit, "top": top, "undisputed_threshold": undisputed_threshold,
                                      "max_assignments": max_assignments}, prefixed=False))
     return view
@@ -476,7 +494,7 @@ def _num(x):
     return x
 
 
-def joint_view(problem: DviProblem, result: JointResult | PairwiseLR, *, error: str | None, notes: list[str],
+def joint_view(problem: DviProblem, result: JointResult | PairwiseLR, *, error: str | None, notes: Notes,
                links: dict, provenance: dict, settings: dict, prefixed: bool = True) -> dict:
     """What the faces show: the missing persons (columns), the pairwise matrix (rows: the
     children; log10 LR, exclusions, sex-incompatible pairs, the stored candidate), the best
@@ -515,9 +533,12 @@ def joint_view(problem: DviProblem, result: JointResult | PairwiseLR, *, error: 
                           "state": "sex" if math.isnan(lr) else ("excluded" if lr == 0 else "compared"),
                           "reason": reason, "candidate": link(child, m)})
         matrix.append({"child": child, "cells": cells})
-    out = {"missing": columns, "pairwise": matrix, "error": error, "notes": list(notes) + list(
-        joint.notes if joint else []), "settings": settings, "provenance": {**provenance, **(
-            {"engine": joint.provenance} if joint and joint.provenance else {})},
+    engine_notes = list(joint.notes) if joint else []
+    out = {"missing": columns, "pairwise": matrix, "error": error, "error_item": _error_item(error),
+           "notes": list(notes) + engine_notes,
+           "note_items": list(notes.items) + [_engine_note(text) for text in engine_notes],
+           "settings": settings, "provenance": {**provenance, **(
+               {"engine": joint.provenance} if joint and joint.provenance else {})},
         "assignments": [], "num_assignments": None, "undisputed": [], "marginals": []}
     if joint is None:
         return out
@@ -544,8 +565,33 @@ def joint_view(problem: DviProblem, result: JointResult | PairwiseLR, *, error: 
     return out
 
 
-def _empty_view(why: str, notes: list[str], model: GeneticModel, loci, *, limit, top, undisputed_threshold) -> dict:
-    return {"missing": [], "pairwise": [], "error": None, "notes": notes + [why],
+def _error_item(error: str | None) -> dict | None:
+    """The joint search's refusal as ``{"kind": "too_many", "num": N}`` when it is the count."""
+    import re
+
+    if error is None:
+        return None
+    found = re.search(r"(\d[\d,]*) assignments", error)
+    if found:
+        return {"kind": "too_many", "num": int(found.group(1).replace(",", ""))}
+    return {"kind": "other", "text": error}
+
+
+def _engine_note(text: str) -> dict:
+    """A note of the statistics engine as an item (the pairings left out by the limit, by count)."""
+    import re
+
+    found = re.match(r"pairings with a pairwise LR below (\S+) left out of the joint search: (\d+)", text)
+    if found:
+        return {"kind": "limit", "limit": found.group(1), "num": int(found.group(2))}
+    if text == "every assignment has likelihood 0":
+        return {"kind": "all_zero"}
+    return {"kind": "engine", "text": text}
+
+
+def _empty_view(notes: Notes, model: GeneticModel, loci, *, limit, top, undisputed_threshold) -> dict:
+    return {"missing": [], "pairwise": [], "error": None, "error_item": None, "notes": list(notes),
+            "note_items": list(notes.items),
             "settings": {"limit": limit, "top": top, "undisputed_threshold": undisputed_threshold},
             "provenance": _provenance(model, loci), "assignments": [], "num_assignments": 0, "undisputed": [],
             "marginals": []}

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from reunite.api.errors import status_of
 from reunite.cases import joint_identification as service
 from reunite.errors import ReuniteError
-from reunite.i18n import N_, format_lr
+from reunite.i18n import N_, format_lr, format_number
 from reunite.i18n import gettext as _
 from reunite.web.pages import WebUser, page_requires, render, write
 
@@ -60,6 +60,54 @@ def probability(value) -> str:
     return f"{value:.4f}" if value >= 1e-4 or value == 0 else f"{value:.2e}"
 
 
+def note_text(item: dict) -> str:
+    """A note of the view (``note_items``) in the page's language."""
+    kind = item["kind"]
+    if kind == "identified":
+        return _("Already identified, not compared: %(children)s") % {"children": ", ".join(item["children"])}
+    if kind == "sample_withdrawn":
+        return _("Sample withdrawn, not compared: %(children)s") % {"children": ", ".join(item["children"])}
+    if kind == "loci_dropped":
+        return _("Loci typed in the children but not compared (not autosomal, or not usable in the frequency "
+                 "table): %(loci)s") % {"loci": ", ".join(item["loci"])}
+    if kind == "theta":
+        return _("The database's genetic model has θ = %(theta)s; joint identification is computed at θ = 0, so "
+                 "its pairwise LRs may differ from the stored candidates'.") % {"theta": item["theta"]}
+    if kind == "consent_withdrawn":
+        return _("Family %(family)s: %(num)s reference(s) left out, consent withdrawn.") % {
+            "family": item["family"], "num": item["num"]}
+    if kind == "no_reference":
+        return _("Family %(family)s: no typed reference at the compared loci; not compared.") % {
+            "family": item["family"]}
+    if kind == "no_missing":
+        return _("Family %(family)s: no missing person; not compared.") % {"family": item["family"]}
+    if kind == "found":
+        return _("Missing persons already found (a confirmed candidate) are not offered to the other children: "
+                 "%(missing)s") % {"missing": ", ".join(item["missing"])}
+    if kind == "no_children":
+        return _("The operation has no unidentified child with an active sample.")
+    if kind == "no_families":
+        return _("No family to compare: no child of the operation has a candidate (other than rejected), and none "
+                 "was named.")
+    if kind == "limit":
+        return _("Pairings with a pairwise LR below %(limit)s left out of the joint search: %(num)s") % {
+            "limit": item["limit"], "num": item["num"]}
+    if kind == "all_zero":
+        return _("Every assignment has likelihood 0.")
+    return _("Note of the statistics engine: %(text)s") % {"text": item.get("text", "")}
+
+
+def error_text(item: dict | None) -> str:
+    """Why the joint search was not run, in the page's language."""
+    if not item:
+        return ""
+    if item["kind"] == "too_many":
+        return _("%(num)s assignments would have to be searched, more than the joint search takes. Raise the "
+                 "smallest pairwise LR kept, or compare fewer families; the pairwise LRs are shown below.") % {
+            "num": format_number(item["num"])}
+    return item.get("text", "")
+
+
 def _number(raw: str | None, *, what: str, kind=float):
     if raw is None or not raw.strip():
         return None
@@ -87,7 +135,7 @@ def identification_page(request: Request, code: str, user: WebUser = Depends(pag
             raise
         error = str(exc)
     return render(request, "identification/operation.html", status=400 if error else 200, code=code, view=view,
-                  form=form, error=error, bands=BANDS, band=band, log10_text=log10_text, lr_text=lr_text, probability=probability,
+                  form=form, error=error, bands=BANDS, band=band, log10_text=log10_text, lr_text=lr_text, note_text=note_text, error_text=error_text, probability=probability,
                   sex_label=_sex_label)
 
 

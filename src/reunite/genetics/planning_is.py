@@ -32,55 +32,81 @@ MAX_TILT = 8.0
 LN10 = math.log(10.0)
 
 
-def _log_tilt(p1: np.ndarray, p2: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
-    """``(log q_λ (normalised), log Z_m(λ))`` of one marker (natural logs)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lp1, lp2 = np.log(p1), np.log(p2)
-        if lam == 0.0:
-            lq = lp2
-        elif lam == 1.0:
-            lq = lp1  # includes the genotypes impossible under H2 (LR inf), if any
-        else:
-            lq = (1.0 - lam) * lp2 + lam * lp1
-    lq = np.where(np.isnan(lq) | (lq == np.inf), -np.inf, lq)
-    top = lq.max()
-    if not np.isfinite(top):
-        return lq, -math.inf
-    log_z = float(top + math.log(np.exp(lq - top).sum()))
-    return lq - log_z, log_z
+class _Stack:
+    """The usable markers' distributions end to end (one flat array of genotypes, markers as
+    segments): log P_H1, log P_H2 (natural) and log10 LR, so that tilts are computed for all
+    markers and many λ at once."""
 
+    def __init__(self, dists):
+        dists = [d for d in dists if d.usable]
+        self.num_markers = len(dists)
+        sizes = np.array([len(d.p_h1) for d in dists], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.segment = np.repeat(np.arange(len(dists)), sizes)
+        with np.errstate(divide="ignore"):
+            self.lp1 = np.log(np.concatenate([d.p_h1 for d in dists])) if dists else np.zeros(0)
+            self.lp2 = np.log(np.concatenate([d.p_h2 for d in dists])) if dists else np.zeros(0)
+        self.l10 = np.concatenate([d.log10_lr for d in dists]) if dists else np.zeros(0)
 
-def _tilted_mean(dists, lam: float) -> float:
-    total = 0.0
-    for d in dists:
-        lq, _ = _log_tilt(d.p_h1, d.p_h2, lam)
-        q = np.exp(lq)
-        on = q > 0
+    def log_q(self, lams) -> tuple[np.ndarray, np.ndarray]:
+        """``(log q_λ, log Z_m(λ))`` for every λ of ``lams``: shapes (K, S) and (K, M)."""
+        lam = np.asarray(lams, dtype=float)[:, None]
         with np.errstate(invalid="ignore"):
-            total += float(np.sum(q[on] * d.log10_lr[on]))
-    return total
+            mixed = (1.0 - lam) * self.lp2[None] + lam * self.lp1[None]
+        lq = np.where(lam == 0.0, self.lp2[None], np.where(lam == 1.0, self.lp1[None], mixed))
+        lq = np.where(np.isnan(lq) | (lq == np.inf), -np.inf, lq)
+        top = np.maximum.reduceat(lq, self.starts, axis=1)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            log_z = np.log(np.add.reduceat(np.exp(lq - top[:, self.segment]), self.starts, axis=1)) + top
+        return lq - log_z[:, self.segment], log_z
+
+    def tilted_mean(self, lams) -> np.ndarray:
+        """E_{q_λ}[log10 LR] of the total, for every λ."""
+        lq, _ = self.log_q(lams)
+        q = np.exp(lq)
+        with np.errstate(invalid="ignore"):
+            terms = np.where(q > 0, q * self.l10[None], 0.0)
+        return terms.sum(axis=1)
+
+    def draw(self, lam: float, count: int, rng) -> tuple[np.ndarray, float]:
+        """``count`` totals log10 LR drawn from q_λ (all markers in one search), and log Z(λ)."""
+        lq, log_z = self.log_q([lam])
+        q = np.exp(lq[0])
+        cum = np.cumsum(q)
+        before = np.concatenate([[0.0], cum])[self.starts]
+        within = cum - before[self.segment]
+        within /= np.where(within[self._ends()] > 0, within[self._ends()], 1.0)[self.segment]
+        index = np.arange(len(q))
+        last = np.maximum.reduceat(np.where(q > 0, index, -1), self.starts)
+        within = np.where(index >= last[self.segment], 1.0, within)
+        flat = within + self.segment
+        u = rng.random((self.num_markers, count)) + np.arange(self.num_markers)[:, None]
+        k = np.minimum(np.searchsorted(flat, u.ravel(), side="right"), len(flat) - 1)
+        with np.errstate(invalid="ignore"):
+            total = self.l10[k].reshape(self.num_markers, count).sum(axis=0)
+        return total, float(log_z[0].sum())
+
+    def _ends(self) -> np.ndarray:
+        return np.concatenate([self.starts[1:], [len(self.l10)]]) - 1
 
 
-def tilt_for(dists, log10_threshold: float, *, max_tilt: float = MAX_TILT) -> float:
-    """λ in [0, max_tilt] with E_{q_λ}[log10 LR] = log10 t (0 or max_tilt when t lies beyond)."""
-    lo, hi = 1e-6, max_tilt
-    if _tilted_mean(dists, lo) >= log10_threshold:
-        return 0.0
-    if _tilted_mean(dists, hi) <= log10_threshold:
-        return hi
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if _tilted_mean(dists, mid) < log10_threshold:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-4:
-            break
-    return round(0.5 * (lo + hi), 4)
+#: the λ grid on which the tilted mean is computed (the tilts are interpolated on it)
+TILT_GRID = np.concatenate([[1e-6], np.arange(0.05, 2.0, 0.05), np.arange(2.0, MAX_TILT + 0.01, 0.25)])
 
 
-def _draw(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1)
+def tilt_for(stack: _Stack, log10_thresholds, *, max_tilt: float = MAX_TILT) -> list[float]:
+    """For each threshold, λ with E_{q_λ}[log10 LR] = log10 t (0 below the grid's first mean,
+    ``max_tilt`` above its last), interpolated on :data:`TILT_GRID` (the tilted mean increases
+    with λ; any λ near the solution makes a good proposal)."""
+    target = np.asarray(log10_thresholds, dtype=float)
+    if stack.num_markers == 0:
+        return [0.0] * len(target)
+    grid = TILT_GRID[TILT_GRID <= max_tilt]
+    means = np.maximum.accumulate(stack.tilted_mean(grid))  # guard against rounding
+    lam = np.interp(target, means, grid)
+    lam = np.where(target <= means[0], 0.0, np.where(target >= means[-1], max_tilt, np.round(lam, 3)))
+    return [float(x) for x in lam]
 
 
 def tilted_exceedance(dists, log10_thresholds, *, num_simulations: int, rng) -> dict:
@@ -89,9 +115,9 @@ def tilted_exceedance(dists, log10_thresholds, *, num_simulations: int, rng) -> 
     Returns ``{"p_h1", "se_h1", "p_h2", "se_h2", "tilt"}`` (lists, one per threshold), and
     ``"h1"``, ``"h2"``: the plain draws of log10 LR under H1 and H2 (the λ = 1 and λ = 0
     components)."""
-    dists = [d for d in dists if d.usable]
+    stack = _Stack(dists)
     ts = [float(t) for t in log10_thresholds]
-    tilts = [tilt_for(dists, t) for t in ts]
+    tilts = tilt_for(stack, ts)
     others = sorted({t for t in tilts if t not in (0.0, 1.0)})
     lambdas = [0.0, 1.0] + others
     n = num_simulations
@@ -103,14 +129,7 @@ def tilted_exceedance(dists, log10_thresholds, *, num_simulations: int, rng) -> 
     log_share = np.log(np.array(counts) / total)
     samples, log_z = [], []
     for lam, count in zip(lambdas, counts):
-        value = np.zeros(count)
-        lz = 0.0
-        for d in dists:
-            lq, z = _log_tilt(d.p_h1, d.p_h2, lam)
-            lz += z
-            k = _draw(np.cumsum(np.exp(lq)), rng.random(count))
-            with np.errstate(invalid="ignore"):
-                value += d.log10_lr[k]
+        value, lz = stack.draw(lam, count, rng)
         samples.append(value)
         log_z.append(lz)
     values = np.concatenate(samples)

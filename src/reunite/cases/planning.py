@@ -202,6 +202,7 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
         raise ReuniteError(f"family: {fam.code!r} has no typed reference with an active sample, so there is "
                            "nothing to plan from; add a reference's sample first")
     markers, notes = family_markers(model, record.references)
+    left_out = sorted({l for prof in record.references.values() for l in prof} - {m.name for m in markers})
     key = ("family", fam.id, wanted, tuple(sorted((p, tuple(sorted(prof.items())))
                                                  for p, prof in record.references.items())),
            tuple(p for p in record.pedigree.individuals), model, threshold, seed, num_simulations, relatives)
@@ -235,6 +236,9 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
         "per_marker": power.to_json()["per_marker"],
         "relatives": [g.to_json() for g in gains],
         "notes": notes + [f"{m}: {why}" for m, why in power.notes.items()],
+        # the notes as data (the pages write them in their language)
+        "note_items": ([{"kind": "loci_left_out", "loci": left_out}] if left_out else [])
+        + [{"kind": "marker", "marker": d.name, "usable": d.usable} for d in dists if d.note],
         "provenance": provenance(model, [m.name for m in markers], seed=seed, num_simulations=num_simulations,
                                  relative_simulations=min(num_simulations, RELATIVE_SIMULATIONS) if relatives else 0,
                                  method="exact per-marker distributions; simulated totals; importance sampling "
@@ -388,7 +392,8 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
         if value is not None:
             _check_number(name, value, low=0, high=1e9, whole=True)
     model = _model(session, model)
-    notes = []
+    notes: list[str] = []
+    items: list[dict] = []
     if mix == "database":
         types, by_sex = database_mix(session)
         n_unidentified = sum(by_sex.values())
@@ -398,10 +403,12 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
                 t.num_pairs = int(round(t.num_pairs * scale)) if scale is not None else t.num_families * num_unidentified
             notes.append(f"compared pairs scaled to {num_unidentified:,} unidentified persons "
                          f"(the database holds {n_unidentified:,})")
+            items.append({"kind": "scaled", "num_unidentified": num_unidentified, "held": n_unidentified})
             n_unidentified = num_unidentified
         if not types:
             mix = "simulated"
             notes.append("the database has no family with a typed reference: the simulated mix is shown")
+            items.append({"kind": "simulated_fallback"})
     if mix == "simulated":
         nf = SIMULATED_FAMILIES if num_families is None else num_families
         n_unidentified = SIMULATED_UNIDENTIFIED if num_unidentified is None else num_unidentified
@@ -416,7 +423,7 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
     out = plan.to_json()
     for row, t in zip(out["family_types"], types):
         row["references"] = [fam_plan.relation_to(t.pedigree, p, t.missing) for p in t.references]
-    out.update(mix=mix, num_unidentified=n_unidentified, notes=notes + plan.notes,
+    out.update(mix=mix, num_unidentified=n_unidentified, notes=notes + plan.notes, note_items=items,
                provenance=provenance(model, kit, seed=seed, num_simulations_per_type=num_simulations,
                                      simulated_families_per_type=families_per_type,
                                      method="simulated families per type (gene dropping); exact per-marker "

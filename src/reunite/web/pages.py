@@ -245,6 +245,7 @@ NAV = [  # (path, label, permission): the menu, each entry shown to the users al
     ("/outcomes", N_("Outcomes"), "outcome:read"),
     ("/registration", N_("Birth registration"), "registration:read"),
     ("/charts", N_("Charts"), "statistics:read"),
+    ("/planning", N_("Planning"), "statistics:read"),
     ("/documents", N_("PDF reports"), "document:issue"),
     ("/admin", N_("Administration"), "user:read"),
     ("/audit", N_("Audit log"), "audit:read"),

@@ -30,7 +30,11 @@ REPORT = "RPT-PLAN-1"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("plan")
+    return make_plan_world(tmp_path_factory.mktemp("plan"))
+
+
+def make_plan_world(tmp_path):
+    """A world with one report (mother typed, father untyped) and two unidentified children."""
     w = make_world(f"sqlite:///{tmp_path / 'r.db'}")
     w.profiles = simulate(w.model, seed=21)
     w.codes = import_samples(w, tmp_path, w.profiles, prefix="S-")

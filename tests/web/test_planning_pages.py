@@ -6,15 +6,22 @@ Chinese; refused without the permission or outside the jurisdiction.  Simulated 
 import re
 import xml.etree.ElementTree as ET
 
-from test_planning_service import REPORT, world  # noqa: F401  (the module's world fixture)
+import pytest
+
+from test_planning_service import REPORT, make_plan_world
 from web_client import web_login
 
 SVG = re.compile(r"<svg .*?</svg>", re.S)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return make_plan_world(tmp_path_factory.mktemp("plan-pages"))
 NS = "{http://www.w3.org/2000/svg}"
 
 
-def test_family_plan_page(world):  # noqa: F811
+def test_family_plan_page(world):
     client = web_login(world, "inv_butuo")
     report = client.get(f"/reports/{REPORT}")
     assert report.status_code == 200 and f"/reports/{REPORT}/plan" in report.text
@@ -30,13 +37,13 @@ def test_family_plan_page(world):  # noqa: F811
     assert web_login(world, "inv_linyi").get(f"/reports/{REPORT}/plan").status_code == 403
 
 
-def test_family_plan_page_in_chinese(world):  # noqa: F811
+def test_family_plan_page_in_chinese(world):
     page = web_login(world, "inv_butuo", lang="zh_CN").get(f"/reports/{REPORT}/plan")
     assert page.status_code == 200
     assert "参照亲属的证明力" in page.text and "父亲" in page.text and "还有谁可以提供样本" in page.text
 
 
-def test_database_plan_page_with_its_chart(world):  # noqa: F811
+def test_database_plan_page_with_its_chart(world):
     client = web_login(world, "analyst")
     dashboard = client.get("/dashboard")
     assert 'href="/planning"' in dashboard.text

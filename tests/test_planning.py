@@ -216,6 +216,21 @@ def test_relative_gain_mean_is_the_exact_average_over_the_relatives_genotype():
     assert gains[0].gain_mean_log10_lr >= gains[1].gain_mean_log10_lr  # ranked
 
 
+def test_relative_gain_from_drawn_genotypes_estimates_the_exact_mean():
+    ped = make_pedigree(GRANDPARENTS)
+    from reunite.simulate import simulate_genotypes
+
+    refs = simulate_genotypes(ped, markers=kit_markers()[:6], seed=4, typed=["GF", "S1"])
+    kw = dict(missing="M", markers=refs, threshold=100.0, num_simulations=2000, seed=1,
+              relatives=[("MO", "mother", False), ("GM", "paternal grandmother", False)])
+    exact = {g.person: g for g in P.relative_gains(ped, **kw)}
+    drawn = P.relative_gains(ped, genotypes_per_marker=30, **kw)
+    assert [g.to_json() for g in drawn] == [g.to_json() for g in P.relative_gains(ped, genotypes_per_marker=30, **kw)]
+    for g in drawn:
+        assert g.mean_log10_lr_h1 == pytest.approx(exact[g.person].mean_log10_lr_h1, abs=0.3)
+    assert [g.person for g in drawn] == list(exact)
+
+
 def test_candidate_relatives_and_relations():
     ped = make_pedigree(GRANDPARENTS)
     rel = P.candidate_relatives(ped, missing="M", typed={"GF", "S1"})

@@ -143,6 +143,9 @@ def plan(
                                          "type, default 20,000)."),
     missing: str = typer.Option(None, "--missing", help="The missing person (when the family has several)."),
     no_relatives: bool = typer.Option(False, "--no-relatives", help="Do not rank the untyped relatives."),
+    relative_genotypes: int = typer.Option(0, "--relative-genotypes",
+                                           help="Rank relatives over K of their genotypes drawn per marker "
+                                                "(quicker; default 0: every genotype, exact)."),
     mix: str = typer.Option("database", "--mix", help="--database: 'database' (its families) or 'simulated' "
                                                       "(the simulator's family types)."),
     families_per_type: int = typer.Option(20, "--families-per-type", help="--database: simulated families per type."),
@@ -171,7 +174,8 @@ def plan(
             out = write(engine, lambda s: service.plan_family(
                 s, family, actor=actor, threshold=threshold, seed=seed,
                 num_simulations=simulations or service.DEFAULT_SIMULATIONS, relatives=not no_relatives,
-                missing=missing, model=model, progress=update if show else None))
+                missing=missing, model=model, progress=update if show else None,
+                relative_genotypes=relative_genotypes or None))
         if as_json:
             print(json.dumps(out, indent=1))
         else:

@@ -160,7 +160,8 @@ def family_markers(model: GeneticModel, references: dict[str, dict]) -> tuple[li
 
 def plan_family(session: Session, family: str, *, actor: Actor, threshold: float = DEFAULT_THRESHOLD,
                 seed: int = DEFAULT_SEED, num_simulations: int = DEFAULT_SIMULATIONS, relatives: bool = True,
-                missing: str | None = None, model: GeneticModel | None = None, progress=None) -> dict:
+                missing: str | None = None, model: GeneticModel | None = None, progress=None,
+                relative_genotypes: int | None = None) -> dict:
     """The plan of one family (see the module's docstring): ``family`` is a report's code or a
     family's code; ``missing``: which missing person (needed only when the family has several).
 
@@ -183,6 +184,10 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
     seed = _check_number("seed", seed, low=0, high=2**63 - 1, whole=True)
     num_simulations = _check_number("simulations", num_simulations, low=100, high=fam_plan.MAX_SIMULATIONS,
                                     whole=True)
+    if relative_genotypes:
+        relative_genotypes = _check_number("relative_genotypes", relative_genotypes, low=1, high=100_000, whole=True)
+    else:
+        relative_genotypes = None
     fam, report, path = _family_of(session, family)
     if not actor.in_scope(path):
         raise PermissionDenied(f"family: {fam.code!r} belongs to another jurisdiction than "
@@ -205,7 +210,8 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
     left_out = sorted({l for prof in record.references.values() for l in prof} - {m.name for m in markers})
     key = ("family", fam.id, wanted, tuple(sorted((p, tuple(sorted(prof.items())))
                                                  for p, prof in record.references.items())),
-           tuple(p for p in record.pedigree.individuals), model, threshold, seed, num_simulations, relatives)
+           tuple(p for p in record.pedigree.individuals), model, threshold, seed, num_simulations, relatives,
+           relative_genotypes)
 
     def compute():
         where = f"family {fam.code!r}"
@@ -217,7 +223,7 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
             gains = fam_plan.relative_gains(
                 record.pedigree, missing=wanted, markers=markers, threshold=threshold, theta=model.theta,
                 num_simulations=min(num_simulations, RELATIVE_SIMULATIONS), seed=seed, where=where,
-                progress=progress)
+                progress=progress, genotypes_per_marker=relative_genotypes)
         return dists, power, gains
 
     dists, power, gains = _cached(key, compute)
@@ -241,6 +247,8 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
         + [{"kind": "marker", "marker": d.name, "usable": d.usable} for d in dists if d.note],
         "provenance": provenance(model, [m.name for m in markers], seed=seed, num_simulations=num_simulations,
                                  relative_simulations=min(num_simulations, RELATIVE_SIMULATIONS) if relatives else 0,
+                                 relative_genotypes=("every genotype (exact)" if relative_genotypes is None else
+                                                     f"{relative_genotypes} drawn per marker"),
                                  method="exact per-marker distributions; simulated totals; importance sampling "
                                         "for the unrelated child"),
     }

@@ -226,23 +226,29 @@ def _distributions(pedigree, missing, markers, *, theta, floor, where, extra=Non
         table = _table(marker, genos, floor=floor, where=where)
         refs = {index[pid]: (table.index[a], table.index[b]) for pid, (a, b) in genos.items()}
         entries = [refs] if extra is None else [{**refs, index[pid]: pair} for pid, pair in extra[k]]
+        mutation = table.male is not None or table.female is not None
         for refs_k in entries:
-            j = len(jobs)
+            j1 = len(jobs)
             jobs.append((structure, MarkerData(table.freqs, table.male, table.female, refs_k, theta), index[missing]))
-            jobs.append((structure, MarkerData(table.freqs, None, None, refs_k, theta), index[missing]))
+            j0 = j1  # without mutation (exclusion): the same job when there is no mutation model
+            if mutation and extra is None:  # a relative's genotypes (extra) need no exclusion
+                j0 = len(jobs)
+                jobs.append((structure, MarkerData(table.freqs, None, None, refs_k, theta), index[missing]))
+            j2 = None
             if h2 is not None:
+                j2 = len(jobs)
                 refs2 = {h2.index[pedigree.ids[i]]: pair for i, pair in refs_k.items()}
                 jobs.append((h2.structure_key(), MarkerData(table.freqs, table.male, table.female, refs2, theta),
                              h2.index[UNRELATED_ID]))
-            plan.append((table, j))
+            plan.append((table, j1, j0, j2))
     tables = joint_tables(jobs) if jobs else []
     out = []
-    for table, j in plan:
+    for table, j1, j0, j2 in plan:
         n = len(table.alleles)
         iu = np.triu_indices(n)
-        p1, total = _genotype_probs(tables[j], iu)
-        p0, total0 = _genotype_probs(tables[j + 1], iu)
-        p2 = _genotype_probs(tables[j + 2], iu)[0] if h2 is not None else _hwe(table.freqs, iu)
+        p1, total = _genotype_probs(tables[j1], iu)
+        p0, total0 = _genotype_probs(tables[j0], iu)
+        p2 = _genotype_probs(tables[j2], iu)[0] if j2 is not None else _hwe(table.freqs, iu)
         genotypes = np.stack(iu, axis=1)
         note, usable = "", True
         if not total > 0.0:
@@ -486,9 +492,12 @@ class RelativeGain:
         return dict(self.__dict__)
 
 
-def _relative_terms(pedigree, missing, markers, person, *, theta, floor, where):
+def _relative_terms(pedigree, missing, markers, person, *, theta, floor, where, genotypes_per_marker=None,
+                    rng=None):
     """Per marker: the relative's genotype probabilities given the references (q, (R,)), and
-    for each of its genotypes the M distributions given refs and the relative."""
+    for each of its genotypes the M distributions given refs and the relative.  With
+    ``genotypes_per_marker`` K, a marker with more possible genotypes than K is represented
+    by K genotypes drawn from q (weights: their share of the K draws)."""
     structure = pedigree.structure_key()
     jobs, tables = [], []
     for marker in markers:
@@ -506,7 +515,12 @@ def _relative_terms(pedigree, missing, markers, person, *, theta, floor, where):
         if not total > 0:
             q = np.zeros(len(iu[0]))
         on = np.flatnonzero(q > 0)
-        qs.append(q[on])
+        weights = q[on]
+        if genotypes_per_marker and len(on) > genotypes_per_marker:
+            drawn = on[_draw(np.cumsum(weights), rng.random(genotypes_per_marker))]
+            on, counts = np.unique(drawn, return_counts=True)
+            weights = counts / genotypes_per_marker
+        qs.append(weights)
         extra.append([(person, (int(iu[0][k]), int(iu[1][k]))) for k in on])
     dists = _distributions(pedigree, missing, markers, theta=theta, floor=floor, where=where, extra=extra)
     out, start = [], 0
@@ -519,14 +533,17 @@ def _relative_terms(pedigree, missing, markers, person, *, theta, floor, where):
 def relative_gains(pedigree: Pedigree, *, missing: str, markers: list[Marker], threshold: float = 10_000.0,
                    theta: float = 0.0, num_simulations: int = 20_000, seed: int, floor: float = DEFAULT_FLOOR,
                    relatives: list[tuple[str, str, bool]] | None = None, baseline: FamilyPower | None = None,
-                   where: str = "family", progress=None) -> list[RelativeGain]:
+                   where: str = "family", progress=None, genotypes_per_marker: int | None = None) -> list[RelativeGain]:
     """Rank the untyped relatives (:func:`candidate_relatives`, or ``relatives``) by the gain
     in E[log10 LR] for the true child if they gave a sample.
 
     For relative R, per marker, every genotype r of R with P(r | refs) > 0 is enumerated:
     E[log10 LR | R typed] = sum_m sum_r P(r | refs) E_H1[log10 LR_m | refs, R = r] (exact);
     P(LR >= t) with R typed is simulated from the exact joint distribution of (r, g), seeded.
-    ``progress(done, total)`` is called after each relative.
+    ``genotypes_per_marker`` K (for pages that must answer quickly): a marker with more than K
+    possible genotypes of R is averaged over K genotypes drawn from P(r | refs) instead (a
+    seeded Monte Carlo estimate of the same mean).  ``progress(done, total)`` is called after
+    each relative.
     """
     _check(pedigree, missing, theta, where=where)
     [t] = _check_thresholds(threshold)
@@ -546,8 +563,9 @@ def relative_gains(pedigree: Pedigree, *, missing: str, markers: list[Marker], t
         if hypothetical:
             m = pedigree[missing]
             ped = make_pedigree(list(pedigree.individuals) + [Individual(person, m.father, m.mother, "U")])
-        terms = _relative_terms(ped, missing, markers, person, theta=float(theta), floor=floor, where=where)
         rng = np.random.default_rng([seed, k])
+        terms = _relative_terms(ped, missing, markers, person, theta=float(theta), floor=floor, where=where,
+                                genotypes_per_marker=genotypes_per_marker, rng=rng)
         mean = 0.0
         total = np.zeros(n)
         for q, dists in terms:

@@ -29,6 +29,8 @@ router = APIRouter(tags=["planning"])
 MAX_FAMILY_SIMULATIONS = 200_000
 MAX_DATABASE_SIMULATIONS = 50_000
 MAX_FAMILIES_PER_TYPE = 50
+#: a relative's genotypes drawn per marker when ranking relatives (0: exact enumeration)
+RELATIVE_GENOTYPES = 24
 
 
 def parse_thresholds(text: str | None) -> list[float] | None:
@@ -61,11 +63,14 @@ def family_plan(code: str = Path(min_length=1, max_length=128, description="a re
                 relatives: bool = Query(True, description="rank the untyped relatives"),
                 missing: str | None = Query(None, min_length=1, max_length=128,
                                             description="the missing person (when the family has several)"),
+                relative_genotypes: int = Query(RELATIVE_GENOTYPES, ge=0, le=1000,
+                                                description="rank relatives over this many of their genotypes "
+                                                            "drawn per marker (0: every genotype, exact; slower)"),
                 actor: Actor = Depends(requires("report:read")), engine=Depends(get_engine),
                 model=Depends(get_model)):
     return jsonable_encoder(write_transaction(engine, lambda s: service.plan_family(
         s, code, actor=actor, threshold=threshold, seed=seed, num_simulations=simulations, relatives=relatives,
-        missing=missing, model=model)))
+        missing=missing, model=model, relative_genotypes=relative_genotypes)))
 
 
 @router.get("/planning/database", response_model=dict[str, Any],

@@ -29,6 +29,8 @@ router = APIRouter()
 
 #: simulations of a page (the CLI and the API allow more)
 FAMILY_SIMULATIONS = 20_000
+#: a relative's genotypes drawn per marker when ranking relatives on a page (exact at the terminal)
+RELATIVE_GENOTYPES = 24
 DATABASE_SIMULATIONS = 10_000
 DATABASE_FAMILIES_PER_TYPE = 10
 #: thresholds a page offers for a family
@@ -117,7 +119,8 @@ def family_plan_page(code: str, request: Request, user: WebUser = Depends(page_r
         threshold = _number(request, "threshold", service.DEFAULT_THRESHOLD)
         seed = _number(request, "seed", service.DEFAULT_SEED, whole=True)
         plan = write(request, lambda s: service.plan_family(s, code, actor=user.actor, threshold=threshold,
-                                                            seed=seed, num_simulations=FAMILY_SIMULATIONS))
+                                                            seed=seed, num_simulations=FAMILY_SIMULATIONS,
+                                                            relative_genotypes=RELATIVE_GENOTYPES))
     except PermissionDenied:
         raise
     except ReuniteError as exc:

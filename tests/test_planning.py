@@ -89,6 +89,26 @@ def test_trio_exclusion_closed_form():
         assert d.exclusion == pytest.approx(1 - prob, rel=1e-12)
 
 
+def test_forrels_exclusion_power_and_expected_lr_cases():
+    """The closed forms of forrel's own tests (tests/testthat/test-exclusion.R and
+    test-expectedLR.R, magnusdv/forrel): exclusionPower with both parents typed (1/1 and 2/2:
+    1 - 2 p1 p2), with the child typed and the father the person of interest ((1 - p1)^2), and
+    expectedLR for a child with its mother typed 1/2 (1/(8p(1-p)) + 1/2) and also its father
+    typed 1/1 (1/(8p(1-p)) + 1/(4p^2))."""
+    afr = {"1": 0.5, "2": 0.3, "3": 0.2}
+    ped = make_pedigree(NUCLEAR)
+    [d] = P.marker_distributions(ped, missing="M", markers=[Marker("D1", afr, {"FA": ("1", "1"), "MO": ("2", "2")})])
+    assert d.exclusion == pytest.approx(1 - 2 * 0.5 * 0.3, rel=1e-12)
+    [d] = P.marker_distributions(ped, missing="FA", markers=[Marker("D1", afr, {"M": ("1", "1")})])
+    assert d.exclusion == pytest.approx((0.3 + 0.2) ** 2, rel=1e-12)
+    p = 0.9
+    two = {"1": p, "2": 1 - p}
+    [d] = P.marker_distributions(ped, missing="M", markers=[Marker("D1", two, {"MO": ("1", "2")})])
+    assert d.expected_lr("h1") == pytest.approx(1 / (8 * p * (1 - p)) + 1 / 2, rel=1e-12)
+    [d] = P.marker_distributions(ped, missing="M", markers=[Marker("D1", two, {"MO": ("1", "2"), "FA": ("1", "1")})])
+    assert d.expected_lr("h1") == pytest.approx(1 / (8 * p * (1 - p)) + 1 / (4 * p ** 2), rel=1e-12)
+
+
 def test_references_needing_a_mutation_give_nan_exclusion_with_a_reason():
     ped = make_pedigree(GRANDPARENTS)  # S1 cannot be the child of FA (GF x GM = 10/10 x 10/10) without mutation
     m = Marker("D1", AFREQ1, {"GF": ("10", "10"), "GM": ("10", "10"), "S1": ("13", "13"), "MO": ("13", "13")}, STEP)

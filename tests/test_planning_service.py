@@ -178,3 +178,42 @@ def test_api_family_and_database_plans(world):
     assert r.json()["thresholds"] == [10, 10000]
     assert math.isfinite(r.json()["expected_false_candidates"][0])
     assert world.client("registrar").get("/api/v1/planning/database").status_code == 403
+
+
+# ----------------------------------------------------------------------------------------
+# planning against the search itself
+
+
+def test_expected_false_candidates_agree_with_the_search_on_a_simulated_database():
+    """A simulated database in which no unidentified child belongs to any family: every
+    candidate the search finds is false; their count at each threshold is Poisson around the
+    planned expectation (the database mix as plan_database reads it)."""
+    from collections import Counter
+
+    from reunite.cases.statistics import _simulated_records
+    from reunite.genetics.kits import CHN24
+    from reunite.genetics.planning_db import FamilyType, database_plan
+    from reunite.search.engine import search
+    from reunite.simulate import simulate_database
+    from reunite.store.profiles import GeneticModel
+
+    db = simulate_database(400, 300, seed=8, share_found=0.0, share_partial=0.0)
+    families, unidentified = _simulated_records(db)
+    model = GeneticModel("CHN_national_GBT37223", min_common_loci=1)
+    found = search(unidentified, families, model=model, min_lr=10.0, top_k=None, per="unidentified")
+    by_sex = Counter(u.sex for u in unidentified)
+    known = service._known_types()
+    types: dict = {}
+    for f in families:
+        for m in f.missing:
+            sig = service._signature(f.pedigree, m, set(f.references))
+            entry = types.setdefault(sig, [known[sig], f.pedigree, m, tuple(sorted(f.references)), 0, 0])
+            entry[4] += 1
+            entry[5] += service._compatible(f.pedigree[m].sex, by_sex)
+    types = [FamilyType(*e) for e in types.values()]
+    assert sum(t.num_pairs for t in types) == found.num_compared
+    ts = [10.0, 100.0, 1000.0]
+    plan = database_plan(types, markers=[model.marker(l) for l in CHN24], thresholds=ts, seed=1)
+    for t, expected, se in zip(ts, plan.expected_false, plan.se_expected_false):
+        counted = sum(1 for c in found.candidates if c.log10_lr >= math.log10(t))
+        assert abs(counted - expected) <= 4 * math.sqrt(expected + se ** 2) + 2, (t, counted, expected)

@@ -102,9 +102,12 @@ def _print_family(out: dict) -> None:
 def _print_database(out: dict) -> None:
     from reunite.cli_common import console, print_table
 
-    console.print(f"{out['num_families']:,} missing persons in families with references ({out['mix']} mix), "
-                  f"{out['num_unidentified']:,} unidentified persons, {out['num_pairs']:,} compared pairs",
-                  highlight=False)
+    def count(n: int, one: str, many: str) -> str:
+        return f"{n:,} {one if n == 1 else many}"
+
+    console.print(f"{count(out['num_families'], 'missing person', 'missing persons')} in families with references "
+                  f"({out['mix']} mix), {count(out['num_unidentified'], 'unidentified person', 'unidentified persons')}"
+                  f", {count(out['num_pairs'], 'compared pair', 'compared pairs')}", highlight=False)
     table = Table(title="expected false candidates and true children found, by threshold")
     for col in ("LR threshold", "expected false candidates", "± s.e.", "share of true children found"):
         table.add_column(col, justify="right", overflow="fold")

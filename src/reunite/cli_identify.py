@@ -108,11 +108,14 @@ def print_view(view: dict) -> None:
     console.print(f"joint identification of {where}: {len(view['children'])} {persons}, {len(families)} families, "
                   f"{len(view['missing'])} missing persons", markup=False, highlight=False)
     if view["pairwise"]:
-        table = Table(title="pairwise LR (log10; 'x' excluded, '.' sex differs, * a stored candidate)")
+        numbered = len(view["missing"]) > 8  # many columns: numbered, with a key below
+        table = Table(title="pairwise LR (log10; 'x' excluded, '.' sex differs, * a stored candidate)"
+                            + ("; columns: the missing persons numbered below" if numbered else ""))
         table.add_column("child", overflow="fold")
-        for col in view["missing"]:
+        for k, col in enumerate(view["missing"], start=1):
             mark = " (restricted)" if col.get("restricted") else ""
-            table.add_column(f"{col['family']}/{col['missing']}{mark}", justify="right", overflow="fold")
+            table.add_column(str(k) if numbered else f"{col['family']}/{col['missing']}{mark}", justify="right",
+                             overflow="fold")
         for row in view["pairwise"]:
             cells = []
             for c in row["cells"]:
@@ -120,6 +123,11 @@ def print_view(view: dict) -> None:
                 cells.append(text + ("*" if c["candidate"] else ""))
             table.add_row(row["child"], *cells)
         print_table(table)
+        if numbered:
+            console.print("  " + "; ".join(f"{k}: {col['family']}/{col['missing']}"
+                                           + (" (restricted)" if col.get("restricted") else "")
+                                           for k, col in enumerate(view["missing"], start=1)),
+                          markup=False, highlight=False)
     if view.get("error"):
         err.print(f"[yellow]joint search not run:[/yellow] {escape(view['error'])}", highlight=False)
     if view["assignments"]:

@@ -303,6 +303,9 @@ def next_steps(out_dir: Path, *, example_unidentified: str | None = None,
             (f"$ {url} {reunite} inbox list --as inv_butuo", "the Butuo investigator's notifications"),
             (f"$ {url} {reunite} outcome show LY24-C03 --as welfare_linyi",
              "the child who went home: outcome and follow-up visits"),
+            (f"$ {url} {reunite} identify --operation OP-371300-2024-03 --as reviewer1",
+             "the rescue operation's children identified jointly against the families (also on the web page "
+             "/operations/OP-371300-2024-03/identification)"),
             (f"$ {url} {reunite} audit verify --as auditor", "the audit log's HMAC chain, verified"),
         ]
     steps.append((f"$ {reunite} populations", "the shipped frequency tables"))

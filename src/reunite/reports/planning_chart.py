@@ -27,7 +27,7 @@ def planning_svg(plan: dict, *, title: str, false_label: str, found_label: str, 
                  no_data: str = "No thresholds", width: int = 720, height: int = 460, heading: bool = True) -> str:
     """``plan``: :func:`reunite.cases.planning.plan_database`'s result (``thresholds``,
     ``expected_false_candidates``, ``share_true_found``).  Top panel: expected false
-    candidates on a log axis (values below 10^-6 drawn at the floor), with the line of one
+    candidates on a log axis (values below 10^-12 drawn at the floor), with the line of one
     expected false candidate; bottom panel: the share of true children found, 0 to 100 %."""
     uid = _uid("plan")
     ts = [t for t in plan.get("thresholds") or []]
@@ -44,7 +44,7 @@ def planning_svg(plan: dict, *, title: str, false_label: str, found_label: str, 
     positive = [v for v in false if v > 0]
     ymax = math.ceil(math.log10(max(positive))) if positive else 0
     ymax = max(ymax, 1)
-    ymin = max(min(math.floor(math.log10(min(positive))) if positive else -1, ymax - 1), -6)
+    ymin = max(min(math.floor(math.log10(min(positive))) if positive else -1, ymax - 1), -12)
     sy1 = lambda v: top + ph - (min(max(math.log10(v) if v > 0 else ymin, ymin), ymax) - ymin) / (ymax - ymin) * ph  # noqa: E731
     top2 = top + ph + gap
     sy2 = lambda v: top2 + ph - v * ph  # noqa: E731

@@ -41,6 +41,7 @@ def test_family_plan_page_in_chinese(world):
     page = web_login(world, "inv_butuo", lang="zh_CN").get(f"/reports/{REPORT}/plan")
     assert page.status_code == 200
     assert "参照亲属的证明力" in page.text and "父亲" in page.text and "还有谁可以提供样本" in page.text
+    assert not any(w in page.text for w in ("stepwise", "father", "Who else", "simulations"))
 
 
 def test_database_plan_page_with_its_chart(world):
@@ -64,4 +65,5 @@ def test_database_plan_page_with_its_chart(world):
     assert client.get("/planning", params={"seed": "x"}).status_code == 400
     zh = web_login(world, "analyst", lang="zh_CN").get("/planning")
     assert zh.status_code == 200 and "预期假候选数" in zh.text and "规划" in zh.text
+    assert not any(w in zh.text for w in ("stepwise", "mother only", "false candidates", "simulations"))
     assert web_login(world, "registrar").get("/planning").status_code == 403

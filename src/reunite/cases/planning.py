@@ -342,6 +342,21 @@ def database_mix(session: Session) -> tuple[list, Counter]:
     return sorted(out, key=lambda t: (-t.num_families, t.name)), by_sex
 
 
+def _mix_fingerprint(session: Session) -> tuple:
+    """Counts that change whenever the database's mix may have (members, samples, unidentified
+    persons, their sexes): the mix is read again only then (a national database has millions
+    of members)."""
+    members = session.execute(select(func.count(), func.max(FamilyMember.id), func.sum(FamilyMember.sample_id),
+                                     func.sum(func.length(FamilyMember.father_code)),
+                                     func.sum(func.length(FamilyMember.mother_code)),
+                                     func.sum(func.length(FamilyMember.role)), func.sum(func.length(FamilyMember.sex)))
+                              .select_from(FamilyMember)).one()
+    samples = session.execute(select(func.count(), func.max(Sample.id)).where(Sample.status == "active")).one()
+    people = session.execute(select(Unidentified.sex, func.count(), func.max(Unidentified.id))
+                             .group_by(Unidentified.sex).order_by(Unidentified.sex)).all()
+    return (str(session.get_bind().url), tuple(members), tuple(samples), tuple(tuple(r) for r in people))
+
+
 def simulated_mix(*, num_families: int, num_unidentified: int) -> list:
     """The simulator's family types (reunite.simulate.FAMILY_TYPES) in their shares."""
     from reunite.simulate import FAMILY_TYPES
@@ -403,7 +418,9 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
     notes: list[str] = []
     items: list[dict] = []
     if mix == "database":
-        types, by_sex = database_mix(session)
+        types, by_sex = _cached(("mix", _mix_fingerprint(session)), lambda: database_mix(session))
+        types = [db_plan.FamilyType(t.name, t.pedigree, t.missing, t.references, t.num_families, t.num_pairs)
+                 for t in types]  # copies: the pairs may be scaled below
         n_unidentified = sum(by_sex.values())
         if num_unidentified is not None:
             scale = num_unidentified / n_unidentified if n_unidentified else None

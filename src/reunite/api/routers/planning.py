@@ -27,8 +27,8 @@ router = APIRouter(tags=["planning"])
 
 #: the most simulations one request may ask for (family; database, per family type)
 MAX_FAMILY_SIMULATIONS = 200_000
-MAX_DATABASE_SIMULATIONS = 50_000
-MAX_FAMILIES_PER_TYPE = 50
+MAX_DATABASE_SIMULATIONS = 20_000
+MAX_FAMILIES_PER_TYPE = 20
 #: a relative's genotypes drawn per marker when ranking relatives (0: exact enumeration)
 RELATIVE_GENOTYPES = 24
 

@@ -17,8 +17,9 @@ search's fast path computes).  From these exact per-marker distributions:
 - the probability of exclusion of an unrelated child (forrel's ``exclusionPower``):
   PE = 1 - prod_m sum_{g compatible without mutation} P_H2(g);
 - the distribution of the total log10 LR by simulation (markers independent; seeded):
-  quantiles, P(LR >= t | H1) by plain Monte Carlo and P(LR >= t | H2) by importance
-  sampling, P_H2(LR >= t) = E_H1[1{LR >= t} / LR], with its standard error;
+  quantiles, and P(LR >= t) under H1 and H2 with standard errors, by importance sampling with
+  exponentially tilted per-marker distributions (:mod:`reunite.genetics.planning_is`), which
+  reaches the rare events plain simulation cannot;
 - which untyped relatives would add most if they gave a sample (:func:`relative_gains`).
 
 The naive oracle of the tests is the kinship engine itself: :func:`reunite.genetics.kinship.kinship_lr`
@@ -335,7 +336,10 @@ def simulate_log10_lr(distributions: list[MarkerDistribution], *, hypothesis: st
 def exceedance(log10_h1: np.ndarray, log10_threshold: float, *, log10_h2: np.ndarray | None = None) -> dict:
     """P(LR >= t) from simulated totals: ``p_h1`` (plain Monte Carlo under H1, with ``se_h1``),
     ``p_h2`` by importance sampling from the H1 draws (E_H1[1{LR >= t} 10^-log10 LR], with
-    ``se_h2``) and, given ``log10_h2`` (draws under H2), ``p_h2_plain`` (plain Monte Carlo)."""
+    ``se_h2``) and, given ``log10_h2`` (draws under H2), ``p_h2_plain`` (plain Monte Carlo).
+
+    Importance sampling from H1 alone is good only for thresholds within the true child's
+    LRs; :func:`family_power` uses the tilted sampler, which is good for every threshold."""
     n = len(log10_h1)
     hit = log10_h1 >= log10_threshold
     p1 = float(hit.mean())

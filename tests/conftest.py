@@ -14,6 +14,8 @@ DATA = Path(__file__).parent / "data"
 def _private_cache(tmp_path_factory, monkeypatch):
     """Family indexes of PostgreSQL test databases go to a temporary cache folder."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+    # imported frequency tables: never the real ~/.local/share/reunite, and none shared between tests
+    monkeypatch.setenv("REUNITE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 def simulated_store(tmp_path, num_families: int, num_unidentified: int, *, seed: int, model):

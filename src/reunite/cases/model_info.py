@@ -115,16 +115,20 @@ def _table_info(pop) -> TableInfo:
 
 
 def list_frequency_tables(*, actor: Actor) -> list[TableInfo]:
-    """Every shipped allele-frequency table (population), sorted by name."""
-    return [_table_info(p) for p in list_populations()]
+    """Every allele-frequency table: the shipped ones, then the laboratory's imported ones
+    (``reunite populations import``), each sorted by name."""
+    from reunite.genetics.table_registry import scan_imported
+
+    imported, _damaged = scan_imported()  # a damaged file is named by 'reunite populations'
+    return [_table_info(p) for p in list_populations()] + [_table_info(p) for p in imported]
 
 
 def frequency_table(*, actor: Actor, population: str) -> TableDetail:
-    """One shipped table with its loci (alleles, sum of frequencies, sample size, source)."""
+    """One shipped or imported table with its loci (alleles, sum of frequencies, sample size, source)."""
     try:
         pop = get_population(population)
     except Exception:
-        raise NotFound(f"population: no shipped frequency table {population!r} (the list: /admin/frequencies, "
+        raise NotFound(f"population: no frequency table {population!r} (the list: /admin/frequencies, "
                        "'reunite populations')") from None
     loci = [LocusInfo(t.locus, len(t.afreq), round(sum(t.afreq.values()), 6), t.n_individuals, t.source_id)
             for _, t in sorted(pop.loci.items())]

@@ -222,3 +222,18 @@ def test_a_familias_file_is_known_by_its_content(tmp_path):
     result = runner.invoke(app, ["lr", str(copy), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["reference"] == "H2"
+
+
+@needs_reader
+def test_a_theta_in_the_file_is_recorded_not_applied():
+    """A .fam database with theta > 0: the reader warns that theta is not applied (as
+    pedFamilias), so the LRs are those of theta 0, and the file's theta is in the provenance."""
+    from reunite.genetics.familias import read_fam_bytes
+
+    data = (FAMILIAS / "fam" / "paternity.fam").read_bytes()
+    assert b"Theta/Kinship/Fst: 0 )" in data
+    fam = read_fam_bytes(data.replace(b"Theta/Kinship/Fst: 0 )", b"Theta/Kinship/Fst: 0.02 )"), name="t.fam")
+    assert fam.database.theta == 0.02 and any("not applied" in w for w in fam.warnings)
+    h1 = {r.result.id: r for r in fam_lrs(fam).reports}["H1"].result
+    assert h1.lr_total == pytest.approx(760.344485628422, rel=REL)  # theta 0.02 would give ~308
+    assert h1.provenance["theta"] == 0.0 and h1.provenance["theta_in_file_not_applied"] == 0.02

@@ -159,8 +159,9 @@ def fam_lrs(fam, *, reference: str | None = None, scale: VerbalScale = ENFSI_201
             raise ReuniteError(f"--reference {reference!r}: {path} has no hypothesis of that name; its "
                                f"hypotheses are {', '.join(repr(n) for n in names)}")
         ref = matches[0]
-    theta = float(getattr(fam.database, "theta", 0.0) or 0.0)
-    cases = [(h.name, h.pedigree, ref.pedigree, fam.markers, theta) for h in fam.hypotheses]
+    # the file's theta is recorded, not applied (as pedFamilias, docs/familias.md; the reader warns)
+    file_theta = float(getattr(fam.database, "theta", 0.0) or 0.0)
+    cases = [(h.name, h.pedigree, ref.pedigree, fam.markers, 0.0) for h in fam.hypotheses]
     results = kinship_lr_many(cases, floor=floor, normalise=normalise)
     needing = loci_needing_mutation_many(cases, results, floor=floor, normalise=normalise)
     logliks = []
@@ -176,6 +177,8 @@ def fam_lrs(fam, *, reference: str | None = None, scale: VerbalScale = ENFSI_201
                                                   per_marker_all, flat):
         res.provenance["file"] = path
         res.provenance["reference"] = ref.name
+        if file_theta:
+            res.provenance["theta_in_file_not_applied"] = file_theta
         extra = {"reference": ref.name, "loglik": json_number(ll),
                  "loglik_per_marker": {m: json_number(v) for m, v in per_marker.items()},
                  "posterior_flat_prior": json_number(post)}

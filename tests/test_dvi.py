@@ -451,3 +451,14 @@ def test_unknown_sex_pairs_with_either_sex():
     assert not np.isnan(pw.lr[2]).any()  # V3 against M1, M2 (male) and M3 (female)
     assert np.isnan(pw.lr[0, 2]) and "sex" in pw.reasons[("V1", "M3")]
     assert any("unknown sex" in n and "V3" in n for n in result.notes)
+
+
+def test_undisputed_at_exactly_the_threshold():
+    """dvir's undisputedEntries keeps LR >= threshold (less sqrt(eps)): a pair whose LR equals
+    the threshold is undisputed when every competitor is at most LR / threshold = 1."""
+    problem = read_dvi_json(DATA / "dvi" / "planecrash.json")
+    pw = pairwise_lr(problem)
+    x = float(pw.lr[pw.victims.index("V4"), pw.missing.index("M5")])
+    found = find_undisputed(problem, threshold=x)
+    assert ("V4", "M5") in [(u.victim, u.missing) for u in found]
+    assert ("V4", "M5") not in [(u.victim, u.missing) for u in find_undisputed(problem, threshold=x * 1.000001)]

@@ -126,6 +126,9 @@ class JointResult:
     pairings: dict[str, list[str | None]] = field(default_factory=dict)  # searched, after ``limit``
 
 
+#: dvir's slack on the undisputed threshold: LR >= threshold - sqrt(.Machine$double.eps).
+_SQRT_EPS = math.sqrt(2.0 ** -52)
+
 #: Relative tolerance under which two assignments' logliks count as tied.
 TIE_TOLERANCE = 1e-9
 
@@ -406,7 +409,8 @@ def _has_mutation(prep: _Prepared, names: list[str]) -> bool:
 def find_undisputed(problem: DviProblem, *, threshold: float = 1e4,
                     pairwise: PairwiseLR | None = None) -> list[Undisputed]:
     """dvir's undisputed identifications (``findUndisputed``, its default, not strict):
-    V_i = M_j is undisputed when LR_ij > threshold and every other pairwise LR in row i and
+    V_i = M_j is undisputed when LR_ij >= threshold (less sqrt(machine epsilon), as dvir's
+    ``undisputedEntries``) and every other pairwise LR in row i and
     column j is at most LR_ij / threshold.  All found in one round are fixed (their data
     moved into the families), the pairwise LRs of the rest recomputed, and so on until a
     round finds none.  Pairs that are not candidates (NaN) are no competitors."""
@@ -427,7 +431,7 @@ def _undisputed(prep: _Prepared, threshold: float, pairwise: PairwiseLR | None) 
                 continue
             for j, m in enumerate(pw.missing):
                 x = lr[i, j]
-                if m in placed or not (x > threshold):
+                if m in placed or not (x >= threshold - _SQRT_EPS):  # dvir: LR >= T (undisputedEntries)
                     continue
                 others = np.concatenate([np.delete(lr[i], j), np.delete(lr[:, j], i)])
                 others = others[~np.isnan(others)]

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from reunite.cli_common import print_table
 from reunite.errors import ReuniteError
 from reunite.genetics.frequencies import DEFAULT_FLOOR
 
@@ -195,7 +196,9 @@ def _posterior_text(value: float) -> str:
     if value == 1.0:
         return "1 (to double precision)"
     if 0.0 < value < 1e-4 or 1 - value < 1e-6:
-        return f"{value:.10g}" if value > 0.5 else f"{value:.4e}"
+        if value > 0.5:  # never a bare "1" for a posterior below 1 (ten nines shown, the rest cut)
+            return f"{value:.10g}" if f"{value:.10g}" != "1" else "> 0.9999999999"
+        return f"{value:.4e}"
     return f"{value:.6f}"
 
 
@@ -205,17 +208,24 @@ def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, ref
     cli = _cli()
     console = cli.console
     table = Table(title=title)
+    # the names and numbers are never broken across lines (a report quotes them); where the table
+    # does not fit the terminal, _print_summary prints one block per case instead
     columns = ["case", "LR", "log10 LR", "markers"] if not fam else ["hypothesis", "LR", "log10 LR", "ln L",
                                                                      "posterior (equal priors)"]
     if prior is not None:
         columns.append(f"posterior (prior {prior:g})")
-    columns += [f"verbal ({scale.title})", "mutation needed at", "notes"]
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=True, justify="left" if col in ("case", "hypothesis") else "right")
+    columns += [f"verbal ({scale.title})", "mutation needed at", "notes"]
+    table.add_column(columns[-3], min_width=12, ratio=3)
+    table.add_column(columns[-2], min_width=8, ratio=1)
+    table.add_column(columns[-1], ratio=2)
+    records = []
     for name, report, error in rows:
         if report is None:
-            table.add_row(escape(name), *["-"] * (len(columns) - 2),
-                          f"[red]error:[/red] {escape(str(error))}")
+            cells = [escape(name), *["-"] * (len(columns) - 2), f"[red]error:[/red] {escape(str(error))}"]
+            table.add_row(*cells)
+            records.append(cells)
             continue
         r = report.result
         cells = [escape(name), cli._fmt_lr(r.lr_total), cli._fmt_log(r.log10_lr_total)]
@@ -234,11 +244,12 @@ def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, ref
         notes += [f"{m}: {why}" for m, why in r.notes.items()]
         cells.append(escape("; ".join(notes)))
         table.add_row(*cells)
-    console.print(table)
+        records.append(cells)
+    _print_summary(table, columns, records, title=title)
     if not summary:
         for name, report, _ in rows:
             if report is not None and not (fam and name == reference):  # the reference against itself
-                console.print(_marker_table(name, report, h1=name if fam else h1))
+                print_table(_marker_table(name, report, h1=name if fam else h1))
     lines = [f"Verbal scale: {scale.title}: {scale.source}."]
     if fam:
         lines.append(f"LR = L(hypothesis) / L({reference}); posterior (equal priors) = L(H) / the sum of L over "
@@ -248,8 +259,51 @@ def _print_tables(title: str, rows, *, scale, prior, summary: bool, h1: str, ref
                      + (" (the classic probability of paternity W)" if prior == 0.5 else "") + ".")
     lines.append("Mutation needed at: the loci impossible under " + ("the hypothesis" if fam else "H1")
                  + " once the mutation model is switched off (without a model: the exclusions).")
+    lines += _provenance_lines([(name, report) for name, report, _ in rows if report is not None])
     for line in lines:
         console.print(escape(line), highlight=False)
+
+
+def _provenance_lines(reports) -> list[str]:
+    """One line per distinct provenance (software, frequency tables, theta, kit, mutation
+    models), naming the cases it covers where there are several: every LR shown carries it."""
+    groups: dict[str, list[str]] = {}
+    for name, report in reports:
+        p = report.result.provenance
+        models = sorted({str(v) for v in p.get("mutation_models", {}).values()})
+        if not models or models == ["none"]:
+            mutation = "none"
+        elif len(models) == 1:
+            mutation = models[0] + " (every marker)"
+        else:
+            mutation = "; ".join(f"{m}: {d}" for m, d in p.get("mutation_models", {}).items())
+        kit = p.get("kit", [])
+        line = (f"{p.get('software', '')}; frequency tables: {', '.join(p.get('frequency_tables', [])) or '-'}; "
+                f"theta {p.get('theta', 0.0):g}; kit ({len(kit)} markers): {', '.join(kit)}; "
+                f"mutation models: {mutation}")
+        if p.get("theta_in_file_not_applied"):
+            line += f"; theta {p['theta_in_file_not_applied']:g} recorded in the file, not applied"
+        groups.setdefault(line, []).append(name)
+    if len(groups) == 1:
+        return [f"Provenance: {line}." for line in groups]
+    return [f"Provenance of {', '.join(names)}: {line}." for line, names in groups.items()]
+
+
+def _print_summary(table: Table, columns: list[str], records: list[list[str]], *, title: str) -> None:
+    """The summary table where it fits the terminal; else one block per case, one line per column
+    (never a number broken across lines nor a table wider than the terminal)."""
+    from rich.measure import Measurement
+
+    console = _cli().console
+    if Measurement.get(console, console.options.update(max_width=100_000), table).minimum <= console.width:
+        console.print(table)
+        return
+    console.print(title, highlight=False)
+    for cells in records:
+        console.print(cells[0], highlight=False)
+        for col, cell in zip(columns[1:], cells[1:]):
+            if cell:
+                console.print(f"  {col}: {cell}", highlight=False)
 
 
 def _json_text(value) -> str:
@@ -260,8 +314,10 @@ def _marker_table(name: str, report, *, h1: str) -> Table:
     cli = _cli()
     r = report.result
     table = Table(title=f"{escape(name)}: per marker")
-    for col in ("marker", "LR", "log10 LR", "note"):
-        table.add_column(col, overflow="fold")
+    table.add_column("marker", no_wrap=True)
+    table.add_column("LR", no_wrap=True, justify="right")
+    table.add_column("log10 LR", no_wrap=True, justify="right")
+    table.add_column("note", min_width=12)
     needing = set(report.loci_needing_mutation)
     for marker, value in r.lr_per_marker.items():
         log10 = math.log10(value) if 0 < value < math.inf else (

@@ -237,3 +237,17 @@ def test_a_theta_in_the_file_is_recorded_not_applied():
     h1 = {r.result.id: r for r in fam_lrs(fam).reports}["H1"].result
     assert h1.lr_total == pytest.approx(760.344485628422, rel=REL)  # theta 0.02 would give ~308
     assert h1.provenance["theta"] == 0.0 and h1.provenance["theta_in_file_not_applied"] == 0.02
+
+
+@needs_reader
+def test_the_table_states_the_provenance_of_its_lrs(tmp_path):
+    """The table (not only --json) names software, frequency table, theta, kit and mutation models."""
+    data = (FAMILIAS / "fam" / "paternity.fam").read_bytes()
+    path = tmp_path / "theta.fam"
+    path.write_bytes(data.replace(b"Theta/Kinship/Fst: 0 )", b"Theta/Kinship/Fst: 0.02 )"))
+    result = runner.invoke(app, ["lr", str(path), "--summary"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "Provenance: reunite " in text and "frequency tables: unknown; theta 0;" in text
+    assert "kit (10 markers): D3S1358, TH01" in text and "male stepwise(rate=0.002" in text
+    assert "theta 0.02 recorded in the file, not applied" in text

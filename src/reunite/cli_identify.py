@@ -105,13 +105,14 @@ def print_view(view: dict) -> None:
     where = f"rescue operation {op['code']}" if op else f"file {view.get('file')}"
     families = [f for f in view["families"] if f.get("compared", True)]
     persons = "children" if op else "victims (unidentified persons)"
+    person = "child" if op else "victim"
     console.print(f"joint identification of {where}: {len(view['children'])} {persons}, {len(families)} families, "
                   f"{len(view['missing'])} missing persons", markup=False, highlight=False)
     if view["pairwise"]:
         numbered = len(view["missing"]) > 8  # many columns: numbered, with a key below
         table = Table(title="pairwise LR (log10; 'x' excluded, '.' sex differs, * a stored candidate)"
                             + ("; columns: the missing persons numbered below" if numbered else ""))
-        table.add_column("child", overflow="fold")
+        table.add_column(person, no_wrap=True)
         for k, col in enumerate(view["missing"], start=1):
             mark = " (restricted)" if col.get("restricted") else ""
             table.add_column(str(k) if numbered else f"{col['family']}/{col['missing']}{mark}", justify="right",
@@ -122,7 +123,7 @@ def print_view(view: dict) -> None:
                 text = {"sex": ".", "excluded": "x"}.get(c["state"]) or _log10(c["log10_lr"])
                 cells.append(text + ("*" if c["candidate"] else ""))
             table.add_row(row["child"], *cells)
-        print_table(table)
+        print_table(_whole(table))
         if numbered:
             console.print("  " + "; ".join(f"{k}: {col['family']}/{col['missing']}"
                                            + (" (restricted)" if col.get("restricted") else "")
@@ -133,39 +134,59 @@ def print_view(view: dict) -> None:
     if view["assignments"]:
         table = Table(title=f"best joint assignments ({view['num_assignments']:,} searched; LR against no child "
                             "identified; posterior with a flat prior over the assignments)")
-        for col in ("rank", "assignment", "LR", "log10 LR", "posterior"):
-            table.add_column(col, overflow="fold")
+        table.add_column("rank", no_wrap=True, justify="right")
+        table.add_column("assignment", min_width=20)
+        for col in ("LR", "log10 LR", "posterior"):
+            table.add_column(col, no_wrap=True, justify="right")
         for a in view["assignments"]:
             named = [p for p in a["pairs"] if p["family"] is not None]
             text = ", ".join(f"{p['child']} -> {_who(p)}" for p in named) or "no child identified"
             table.add_row(str(a["rank"]), text, _lr(a["lr"]), _log10(a["log10_lr"]), _p(a["posterior"]))
-        print_table(table)
+        print_table(_whole(table))
     if view["undisputed"]:
         table = Table(title=f"undisputed identifications (LR >= {view['settings']['undisputed_threshold']:g} and "
                             "that many times every other LR in its row and column)")
-        for col in ("child", "family", "missing", "LR", "log10 LR", "candidate"):
-            table.add_column(col, overflow="fold")
+        for col in (person, "family", "missing", "LR", "log10 LR", "candidate"):  # codes and numbers whole
+            table.add_column(col, no_wrap=True, justify="right" if col in ("LR", "log10 LR") else "left")
         for u in view["undisputed"]:
             table.add_row(u["child"], u["family"], u["missing"], _lr(u["lr"]), _log10(u["log10_lr"]),
                           _candidate(u["candidate"]))
-        print_table(table)
+        print_table(_whole(table))
     elif view["assignments"]:
         console.print("no undisputed identification", highlight=False)
     if view["marginals"]:
-        table = Table(title="each child's most probable missing person (summed over the assignments)")
-        for col in ("child", "most probable", "probability", "P(not identified)", "candidate"):
-            table.add_column(col, overflow="fold")
+        table = Table(title=f"each {person}'s most probable missing person (summed over the assignments)")
+        for col in (person, "most probable", "probability", "P(not identified)", "candidate"):
+            table.add_column(col, no_wrap=True)
         for m in view["marginals"]:
             best = m["best"]
-            table.add_row(m["child"], f"{best['family']}/{best['missing']}" if best else "-", _p(m["probability"]),
+            if best is None or (m["not_identified"] is not None and m["probability"] is not None
+                                and m["not_identified"] > m["probability"]):
+                # no missing person is more probable than "not identified": say so, never a family at P 0.0000
+                table.add_row(m["child"], "(not identified)", _p(m["not_identified"]), _p(m["not_identified"]),
+                              _candidate(m["candidate"]))
+                continue
+            table.add_row(m["child"], f"{best['family']}/{best['missing']}", _p(m["probability"]),
                           _p(m["not_identified"]), _candidate(m["candidate"]))
-        print_table(table)
+        print_table(_whole(table))
     for note in view["notes"]:
         console.print(f"note: {note}", markup=False, highlight=False)
     prov = view["provenance"]
     console.print(f"provenance: {prov['software']}; {prov.get('genetic_model') or prov.get('frequency_table')}; "
-                  f"theta {prov['theta']:g}; {len(prov['kit'])} loci: {', '.join(prov['kit'])}; mutation: "
+                  f"computed at theta {prov['theta']:g}; {len(prov['kit'])} loci: {', '.join(prov['kit'])}; mutation: "
                   f"{_mutation_summary(prov['mutation'])}", markup=False, highlight=False)
+
+
+def _whole(table: Table) -> Table:
+    """``table`` with each no-wrap column (codes, numbers) at least as wide as its widest cell, so
+    that print_table never cuts a code or a number ("R-513431-2023-0…")."""
+    from rich.cells import cell_len
+
+    for col in table.columns:
+        if col.no_wrap:
+            widths = [cell_len(str(c)) for c in col._cells] + [cell_len(str(col.header))]
+            col.min_width = max([col.min_width or 0, *widths])
+    return table
 
 
 def _candidate(c) -> str:

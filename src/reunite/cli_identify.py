@@ -34,7 +34,7 @@ def identify(
     """Joint identification of children rescued together (DVI): pairwise LRs, the best joint
     assignments with their LR and posterior, undisputed identifications, each child's most
     probable family."""
-    from reunite.cases.joint_identification import identify_file, identify_operation
+    from reunite.cases.joint_identification import identify_file, identify_operation_in
     from reunite.errors import ReuniteError
 
     if (file is None) == (operation is None):
@@ -46,7 +46,7 @@ def identify(
         with console.status("computing the joint identification", spinner="dots") if not as_json else _Nothing():
             view = identify_file(file, limit=limit, top=top, undisputed_threshold=undisputed)
     else:
-        from reunite.cli_common import acting, write
+        from reunite.cli_common import acting
 
         engine, model, actor = acting(as_user)
         with (console.status("joint identification", spinner="dots") if not as_json else _Nothing()) as status:
@@ -54,9 +54,9 @@ def identify(
                 if status is not None:
                     status.update(text)
 
-            view = write(engine, lambda s: identify_operation(
-                s, operation, actor=actor, model=model, families=family, limit=limit, top=top,
-                undisputed_threshold=undisputed, progress=progress))
+            view = identify_operation_in(
+                engine, operation, actor=actor, model=model, families=family, limit=limit, top=top,
+                undisputed_threshold=undisputed, progress=progress)
     if as_json:
         console.print_json(json.dumps(view, ensure_ascii=False, default=str))
         return

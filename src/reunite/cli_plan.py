@@ -90,13 +90,20 @@ def _print_family(out: dict) -> None:
         for k, g in enumerate(out["relatives"], start=1):
             person = "(new)" if g["hypothetical"] else g["person"]
             rel.add_row(str(k), escape(person), g["relation"], _log(g["mean_log10_lr_h1"]),
-                        f"+{_log(g['gain_mean_log10_lr'])}", _p(g["p_h1"]), f"{g['gain_p_h1']:+.4f}")
+                        _gain(g["gain_mean_log10_lr"]), _p(g["p_h1"]), f"{g['gain_p_h1']:+.4f}")
         print_table(rel)
     for note in out["notes"]:
         console.print(f"note: {escape(note)}", highlight=False)
     prov = out["provenance"]
     console.print(f"model: {escape(prov['genetic_model'])}; {len(prov['kit'])} loci; seed {prov['seed']}; "
                   f"{prov['num_simulations']:,} simulations", highlight=False)
+
+
+def _gain(value: float) -> str:
+    """A gain in mean log10 LR, signed; a gain that rounds to zero is "+0.00", never "+-0.00"."""
+    if not math.isfinite(value):
+        return _log(value)
+    return f"{0.0 if abs(value) < 0.005 else value:+.2f}"
 
 
 def _print_database(out: dict) -> None:
@@ -116,7 +123,8 @@ def _print_database(out: dict) -> None:
         table.add_row(f"{t:g}", _p(f) if f < 1 else f"{f:,.2f}", _p(se), f"{s:.1%}" if isinstance(s, float) else str(s))
     print_table(table)
     types = Table(title="P(LR >= t) by family type: true child / unrelated child")
-    types.add_column("family type", overflow="fold")
+    types.add_column("family type", no_wrap=True,  # a name, never folded ("both_parent / s")
+                     min_width=max([11] + [len(row["name"]) for row in out["family_types"]]))
     types.add_column("families", justify="right")
     types.add_column("pairs", justify="right")
     shown = [j for j, t in enumerate(out["thresholds"]) if math.log10(t) in (2, 4, 6, 8)] or \
@@ -163,7 +171,7 @@ def plan(
     relatives would add most; for the database, the expected false candidates and the share
     of true children found against the threshold."""
     from reunite.cases import planning as service
-    from reunite.cli_common import acting, err, write
+    from reunite.cli_common import acting, err
 
     if bool(family) == bool(database):
         err.print("[red]error:[/red] give --family or --database (one of them)")
@@ -174,11 +182,11 @@ def plan(
     if family:
         progress, update = _progress(err, "ranking relatives")
         with progress if show else _Null():
-            out = write(engine, lambda s: service.plan_family(
-                s, family, actor=actor, threshold=threshold, seed=seed,
+            out = service.plan_family_in(
+                engine, family, actor=actor, threshold=threshold, seed=seed,
                 num_simulations=simulations or service.DEFAULT_SIMULATIONS, relatives=not no_relatives,
                 missing=missing, model=model, progress=update if show else None,
-                relative_genotypes=relative_genotypes or None))
+                relative_genotypes=relative_genotypes or None)
         if as_json:
             print(json.dumps(out, indent=1))
         else:

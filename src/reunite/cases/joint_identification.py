@@ -33,7 +33,9 @@ Scoping and audit: ``operation:read`` and ``candidate:read``; an operation of an
 jurisdiction is shown restricted (code and owner) and nothing is computed.  Families owned by
 another jurisdiction (their report's; national without a report) are shown by code and
 jurisdiction only.  Every computation reads genetic profiles and is audited
-(``operation.identify``), so the call runs in a write transaction.
+(``operation.identify``): :func:`identify_operation_in` reads and computes in a read-only
+session and writes the audit entry in a short write transaction after (before the view is
+returned), so that no write lock is held while it computes.
 
 :func:`identify_file` runs the same view on a laboratory's own file (a DVI ``.fam`` file or
 the neutral DVI JSON), without the database.
@@ -84,15 +86,40 @@ SEPARATOR = "/"
 # the operation
 
 
-def identify_operation(session: Session, code: str, *, actor: Actor, model: GeneticModel | None = None,
-                       families=(), limit: float | None = DEFAULT_LIMIT, top: int = DEFAULT_TOP,
-                       undisputed_threshold: float | None = DEFAULT_UNDISPUTED,
-                       max_assignments: int = DEFAULT_MAX_ASSIGNMENTS, progress=None) -> dict:
+def identify_operation(session: Session, code: str, *, actor: Actor, **options) -> dict:
+    """The joint identification of rescue operation ``code`` in the caller's (write)
+    transaction, audited there (see :func:`_identify` for the options).  A face should call
+    :func:`identify_operation_in`, which holds no write lock while it computes."""
+    view, entry = _identify(session, code, actor=actor, **options)
+    if entry is not None:
+        audit(session, actor, *entry[0], **entry[1])
+    return view
+
+
+def identify_operation_in(engine, code: str, *, actor: Actor, **options) -> dict:
+    """:func:`identify_operation` read and computed in a read-only session (on SQLite a write
+    transaction holds the database's write lock from its start: the computation would keep
+    every writer waiting), then audited in a short write transaction before it is returned."""
+    from reunite.store.db import read_only, write_transaction
+
+    with Session(read_only(engine)) as session:
+        view, entry = _identify(session, code, actor=actor, **options)
+    if entry is not None:
+        write_transaction(engine, lambda s: audit(s, actor, *entry[0], **entry[1]))
+    return view
+
+
+def _identify(session: Session, code: str, *, actor: Actor, model: GeneticModel | None = None,
+              families=(), limit: float | None = DEFAULT_LIMIT, top: int = DEFAULT_TOP,
+              undisputed_threshold: float | None = DEFAULT_UNDISPUTED,
+              max_assignments: int = DEFAULT_MAX_ASSIGNMENTS, progress=None) -> tuple[dict, tuple | None]:
     """The joint identification of rescue operation ``code``'s unidentified children against
     the families of their candidates and ``families`` (family or report codes), as a view
     for the CLI, the API and the web page (see the module doc and :func:`joint_view`).
 
     ``progress``: called with a short text before each step (the CLI's status line).
+    Returns the view and its audit entry (``((action,), keywords)``; None when nothing was
+    read: an operation of another jurisdiction).
 
     Raises
     ------
@@ -112,7 +139,7 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
                      max_assignments=max_assignments)
     op, path = _operation(session, code)
     if not actor.in_scope(path):
-        return {"operation": _restricted(session, op, path), "restricted": True}
+        return {"operation": _restricted(session, op, path), "restricted": True}, None
     if model is None:
         from reunite.store.db import read_settings
 
@@ -189,8 +216,7 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
                       "none was named (--family)", "no_families")
         view.update(_empty_view(notes, model, loci, limit=limit, top=top,
                                 undisputed_threshold=undisputed_threshold))
-        _audit(session, actor, op.code, view, loci)
-        return view
+        return view, _audit_entry(op.code, view, loci)
     step(f"computing {len(victims)} children x {sum(len(f.missing) for f in ref_families)} missing persons "
          f"at {len(loci)} loci")
     result, error = _run(problem, limit=limit, top=top, undisputed_threshold=undisputed_threshold,
@@ -204,8 +230,7 @@ def identify_operation(session: Session, code: str, *, actor: Actor, model: Gene
     restricted = {f["code"] for f in info if f["restricted"]}
     for col in view["missing"]:
         col["restricted"] = col["family"] in restricted
-    _audit(session, actor, op.code, view, loci)
-    return view
+    return view, _audit_entry(op.code, view, loci)
 
 
 def _check_arguments(*, limit, top, undisputed_threshold, max_assignments) -> None:
@@ -398,13 +423,14 @@ def _provenance(model: GeneticModel, loci) -> dict:
             "kit": sorted(loci)}
 
 
-def _audit(session: Session, actor: Actor, code: str, view: dict, loci) -> None:
+def _audit_entry(code: str, view: dict, loci) -> tuple:
+    """The audit entry of a joint identification, as ``((action,), keywords)`` of :func:`audit`."""
     best = view.get("assignments") or []
-    audit(session, actor, "operation.identify", entity="operation", entity_id=code,
-          details={"children": [c["code"] for c in view.get("children", [])],
-                   "families": [f["code"] for f in view.get("families", [])], "loci": len(loci),
-                   "limit": (view.get("settings") or {}).get("limit"),
-                   "best_log10_lr": best[0]["log10_lr"] if best else None})
+    return ("operation.identify",), dict(entity="operation", entity_id=code, details={
+        "children": [c["code"] for c in view.get("children", [])],
+        "families": [f["code"] for f in view.get("families", [])], "loci": len(loci),
+        "limit": (view.get("settings") or {}).get("limit"),
+        "best_log10_lr": best[0]["log10_lr"] if best else None})
 
 
 # ----------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ for the whole database (one service for ``reunite plan``, the API and the web pa
   exclusion, P(LR >= threshold) for both (importance sampling for the unrelated child), the
   quantiles of log10 LR, and the untyped relatives ranked by what their sample would add.
   Needs ``report:read`` and the family in the actor's jurisdiction subtree (a family without
-  a report is national); every call is audited (``family.plan``), so run it in a write
-  transaction.
+  a report is national); every call is audited (``family.plan``): :func:`plan_family_in`
+  computes in a read-only session and audits in a short write transaction after.
 - :func:`plan_database`: the expected number of false candidates at or above each threshold
   at the database's size and family mix, and the share of true children found, by family
   type, from simulated families.  Needs ``statistics:read``; counts only (nothing personal),
@@ -158,14 +158,37 @@ def family_markers(model: GeneticModel, references: dict[str, dict]) -> tuple[li
     return markers, notes
 
 
-def plan_family(session: Session, family: str, *, actor: Actor, threshold: float = DEFAULT_THRESHOLD,
-                seed: int = DEFAULT_SEED, num_simulations: int = DEFAULT_SIMULATIONS, relatives: bool = True,
-                missing: str | None = None, model: GeneticModel | None = None, progress=None,
-                relative_genotypes: int | None = None) -> dict:
+def plan_family(session: Session, family: str, *, actor: Actor, **options) -> dict:
+    """The plan of one family in the caller's (write) transaction, audited there: see
+    :func:`_plan_family` for the options.  A face should call :func:`plan_family_in`, which
+    holds no write lock while it computes."""
+    out, details = _plan_family(session, family, actor=actor, **options)
+    audit(session, actor, "family.plan", entity="family", entity_id=out["family"], details=details)
+    return out
+
+
+def plan_family_in(engine, family: str, *, actor: Actor, **options) -> dict:
+    """:func:`plan_family` read and computed in a read-only session (on SQLite a write
+    transaction holds the database's write lock from its start: the computation would keep
+    every writer waiting), then audited in a short write transaction before it is returned."""
+    from reunite.store.db import read_only, write_transaction
+
+    with Session(read_only(engine)) as session:
+        out, details = _plan_family(session, family, actor=actor, **options)
+    write_transaction(engine, lambda s: audit(s, actor, "family.plan", entity="family", entity_id=out["family"],
+                                              details=details))
+    return out
+
+
+def _plan_family(session: Session, family: str, *, actor: Actor, threshold: float = DEFAULT_THRESHOLD,
+                 seed: int = DEFAULT_SEED, num_simulations: int = DEFAULT_SIMULATIONS, relatives: bool = True,
+                 missing: str | None = None, model: GeneticModel | None = None, progress=None,
+                 relative_genotypes: int | None = None) -> tuple[dict, dict]:
     """The plan of one family (see the module's docstring): ``family`` is a report's code or a
     family's code; ``missing``: which missing person (needed only when the family has several).
 
-    Returns a dict: ``family``, ``report``, ``missing``, ``references`` (person, relation),
+    Returns the plan and the details of its audit entry.  The plan is a dict: ``family``,
+    ``report``, ``missing``, ``references`` (person, relation),
     ``threshold``, ``mean_log10_lr_h1``/``_h2`` (exact), ``exclusion_power`` (exact),
     ``p_h1``/``se_h1`` and ``p_h2``/``se_h2`` (P(LR >= threshold) for the true and an
     unrelated child), ``quantiles_log10_lr_h1``/``_h2``, ``per_marker``, ``relatives``
@@ -252,9 +275,7 @@ def plan_family(session: Session, family: str, *, actor: Actor, threshold: float
                                  method="exact per-marker distributions; simulated totals; importance sampling "
                                         "for the unrelated child"),
     }
-    audit(session, actor, "family.plan", entity="family", entity_id=fam.code,
-          details={"threshold": threshold, "seed": seed, "num_simulations": num_simulations})
-    return _clean(out)
+    return _clean(out), {"threshold": threshold, "seed": seed, "num_simulations": num_simulations}
 
 
 # ----------------------------------------------------------------------------------------

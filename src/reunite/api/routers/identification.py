@@ -11,7 +11,6 @@ from reunite.api.deps import get_engine, get_model, requires
 from reunite.cases import joint_identification as service
 from reunite.errors import ReuniteError
 from reunite.security.actor import Actor
-from reunite.store.db import write_transaction
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -34,5 +33,5 @@ def get_identification(code: str = Path(min_length=1, max_length=128, descriptio
     for code_ in family:
         if not 1 <= len(code_) <= 128:
             raise ReuniteError(f"family: expected a code of 1 to 128 characters, found {len(code_)}")
-    return write_transaction(engine, lambda s: service.identify_operation(
-        s, code, actor=actor, model=model, families=family, limit=limit, top=top))
+    return service.identify_operation_in(engine, code, actor=actor, model=model, families=family, limit=limit,
+                                         top=top)

@@ -21,7 +21,6 @@ from reunite.api.deps import get_engine, get_model, reader, requires
 from reunite.cases import planning as service
 from reunite.errors import ReuniteError
 from reunite.security.actor import Actor
-from reunite.store.db import write_transaction
 
 router = APIRouter(tags=["planning"])
 
@@ -68,9 +67,9 @@ def family_plan(code: str = Path(min_length=1, max_length=128, description="a re
                                                             "drawn per marker (0: every genotype, exact; slower)"),
                 actor: Actor = Depends(requires("report:read")), engine=Depends(get_engine),
                 model=Depends(get_model)):
-    return jsonable_encoder(write_transaction(engine, lambda s: service.plan_family(
-        s, code, actor=actor, threshold=threshold, seed=seed, num_simulations=simulations, relatives=relatives,
-        missing=missing, model=model, relative_genotypes=relative_genotypes)))
+    return jsonable_encoder(service.plan_family_in(
+        engine, code, actor=actor, threshold=threshold, seed=seed, num_simulations=simulations, relatives=relatives,
+        missing=missing, model=model, relative_genotypes=relative_genotypes))
 
 
 @router.get("/planning/database", response_model=dict[str, Any],

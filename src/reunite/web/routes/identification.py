@@ -16,7 +16,7 @@ from reunite.cases import joint_identification as service
 from reunite.errors import ReuniteError
 from reunite.i18n import N_, format_lr, format_number
 from reunite.i18n import gettext as _
-from reunite.web.pages import WebUser, page_requires, render, write
+from reunite.web.pages import WebUser, page_requires, render
 
 router = APIRouter()
 
@@ -127,9 +127,9 @@ def identification_page(request: Request, code: str, user: WebUser = Depends(pag
     try:
         limit = _number(params.get("limit"), what="limit")
         top = _number(params.get("top"), what="top", kind=int)
-        view = write(request, lambda s: service.identify_operation(
-            s, code, actor=user.actor, model=request.app.state.model, families=families,
-            limit=service.DEFAULT_LIMIT if limit is None else limit, top=top or service.DEFAULT_TOP))
+        view = service.identify_operation_in(
+            request.app.state.engine, code, actor=user.actor, model=request.app.state.model, families=families,
+            limit=service.DEFAULT_LIMIT if limit is None else limit, top=top or service.DEFAULT_TOP)
     except ReuniteError as exc:
         if status_of(exc) in (403, 404):
             raise

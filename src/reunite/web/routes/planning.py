@@ -23,7 +23,7 @@ from reunite.i18n import N_
 from reunite.i18n import gettext as _
 from reunite.reports.charts import FAMILY_TYPE_LABELS
 from reunite.reports.planning_chart import planning_svg
-from reunite.web.pages import WebUser, page_requires, reader_session, render, write
+from reunite.web.pages import WebUser, page_requires, reader_session, render
 
 router = APIRouter()
 
@@ -118,9 +118,9 @@ def family_plan_page(code: str, request: Request, user: WebUser = Depends(page_r
     try:
         threshold = _number(request, "threshold", service.DEFAULT_THRESHOLD)
         seed = _number(request, "seed", service.DEFAULT_SEED, whole=True)
-        plan = write(request, lambda s: service.plan_family(s, code, actor=user.actor, threshold=threshold,
-                                                            seed=seed, num_simulations=FAMILY_SIMULATIONS,
-                                                            relative_genotypes=RELATIVE_GENOTYPES))
+        plan = service.plan_family_in(request.app.state.engine, code, actor=user.actor, threshold=threshold,
+                                      seed=seed, num_simulations=FAMILY_SIMULATIONS,
+                                      relative_genotypes=RELATIVE_GENOTYPES)
     except PermissionDenied:
         raise
     except ReuniteError as exc:

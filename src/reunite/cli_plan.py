@@ -171,7 +171,7 @@ def plan(
     relatives would add most; for the database, the expected false candidates and the share
     of true children found against the threshold."""
     from reunite.cases import planning as service
-    from reunite.cli_common import acting, err, write
+    from reunite.cli_common import acting, err
 
     if bool(family) == bool(database):
         err.print("[red]error:[/red] give --family or --database (one of them)")
@@ -182,11 +182,11 @@ def plan(
     if family:
         progress, update = _progress(err, "ranking relatives")
         with progress if show else _Null():
-            out = write(engine, lambda s: service.plan_family(
-                s, family, actor=actor, threshold=threshold, seed=seed,
+            out = service.plan_family_in(
+                engine, family, actor=actor, threshold=threshold, seed=seed,
                 num_simulations=simulations or service.DEFAULT_SIMULATIONS, relatives=not no_relatives,
                 missing=missing, model=model, progress=update if show else None,
-                relative_genotypes=relative_genotypes or None))
+                relative_genotypes=relative_genotypes or None)
         if as_json:
             print(json.dumps(out, indent=1))
         else:

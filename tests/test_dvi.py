@@ -462,3 +462,21 @@ def test_undisputed_at_exactly_the_threshold():
     found = find_undisputed(problem, threshold=x)
     assert ("V4", "M5") in [(u.victim, u.missing) for u in found]
     assert ("V4", "M5") not in [(u.victim, u.missing) for u in find_undisputed(problem, threshold=x * 1.000001)]
+
+
+def test_a_stationary_or_reversible_flag_the_model_contradicts_is_refused():
+    """"stationary"/"reversible" are never applied: a stepwise model built from parameters that
+    says it is stationary would silently give other numbers; the flag must hold for the model."""
+    doc = json.loads((DATA / "dvi" / "example2.json").read_text())
+    doc["markers"][0]["afreq"] = [0.3, 0.2] + [0.0625] * 8  # not uniform: stepwise is not stationary
+    stepwise = {"model": "stepwise", "rate": 0.01, "range": 0.5, "stationary": True}
+    doc["markers"][0]["mutation"] = {"female": stepwise, "male": stepwise}
+    with pytest.raises(DviFormatError, match=r"markers\[0\]\.mutation\.female\.stationary: true, but"):
+        dvi_problem_from_json(doc, where="case.json")
+    doc["markers"][0]["mutation"] = {"female": {"model": "equal", "rate": 0.01},
+                                     "male": {"model": "stepwise", "rate": 0.01, "reversible": True}}
+    with pytest.raises(DviFormatError, match=r"mutation\.male\.reversible: true, but"):
+        dvi_problem_from_json(doc, where="case.json")
+    proportional = {"model": "proportional", "rate": 0.01, "stationary": True, "reversible": True}
+    doc["markers"][0]["mutation"] = {"female": proportional, "male": proportional}
+    assert dvi_problem_from_json(doc).markers[0].mutation is not None  # proportional: both hold

@@ -167,6 +167,7 @@ def _marker(doc, where: str, source: str) -> Marker:
     mutation = None
     if doc.get("mutation") is not None:
         mutation = _mutation(doc["mutation"], f"{where}.mutation", len(labels))
+        _check_flags(doc["mutation"], mutation, labels, [float(f) for f in afreq], f"{where}.mutation")
     n = doc.get("n_individuals")
     return Marker(name, dict(zip(labels, (float(f) for f in afreq))), {}, mutation,
                   int(n) if isinstance(n, int) and n > 0 else None, str(doc.get("source") or source))
@@ -183,6 +184,52 @@ def _mutation(doc, where: str, n: int) -> Mutation | None:
         return None
     none = MutationModel("equal", 0.0)
     return Mutation(female or none, male or none)
+
+
+#: how far p·M may be from p (stationary) or p_i M_ij from p_j M_ji (reversible) for the flags
+_FLAG_TOLERANCE = 1e-9
+
+
+def _check_flags(doc, mutation: Mutation | None, labels: list[str], afreq: list[float], where: str) -> None:
+    """A model that says ``"stationary": true`` or ``"reversible": true`` must be so for the
+    marker's frequencies: the flags are never applied, so a model built from parameters that
+    is not (e.g. a stepwise model) would silently give other numbers than its source meant.
+
+    Raises
+    ------
+    DviFormatError
+        a flag that the model's matrix contradicts (naming the key and the largest deviation).
+    """
+    import numpy as np
+
+    if not isinstance(doc, dict):
+        return
+    parts = [(doc, "female" if mutation is None else None, where)] if "female" not in doc else [
+        (doc["female"], "female", f"{where}.female"), (doc.get("male"), "male", f"{where}.male")]
+    p = np.asarray(afreq, dtype=float)
+    for md, sex, w in parts:
+        if not isinstance(md, dict) or not (md.get("stationary") is True or md.get("reversible") is True):
+            continue
+        model = None if mutation is None else getattr(mutation, sex or "female")
+        if model is None or (model.model != "custom" and model.rate == 0.0 and model.rate2 == 0.0):
+            continue  # no mutation: the identity is stationary and reversible
+        with np.errstate(all="ignore"):
+            m = np.asarray(model.transition_matrix(labels, p), dtype=float)
+        if md.get("stationary") is True:
+            off = float(np.max(np.abs(p @ m - p)))
+            if not off <= _FLAG_TOLERANCE:
+                raise DviFormatError(
+                    f"{w}.stationary: true, but the {model.describe()} matrix is not stationary for the "
+                    f"marker's frequencies (largest |p·M - p| = {off:.3g}); give the stationary matrix as "
+                    "'matrix', or set 'stationary' to false to use the model as it is")
+        if md.get("reversible") is True:
+            flow = p[:, None] * m
+            off = float(np.max(np.abs(flow - flow.T)))
+            if not off <= _FLAG_TOLERANCE:
+                raise DviFormatError(
+                    f"{w}.reversible: true, but the {model.describe()} matrix is not reversible for the "
+                    f"marker's frequencies (largest |p_i M_ij - p_j M_ji| = {off:.3g}); give the matrix as "
+                    "'matrix', or set 'reversible' to false to use the model as it is")
 
 
 def _model(doc, where: str, n: int) -> MutationModel | None:

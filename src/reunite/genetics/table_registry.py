@@ -120,6 +120,10 @@ def _read_record(path: Path) -> dict:
                              f"{path.parent / '.history'} or import the table again") from None
     if record.get("format") != FORMAT or "table_csv" not in record or "sha256" not in record:
         raise FrequencyError(f"imported table {path}: not a reunite frequency table file")
+    if record.get("name") != path.stem:  # a file copied or renamed by hand answers to no other name
+        raise FrequencyError(f"imported table {path}: it holds the table {record.get('name')!r}, not "
+                             f"{path.stem!r} (the file was copied or renamed by hand); remove it, or import "
+                             f"the table again with --name {path.stem}")
     actual = sha256_text(record["table_csv"])
     if actual != record["sha256"]:
         raise FrequencyError(f"imported table {path}: its content was changed after import (sha256 {actual}, "

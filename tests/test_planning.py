@@ -368,3 +368,18 @@ def test_database_plan_sums_the_types_and_is_monotone():
     assert alone.types[0].p_h2 == plan.types[0].p_h2
     with pytest.raises(ReuniteError, match="no families"):
         D.database_plan([], markers=markers, seed=1)
+
+
+def test_database_plan_standard_error_is_nan_when_a_type_has_none():
+    """A type simulated from a single family has no standard error; the expected false
+    candidates' standard error is then NaN, not the other types' alone (0 if there are none)."""
+    ped = make_pedigree(GRANDPARENTS)
+    markers = [Marker("D1", AFREQ1, {}, STEP), Marker("D2", AFREQ2, {}, EQUAL)]
+    ftype = D.FamilyType("grandparents", ped, "M", ("GF", "GM"), num_families=10, num_pairs=1000)
+    plan = D.database_plan([ftype], markers=markers, thresholds=[1, 10], num_simulated_families=1,
+                           num_simulations=1000, seed=4)
+    assert all(math.isnan(x) for x in plan.types[0].se_h2)
+    assert all(math.isnan(x) for x in plan.se_expected_false)
+    two = D.database_plan([ftype], markers=markers, thresholds=[1, 10], num_simulated_families=2,
+                          num_simulations=1000, seed=4)
+    assert two.se_expected_false == pytest.approx([1000 * x for x in two.types[0].se_h2], rel=1e-12)

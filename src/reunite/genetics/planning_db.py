@@ -205,8 +205,9 @@ def database_plan(types: list[FamilyType], *, markers: list[Marker], thresholds=
     num_families = sum(t.num_families for t in rows)
     for j in range(len(ts)):
         expected.append(float(sum(t.num_pairs * t.p_h2[j] for t in rows)))
-        se.append(float(math.sqrt(sum((t.num_pairs * t.se_h2[j]) ** 2 for t in rows
-                                      if not math.isnan(t.se_h2[j])))))
+        parts = [t.num_pairs * t.se_h2[j] for t in rows if t.num_pairs]
+        # a type simulated from one family has no standard error (NaN): neither has the sum
+        se.append(math.nan if any(math.isnan(x) for x in parts) else float(math.sqrt(sum(x * x for x in parts))))
         share.append(float(sum(t.num_families * t.p_h1[j] for t in rows) / num_families) if num_families
                      else math.nan)
     return DatabasePlan(ts, rows, expected, se, share, num_families, sum(t.num_pairs for t in rows), seed)

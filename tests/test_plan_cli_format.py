@@ -34,3 +34,20 @@ def test_family_type_names_are_whole(monkeypatch):
     text = console.export_text()
     for row in types:
         assert f"│ {row['name']} " in text, text
+
+
+def test_a_bad_chart_path_is_a_clear_error_before_any_simulation(tmp_path):
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+    from reunite.errors import ReuniteError
+
+    runner = CliRunner()
+    # the path is checked before the user or the database: no database is needed to see the error
+    folder = runner.invoke(app, ["plan", "--database", "--chart", str(tmp_path), "--as", "x"])
+    # (reunite.cli.main prints a ReuniteError as "error: ..." with exit status 1)
+    assert isinstance(folder.exception, ReuniteError) and "is a folder" in str(folder.exception)
+    missing = runner.invoke(app, ["plan", "--database", "--chart", str(tmp_path / "no" / "x.svg"), "--as", "x"])
+    assert isinstance(missing.exception, ReuniteError) and "does not exist" in str(missing.exception)
+    zero = runner.invoke(app, ["plan", "--family", "F1", "--simulations", "0", "--as", "x"])
+    assert zero.exit_code == 2 and "--simulations" in zero.output

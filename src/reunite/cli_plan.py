@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reunite.cli_common import AS_USER
+from reunite.errors import ReuniteError
 
 THRESHOLDS_HELP = ("LR thresholds, comma-separated (e.g. 1e2,1e4,1e6; default 10^0 to 10^12, one per power "
                    "of ten).")
@@ -177,6 +178,11 @@ def plan(
         err.print("[red]error:[/red] give --family or --database (one of them)")
         raise typer.Exit(2)
     ts = _parse_thresholds(thresholds)
+    if simulations is not None and simulations < 1:
+        err.print(f"[red]error:[/red] --simulations: expected a positive number of simulations, found {simulations}")
+        raise typer.Exit(2)
+    if chart:
+        _check_chart_path(chart)  # before the simulations, not after them
     engine, model, actor = acting(as_user)
     show = not as_json
     if family:
@@ -205,10 +211,14 @@ def plan(
 
         from reunite.reports.planning_chart import planning_svg
 
-        Path(chart).write_text(planning_svg(out, title="Expected false candidates and true children found",
-                                            false_label="expected false candidates (log scale)",
-                                            found_label="share of true children found",
-                                            x_label="LR threshold (log scale)"), encoding="utf-8")
+        svg = planning_svg(out, title="Expected false candidates and true children found",
+                           false_label="expected false candidates (log scale)",
+                           found_label="share of true children found", x_label="LR threshold (log scale)")
+        try:
+            Path(chart).write_text(svg, encoding="utf-8")
+        except OSError as exc:
+            raise ReuniteError(f"--chart {chart}: cannot write the chart ({exc.strerror}); give a writable file "
+                               "path ending in .svg") from None
     if as_json:
         print(json.dumps(out, indent=1))
     else:
@@ -217,6 +227,18 @@ def plan(
             from reunite.cli_common import console
 
             console.print(f"chart written to {escape(chart)}", highlight=False)
+
+
+def _check_chart_path(chart: str) -> None:
+    """--chart names a file that can be written: its folder exists and it is not a folder."""
+    from pathlib import Path
+
+    path = Path(chart)
+    if path.is_dir():
+        raise ReuniteError(f"--chart {chart}: is a folder; give a file path such as {path / 'plan.svg'}")
+    if not path.parent.is_dir():
+        raise ReuniteError(f"--chart {chart}: the folder {path.parent} does not exist; create it or give "
+                           "another path")
 
 
 class _Null:

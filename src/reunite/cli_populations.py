@@ -63,6 +63,8 @@ def import_table(
     """Import a laboratory's frequency table, validated as the shipped tables are."""
     from reunite.genetics import table_import, table_registry
 
+    if file.is_dir():
+        raise ReuniteError(f"{file}: is a folder; give the table's file (a .csv or a Familias .fam)")
     if not file.is_file():
         raise ReuniteError(f"{file}: no such file")
     if file.suffix.lower() == ".fam":

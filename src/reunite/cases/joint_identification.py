@@ -446,6 +446,8 @@ def read_dvi_file(path) -> DviProblem:
         for a file that is neither, or a ``.fam`` file without a DVI section.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ReuniteError(f"{path}: is a folder (expected a Familias DVI .fam file or a DVI JSON file)")
     if not path.is_file():
         raise ReuniteError(f"{path}: no such file (expected a Familias DVI .fam file or a DVI JSON file)")
     suffix = path.suffix.lower()

@@ -492,3 +492,16 @@ def test_fuzz_truncations_and_byte_flips(name):
         assert fam.database is not None
         for h in fam.hypotheses:
             assert len(h.pedigree) >= 1
+
+
+def test_a_stationary_stepwise_model_is_recorded_as_such_on_import(tmp_path):
+    """Familias's code 3 (stepwise made stationary, pedmut's PM) keeps its transform in the
+    models recorded by 'populations import', not as a plain stepwise model."""
+    from reunite.genetics.table_import import read_table_fam
+
+    path = tmp_path / "db.fam"
+    path.write_text(_fam_text(code=3, persons=False).replace('"D1"', '"TH01"'))
+    models = read_table_fam(path).mutation_models["TH01"]
+    assert models["female"]["model"] == "stepwise" and models["female"]["transform"] == "PM"
+    path.write_text(_fam_text(code=2, persons=False).replace('"D1"', '"TH01"'))
+    assert "transform" not in read_table_fam(path).mutation_models["TH01"]["male"]

@@ -361,4 +361,6 @@ def _model_json(model) -> dict:
         out.update(rate2=model.rate2, range=model.range)
     if model.matrix is not None:
         out["matrix"] = [list(r) for r in model.matrix]
+    if getattr(model, "transform", None):
+        out["transform"] = model.transform  # Familias's stationary stepwise: pedmut's PM
     return out

@@ -251,3 +251,16 @@ def test_the_table_states_the_provenance_of_its_lrs(tmp_path):
     assert "Provenance: reunite " in text and "frequency tables: unknown; theta 0;" in text
     assert "kit (10 markers): D3S1358, TH01" in text and "male stepwise(rate=0.002" in text
     assert "theta 0.02 recorded in the file, not applied" in text
+
+
+@needs_reader
+def test_a_renormalised_frequency_table_is_named_in_the_per_marker_table(tmp_path):
+    """A locus whose frequencies sum to 1.0004 is renormalised: the per-marker table says so
+    (not only the JSON provenance)."""
+    text = (FAMILIAS / "fam" / "paternity.fam").read_bytes()
+    path = tmp_path / "sum.fam"
+    path.write_bytes(text.replace(b"0.1322240269", b"0.1326240269", 1))
+    result = runner.invoke(app, ["lr", str(path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "D3S1358" in x and "│" in x)
+    assert "summed to 1.0004; renormalised" in line

@@ -329,6 +329,9 @@ def _marker_table(name: str, report, *, h1: str) -> Table:
                                                            if with_model and value > 0 else ""))
         if marker in r.notes:
             notes.append(r.notes[marker])
+        frequency_note = r.provenance.get("frequency_notes", {}).get(marker)
+        if frequency_note:  # a renormalised table or an allele given a minimum frequency
+            notes.append(frequency_note)
         table.add_row(escape(marker), cli._fmt_lr(value), cli._fmt_log(log10), escape("; ".join(notes)))
     return table
 

@@ -480,3 +480,25 @@ def test_a_stationary_or_reversible_flag_the_model_contradicts_is_refused():
     proportional = {"model": "proportional", "rate": 0.01, "stationary": True, "reversible": True}
     doc["markers"][0]["mutation"] = {"female": proportional, "male": proportional}
     assert dvi_problem_from_json(doc).markers[0].mutation is not None  # proportional: both hold
+
+
+def test_undisputed_compares_pairwise_lrs_beyond_the_float_range_in_log10():
+    """Two pairwise LRs of one victim that overflow (10^330 each) are not each 'at least
+    threshold times every other' (Inf <= Inf / T): the victim is not undisputed twice."""
+    names = [f"S{k}" for k in range(110)]
+    markers = [Marker(n, {"a": 0.001, "b": 0.999}, {}) for n in names]
+
+    def family(name):
+        ped = make_pedigree([{"id": f"R{name}", "sex": "M"}, {"id": f"W{name}", "sex": "F"},
+                             {"id": f"M{name}", "father": f"R{name}", "mother": f"W{name}", "sex": "M"}])
+        return ReferenceFamily(f"F{name}", ped, (f"M{name}",), {f"R{name}": {n: ("a", "a") for n in names}})
+
+    victims = [Victim("V1", "M", {n: ("a", "a") for n in names}), Victim("V2", "M", {n: ("b", "b") for n in names})]
+    problem = DviProblem(victims, [family("1"), family("2")], markers)
+    pw = pairwise_lr(problem)
+    assert np.isinf(pw.lr[0]).all() and pw.log10_lr[0] == pytest.approx([330.0, 330.0], rel=1e-9)
+    assert find_undisputed(problem) == []
+    victims[1] = Victim("V2", "M", {n: ("b", "b") for n in names[:5]})
+    problem = DviProblem(victims, [family("1")], markers)  # one family: V1 = M1 undisputed, LR 10^330
+    [u] = find_undisputed(problem)
+    assert (u.victim, u.missing) == ("V1", "M1") and u.lr == math.inf

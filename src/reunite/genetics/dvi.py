@@ -435,7 +435,14 @@ def _undisputed(prep: _Prepared, threshold: float, pairwise: PairwiseLR | None) 
                     continue
                 others = np.concatenate([np.delete(lr[i], j), np.delete(lr[:, j], i)])
                 others = others[~np.isnan(others)]
-                if np.all(others <= x / threshold):
+                lx = float(pw.log10_lr[i, j])
+                if math.isinf(x) and math.isfinite(lx):  # beyond the float range: in log10
+                    logs = np.concatenate([np.delete(pw.log10_lr[i], j), np.delete(pw.log10_lr[:, j], i)])
+                    logs = logs[~np.isnan(logs)]
+                    bound = lx - math.log10(threshold) if threshold > 0 else math.inf
+                    if np.all(logs <= bound):
+                        found.append((v, m, float(x)))
+                elif np.all(others <= x / threshold):
                     found.append((v, m, float(x)))
         if not found:
             break
@@ -487,12 +494,11 @@ def _count(prep: _Prepared, searched: dict[str, list[str]], cap: int = 2_000_000
     if nv <= 22:
         counts = np.zeros(1 << nv)
         counts[0] = 1.0
-        states = np.arange(1 << nv)
         for takers in takers_of:
             new = counts.copy()
-            for b in takers:
-                free = states[(states & b) == 0]
-                new[free | b] += counts[free]
+            for b in takers:  # the states without victim b (bit i) move to those with it: a strided view
+                i = b.bit_length() - 1
+                new.reshape(-1, 2, 1 << i)[:, 1, :] += counts.reshape(-1, 2, 1 << i)[:, 0, :]
             counts = new
         total = float(counts.sum())
         return int(total) if total < 2.0**63 else int(min(total, 2.0**1000))

@@ -484,10 +484,16 @@ def _apply_limit(prep: _Prepared, pw: PairwiseLR, limit: float | None) -> dict[s
     return out
 
 
+#: counts of assignments stop here (a lower bound beyond): 2**53
+COUNT_CEILING = 2**53
+
+
 def _count(prep: _Prepared, searched: dict[str, list[str]], cap: int = 2_000_000) -> int:
     """Exact count by a dynamic programme over the missing persons, the state being the set
     of victims used so far (bit masks; a dense array up to 22 victims, else a dictionary of
-    the states reached, refused beyond ``cap`` of them).  Counts beyond 2**53 are rounded."""
+    the states reached, refused beyond ``cap`` of them).  A count reaching :data:`COUNT_CEILING`
+    (2**53, where floats stop counting exactly) stops there: the search is refused anyway, and
+    the remaining missing persons would only cost time (seconds each with 22 victims)."""
     nv = len(prep.victims)
     bit = {v: 1 << i for i, v in enumerate(prep.victims)}
     takers_of = [[bit[v] for v in prep.victims if m in searched[v]] for m in prep.missing]
@@ -500,8 +506,9 @@ def _count(prep: _Prepared, searched: dict[str, list[str]], cap: int = 2_000_000
                 i = b.bit_length() - 1
                 new.reshape(-1, 2, 1 << i)[:, 1, :] += counts.reshape(-1, 2, 1 << i)[:, 0, :]
             counts = new
-        total = float(counts.sum())
-        return int(total) if total < 2.0**63 else int(min(total, 2.0**1000))
+            if float(counts.sum()) >= COUNT_CEILING:
+                return COUNT_CEILING
+        return int(counts.sum())
     states_d = {0: 1}
     for takers in takers_of:
         if not takers:
@@ -513,6 +520,8 @@ def _count(prep: _Prepared, searched: dict[str, list[str]], cap: int = 2_000_000
                 if not st & b:
                     grown[st | b] = grown.get(st | b, 0) + c
         states_d = grown
+        if sum(states_d.values()) >= COUNT_CEILING:
+            return COUNT_CEILING
         if len(states_d) > cap:
             raise ReuniteError(
                 "joint identification: too many candidate pairings to count the assignments (more "
@@ -586,7 +595,8 @@ def joint_identification(problem: DviProblem, *, limit: float | None = None,
     n = _count(prep, searched)
     if n > max_assignments:
         raise ReuniteError(
-            f"joint identification: {n if n < 2**53 else f'about {n:.3g}'} assignments to search, "
+            f"joint identification: {n if n < COUNT_CEILING else f'more than {COUNT_CEILING}'} assignments to "
+            "search, "
             f"more than max_assignments "
             f"({max_assignments}); use a limit (pairings with a pairwise LR below it are dropped, "
             "e.g. limit 1), fix the undisputed identifications first, or raise max_assignments")

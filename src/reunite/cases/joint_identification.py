@@ -587,6 +587,8 @@ def joint_view(problem: DviProblem, result: JointResult | PairwiseLR, *, error: 
         probs = joint.marginals.get(child, {})
         named = {m: p for m, p in probs.items() if m is not None}
         best = max(named, key=named.get) if named else None
+        if best is not None and not named[best] > 0:  # no family is possible: none is "most probable"
+            best = None
         out["marginals"].append({"child": child, "best": target(best), "probability": _num(named.get(best))
                                  if best else None, "not_identified": _num(probs.get(None, 0.0)),
                                  "candidate": link(child, best)})

@@ -502,3 +502,19 @@ def test_undisputed_compares_pairwise_lrs_beyond_the_float_range_in_log10():
     problem = DviProblem(victims, [family("1")], markers)  # one family: V1 = M1 undisputed, LR 10^330
     [u] = find_undisputed(problem)
     assert (u.victim, u.missing) == ("V1", "M1") and u.lr == math.inf
+
+
+def test_a_threshold_of_one_or_less_never_places_a_victim_twice():
+    """symmetricSibs: V2 has equal LRs as the missing siblings M1 and M2, and V5 and V6 both
+    fit M5.  With a threshold of 1 or less both pairs of a tie pass dvir's test; they dispute
+    each other, so neither is undisputed (never one victim for two missing persons, or two
+    victims for one).  LR 0 pairs are never undisputed."""
+    problem = read_dvi_json(DATA / "dvi" / "symmetricSibs.json")
+    for threshold in (0.0, 0.5, 1.0):
+        found = find_undisputed(problem, threshold=threshold)
+        victims = [u.victim for u in found]
+        missing = [u.missing for u in found]
+        assert len(set(victims)) == len(victims) and len(set(missing)) == len(missing), threshold
+        assert all(u.lr > 0 for u in found)
+    assert [(u.victim, u.missing) for u in find_undisputed(problem, threshold=1.0)] == [("V5", "M5")]
+    assert find_undisputed(problem, threshold=0.5) == []  # V5 and V6 dispute M5

@@ -413,7 +413,9 @@ def find_undisputed(problem: DviProblem, *, threshold: float = 1e4,
     ``undisputedEntries``) and every other pairwise LR in row i and
     column j is at most LR_ij / threshold.  All found in one round are fixed (their data
     moved into the families), the pairwise LRs of the rest recomputed, and so on until a
-    round finds none.  Pairs that are not candidates (NaN) are no competitors."""
+    round finds none.  Pairs that are not candidates (NaN) are no competitors.  Beyond dvir:
+    LR 0 is never undisputed, and with a threshold of 1 or less two pairs of one round that
+    share a victim or a missing person dispute each other (neither is kept)."""
     return _undisputed(_prepare(problem), threshold, pairwise)
 
 
@@ -431,7 +433,7 @@ def _undisputed(prep: _Prepared, threshold: float, pairwise: PairwiseLR | None) 
                 continue
             for j, m in enumerate(pw.missing):
                 x = lr[i, j]
-                if m in placed or not (x >= threshold - _SQRT_EPS):  # dvir: LR >= T (undisputedEntries)
+                if m in placed or not (x > 0 and x >= threshold - _SQRT_EPS):  # dvir: LR >= T
                     continue
                 others = np.concatenate([np.delete(lr[i], j), np.delete(lr[:, j], i)])
                 others = others[~np.isnan(others)]
@@ -442,8 +444,16 @@ def _undisputed(prep: _Prepared, threshold: float, pairwise: PairwiseLR | None) 
                     bound = lx - math.log10(threshold) if threshold > 0 else math.inf
                     if np.all(logs <= bound):
                         found.append((v, m, float(x)))
-                elif np.all(others <= x / threshold):
-                    found.append((v, m, float(x)))
+                else:
+                    with np.errstate(divide="ignore"):
+                        if np.all(others <= x / threshold):
+                            found.append((v, m, float(x)))
+        # a threshold of 1 or less lets a victim (or a missing person) pass twice, e.g. two
+        # missing siblings with equal LRs: such pairs dispute each other, none is undisputed
+        # (with a threshold above 1 this cannot happen, and dvir's result is unchanged)
+        victims_found = [v for v, _, _ in found]
+        missing_found = [m for _, m, _ in found]
+        found = [(v, m, x) for v, m, x in found if victims_found.count(v) == 1 and missing_found.count(m) == 1]
         if not found:
             break
         for v, m, x in found:

@@ -1,0 +1,26 @@
+"""The joint identification page in Chinese carries no English model description (the
+frequency table, θ and each locus's mutation model are shown in their own fields)."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_joint_identification_service import OP, build
+from web_client import web_login
+
+URL = f"/operations/{OP}/identification"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = build(tmp_path_factory.mktemp("identification_language"))
+    yield w
+    w.engine.dispose()
+
+
+def test_no_english_model_description_in_chinese(world):
+    described = world.model.describe()
+    page = web_login(world, "reviewer1", lang="zh_CN").get(URL)
+    assert page.status_code == 200
+    assert "计算来源" in page.text and world.model.population in page.text
+    assert described not in page.text

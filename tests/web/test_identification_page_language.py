@@ -24,3 +24,13 @@ def test_no_english_model_description_in_chinese(world):
     assert page.status_code == 200
     assert "计算来源" in page.text and world.model.population in page.text
     assert described not in page.text
+
+
+def test_codes_are_not_broken_at_their_hyphens(world):
+    """The tables of codes carry the class whose cells do not wrap (they scroll in their box)."""
+    from pathlib import Path
+
+    page = web_login(world, "reviewer1").get(URL)
+    assert page.text.count('<table class="codes">') == 4
+    css = (Path(__file__).resolve().parents[2] / "src" / "reunite" / "web" / "static" / "reunite.css").read_text()
+    assert ".codes td { white-space: nowrap; }" in css

@@ -34,3 +34,10 @@ def test_codes_are_not_broken_at_their_hyphens(world):
     assert page.text.count('<table class="codes">') == 4
     css = (Path(__file__).resolve().parents[2] / "src" / "reunite" / "web" / "static" / "reunite.css").read_text()
     assert ".codes td { white-space: nowrap; }" in css
+
+
+def test_an_assignment_is_not_called_an_identification(world):
+    en = web_login(world, "reviewer1").get(URL).text
+    assert "An assignment is not an identification" in en and "Children identified" not in en
+    zh = web_login(world, "reviewer1", lang="zh_CN").get(URL).text
+    assert "分配方案不等于身份认定" in zh and "已认定身份儿童" not in zh

@@ -173,7 +173,26 @@ def read_table_csv(path: str | Path, *, encoding: str | None = None, only: str |
         more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
         raise FrequencyError(f"{shown}: {len(errors)} problem(s), nothing imported:\n  "
                              + "\n  ".join(errors[:50]) + more)
+    notes += unknown_locus_notes(table.afreq)
     return ReadTable(table, layout, used, hashlib.sha256(data).hexdigest(), notes, population)
+
+
+def unknown_locus_notes(loci) -> list[str]:
+    """A note for each locus that no shipped table and no kit knows (a typo such as D8S1197 for
+    D8S1179 would otherwise be imported silently and then be missing from every kit)."""
+    from difflib import get_close_matches
+
+    from reunite.genetics.frequencies import list_populations
+    from reunite.genetics.kits import KITS
+
+    known = {locus for pop in list_populations() for locus in pop.loci} | {l for loci in KITS.values() for l in loci}
+    notes = []
+    for locus in sorted(loci):
+        if locus not in known:
+            close = get_close_matches(locus, sorted(known), n=1, cutoff=0.8)
+            notes.append(f"locus {locus} is in no shipped table and no kit: check its name"
+                         + (f" (did you mean {close[0]}?)" if close else ""))
+    return notes
 
 
 def _fill_sample_size(raw: list[RawRow], sample_size: int | None, *, path: str):

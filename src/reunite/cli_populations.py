@@ -71,7 +71,10 @@ def import_table(
         read = table_import.read_table_fam(file, sample_size=sample_size)
         if name is None:
             db_name = read.familias.get("database_name")
-            name = db_name if db_name and table_registry.NAME_PATTERN.fullmatch(db_name) else _name_from(file.stem)
+            # Familias writes "unknown" (or "Untitled database") for a database never named: the file's
+            # name then says more, and two such files no longer collide under one name
+            named = db_name and db_name.strip().lower() not in ("unknown", "untitled database")
+            name = db_name if named and table_registry.NAME_PATTERN.fullmatch(db_name) else _name_from(file.stem)
     else:
         if name is None:
             raise ReuniteError(f"--name: give the table a name, e.g. --name {_name_from(file.stem)}")

@@ -26,11 +26,14 @@ def populations(ctx: typer.Context) -> None:
 
     table = Table(title="Allele-frequency tables (shipped: provenance in reunite/data/SOURCES.md; imported: "
                         "'reunite populations show NAME')")
-    for col in ("population", "kind", "loci", "sample size (individuals)", "source"):
+    imported, problems = scan_imported()
+    # a name is typed into other commands: never folded ("CHN_Tu_Qinghai_Zhu" / "2008")
+    table.add_column("population", no_wrap=True,
+                     min_width=max(len(p.name) for p in [*list_populations(), *imported]))
+    for col in ("kind", "loci", "sample size (individuals)", "source"):
         table.add_column(col, overflow="fold")
     for pop in list_populations():
         table.add_row(pop.name, "shipped", str(len(pop.loci)), pop.sample_size, ", ".join(pop.sources))
-    imported, problems = scan_imported()
     for pop in imported:
         meta = pop.metadata
         source = (meta.get("source") or meta.get("source_file", {}).get("name") or "")
@@ -180,7 +183,8 @@ def kits(ctx: typer.Context) -> None:
     from reunite.genetics.kits import KIT_DEFINITIONS
 
     table = Table(title="Typing kits ('reunite kits show NAME' for the loci and the source)")
-    for col in ("kit", "autosomal loci", "other markers (not used for kinship)", "maker", "locus list"):
+    table.add_column("kit", no_wrap=True, min_width=max(len(k) for k in KIT_DEFINITIONS))  # typed: never folded
+    for col in ("autosomal loci", "other markers (not used for kinship)", "maker", "locus list"):
         table.add_column(col, overflow="fold")
     for kit in KIT_DEFINITIONS.values():
         table.add_row(kit.name, str(len(kit.loci)), ", ".join(kit.other_markers) or "-", kit.maker,

@@ -243,10 +243,14 @@ def _plan_family(session: Session, family: str, *, actor: Actor, threshold: floa
         power = fam_plan.family_power(dists, thresholds=[threshold], num_simulations=num_simulations, seed=seed)
         gains = []
         if relatives:
+            typed = {pid for m in markers for pid in m.genotypes}
+            # the family's other missing persons (a twin, a sibling taken too) cannot give a sample
+            candidates = [r for r in fam_plan.candidate_relatives(record.pedigree, missing=wanted, typed=typed)
+                          if r[0] not in record.missing]
             gains = fam_plan.relative_gains(
                 record.pedigree, missing=wanted, markers=markers, threshold=threshold, theta=model.theta,
                 num_simulations=min(num_simulations, RELATIVE_SIMULATIONS), seed=seed, where=where,
-                progress=progress, genotypes_per_marker=relative_genotypes)
+                progress=progress, genotypes_per_marker=relative_genotypes, relatives=candidates)
         return dists, power, gains
 
     dists, power, gains = _cached(key, compute)

@@ -351,3 +351,26 @@ def test_identify_file_reads_a_familias_dvi_file():
     assert view["assignments"][0]["posterior"] <= 1
     with pytest.raises(ReuniteError, match="not a DVI file"):
         service.identify_file(Path(__file__).parent / "data" / "familias" / "fam" / "paternity.fam")
+
+
+def test_a_family_impossible_on_its_pedigree_is_left_out_and_named(world, monkeypatch):
+    """A family whose references contradict its pedigree (a typing or pedigree error; the
+    engine refuses it) does not block the operation: the others are compared, it is named."""
+    from reunite.genetics.dvi import ImpossibleFamily
+
+    real = service.joint_identification
+
+    def engine(problem, **kw):
+        if any(f.name == "FAM-B" for f in problem.families):
+            raise ImpossibleFamily("family 'FAM-B': impossible", family="FAM-B", markers=["TH01"])
+        return real(problem, **kw)
+
+    monkeypatch.setattr(service, "joint_identification", engine)
+    monkeypatch.setattr(service, "pairwise_lr", lambda problem: engine(problem).pairwise)
+    view = identify(world)
+    fam = next(f for f in view["families"] if f["code"] == "FAM-B")
+    assert fam["compared"] is False
+    assert any(n["kind"] == "impossible_family" and n["family"] == "FAM-B" for n in view["note_items"])
+    assert all(c["family"] != "FAM-B" for c in view["missing"])
+    pairs = {p["child"]: p["family"] for p in view["assignments"][0]["pairs"]}
+    assert pairs["U-C1"] == pairs["U-C2"] == "FAM-A" and pairs["U-C3"] is None

@@ -54,6 +54,7 @@ from reunite.cases.common import audit
 from reunite.errors import NotFound, ReuniteError
 from reunite.genetics.dvi import (
     DviProblem,
+    ImpossibleFamily,
     JointResult,
     PairwiseLR,
     ReferenceFamily,
@@ -204,11 +205,31 @@ def _identify(session: Session, code: str, *, actor: Actor, model: GeneticModel 
         notes.add("missing persons already found (a confirmed candidate) are not offered to the other "
                   "children: " + ", ".join(keys), "found", missing=keys)
     problem = DviProblem(victims, ref_families, markers, pairings=pairings, name=op.code)
+    result = None
+    while victims and ref_families:
+        try:
+            step(f"computing {len(victims)} children x {sum(len(f.missing) for f in ref_families)} missing "
+                 f"persons at {len(loci)} loci")
+            result, error = _run(problem, limit=limit, top=top, undisputed_threshold=undisputed_threshold,
+                                 max_assignments=max_assignments)
+            break
+        except ImpossibleFamily as exc:
+            # one family's references contradict its pedigree (a typing or pedigree error): the
+            # others are still identified; that family is left out and named
+            notes.add(f"family {exc.family}: the references' genotypes are impossible on the pedigree at "
+                      f"{', '.join(exc.markers)} (likelihood 0); not compared: check the pedigree and the "
+                      "typing", "impossible_family", family=exc.family, loci=list(exc.markers))
+            for entry in info:
+                if entry["code"] == exc.family:
+                    entry["compared"] = False
+            ref_families = [f for f in ref_families if f.name != exc.family]
+            pairings = _pairings(victims, ref_families, found, records)
+            problem = DviProblem(victims, ref_families, markers, pairings=pairings, name=op.code)
     view = {"operation": {"code": op.code, "jurisdiction": _path_code(path), "name": op.name},
             "restricted": False,
             "children": [{"code": c.code, "sex": c.sex, "loci": len(v.genotypes)} for c, v in zip(children, victims)],
             "families": info}
-    if not victims or not ref_families:
+    if result is None:
         if not victims:
             notes.add("the operation has no unidentified child with an active sample", "no_children")
         else:
@@ -217,10 +238,6 @@ def _identify(session: Session, code: str, *, actor: Actor, model: GeneticModel 
         view.update(_empty_view(notes, model, loci, limit=limit, top=top,
                                 undisputed_threshold=undisputed_threshold))
         return view, _audit_entry(op.code, view, loci)
-    step(f"computing {len(victims)} children x {sum(len(f.missing) for f in ref_families)} missing persons "
-         f"at {len(loci)} loci")
-    result, error = _run(problem, limit=limit, top=top, undisputed_threshold=undisputed_threshold,
-                         max_assignments=max_assignments)
     links = {(u, f, m): row for (u, _, m), row in candidates.items()
              for f in [row["family"]]}
     view.update(joint_view(problem, result, error=error, notes=notes, links=links,

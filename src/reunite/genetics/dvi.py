@@ -133,6 +133,16 @@ _SQRT_EPS = math.sqrt(2.0 ** -52)
 TIE_TOLERANCE = 1e-9
 
 
+class ImpossibleFamily(ReuniteError):
+    """A family whose references' genotypes are impossible on its pedigree (likelihood 0)
+    at ``markers``, so no assignment can be scored; the caller may leave it out and say so."""
+
+    def __init__(self, message: str, *, family: str, markers: list[str]):
+        super().__init__(message)
+        self.family = family
+        self.markers = markers
+
+
 def sexes_compatible(victim_sex: str, missing_sex: str) -> bool:
     """A victim may be a missing person of the same sex; an unknown sex ('U') on either side
     excludes nobody.  (dvir's ``generatePairings`` compares the codes, so there an unknown
@@ -270,10 +280,10 @@ def _prepare(problem: DviProblem) -> _Prepared:
         ll = float(table.reshape(-1)[0])
         if ll == -math.inf:
             bad = [m.name for m, t in zip(markers, per_marker) if t.reshape(-1)[0] == -math.inf]
-            raise ReuniteError(
+            raise ImpossibleFamily(
                 f"{where}, family {fam.name!r}: the references' genotypes are impossible on the pedigree "
                 f"(likelihood 0) at {', '.join(bad)}; check the pedigree and the typing, or give these "
-                "markers a mutation model")
+                "markers a mutation model", family=fam.name, markers=bad)
         prep.family_null.append(ll)
     return prep
 

@@ -79,6 +79,10 @@ def note_text(item: dict) -> str:
     if kind == "no_reference":
         return _("Family %(family)s: no typed reference at the compared loci; not compared.") % {
             "family": item["family"]}
+    if kind == "impossible_family":
+        return _("Family %(family)s: the references' genotypes are impossible on the pedigree at %(loci)s "
+                 "(likelihood 0); not compared: check the pedigree and the typing.") % {
+            "family": item["family"], "loci": ", ".join(item["loci"])}
     if kind == "no_missing":
         return _("Family %(family)s: no missing person; not compared.") % {"family": item["family"]}
     if kind == "found":

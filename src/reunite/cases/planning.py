@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter, OrderedDict
 from datetime import datetime, timezone
 
@@ -110,6 +111,10 @@ def provenance(model: GeneticModel, kit, *, seed: int, **numbers) -> dict:
 # one family
 
 
+class _BudgetSpent(Exception):
+    """The time the ranking of relatives may take is spent."""
+
+
 def _family_of(session: Session, key: str):
     """``(family, report or None, jurisdiction path)`` of a report code or a family code."""
     if not isinstance(key, str) or not key.strip():
@@ -183,7 +188,8 @@ def plan_family_in(engine, family: str, *, actor: Actor, **options) -> dict:
 def _plan_family(session: Session, family: str, *, actor: Actor, threshold: float = DEFAULT_THRESHOLD,
                  seed: int = DEFAULT_SEED, num_simulations: int = DEFAULT_SIMULATIONS, relatives: bool = True,
                  missing: str | None = None, model: GeneticModel | None = None, progress=None,
-                 relative_genotypes: int | None = None) -> tuple[dict, dict]:
+                 relative_genotypes: int | None = None,
+                 relatives_budget_s: float | None = None) -> tuple[dict, dict]:
     """The plan of one family (see the module's docstring): ``family`` is a report's code or a
     family's code; ``missing``: which missing person (needed only when the family has several).
 
@@ -192,7 +198,12 @@ def _plan_family(session: Session, family: str, *, actor: Actor, threshold: floa
     ``threshold``, ``mean_log10_lr_h1``/``_h2`` (exact), ``exclusion_power`` (exact),
     ``p_h1``/``se_h1`` and ``p_h2``/``se_h2`` (P(LR >= threshold) for the true and an
     unrelated child), ``quantiles_log10_lr_h1``/``_h2``, ``per_marker``, ``relatives``
-    (ranked by the gain in mean log10 LR), ``notes``, ``provenance``.
+    (ranked by the gain in mean log10 LR), ``relatives_not_ranked``, ``notes``,
+    ``provenance``.
+
+    ``relatives_budget_s``: the seconds the ranking of relatives may take (the API's and the
+    pages'; None: no limit).  When they are spent before the last relative, no relative is
+    ranked (a partial ranking would mislead) and ``relatives_not_ranked`` counts them.
 
     Raises
     ------
@@ -234,26 +245,38 @@ def _plan_family(session: Session, family: str, *, actor: Actor, threshold: floa
     key = ("family", fam.id, wanted, tuple(sorted((p, tuple(sorted(prof.items())))
                                                  for p, prof in record.references.items())),
            tuple(p for p in record.pedigree.individuals), model, threshold, seed, num_simulations, relatives,
-           relative_genotypes)
+           relative_genotypes, relatives_budget_s)
 
     def compute():
         where = f"family {fam.code!r}"
         dists = fam_plan.marker_distributions(record.pedigree, missing=wanted, markers=markers,
                                               theta=model.theta, where=where)
         power = fam_plan.family_power(dists, thresholds=[threshold], num_simulations=num_simulations, seed=seed)
-        gains = []
+        gains, unranked = [], 0
         if relatives:
             typed = {pid for m in markers for pid in m.genotypes}
             # the family's other missing persons (a twin, a sibling taken too) cannot give a sample
             candidates = [r for r in fam_plan.candidate_relatives(record.pedigree, missing=wanted, typed=typed)
                           if r[0] not in record.missing]
-            gains = fam_plan.relative_gains(
-                record.pedigree, missing=wanted, markers=markers, threshold=threshold, theta=model.theta,
-                num_simulations=min(num_simulations, RELATIVE_SIMULATIONS), seed=seed, where=where,
-                progress=progress, genotypes_per_marker=relative_genotypes, relatives=candidates)
-        return dists, power, gains
+            started = time.monotonic()
 
-    dists, power, gains = _cached(key, compute)
+            def step(done: int, total: int) -> None:
+                if progress is not None:
+                    progress(done, total)
+                if relatives_budget_s is not None and done < total and \
+                        time.monotonic() - started >= relatives_budget_s:
+                    raise _BudgetSpent
+
+            try:
+                gains = fam_plan.relative_gains(
+                    record.pedigree, missing=wanted, markers=markers, threshold=threshold, theta=model.theta,
+                    num_simulations=min(num_simulations, RELATIVE_SIMULATIONS), seed=seed, where=where,
+                    progress=step, genotypes_per_marker=relative_genotypes, relatives=candidates)
+            except _BudgetSpent:
+                gains, unranked = [], len(candidates)
+        return dists, power, gains, unranked
+
+    dists, power, gains, unranked = _cached(key, compute)
     row = power.thresholds[0]
     out = {
         "family": fam.code, "report": report.code if report is not None else None, "missing": wanted,
@@ -267,11 +290,14 @@ def _plan_family(session: Session, family: str, *, actor: Actor, threshold: floa
         "p_h2_plain": row["p_h2_plain"],
         "quantiles_log10_lr_h1": power.quantiles_h1, "quantiles_log10_lr_h2": power.quantiles_h2,
         "per_marker": power.to_json()["per_marker"],
-        "relatives": [g.to_json() for g in gains],
-        "notes": notes + [f"{m}: {why}" for m, why in power.notes.items()],
+        "relatives": [g.to_json() for g in gains], "relatives_not_ranked": unranked,
+        "notes": notes + [f"{m}: {why}" for m, why in power.notes.items()]
+        + ([f"{unranked} untyped relatives were not ranked: it would take longer than "
+            f"{relatives_budget_s:g} s here; 'reunite plan --family {fam.code}' ranks them"] if unranked else []),
         # the notes as data (the pages write them in their language)
         "note_items": ([{"kind": "loci_left_out", "loci": left_out}] if left_out else [])
-        + [{"kind": "marker", "marker": d.name, "usable": d.usable} for d in dists if d.note],
+        + [{"kind": "marker", "marker": d.name, "usable": d.usable} for d in dists if d.note]
+        + ([{"kind": "relatives_not_ranked", "num": unranked}] if unranked else []),
         "provenance": provenance(model, [m.name for m in markers], seed=seed, num_simulations=num_simulations,
                                  relative_simulations=min(num_simulations, RELATIVE_SIMULATIONS) if relatives else 0,
                                  relative_genotypes=("every genotype (exact)" if relative_genotypes is None else

@@ -28,8 +28,11 @@ router = APIRouter(tags=["planning"])
 MAX_FAMILY_SIMULATIONS = 200_000
 MAX_DATABASE_SIMULATIONS = 20_000
 MAX_FAMILIES_PER_TYPE = 20
-#: a relative's genotypes drawn per marker when ranking relatives (0: exact enumeration)
+#: a relative's genotypes drawn per marker when ranking relatives (exact enumeration: the CLI)
 RELATIVE_GENOTYPES = 24
+MAX_RELATIVE_GENOTYPES = 100
+#: the seconds a request's ranking of relatives may take (then none is ranked, and the plan says so)
+RELATIVES_BUDGET_S = 20.0
 
 
 def parse_thresholds(text: str | None) -> list[float] | None:
@@ -62,14 +65,14 @@ def family_plan(code: str = Path(min_length=1, max_length=128, description="a re
                 relatives: bool = Query(True, description="rank the untyped relatives"),
                 missing: str | None = Query(None, min_length=1, max_length=128,
                                             description="the missing person (when the family has several)"),
-                relative_genotypes: int = Query(RELATIVE_GENOTYPES, ge=0, le=1000,
+                relative_genotypes: int = Query(RELATIVE_GENOTYPES, ge=1, le=MAX_RELATIVE_GENOTYPES,
                                                 description="rank relatives over this many of their genotypes "
-                                                            "drawn per marker (0: every genotype, exact; slower)"),
+                                                            "drawn per marker (exact: 'reunite plan --family')"),
                 actor: Actor = Depends(requires("report:read")), engine=Depends(get_engine),
                 model=Depends(get_model)):
     return jsonable_encoder(service.plan_family_in(
         engine, code, actor=actor, threshold=threshold, seed=seed, num_simulations=simulations, relatives=relatives,
-        missing=missing, model=model, relative_genotypes=relative_genotypes))
+        missing=missing, model=model, relative_genotypes=relative_genotypes, relatives_budget_s=RELATIVES_BUDGET_S))
 
 
 @router.get("/planning/database", response_model=dict[str, Any],

@@ -31,6 +31,8 @@ router = APIRouter()
 FAMILY_SIMULATIONS = 20_000
 #: a relative's genotypes drawn per marker when ranking relatives on a page (exact at the terminal)
 RELATIVE_GENOTYPES = 24
+#: the seconds a page's ranking of relatives may take (then none is ranked, and the page says so)
+RELATIVES_BUDGET_S = 20.0
 DATABASE_SIMULATIONS = 10_000
 DATABASE_FAMILIES_PER_TYPE = 10
 #: thresholds a page offers for a family
@@ -90,6 +92,9 @@ def note_text(item: dict) -> str:
                      "marker is left out of the totals.") % {"marker": item["marker"]}
         return _("%(marker)s: the references alone need a mutation here, so an unrelated child cannot be excluded "
                  "at this marker; it is left out of the probability of exclusion.") % {"marker": item["marker"]}
+    if kind == "relatives_not_ranked":
+        return _("%(num)s untyped relatives were not ranked: ranking them would take longer than a page may. "
+                 "'reunite plan --family' at the terminal ranks them.") % {"num": item["num"]}
     if kind == "scaled":
         return _("Compared pairs scaled to %(n)s unidentified children (the database holds %(held)s).") % {
             "n": f"{item['num_unidentified']:,}", "held": f"{item['held']:,}"}
@@ -120,7 +125,8 @@ def family_plan_page(code: str, request: Request, user: WebUser = Depends(page_r
         seed = _number(request, "seed", service.DEFAULT_SEED, whole=True)
         plan = service.plan_family_in(request.app.state.engine, code, actor=user.actor, threshold=threshold,
                                       seed=seed, num_simulations=FAMILY_SIMULATIONS,
-                                      relative_genotypes=RELATIVE_GENOTYPES)
+                                      relative_genotypes=RELATIVE_GENOTYPES,
+                                      relatives_budget_s=RELATIVES_BUDGET_S)
     except PermissionDenied:
         raise
     except ReuniteError as exc:

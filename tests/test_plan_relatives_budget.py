@@ -49,3 +49,31 @@ def test_the_api_and_the_page_rank_within_their_budget(world, monkeypatch):
         page = web_login(world, "inv_butuo", lang=lang).get(f"/reports/{REPORT}/plan", params={"seed": "83"})
         assert page.status_code == 200 and words in page.text, page.text[-3000:]
         assert "Every relative in the pedigree is typed" not in page.text
+
+
+def test_a_cached_plan_is_not_served_after_a_relative_became_missing(tmp_path):
+    """The cache key holds the family's missing persons: the untyped father reported missing
+    too is no longer proposed as a relative to sample (the pedigree and the references are
+    unchanged, so a key without them served the old plan)."""
+    from sqlalchemy import update
+
+    from reunite.store.models import Family, FamilyMember
+
+    w = make_plan_world(tmp_path)
+    actor = w.actor("inv_butuo")
+
+    def plan():
+        return write_transaction(w.engine, lambda s: service.plan_family(
+            s, REPORT, actor=actor, num_simulations=500, seed=84, relative_genotypes=4))
+
+    assert "FA" in [r["person"] for r in plan()["relatives"]]
+    from sqlalchemy import select
+
+    def to_missing(s):
+        fid = s.execute(select(Family.id).where(Family.code == REPORT)).scalar_one()
+        s.execute(update(FamilyMember).where(FamilyMember.family_id == fid, FamilyMember.person_code == "FA")
+                  .values(role="missing"))
+
+    write_transaction(w.engine, to_missing)
+    assert "FA" not in [r["person"] for r in plan()["relatives"]]
+    w.engine.dispose()

@@ -244,8 +244,8 @@ def _plan_family(session: Session, family: str, *, actor: Actor, threshold: floa
     left_out = sorted({l for prof in record.references.values() for l in prof} - {m.name for m in markers})
     key = ("family", fam.id, wanted, tuple(sorted((p, tuple(sorted(prof.items())))
                                                  for p, prof in record.references.items())),
-           tuple(p for p in record.pedigree.individuals), model, threshold, seed, num_simulations, relatives,
-           relative_genotypes, relatives_budget_s)
+           tuple(p for p in record.pedigree.individuals), tuple(record.missing), model, threshold, seed,
+           num_simulations, relatives, relative_genotypes, relatives_budget_s)
 
     def compute():
         where = f"family {fam.code!r}"

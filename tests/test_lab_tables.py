@@ -361,6 +361,10 @@ def test_db_init_records_the_table_and_survives_its_removal(tmp_path, monkeypatc
     pop = get_population("Lab_F")
     assert pop.origin == "database" and pop.sha256 == record["sha256"]
     assert model.marker("TH01").afreq == {"6": 0.1, "7": 0.3, "9": 0.4, "9.3": 0.2}
+    # every candidate the database stores names the table's content by its checksum
+    from reunite.search.service import provenance
+
+    assert provenance(model, ["TH01"])["frequency_table_sha256"] == record["sha256"]
 
 
 def test_a_different_table_under_the_same_name_is_a_clear_error(tmp_path, monkeypatch):
@@ -391,6 +395,10 @@ def test_lr_with_an_imported_table(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)["results"][0]
     assert out["lr_total"] == pytest.approx(1 / (2 * 0.2), rel=1e-12)  # paternity index 1/(2p)
+    # an imported table may later be replaced under its name: the LR records which content it used
+    from reunite.genetics.frequencies import get_population
+
+    assert out["provenance"]["frequency_table_sha256"] == {"Lab_H": get_population("Lab_H").sha256}
 
 
 # --- Familias database files ---------------------------------------------------------------

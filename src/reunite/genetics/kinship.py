@@ -446,6 +446,7 @@ def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
         "software": f"reunite {__version__}",
         "theta": theta,
         "frequency_tables": sorted({p.marker.source for p in prepared}),
+        **_table_checksums({p.marker.source for p in prepared}),
         "mutation_models": {p.marker.name: _describe_mutation(p.marker.mutation) for p in prepared},
         "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
         "frequency_notes": {p.marker.name: "; ".join(p.frequency_notes)
@@ -455,6 +456,25 @@ def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
         "h2": _describe(ped2),
     }
     return KinshipResult(case_id, total, log10_total, lr_per_marker, l1s, l2s, notes, provenance)
+
+
+def _table_checksums(sources: set[str]) -> dict:
+    """``{"frequency_table_sha256": {name: sha256}}`` for the laboratory's imported tables
+    among ``sources`` (a shipped table is named by its name alone; an imported one may be
+    replaced under the same name, so its content's checksum is recorded), else ``{}``."""
+    from reunite.genetics.frequencies import get_population, is_shipped
+
+    out = {}
+    for name in sorted(sources):
+        if name == "given" or is_shipped(name):
+            continue
+        try:
+            pop = get_population(name)
+        except ReuniteError:
+            continue  # a file's own table (e.g. a .fam database), named by the file
+        if pop.sha256:
+            out[name] = pop.sha256
+    return {"frequency_table_sha256": out} if out else {}
 
 
 @lru_cache(maxsize=1024)

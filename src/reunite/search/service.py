@@ -79,6 +79,7 @@ def provenance(model: GeneticModel, loci, *, age_tolerance: float | None = None)
         "software": f"reunite {__version__}",
         "genetic_model": model.describe(),
         "frequency_table": model.population,
+        **_table_sha256(model.population),
         "theta": model.theta,
         "mutation": {l: (m.describe() if (m := model.locus_mutation(l)) else "none") for l in loci},
         "kit": sorted(loci),
@@ -88,6 +89,15 @@ def provenance(model: GeneticModel, loci, *, age_tolerance: float | None = None)
         "identity_flags": {"min_common_loci": model.min_common_loci},
         "searched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _table_sha256(population: str) -> dict:
+    """The checksum of a laboratory's imported table (the database keeps its own copy; a
+    shipped table is named by its name alone)."""
+    from reunite.genetics.frequencies import get_population
+
+    sha = get_population(population).sha256
+    return {"frequency_table_sha256": sha} if sha else {}
 
 
 def store_candidates(session: Session, result: SearchResult, model: GeneticModel) -> int:

@@ -217,3 +217,31 @@ def test_expected_false_candidates_agree_with_the_search_on_a_simulated_database
     for t, expected, se in zip(ts, plan.expected_false, plan.se_expected_false):
         counted = sum(1 for c in found.candidates if c.log10_lr >= math.log10(t))
         assert abs(counted - expected) <= 4 * math.sqrt(expected + se ** 2) + 2, (t, counted, expected)
+
+
+def test_rare_family_shapes_are_counted_at_the_planned_average(world):
+    """A database of many family shapes simulates only the most common (each costs about a
+    second); the rarer shapes' pairs are counted at the planned shapes' average rate."""
+    actor = world.actor("analyst")
+    with Session(read_only(world.engine)) as s:
+        out = service.plan_database(s, actor=actor, mix="simulated", thresholds=[10, 1e4], num_simulations=1000,
+                                    families_per_type=2, num_families=100, num_unidentified=40, seed=2,
+                                    max_types=3)
+        every = service.plan_database(s, actor=actor, mix="simulated", thresholds=[10, 1e4],
+                                      num_simulations=1000, families_per_type=2, num_families=100,
+                                      num_unidentified=40, seed=2, max_types=None)
+    rows = out["family_types"]
+    assert len(rows) == 3 and len(every["family_types"]) == 7
+    counts = sorted((t["num_families"] for t in every["family_types"]), reverse=True)
+    assert sorted((t["num_families"] for t in rows), reverse=True) == counts[:3]  # the most common
+    folded = out["folded_types"]
+    assert folded["shapes"] == 4 and out["num_families"] == every["num_families"] == 100
+    assert out["num_pairs"] == every["num_pairs"]
+    planned_pairs = sum(t["num_pairs"] for t in rows)
+    assert planned_pairs + folded["pairs"] == out["num_pairs"]
+    for j in range(2):
+        planned = math.fsum(t["num_pairs"] * t["p_h2"][j] for t in rows)
+        assert out["expected_false_candidates"][j] == pytest.approx(planned * out["num_pairs"] / planned_pairs,
+                                                                    rel=1e-9)
+    assert any(n["kind"] == "folded" and n["shapes"] == 4 for n in out["note_items"])
+    assert every["folded_types"] is None

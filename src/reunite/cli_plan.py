@@ -161,6 +161,9 @@ def plan(
     mix: str = typer.Option("database", "--mix", help="--database: 'database' (its families) or 'simulated' "
                                                       "(the simulator's family types)."),
     families_per_type: int = typer.Option(20, "--families-per-type", help="--database: simulated families per type."),
+    max_types: int = typer.Option(12, "--max-types", min=0,
+                                  help="--database: simulate the N most common family shapes; rarer ones are "
+                                       "counted at their average rate (0: every shape)."),
     unidentified: int = typer.Option(None, "--unidentified",
                                      help="--database: plan for this many unidentified persons (growth)."),
     chart: str = typer.Option(None, "--chart", help="--database: write the chart (SVG) to this file."),
@@ -205,7 +208,8 @@ def plan(
     with progress if show else _Null():
         out = read(engine, lambda s: service.plan_database(
             s, actor=actor, seed=seed, num_simulations=simulations or 20_000, families_per_type=families_per_type,
-            mix=mix, num_unidentified=unidentified, model=model, progress=update if show else None, **kwargs))
+            mix=mix, num_unidentified=unidentified, model=model, progress=update if show else None,
+            max_types=max_types or None, **kwargs))
     if chart:
         from pathlib import Path
 

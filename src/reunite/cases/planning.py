@@ -51,6 +51,8 @@ DEFAULT_SEED = 1
 RELATIVE_SIMULATIONS = 20_000
 #: the mixes a database plan can use
 MIXES = ("database", "simulated")
+#: family shapes simulated by a database plan (the most common first; each costs about a second)
+DEFAULT_MAX_TYPES = 12
 #: the simulated mix's default size
 SIMULATED_FAMILIES, SIMULATED_UNIDENTIFIED = 1_000, 500
 #: reference profiles read to find the database's kit
@@ -439,8 +441,13 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
                   seed: int = DEFAULT_SEED, num_simulations: int = db_plan.DEFAULT_SIMULATIONS_PER_TYPE,
                   families_per_type: int = db_plan.DEFAULT_FAMILIES_PER_TYPE, mix: str = "database",
                   num_families: int | None = None, num_unidentified: int | None = None,
-                  model: GeneticModel | None = None, progress=None) -> dict:
+                  model: GeneticModel | None = None, progress=None,
+                  max_types: int | None = DEFAULT_MAX_TYPES) -> dict:
     """The database plan (see the module's docstring).
+
+    ``max_types``: the most common family shapes simulated (each costs about a second); the
+    families of rarer shapes are counted at the planned shapes' average rate of false
+    candidates per compared pair (said in ``notes``); None or 0 simulates every shape.
 
     ``mix``: ``database`` (the families and unidentified persons the database holds; a
     database without families falls back to the simulated mix, said in ``notes``) or
@@ -489,6 +496,14 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
         nf = SIMULATED_FAMILIES if num_families is None else num_families
         n_unidentified = SIMULATED_UNIDENTIFIED if num_unidentified is None else num_unidentified
         types = simulated_mix(num_families=nf, num_unidentified=n_unidentified)
+    folded = None
+    if max_types is not None:
+        max_types = _check_number("max_types", max_types, low=0, high=10_000, whole=True)
+    if max_types and len(types) > max_types:
+        ranked = sorted(types, key=lambda t: (-t.num_families, -t.num_pairs, t.name))
+        types, rest = ranked[:max_types], ranked[max_types:]
+        folded = {"shapes": len(rest), "families": sum(t.num_families for t in rest),
+                  "pairs": sum(t.num_pairs for t in rest)}
     kit = database_kit(session, model)
     markers = [model.marker(l) for l in kit]
     key = ("database", tuple((t.name, t.pedigree.individuals, t.missing, t.references, t.num_families, t.num_pairs)
@@ -499,6 +514,21 @@ def plan_database(session: Session, *, actor: Actor, thresholds=db_plan.DEFAULT_
     out = plan.to_json()
     for row, t in zip(out["family_types"], types):
         row["references"] = [fam_plan.relation_to(t.pedigree, p, t.missing) for p in t.references]
+    out["folded_types"] = folded
+    if folded:
+        # rarer shapes: false candidates at the planned shapes' average rate per compared pair
+        # (E = pairs x P(LR >= t | unrelated)); the share found is the planned shapes' average
+        planned_pairs = out["num_pairs"]
+        scale = (planned_pairs + folded["pairs"]) / planned_pairs if planned_pairs else math.nan
+        out["expected_false_candidates"] = [x * scale for x in out["expected_false_candidates"]]
+        out["se_expected_false_candidates"] = [x * scale for x in out["se_expected_false_candidates"]]
+        out["num_families"] += folded["families"]
+        out["num_pairs"] += folded["pairs"]
+        notes.append(f"the {folded['shapes']:,} rarest family shapes ({folded['families']:,} families, "
+                     f"{folded['pairs']:,} compared pairs) were not simulated: they are counted at the average "
+                     f"rate of the {len(types)} most common shapes (--max-types 0 simulates every shape)")
+        items.append({"kind": "folded", "shapes": folded["shapes"], "families": folded["families"],
+                      "pairs": folded["pairs"], "planned": len(types)})
     out.update(mix=mix, num_unidentified=n_unidentified, notes=notes + plan.notes, note_items=items,
                provenance=provenance(model, kit, seed=seed, num_simulations_per_type=num_simulations,
                                      simulated_families_per_type=families_per_type,

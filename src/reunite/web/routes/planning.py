@@ -98,6 +98,11 @@ def note_text(item: dict) -> str:
     if kind == "scaled":
         return _("Compared pairs scaled to %(n)s unidentified children (the database holds %(held)s).") % {
             "n": f"{item['num_unidentified']:,}", "held": f"{item['held']:,}"}
+    if kind == "folded":
+        return _("The %(shapes)s rarest family shapes (%(families)s families, %(pairs)s compared pairs) were not "
+                 "simulated: they are counted at the average rate of the %(planned)s most common shapes.") % {
+            "shapes": f"{item['shapes']:,}", "families": f"{item['families']:,}", "pairs": f"{item['pairs']:,}",
+            "planned": item["planned"]}
     if kind == "simulated_fallback":
         return _("The database has no family with a typed reference yet: the simulated family mix is shown.")
     return kind

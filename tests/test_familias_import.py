@@ -99,7 +99,8 @@ def test_hypotheses_and_genotypes(name):
         for person, g in m.genotypes.items():
             genotypes.setdefault(person, {})[m.name] = list(g)
     assert genotypes == ref["genotypes"]  # allele order as written
-    source = fam.database.name or name
+    db_name = fam.database.name
+    source = db_name if db_name and db_name.lower() not in ("unknown", "untitled database") else name
     assert {m.source for m in fam.markers} == {source}
 
 

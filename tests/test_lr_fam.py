@@ -248,7 +248,7 @@ def test_the_table_states_the_provenance_of_its_lrs(tmp_path):
     result = runner.invoke(app, ["lr", str(path), "--summary"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     text = flat(result.output)
-    assert "Provenance: reunite " in text and "frequency tables: unknown; theta 0;" in text
+    assert "Provenance: reunite " in text and "frequency tables: theta.fam; theta 0;" in text
     assert "kit (10 markers): D3S1358, TH01" in text and "male stepwise(rate=0.002" in text
     assert "theta 0.02 recorded in the file, not applied" in text
 
@@ -264,3 +264,12 @@ def test_a_renormalised_frequency_table_is_named_in_the_per_marker_table(tmp_pat
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if "D3S1358" in x and "│" in x)
     assert "summed to 1.0004; renormalised" in line
+
+
+def test_an_unnamed_familias_database_is_named_by_its_file_in_the_provenance():
+    """Familias calls a database never named "unknown": the LR's provenance names the file."""
+    from reunite.genetics.familias import read_fam
+
+    read = read_fam(FAMILIAS / "fam" / "paternity.fam")
+    assert read.database.name == "unknown"
+    assert {m.source for m in read.markers} == {"paternity.fam"}

@@ -498,7 +498,10 @@ def _read_database(lines: _Lines, at: int, warnings: list[str]):
     has_info = lines.flag(db + 1, "whether the database has a name")
     db_name = lines.get(db + 2, "the database name") if has_info else None
     loc = db + 2 + int(has_info)
-    source = db_name or Path(lines.path).name
+    # Familias writes "unknown" (or "Untitled database") for a database never named: an LR's
+    # provenance then names the file
+    named = db_name and db_name.strip().lower() not in ("unknown", "untitled database")
+    source = db_name if named else Path(lines.path).name
     database = FamDatabase(name=db_name, markers=[], theta=theta or 0.0)
     if theta:
         warnings.append(f"{lines.path}, line {at + 1}: theta (Fst) {theta:g} is recorded with the "

@@ -67,3 +67,9 @@ def test_database_plan_page_with_its_chart(world):
     assert zh.status_code == 200 and "预期假候选数" in zh.text and "规划" in zh.text
     assert not any(w in zh.text for w in ("stepwise", "mother only", "false candidates", "simulations"))
     assert web_login(world, "registrar").get("/planning").status_code == 403
+
+
+def test_a_mix_the_form_does_not_offer_is_reported(world):
+    page = web_login(world, "analyst").get("/planning", params={"mix": "foo"})
+    assert page.status_code == 400 and "mix: expected one of database, simulated, found foo" in page.text
+    assert "<svg" in page.text  # the database's plan is still shown

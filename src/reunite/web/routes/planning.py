@@ -146,9 +146,12 @@ def family_plan_page(code: str, request: Request, user: WebUser = Depends(page_r
 def database_plan_page(request: Request, user: WebUser = Depends(page_requires("statistics:read"))):
     """The database's plan (``mix``: database or simulated; ``seed``)."""
     error, status = None, 200
-    mix = request.query_params.get("mix", "database")
-    mix = mix if mix in service.MIXES else "database"
+    asked = request.query_params.get("mix", "database")
+    mix = asked if asked in service.MIXES else "database"
     form = {"seed": request.query_params.get("seed", ""), "mix": mix}
+    if asked != mix:  # a mix the form does not offer is reported, not silently replaced
+        error, status = _("mix: expected one of %(mixes)s, found %(value)s; the database's families are shown") % {
+            "mixes": ", ".join(service.MIXES), "value": asked[:40]}, 400
     try:
         seed = _number(request, "seed", service.DEFAULT_SEED, whole=True)
     except ReuniteError as exc:

@@ -57,6 +57,8 @@ def test_options_and_bad_input(world):
     assert page.status_code == 200 and "FAM-D" in page.text
     bad = client.get(URL, params={"limit": "lots"})
     assert bad.status_code == 400 and "limit" in bad.text
+    zero = client.get(URL, params={"top": "0"})  # reported, not replaced by the default in silence
+    assert zero.status_code == 400 and "top: expected 1 to 1000" in zero.text
     unknown = client.get(URL, params={"family": "NOPE"})
     assert unknown.status_code == 404
 

@@ -133,7 +133,8 @@ def identification_page(request: Request, code: str, user: WebUser = Depends(pag
         top = _number(params.get("top"), what="top", kind=int)
         view = service.identify_operation_in(
             request.app.state.engine, code, actor=user.actor, model=request.app.state.model, families=families,
-            limit=service.DEFAULT_LIMIT if limit is None else limit, top=top or service.DEFAULT_TOP)
+            limit=service.DEFAULT_LIMIT if limit is None else limit,
+            top=service.DEFAULT_TOP if top is None else top)
     except ReuniteError as exc:
         if status_of(exc) in (403, 404):
             raise

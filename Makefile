@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_lr.py
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_dvi.py
 	$(BIN)/python bench/bench_index.py
 	$(BIN)/python bench/bench_api.py --million
 

@@ -153,6 +153,9 @@ app.command("identify")(_identify)
 from reunite.cli_plan import plan as _plan  # noqa: E402
 
 app.command("plan")(_plan)
+from reunite.cli_backup import register as _register_backup  # noqa: E402
+
+_register_backup(db_app)  # db backup, db restore
 
 
 def _open_store(*, read_only: bool = False, pending: bool = False, actor=None):

@@ -175,7 +175,29 @@ def _parse_genotype(g) -> tuple[str, str] | str:
 _MISSING_ALLELES = ("0", "-", "?", "NA", "N/A")
 
 
+_ALLELES: dict = {}  # label -> normalised label, or the MarkerError it raises
+
+
 def _allele(label) -> str:
+    """:func:`_allele_uncached`, remembered per label (a table's labels recur in every case)."""
+    try:
+        hit = _ALLELES.get(label)
+    except TypeError:  # unhashable: not remembered
+        return _allele_uncached(label)
+    if hit is None:
+        try:
+            hit = _allele_uncached(label)
+        except MarkerError as exc:
+            hit = exc
+        if len(_ALLELES) > 100_000:
+            _ALLELES.clear()
+        _ALLELES[label] = hit
+    if isinstance(hit, MarkerError):
+        raise MarkerError(str(hit))
+    return hit
+
+
+def _allele_uncached(label) -> str:
     """The normalised label of an allele of a kinship case, refusing labels that would
     silently become a new allele of their own: ``0`` and ``-`` (how pedtools and Familias
     write a missing allele), numbers written in another form than ``15`` or ``9.3``
@@ -293,7 +315,8 @@ def kinship_lr_many(cases, *, floor: float = DEFAULT_FLOOR, normalise: bool = Fa
                 raise
             plans.append(exc)
     values = likelihoods_prepared(jobs) if jobs else np.empty(0)
-    return [plan if isinstance(plan, ReuniteError) else _finish_case(plan, values, floor)
+    checksums: dict = {}  # frequency table -> its checksum, looked up once per batch
+    return [plan if isinstance(plan, ReuniteError) else _finish_case(plan, values, floor, checksums)
             for plan in plans]
 
 
@@ -415,7 +438,7 @@ def not_autosomal(locus: str) -> str | None:
     return None
 
 
-def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
+def _finish_case(plan, values: np.ndarray, floor: float, checksums: dict) -> KinshipResult:
     """Turn a case's likelihoods into LRs, notes and provenance."""
     case_id, prepared, start, theta, ped1, ped2 = plan
     lr_per_marker, l1s, l2s, notes = {}, {}, {}, {}
@@ -446,7 +469,7 @@ def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
         "software": f"reunite {__version__}",
         "theta": theta,
         "frequency_tables": sorted({p.marker.source for p in prepared}),
-        **_table_checksums({p.marker.source for p in prepared}),
+        **_table_checksums({p.marker.source for p in prepared}, memo=checksums),
         "mutation_models": {p.marker.name: _describe_mutation(p.marker.mutation) for p in prepared},
         "rare_allele_rule": f"5/2N when N is known, else floor {floor:g}; renormalised",
         "frequency_notes": {p.marker.name: "; ".join(p.frequency_notes)
@@ -458,23 +481,31 @@ def _finish_case(plan, values: np.ndarray, floor: float) -> KinshipResult:
     return KinshipResult(case_id, total, log10_total, lr_per_marker, l1s, l2s, notes, provenance)
 
 
-def _table_checksums(sources: set[str]) -> dict:
+def _table_checksums(sources: set[str], *, memo: dict | None = None) -> dict:
     """``{"frequency_table_sha256": {name: sha256}}`` for the laboratory's imported tables
     among ``sources`` (a shipped table is named by its name alone; an imported one may be
-    replaced under the same name, so its content's checksum is recorded), else ``{}``."""
-    from reunite.genetics.frequencies import get_population, is_shipped
-
+    replaced under the same name, so its content's checksum is recorded), else ``{}``.
+    ``memo`` (name -> checksum or None) keeps the look-ups of one batch."""
+    memo = {} if memo is None else memo
     out = {}
     for name in sorted(sources):
-        if name == "given" or is_shipped(name):
-            continue
-        try:
-            pop = get_population(name)
-        except ReuniteError:
-            continue  # a file's own table (e.g. a .fam database), named by the file
-        if pop.sha256:
-            out[name] = pop.sha256
+        if name not in memo:
+            memo[name] = _table_checksum(name)
+        if memo[name]:
+            out[name] = memo[name]
     return {"frequency_table_sha256": out} if out else {}
+
+
+def _table_checksum(name: str) -> str | None:
+    from reunite.genetics.frequencies import get_population, is_shipped
+
+    if name == "given" or is_shipped(name):
+        return None
+    try:
+        pop = get_population(name)
+    except ReuniteError:
+        return None  # a file's own table (e.g. a .fam database), named by the file
+    return pop.sha256 or None
 
 
 @lru_cache(maxsize=1024)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -85,23 +85,45 @@ class MutationModel:
         return f"{self.model}(rate={self.rate:g})"
 
     def transition_matrix(self, alleles: list[str], afreq: np.ndarray) -> np.ndarray:
-        """The ``n x n`` matrix for the given allele labels and frequencies."""
-        return _cached_matrix(self, tuple(alleles), tuple(float(p) for p in afreq))
+        """The ``n x n`` matrix for the given allele labels and frequencies (cached by what
+        it depends on: the alleles and the model, plus the frequencies only for the
+        ``proportional`` model and the ``PM`` transform)."""
+        return _cached_matrix(self, tuple(alleles), afreq)
+
+    @property
+    def uses_frequencies(self) -> bool:
+        """Whether the matrix depends on the allele frequencies (``proportional``, ``PM``)."""
+        return self.model == "proportional" or self.transform == "PM"
 
 
 _CACHE: dict[tuple, np.ndarray] = {}
+_MAX_CACHED = 20000
 
 
-def _cached_matrix(model: MutationModel, alleles: tuple, afreq: tuple) -> np.ndarray:
-    key = (model, alleles, afreq)
+def _remember(key: tuple, matrix: np.ndarray) -> np.ndarray:
+    if len(_CACHE) > _MAX_CACHED:
+        _CACHE.clear()
+    matrix.setflags(write=False)
+    _CACHE[key] = matrix
+    return matrix
+
+
+def _cached_matrix(model: MutationModel, alleles: tuple, afreq) -> np.ndarray:
+    if not model.uses_frequencies:
+        key = (model, alleles)
+        hit = _CACHE.get(key)
+        return hit if hit is not None else _remember(key, build_matrix(model, list(alleles), None))
+    freqs = tuple(float(p) for p in afreq)
+    key = (model, alleles, freqs)
     hit = _CACHE.get(key)
-    if hit is None:
-        if len(_CACHE) > 20000:
-            _CACHE.clear()
-        hit = build_matrix(model, list(alleles), np.asarray(afreq, dtype=float))
-        hit.setflags(write=False)
-        _CACHE[key] = hit
-    return hit
+    if hit is not None:
+        return hit
+    p = np.asarray(freqs, dtype=float)
+    if model.model == "proportional":
+        return _remember(key, build_matrix(model, list(alleles), p))
+    # PM of a model that does not use the frequencies: its base matrix is cached by the alleles
+    base = _cached_matrix(replace(model, transform=None), alleles, None)
+    return _remember(key, stationary_pm(base, p))
 
 
 def build_matrix(model: MutationModel, alleles: list[str], afreq: np.ndarray) -> np.ndarray:
@@ -202,33 +224,58 @@ def _base_matrix(model: MutationModel, alleles: list[str], afreq: np.ndarray) ->
                 "onestep mutation model needs integer alleles; found microvariants "
                 f"{[a for a, v in zip(alleles, x) if v != round(v)]}. Use the stepwise model"
             )
-        m = np.zeros((n, n))
-        for i in range(n):
-            nb = [j for j in range(n) if abs(x[j] - x[i]) == 1.0]
-            if nb:
-                m[i, i] = 1.0 - rate
-                for j in nb:
-                    m[i, j] = rate / len(nb)
-            else:
-                m[i, i] = 1.0
-        return m
-    # stepwise
-    rate2 = model.rate2
+        return _onestep(x, rate)
+    return _stepwise(x, rate, model.rate2, model.range)
+
+
+def _onestep(x: np.ndarray, rate: float) -> np.ndarray:
+    """One-step matrix: ``rate`` split equally between the alleles one repeat away; an allele
+    without such neighbours does not mutate."""
+    n = len(x)
+    neighbour = np.abs(x[:, None] - x[None, :]) == 1.0
+    num = neighbour.sum(axis=1)
+    has = num > 0
+    m = np.zeros((n, n))
+    m[neighbour] = (rate / np.maximum(num, 1))[:, None].repeat(n, axis=1)[neighbour]
+    m[np.diag_indices(n)] = np.where(has, 1.0 - rate, 1.0)
+    return m
+
+
+def _stepwise(x: np.ndarray, rate: float, rate2: float, range_: float) -> np.ndarray:
+    """Stepwise matrix (pedmut's ``stepwise``), built group by group without a loop over alleles.
+
+    Alleles fall into microvariant groups by their tenths (``9.3`` and ``10.3`` together).
+    Within a group allele ``i`` moves to ``j`` with probability ``rate * range^|x_i - x_j| /
+    sum_k range^|x_i - x_k|`` (k over the group, k != i); to each allele of another group with
+    ``rate2 / (number of alleles in other groups)``; the diagonal takes the rest.  Each row's
+    normalising sum adds the same numbers in the same order as a sum over that row alone, so
+    the matrix equals the row-by-row construction bit for bit.
+    """
+    n = len(x)
     group = np.round(10.0 * (x - np.round(x)))
     m = np.zeros((n, n))
-    for i in range(n):
-        same = (group == group[i]) & (np.arange(n) != i)
-        other = group != group[i]
-        n_same, n_other = int(same.sum()), int(other.sum())
-        diag = 1.0
-        if n_same:
-            w = model.range ** np.abs(x[i] - x[same])
-            m[i, same] = rate * w / w.sum()
-            diag -= rate
-        if n_other:
-            m[i, other] = rate2 / n_other
-            diag -= rate2
-        m[i, i] = diag
+    same_group = group[:, None] == group[None, :]
+    n_other = n - same_group.sum(axis=1)
+    other = ~same_group
+    if other.any():
+        m[other] = (rate2 / np.maximum(n_other, 1))[:, None].repeat(n, axis=1)[other]
+    diag = np.ones(n)
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        k = len(members)
+        if k < 2:
+            continue
+        xg = x[members]
+        w = range_ ** np.abs(xg[:, None] - xg[None, :])
+        off = ~np.eye(k, dtype=bool)
+        w_off = w[off].reshape(k, k - 1)  # row i: every member but i, in allele order
+        total = w_off.sum(axis=1)
+        block = np.zeros((k, k))
+        block[off] = (rate * w_off / total[:, None]).ravel()
+        m[np.ix_(members, members)] = block
+        diag[members] -= rate
+    diag[n_other > 0] -= rate2
+    m[np.diag_indices(n)] = diag
     return m
 
 

@@ -57,7 +57,7 @@ SCAN_MAX_QUERIES = 8
 KINDS = ("identical", "identical_common_loci", "one_locus_apart")
 
 #: Version of the saved lookup (raise when what is stored, or how, changes: files are rebuilt).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: a SHA-256 of the arrays in the document, checked on load
 
 HOLDER_KINDS = ("reference", "unidentified", "sample")
 
@@ -559,7 +559,7 @@ class IdentityLookup:
         from pathlib import Path
 
         from reunite import __version__
-        from reunite.search.index import remove_stale_temporaries, write_npz_atomically
+        from reunite.search.index import arrays_checksum, remove_stale_temporaries, write_npz_atomically
 
         path = Path(path)
         g = self.genotypes()
@@ -568,8 +568,9 @@ class IdentityLookup:
                 "genotypes": [[list(k) for k in sorted(codes, key=codes.get)] for codes in self._geno]}
         if self._scan_order is None or len(self._scan_order) != g.shape[1]:
             self._scan_order = scan_order(g)
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), "genotypes": g,
-                  "scan_order": self._scan_order, **self.holders.arrays()}
+        arrays = {"genotypes": g, "scan_order": self._scan_order, **self.holders.arrays()}
+        meta["checksum"] = arrays_checksum(arrays)  # verified by load: a damaged file is never used
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
         write_npz_atomically(path, arrays)
@@ -580,28 +581,27 @@ class IdentityLookup:
 
         Raises
         ------
+        DamagedFileError
+            (a ReuniteError) if the file is not one: unreadable (truncated, empty), its arrays
+            not those whose SHA-256 it recorded, or inconsistent.
         ReuniteError
-            if the file is not one (unreadable, inconsistent) or was written by another
-            format or software version.
+            if it was written by another format or software version.
         """
-        import json
-
         from reunite import __version__
+        from reunite.search.index import DamagedFileError, read_checked_npz
 
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                arrays = {k: data[k] for k in data.files if k != "meta"}
-        except Exception as exc:
-            raise ReuniteError(f"{path}: not a readable identity lookup ({type(exc).__name__}: {exc})") from None
-        made = (meta.get("format"), meta.get("software")) if isinstance(meta, dict) else (None, None)
+        meta, arrays = read_checked_npz(path, what="identity lookup")
+        made = (meta.get("format"), meta.get("software"))
         if made != (CACHE_FORMAT, f"reunite {__version__}"):
             raise ReuniteError(f"{path}: an identity lookup of format {made[0]!r} by {made[1]!r}, not format "
                                f"{CACHE_FORMAT} by 'reunite {__version__}'")
+        if "checksum" not in meta:
+            raise DamagedFileError(f"{path}: an identity lookup without its checksum; it is rebuilt from the database")
         try:
             return cls(min_common_loci=min_common_loci)._restore(meta, arrays)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ReuniteError(f"{path}: not a readable identity lookup ({type(exc).__name__}: {exc})") from None
+            raise DamagedFileError(f"{path}: not a readable identity lookup ({type(exc).__name__}: {exc}); "
+                                   "it is rebuilt from the database") from None
 
     def _restore(self, meta: dict, arrays: dict) -> "IdentityLookup":
         n = int(meta["entries"])

@@ -318,6 +318,65 @@ def write_npz_atomically(path, arrays: dict) -> None:
         raise
 
 
+class DamagedFileError(ReuniteError):
+    """A stored index or lookup file that is truncated, corrupted or inconsistent: never
+    used, rebuilt from the database."""
+
+
+def arrays_checksum(arrays: dict) -> str:
+    """SHA-256 of named arrays: for each, in name order, its name, dtype, shape and bytes
+    (``meta`` left out: it records the checksum).  Stored in a file's JSON document by
+    :meth:`FamilyIndex.save` and :meth:`reunite.search.identity.IdentityLookup.save`, and
+    compared on load."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name == "meta":
+            continue
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(memoryview(a).cast("B") if a.size and a.dtype.kind != "U" else a.tobytes())
+    return digest.hexdigest()
+
+
+def read_checked_npz(path, *, what: str) -> tuple[dict, dict]:
+    """(JSON document, arrays) of an ``.npz`` written with an :func:`arrays_checksum` in its
+    document (key ``checksum``); ``what`` names the file in messages.
+
+    Raises
+    ------
+    DamagedFileError
+        if the file cannot be read (truncated, empty, not an ``.npz``), has no document, or
+        its arrays do not have the checksum recorded (bytes changed since it was written).
+    """
+    import json
+    import os
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":  # np.load would take anything else for a pickle
+                raise ValueError("not a NumPy .npz archive (empty, or not written by reunite)")
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            arrays = {k: data[k] for k in data.files if k != "meta"}
+    except Exception as exc:
+        try:
+            size = f"{os.path.getsize(path):,} bytes"
+        except OSError:
+            size = "no size"
+        raise DamagedFileError(f"{path}: not a readable {what} ({size}; {type(exc).__name__}: {exc}); "
+                               "it is rebuilt from the database") from None
+    if not isinstance(meta, dict):
+        raise DamagedFileError(f"{path}: not a readable {what} (its document is not an object); "
+                               "it is rebuilt from the database")
+    recorded = meta.get("checksum")
+    if recorded is not None and recorded != arrays_checksum(arrays):
+        raise DamagedFileError(f"{path}: not a readable {what}: its arrays do not have the SHA-256 recorded "
+                               "when it was written (damaged since); it is rebuilt from the database")
+    return meta, arrays
+
+
 class FamilyIndex:
     """The family side of the search, at θ = 0 (see the module doc).
 
@@ -453,7 +512,8 @@ class FamilyIndex:
 
     #: Raise when what is stored, or how it is computed, changes: stored indexes are rebuilt.
     #: 3: the missing person's birth and missing dates per row (the age filter).
-    FORMAT = 3
+    #: 4: a SHA-256 of the arrays and the number of rows in the document, checked on load.
+    FORMAT = 4
 
     def save(self, path) -> None:
         """Write the index to ``path`` (NumPy ``.npz``: arrays and one JSON document; no
@@ -494,32 +554,57 @@ class FamilyIndex:
             "shapes": [[list(structure), m_pos, sid] for (structure, m_pos), sid in self.shapes.items()],
             "fallback": self.fallback,
         }
-        arrays.update(meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                      key_p=self.key_p, key_q=self.key_q, row_shape=self.row_shape, family_id=self.family_id,
+        arrays.update(key_p=self.key_p, key_q=self.key_q, row_shape=self.row_shape, family_id=self.family_id,
                       m_sex=self.m_sex, ref_mask=self.ref_mask, m_birth=self.m_birth, m_missing=self.m_missing,
                       family_code=np.array(self.family_code, dtype=str), missing=np.array(self.missing, dtype=str),
                       indexed=np.array(sorted(self.indexed), dtype=np.int64))
+        meta["rows"] = len(self.family_id)
+        meta["checksum"] = arrays_checksum(arrays)  # verified by load: a damaged file is never used
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         write_npz_atomically(path, arrays)
 
     @classmethod
     def load(cls, path, model) -> "FamilyIndex":
-        """Read an index written by :meth:`save` for ``model``; raises ReuniteError if the
-        file is not one, or was made for another genetic model or software version."""
-        import json
+        """Read an index written by :meth:`save` for ``model``.
 
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                arrays = {k: data[k] for k in data.files if k != "meta"}
-        except Exception as exc:
-            raise ReuniteError(f"{path}: not a readable family index ({exc})") from None
+        Raises
+        ------
+        DamagedFileError
+            if the file is not one: unreadable (truncated, empty), its arrays not those whose
+            SHA-256 it recorded, or their sizes inconsistent.
+        ReuniteError
+            if it was made for another genetic model, format or software version."""
+        meta, arrays = read_checked_npz(path, what="family index")
         index = cls(model)
         if meta.get("format") != cls.FORMAT or meta.get("fingerprint") != index.fingerprint():
             raise ReuniteError(f"{path}: made for {meta.get('fingerprint')!r}, not {index.fingerprint()!r}")
+        if "checksum" not in meta:
+            raise DamagedFileError(f"{path}: a family index without its checksum; it is rebuilt from the database")
         try:
+            index._check_sizes(meta, arrays)
             return index._restore(meta, arrays)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ReuniteError(f"{path}: not a readable family index ({type(exc).__name__}: {exc})") from None
+            raise DamagedFileError(f"{path}: not a readable family index ({type(exc).__name__}: {exc}); "
+                                   "it is rebuilt from the database") from None
+
+    @staticmethod
+    def _check_sizes(meta: dict, arrays: dict) -> None:
+        """ValueError unless the stored arrays have the sizes the document says."""
+        rows, loci = int(meta["rows"]), len(meta["loci"])
+        expect = {"key_p": (rows, loci), "key_q": (rows, loci), "ref_mask": (rows, max(1, -(-loci // 64)))}
+        expect.update({name: (rows,) for name in ("row_shape", "family_id", "m_sex", "m_birth", "m_missing",
+                                                    "family_code", "missing")})
+        for name, shape in expect.items():
+            if arrays[name].shape != shape:
+                raise ValueError(f"{name} of shape {arrays[name].shape}, not {shape}")
+        if len(meta["tables"]) != loci or any(f"sides_{li}" not in arrays or f"dense_{li}" not in arrays
+                                              for li in range(loci)):
+            raise ValueError(f"the tables of {loci} loci are not all there")
+        shapes = len(meta["shapes"])
+        if rows and (arrays["row_shape"].min() < 0 or arrays["row_shape"].max() >= shapes):
+            raise ValueError("row shapes out of range")
+        if len(arrays["indexed"]) < len(set(arrays["family_id"].tolist())):
+            raise ValueError("fewer indexed families than families in the rows")
 
     def _restore(self, meta: dict, arrays: dict) -> "FamilyIndex":
         index = self

@@ -362,6 +362,7 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, 
 
     from reunite.errors import ReuniteError
     from reunite.search.identity import IdentityLookup
+    from reunite.search.index import DamagedFileError
 
     path = identity_path(session.get_bind())
     state = identity_state(session)
@@ -378,7 +379,10 @@ def identity_cache(session: Session, model: GeneticModel, *, save: bool = True, 
                 if path.exists() and not rebuild:
                     try:
                         stored = IdentityLookup.load(path, min_common_loci=model.min_common_loci)
-                    except ReuniteError:  # unreadable, or written by another version: rebuilt
+                    except DamagedFileError as exc:  # truncated, corrupted: never used, rebuilt (said)
+                        warnings.warn(str(exc), stacklevel=2)
+                        stored = None
+                    except ReuniteError:  # written by another version: rebuilt
                         stored = None
                 if stored is not None and stored.token == state:
                     lookup = stored
@@ -724,7 +728,7 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, re
     from sqlalchemy import func
 
     from reunite.errors import ReuniteError
-    from reunite.search.index import FamilyIndex
+    from reunite.search.index import DamagedFileError, FamilyIndex
     from reunite.store.models import ImportBatch, Setting
 
     path = index_path(session.get_bind())
@@ -750,7 +754,13 @@ def family_index(session: Session, model: GeneticModel, *, save: bool = True, re
             stored = FamilyIndex.load(path, model)
             if still_valid(stored):
                 index = stored
-        except ReuniteError:  # unreadable, or made for another model or version
+            elif stored.database_id != database:
+                warnings.warn(f"{path}: the family index of another database ({stored.database_id}, not "
+                              f"{database}); it is rebuilt from the database", stacklevel=2)
+        except DamagedFileError as exc:  # truncated, corrupted: never used, rebuilt (said)
+            warnings.warn(str(exc), stacklevel=2)
+            index = None
+        except ReuniteError:  # made for another model or version
             index = None
     if index is None:
         index = fresh

@@ -242,3 +242,11 @@ def test_cli_backup_and_restore(tmp_path, monkeypatch):
         actions = s.execute(select(AuditEntry.action, AuditEntry.details)).all()
     backups = [json.loads(d) for a, d in actions if a == "database.backup"]
     assert len(backups) == 1 and backups[0]["reason"] == "nightly" and backups[0]["via"] == "cli"
+
+
+def test_a_backup_never_overwrites_the_database_itself(tmp_path):
+    world = make_world(f"sqlite:///{tmp_path / 'small.db'}", users=ADMIN_ONLY)
+    for name in ("small.db", "small.db-wal", "small.db.index"):
+        with pytest.raises(BackupError, match="is the database .* itself or one of its files"):
+            backup(world.engine, tmp_path / name, actor="local:test", audit_key=KEY)
+    world.engine.dispose()

@@ -214,6 +214,12 @@ def backup(engine: Engine, path: Path, *, actor: str, audit_key: str, reason: st
         raise BackupError(f"FILE {path}: the folder {folder} does not exist; create it or choose another path")
     if path.is_dir():
         raise BackupError(f"FILE {path}: is a folder; give a file name, e.g. {path / 'reunite.backup'}")
+    source = sqlite_path(engine.url) if backend == "sqlite" else None
+    if source is not None and path.absolute().resolve() in {
+            source.absolute().resolve().with_name(source.resolve().name + end)
+            for end in ("", "-wal", "-shm", "-journal", ".index", ".index.identity.npz")}:
+        raise BackupError(f"FILE {path}: is the database {source} itself or one of its files (-wal, -shm, "
+                          "index); write the backup elsewhere, best on another disk")
     part = folder / f".{path.name}.part-{os.getpid()}"
     try:
         if backend == "sqlite":

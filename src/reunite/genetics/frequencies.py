@@ -320,7 +320,7 @@ def prepare_afreq(
             f = float(value)
         except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
             raise FrequencyError(f"{where}: frequency of allele {label!r} is not a number: {value!r}") from None
-        if not np.isfinite(f) or f < 0:
+        if not math.isfinite(f) or f < 0:
             raise FrequencyError(f"{where}: frequency of allele {label!r} must be >= 0, found {value!r}")
         alleles.append(str(label))
         freqs.append(f)

@@ -121,6 +121,25 @@ def _marker_model(items: tuple, n_individuals, floor: float, normalise: bool, mu
 
     Returns ``(alleles, freqs, index, male, female, lumpable, notes)`` or the error to raise.
     """
+    table = _marker_table(items, n_individuals, floor, normalise)
+    if isinstance(table, ReuniteError):
+        return table
+    alleles, freqs, index, notes = table
+    try:
+        male, female = _matrices(mutation, alleles, freqs, where="")
+    except ReuniteError as exc:
+        return exc
+    lumpable = mutation is None or all(m.model in LUMPABLE for m in (mutation.male, mutation.female))
+    return alleles, freqs, index, male, female, lumpable, notes
+
+
+@lru_cache(maxsize=16384)
+def _marker_table(items: tuple, n_individuals, floor: float, normalise: bool):
+    """Frequencies and allele index of one marker table, whatever the mutation model (cached:
+    a batch reads each case's table with its model and again without it).
+
+    Returns ``(alleles, freqs, index, notes)`` or the error to raise.
+    """
     try:
         afreq: dict = {}
         spelled: dict[str, str] = {}
@@ -136,12 +155,10 @@ def _marker_model(items: tuple, n_individuals, floor: float, normalise: bool, mu
             afreq[label], spelled[label] = f, a
         alleles, freqs, notes = prepare_afreq(afreq, n_individuals=n_individuals, floor=floor,
                                               normalise=normalise, where="afreq")
-        male, female = _matrices(mutation, alleles, freqs, where="")
     except ReuniteError as exc:
         return exc
     freqs.setflags(write=False)
-    lumpable = mutation is None or all(m.model in LUMPABLE for m in (mutation.male, mutation.female))
-    return alleles, freqs, {a: k for k, a in enumerate(alleles)}, male, female, lumpable, tuple(notes)
+    return alleles, freqs, {a: k for k, a in enumerate(alleles)}, tuple(notes)
 
 
 def _matrices(mutation, alleles, freqs, *, where: str):
@@ -172,6 +189,23 @@ def _parse_genotype(g) -> tuple[str, str] | str:
         return str(exc)
 
 
+def parse_genotype(g) -> tuple[str, str]:
+    """The normalised allele pair of a genotype (``"12/14"``, ``("12", "14")``, ``["12", "14"]``).
+
+    Raises
+    ------
+    MarkerError
+        not two allele labels.
+    """
+    if isinstance(g, list):
+        g = tuple(g)
+    parsed = _parse_genotype(g)
+    if isinstance(parsed, str):
+        raise MarkerError(parsed)
+    return parsed
+
+
+_NUMBER_TYPES = {float, int}  # the frequency types read without a closer look (not bool)
 _MISSING_ALLELES = ("0", "-", "?", "NA", "N/A")
 
 
@@ -238,7 +272,8 @@ def _prepare_marker(marker: Marker, *, theta: float, floor: float,
             raise MarkerError(f"{where}, marker {marker.name!r}, person {pid!r}: {parsed}")
         genos[pid] = parsed
     items = tuple(marker.afreq.items())
-    bad = [a for a, f in items if isinstance(f, bool) or not isinstance(f, (int, float))]
+    bad = () if set(map(type, marker.afreq.values())) <= _NUMBER_TYPES else \
+        [a for a, f in items if isinstance(f, bool) or not isinstance(f, (int, float))]
     if bad:
         raise MarkerError(f"{where}, marker {marker.name!r}: afreq values must be numbers; "
                           f"allele {bad[0]!r} has {marker.afreq[bad[0]]!r}")
@@ -406,10 +441,11 @@ def _check_loci_once(markers, *, where: str) -> None:
     seen: dict[str, object] = {}
     for m in markers:
         try:
-            locus = normalise_locus(m.name)
-        except MarkerError:
-            raise MarkerError(f"{where}: a marker name must be a non-empty string, found {m.name!r}") from None
-        why = not_autosomal(locus)
+            locus, why = _locus_of(m.name)
+        except TypeError:  # unhashable: not a locus name
+            locus = why = None
+        if locus is None:
+            raise MarkerError(f"{where}: a marker name must be a non-empty string, found {m.name!r}")
         if why:
             raise MarkerError(f"{where}, marker {m.name!r}: {why}; kinship LRs here use autosomal "
                               "markers only, so remove it from the case")
@@ -419,6 +455,17 @@ def _check_loci_once(markers, *, where: str) -> None:
             raise MarkerError(f"{where}: the locus {locus} is given {same} (names are normalised); "
                               "give each locus once, or its evidence is counted twice")
         seen[locus] = m.name
+
+
+@lru_cache(maxsize=4096)
+def _locus_of(name) -> tuple[str | None, str | None]:
+    """The normalised locus of a marker name (None if it is not a name) and why it is not
+    autosomal (None if it is); remembered, as every case names the same loci."""
+    try:
+        locus = normalise_locus(name)
+    except MarkerError:
+        return None, None
+    return locus, not_autosomal(locus)
 
 
 _Y_LOCUS = re.compile(r"DY[SF][0-9]|YGATA|YINDEL", re.ASCII)

@@ -10,11 +10,11 @@ model those loci are the exclusions (LR 0); with one they are the loci a mutatio
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from reunite.errors import ReuniteError
 from reunite.genetics.frequencies import DEFAULT_FLOOR
-from reunite.genetics.kinship import KinshipResult, json_number, kinship_lr_many
+from reunite.genetics.kinship import KinshipResult, Marker, as_pedigree, json_number, kinship_lr_many, parse_genotype
 from reunite.genetics.posterior import posterior_of_lr
 from reunite.genetics.verbal import ENFSI_2015, Verbal, VerbalScale, verbal_equivalent
 
@@ -59,38 +59,63 @@ def loci_needing_mutation_many(cases, results, *, floor: float = DEFAULT_FLOOR,
     """For each ``(id, h1, h2, markers, theta)`` case and its result: the markers whose
     likelihood under H1 is 0 without mutation, in marker order (None where the result is an
     error).  Markers without a mutation model are read off the result (their H1 likelihood);
-    the others are recomputed with the model off, all cases in one batch.
+    the others are recomputed with the model off.
+
+    Whether P(genotypes | H1) is 0 without mutation depends only on H1's shape and on who
+    carries which allele: every allele carried has a frequency above 0 (a case with a carried
+    allele of frequency 0 is refused) and θ keeps every founder allele possible.  So each
+    distinct pattern (H1's structure, the typed people's genotypes with the alleles renamed
+    in order of appearance) is computed once, with equal frequencies and θ = 0, and shared by
+    every case and marker showing it.  ``floor`` and ``normalise`` are kept for the callers.
     """
-    again, where = [], []
+    memo: dict[tuple, bool] = {}  # pattern -> impossible under H1 without mutation
+    pending: dict[tuple, tuple] = {}  # pattern -> the canonical one-marker case computing it
+    asked: dict[int, list] = {}  # case position -> [(marker name, pattern)]
     for k, (case, result) in enumerate(zip(cases, results)):
         if not isinstance(result, KinshipResult):
             continue
-        case_id, h1, h2, markers, theta = case
-        with_model = [replace(m, mutation=None) for m in markers if m.mutation is not None]
-        if with_model:
-            again.append((case_id, h1, h2, with_model, theta))
-            where.append(k)
-    recomputed: dict[int, KinshipResult] = {}
-    if again:
-        for k, res in zip(where, kinship_lr_many(again, floor=floor, normalise=normalise, keep_going=True)):
+        case_id, h1, _, markers, _ = case
+        with_model = [m for m in markers if m.mutation is not None]
+        if not with_model:
+            continue
+        ped = as_pedigree(h1, where=f"case {case_id!r}, H1")
+        structure = ped.structure_key()
+        asked[k] = []
+        for m in with_model:
+            canonical = _canonical_genotypes(ped, m.genotypes)
+            key = (structure, tuple((ped.index[pid], pair) for pid, pair in canonical.items()))
+            if key not in memo and key not in pending:
+                labels = sorted({a for pair in canonical.values() for a in pair}, key=int)
+                afreq = {a: 1.0 / len(labels) for a in labels}
+                pending[key] = (f"pattern {len(pending)}", ped, "unrelated",
+                                [Marker(m.name, afreq, canonical)], 0.0)
+            asked[k].append((m.name, key))
+    if pending:
+        computed = kinship_lr_many(list(pending.values()), keep_going=True)
+        for key, res in zip(pending, computed):
             if isinstance(res, ReuniteError):  # cannot happen for a case that ran with its model
                 raise res
-            recomputed[k] = res
+            memo[key] = next(iter(res.likelihood_h1.values())) == 0.0
     out: list[list[str] | None] = []
     for k, (case, result) in enumerate(zip(cases, results)):
         if not isinstance(result, KinshipResult):
             out.append(None)
             continue
-        without = recomputed.get(k)
-        loci = []
-        for m in case[3]:
-            if m.mutation is not None and without is not None:
-                l1 = without.likelihood_h1[m.name]
-            else:
-                l1 = result.likelihood_h1[m.name]
-            if l1 == 0.0:
-                loci.append(m.name)
-        out.append(loci)
+        recomputed = {name: memo[key] for name, key in asked.get(k, [])}
+        out.append([m.name for m in case[3]
+                    if (recomputed[m.name] if m.name in recomputed else result.likelihood_h1[m.name] == 0.0)])
+    return out
+
+
+def _canonical_genotypes(ped, genotypes: dict) -> dict[str, tuple[str, str]]:
+    """The genotypes with their alleles renamed ``1``, ``2``, ... in order of appearance
+    (people in pedigree order), each pair sorted: the same pattern of shared alleles."""
+    names: dict[str, str] = {}
+    out = {}
+    for pid in sorted(genotypes, key=ped.index.__getitem__):
+        parsed = parse_genotype(genotypes[pid])
+        pair = tuple(names.setdefault(a, str(len(names) + 1)) for a in parsed)
+        out[pid] = tuple(sorted(pair, key=int))
     return out
 
 

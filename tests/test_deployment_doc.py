@@ -19,7 +19,9 @@ START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 MEANINGS = {
     "env": "`production` enforces secure keys, TOTP for reviewers and administrators, `Secure` cookies and HSTS",
     "database_url": "the database: `sqlite:///path` or `postgresql+psycopg://user@host:5432/name`",
-    "secret_key": "keys CSRF tokens and sessions; at least 32 characters of its own in production",
+    "secret_key": "required in production (at least 32 characters of its own, checked at start); this version "
+                  "signs nothing with it yet (sessions, CSRF and API tokens are random values stored as SHA-256 "
+                  "digests)",
     "audit_key": "the HMAC key of the audit chain; at least 32 characters, different from the secret key; without "
                  "it the chain cannot be verified, and a backup is restored only with it",
     "session_hours": "lifetime of a web session, hours",

@@ -313,17 +313,12 @@ def prepare_afreq(
         a negative or non-numeric frequency, or a sum off 1 by more than 0.005 when
         ``normalise`` is false.
     """
-    alleles: list[str] = []
-    freqs: list[float] = []
-    for label, value in afreq.items():
-        try:
-            f = float(value)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
-            raise FrequencyError(f"{where}: frequency of allele {label!r} is not a number: {value!r}") from None
-        if not math.isfinite(f) or f < 0:
-            raise FrequencyError(f"{where}: frequency of allele {label!r} must be >= 0, found {value!r}")
-        alleles.append(str(label))
-        freqs.append(f)
+    values = list(afreq.values())
+    if values and set(map(type, values)) == {float} and math.isfinite(sum(values)) and min(values) >= 0:
+        # every frequency a finite float >= 0 (a finite sum has no inf or nan): read as is
+        alleles, freqs = list(map(str, afreq)), values
+    else:
+        alleles, freqs = _checked_frequencies(afreq, where=where)
     if not alleles:
         raise FrequencyError(f"{where}: the frequency table is empty")
     notes: list[str] = []
@@ -333,7 +328,7 @@ def prepare_afreq(
             f"{where}: frequencies sum to {total:.6g}, expected 1 within {SUM_TOLERANCE}; "
             "fix the table or ask for normalisation (--normalise / normalise=True)"
         )
-    missing = [a for a in dict.fromkeys(observed) if a not in set(alleles)]
+    missing = [a for a in dict.fromkeys(observed) if a not in set(alleles)] if observed else []
     if missing:
         minimum = 5.0 / (2.0 * n_individuals) if n_individuals else floor
         rule = f"5/2N with N={n_individuals}" if n_individuals else f"floor {floor:g}"
@@ -351,3 +346,25 @@ def prepare_afreq(
             notes.append(f"frequencies summed to {total:.6g}; renormalised")
         arr = arr / arr.sum()
     return alleles, arr, notes
+
+
+def _checked_frequencies(afreq: dict, *, where: str) -> tuple[list[str], list[float]]:
+    """Allele labels and frequencies of ``afreq``, each frequency checked.
+
+    Raises
+    ------
+    FrequencyError
+        a frequency that is not a number, negative, infinite or NaN.
+    """
+    alleles: list[str] = []
+    freqs: list[float] = []
+    for label, value in afreq.items():
+        try:
+            f = float(value)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
+            raise FrequencyError(f"{where}: frequency of allele {label!r} is not a number: {value!r}") from None
+        if not math.isfinite(f) or f < 0:
+            raise FrequencyError(f"{where}: frequency of allele {label!r} must be >= 0, found {value!r}")
+        alleles.append(str(label))
+        freqs.append(f)
+    return alleles, freqs

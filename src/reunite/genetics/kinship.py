@@ -141,7 +141,12 @@ def _marker_table(items: tuple, n_individuals, floor: float, normalise: bool):
     Returns ``(alleles, freqs, index, notes)`` or the error to raise.
     """
     try:
-        afreq: dict = {}
+        labels = [_GOOD_ALLELES.get(a) for a, _ in items]  # every label seen before: no loop
+        if None not in labels and len(set(labels)) == len(labels):
+            afreq = dict(zip(labels, [f for _, f in items]))
+            items = ()
+        else:
+            afreq = {}
         spelled: dict[str, str] = {}
         for a, f in items:
             try:
@@ -210,6 +215,7 @@ _MISSING_ALLELES = ("0", "-", "?", "NA", "N/A")
 
 
 _ALLELES: dict = {}  # label -> normalised label, or the MarkerError it raises
+_GOOD_ALLELES: dict = {}  # label -> normalised label, for the labels that are valid
 
 
 def _allele(label) -> str:
@@ -225,7 +231,10 @@ def _allele(label) -> str:
             hit = exc
         if len(_ALLELES) > 100_000:
             _ALLELES.clear()
+            _GOOD_ALLELES.clear()
         _ALLELES[label] = hit
+        if not isinstance(hit, MarkerError):
+            _GOOD_ALLELES[label] = hit
     if isinstance(hit, MarkerError):
         raise MarkerError(str(hit))
     return hit

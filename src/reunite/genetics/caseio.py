@@ -297,8 +297,43 @@ def _number(value, *, where: str, what: str) -> float:
                               f"{len(str(value))} digits") from None
 
 
+_PARSED_MUTATIONS: dict = {}  # frozen spec -> Mutation, for specs read before without problem
+
+
+def _frozen(value):
+    """A hashable copy of a JSON value that tells apart what parsing tells apart (types,
+    repeated keys, the sign of a zero); raises TypeError where it cannot."""
+    if isinstance(value, dict):
+        return (dict, getattr(value, "duplicate_keys", ()),
+                tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return (list, tuple(_frozen(v) for v in value))
+    if type(value) is float and value == 0.0:
+        return (float, repr(value))
+    return (type(value), value)
+
+
 def parse_mutation(spec, *, where: str, lenient: bool = False,
                    warnings: list[str] | None = None) -> Mutation | None:
+    """:func:`parse_mutation_uncached`, remembered for specs read before (a case file gives
+    each locus's model again in every case)."""
+    if lenient or not isinstance(spec, dict):
+        return parse_mutation_uncached(spec, where=where, lenient=lenient, warnings=warnings)
+    try:
+        key = _frozen(spec)
+        hit = _PARSED_MUTATIONS.get(key)
+    except TypeError:
+        return parse_mutation_uncached(spec, where=where, lenient=lenient, warnings=warnings)
+    if hit is None:
+        hit = parse_mutation_uncached(spec, where=where, lenient=lenient, warnings=warnings)
+        if len(_PARSED_MUTATIONS) > 10_000:
+            _PARSED_MUTATIONS.clear()
+        _PARSED_MUTATIONS[key] = hit if hit is not None else False
+    return hit or None
+
+
+def parse_mutation_uncached(spec, *, where: str, lenient: bool = False,
+                            warnings: list[str] | None = None) -> Mutation | None:
     """A :class:`Mutation` from the case format's ``mutation`` object (None if absent).
 
     Raises

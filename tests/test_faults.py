@@ -375,8 +375,11 @@ def test_sigkill_of_the_server_during_api_writes(base, tmp_path):
     try:
         for th in threads:
             th.start()
-        delay = random.Random(3).uniform(4, 10)
-        assert sigkill_after(proc, delay), "the server ended by itself"
+        t = time.monotonic()
+        while len(uploads.acknowledged) < 2 and time.monotonic() < t + 180 and not errors:
+            time.sleep(0.05)  # the first imports answered (the server builds its index first)
+        assert sigkill_after(proc, random.Random(3).uniform(0, 3)), "the server ended by itself"
+        delay = time.monotonic() - t
     finally:
         stop.set()
         if proc.poll() is None:

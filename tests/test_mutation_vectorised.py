@@ -145,3 +145,11 @@ def test_errors_are_not_cached():
     for _ in range(2):
         with pytest.raises(MutationModelError, match="numeric alleles"):
             model.transition_matrix(["10", "x"], np.array([0.5, 0.5]))
+
+
+def test_pm_of_a_matrix_whose_stationary_distribution_never_mutates_is_an_error():
+    """The stationary distribution on an allele that never mutates: the PM formula divides
+    by 0; an error, never a matrix of NaN."""
+    absorbing = np.array([[1.0, 0.0], [0.5, 0.5]])
+    with pytest.raises(MutationModelError, match="never mutate"):
+        stationary_pm(absorbing, np.array([0.5, 0.5]))

@@ -168,7 +168,19 @@ def stationary_pm(m: np.ndarray, afreq: np.ndarray) -> np.ndarray:
         raise MutationModelError(
             "stationary (PM) mutation model: the matrix has no unique stationary distribution"
         ) from None
-    d = rate * v / ((1.0 - float(np.sum(diag * v))) * p)
+    moving = 1.0 - float(np.sum(diag * v))  # the stationary chance of a mutation
+    if not moving > 0.0:
+        # the stationary distribution sits on alleles that never mutate (e.g. an allele with
+        # no stepwise neighbour): the formula would divide by 0 and give NaN entries
+        raise MutationModelError(
+            "stationary (PM) mutation model: the matrix's stationary distribution sits on alleles "
+            "that never mutate, so the PM transformation does not exist; use the model without "
+            "transform, or the equal model")
+    d = rate * v / (moving * p)
+    if not np.all(np.isfinite(d)):
+        raise MutationModelError(
+            "stationary (PM) mutation model: the PM transformation does not exist for these "
+            "frequencies and rates; use the model without transform, or the equal model")
     if np.any(d * (1.0 - diag) > 1.0):
         raise MutationModelError(
             "stationary (PM) mutation model: the PM transformation does not exist for these "

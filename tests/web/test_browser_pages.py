@@ -187,7 +187,10 @@ def test_candidate_transition_by_keyboard(site, users, lang):
     page.keyboard.press("Tab")
     focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.textContent.trim()]")
     assert focused == ["BUTTON", tr(lang, button)], focused
-    page.keyboard.press("Enter")
+    # the step posts and is redirected back to this same URL: wait for that navigation itself
+    # (waiting for the URL alone returns at once, before the page is replaced)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.wait_for_url(path_is(f"/candidates/{cid}"))
     assert page.locator(".alert-error").count() == 0, page.locator(".alert-error").all_inner_texts()
     status = "confirmation requested" if lang == "en" else "rejected"

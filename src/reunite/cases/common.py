@@ -121,3 +121,17 @@ def keyset_page(session: Session, query: Select, id_column, *, cursor: str | Non
         last_id = getattr(last_row[0], "id", None) if len(last_row) >= 1 else None
         next_cursor = encode_cursor({"id": last_id if last_id is not None else last_row[0]})
     return Page(items, next_cursor)
+
+
+def read_then_audit(engine, actor, compute):
+    """``compute(session) -> (result, entry)`` in a read-only session, then ``entry``
+    (``((action,), keywords)`` for :func:`audit`, or None: nothing to record) audited in a
+    short write transaction before the result is returned.  On SQLite a write transaction
+    holds the database's write lock from its start, so a long computation must not run in one."""
+    from reunite.store.db import read_only, write_transaction
+
+    with Session(read_only(engine)) as session:
+        result, entry = compute(session)
+    if entry is not None:
+        write_transaction(engine, lambda s: audit(s, actor, *entry[0], **entry[1]))
+    return result

@@ -101,13 +101,9 @@ def identify_operation_in(engine, code: str, *, actor: Actor, **options) -> dict
     """:func:`identify_operation` read and computed in a read-only session (on SQLite a write
     transaction holds the database's write lock from its start: the computation would keep
     every writer waiting), then audited in a short write transaction before it is returned."""
-    from reunite.store.db import read_only, write_transaction
+    from reunite.cases.common import read_then_audit
 
-    with Session(read_only(engine)) as session:
-        view, entry = _identify(session, code, actor=actor, **options)
-    if entry is not None:
-        write_transaction(engine, lambda s: audit(s, actor, *entry[0], **entry[1]))
-    return view
+    return read_then_audit(engine, actor, lambda session: _identify(session, code, actor=actor, **options))
 
 
 def _identify(session: Session, code: str, *, actor: Actor, model: GeneticModel | None = None,

@@ -178,13 +178,13 @@ def plan_family_in(engine, family: str, *, actor: Actor, **options) -> dict:
     """:func:`plan_family` read and computed in a read-only session (on SQLite a write
     transaction holds the database's write lock from its start: the computation would keep
     every writer waiting), then audited in a short write transaction before it is returned."""
-    from reunite.store.db import read_only, write_transaction
+    from reunite.cases.common import read_then_audit
 
-    with Session(read_only(engine)) as session:
+    def compute(session):
         out, details = _plan_family(session, family, actor=actor, **options)
-    write_transaction(engine, lambda s: audit(s, actor, "family.plan", entity="family", entity_id=out["family"],
-                                              details=details))
-    return out
+        return out, (("family.plan",), {"entity": "family", "entity_id": out["family"], "details": details})
+
+    return read_then_audit(engine, actor, compute)
 
 
 def _plan_family(session: Session, family: str, *, actor: Actor, threshold: float = DEFAULT_THRESHOLD,

@@ -145,8 +145,8 @@ def test_closed_forms_equal_the_engine(monkeypatch):
     families, _ = _records(db, num_queries=2)
     a = ix.FamilyIndex(MODEL)
     a.add(families)
-    monkeypatch.setattr(ix, "_closed_form_siblings", lambda *args: None)
-    monkeypatch.setattr(ix, "_closed_form_sides", lambda *args: None)
+    monkeypatch.setattr(ix.table, "_closed_form_siblings", lambda *args: None)
+    monkeypatch.setattr(ix.table, "_closed_form_sides", lambda *args: None)
     b = ix.FamilyIndex(MODEL)
     b.add(families)
     for ta, tb in zip(a.tables, b.tables):
@@ -189,7 +189,7 @@ def test_compiled_scan_equals_numpy_and_wide_keys(monkeypatch):
         want[order] = a  # the combined arrays are in the order of the missing persons' sex
         np.testing.assert_array_equal(index.scores(u.profile), want)
         index._combined = None
-        monkeypatch.setattr(ix, "NARROW_KEYS", 0)  # force 32-bit keys
+        monkeypatch.setattr(ix.table, "NARROW_KEYS", 0)  # force 32-bit keys
         np.testing.assert_allclose(index.scores(u.profile), want, rtol=1e-13)
         assert index.combined()[0].dtype == np.uint32
         monkeypatch.undo()
@@ -369,7 +369,7 @@ def test_compiled_selection_equals_numpy(seed):
 
 
 def test_scores_with_threads_equal_one_thread(monkeypatch):
-    monkeypatch.setattr(ix, "MIN_ROWS_PER_THREAD", 10)
+    monkeypatch.setattr(ix.table, "MIN_ROWS_PER_THREAD", 10)
     db = simulate_database(600, 10, seed=12)
     families, unidentified = _records(db, num_queries=3)
     index = ix.FamilyIndex(MODEL)

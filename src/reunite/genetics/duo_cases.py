@@ -1,0 +1,433 @@
+"""``reunite lr`` casework in bulk: a case file of duo cases (one typed parent and one typed
+child under H1, unrelated under H2) read into arrays, computed by
+:func:`reunite.genetics.batch_duo.duo_likelihoods` and written as the ``--json`` document.
+
+This is a fast path, not a second engine: it takes a file only when every case is one it can
+compute exactly as :func:`reunite.genetics.kinship.kinship_lr_many` does (the same frequencies,
+matrices, likelihoods to the bit, LRs, notes, provenance, loci needing a mutation and verbal
+equivalents) and the JSON text is byte for byte the one ``reunite lr --json`` writes through
+the general path.  Anything else (another pedigree, θ > 0, a population table, an allele
+absent from its table, a lumpable mutation model, an exclusion, a key the format does not know,
+an error of any kind) makes :func:`duo_casework_json` return None, and the caller runs the
+general path, which reports it as it always has.  ``tests/test_duo_cases.py`` compares the two.
+
+What a case needs to be taken: ``id`` (a string), ``H1`` whose pedigree, pruned to the typed
+people, is a duo with a non-inbred typed parent, ``H2`` absent or ``"unrelated"``, ``theta``
+absent or 0, and markers each with ``name``, ``afreq`` (float frequencies, the typed alleles in
+the table), ``genotypes`` of exactly the two people and a ``mutation`` (its own or the case's)
+whose matrices do not depend on the frequencies and cannot be lumped (``stepwise``,
+``onestep``, ``custom``, with or without ``equal``/``proportional`` for the other sex).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import chain
+from operator import itemgetter
+
+import numpy as np
+
+from reunite import __version__
+from reunite.errors import ReuniteError
+from reunite.genetics.batch_duo import duo_likelihoods
+from reunite.genetics.caseio import FORMAT, INDIVIDUAL_KEYS, _Keys, _number, parse_mutation_uncached
+from reunite.genetics.frequencies import DEFAULT_FLOOR, SUM_TOLERANCE
+from reunite.genetics.kinship import LUMPABLE, _allele, _describe, _describe_mutation, _locus_of, \
+    _parse_genotype, as_pedigree
+from reunite.genetics.likelihood import pruned_shape
+from reunite.genetics.pedigree import unrelated
+from reunite.genetics.verbal import ENFSI_2015, VerbalScale, verbal_equivalent
+
+_DOCUMENT_KEYS = frozenset(("cases", "format"))
+_CASE_KEYS = frozenset(("id", "H1", "H2", "theta", "mutation", "markers"))
+_MARKER_KEYS = frozenset(("name", "afreq", "genotypes", "mutation"))
+
+
+class _NotTaken(Exception):
+    """The file is not one the fast path computes; the general path runs it."""
+
+
+def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> str | None:
+    """The ``reunite lr --json`` text (with its final newline) of a parsed case document, or
+    None when the file is not plain duo casework (see the module docstring).
+
+    ``doc`` is the document as parsed by a JSON reader that keeps the last of repeated keys;
+    ``num_colons`` is the number of ``:`` bytes in the file: the file is taken only if it equals
+    the number of keys in ``doc`` (so no key was repeated and no string holds a colon), as the
+    case format refuses repeated keys.  ``dumps`` turns a JSON value into bytes that tell apart
+    what parsing tells apart (``orjson.dumps``): the cache key of repeated hypotheses and models.
+    """
+    try:
+        batch = _read(doc, num_colons=num_colons, dumps=dumps)
+        return _render(batch, _compute(batch), scale=scale)
+    except (_NotTaken, ReuniteError, KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+class _Caches:
+    """What repeats from case to case, looked up once: hypotheses, models, tables' labels."""
+
+    def __init__(self, dumps) -> None:
+        self.dumps = dumps
+        self.hypotheses: dict = {}  # (H1 bytes, typed ids) -> _Duo
+        self.mutations: dict = {}  # mutation bytes -> (Mutation, number of keys)
+        self.mutation_ids: dict = {}  # Mutation -> small int
+        self.labels: dict = {}  # tuple of afreq keys -> (labels, index dict)
+        self.matrices: dict = {}  # (mutation id, labels key) -> (male, female) positions in mats
+        self.mats: list = [None]  # position 0: no mutation (the identity)
+        self.kits: dict = {}  # (names, mutation ids) -> _Kit
+
+
+class _Duo:
+    """A hypothesis H1 (its JSON text) with the typed people: who is the parent, the child."""
+
+    __slots__ = ("parent", "child", "father", "num_keys", "h1_json", "h2_json")
+
+
+class _Kit:
+    """A case's markers: names (checked once), their JSON keys and the mutation models text."""
+
+    __slots__ = ("names", "keys", "models_json", "kit_json")
+
+
+def _read(doc, *, num_colons: int, dumps):
+    caches = _Caches(dumps)
+    if type(doc) is dict:
+        if not doc.keys() <= _DOCUMENT_KEYS or doc.get("format", FORMAT) != FORMAT:
+            raise _NotTaken
+        cases = doc.get("cases")
+        num_keys = len(doc)
+    else:
+        cases, num_keys = doc, 0
+    if type(cases) is not list or not cases or set(map(type, cases)) != {dict}:
+        raise _NotTaken
+    num_keys += sum(map(len, cases))
+    if not all(map(_CASE_KEYS.issuperset, cases)):
+        raise _NotTaken
+    ids = list(map(itemgetter("id"), cases))
+    if set(map(type, ids)) != {str} or not all(map(str.strip, ids)) or len(set(ids)) != len(ids):
+        raise _NotTaken
+    for raw in cases:
+        if "theta" in raw or "mutation" in raw or "H2" in raw:
+            _case_options(raw, caches)
+    markers_per_case = list(map(itemgetter("markers"), cases))
+    if set(map(type, markers_per_case)) != {list} or not all(markers_per_case):
+        raise _NotTaken
+    counts = list(map(len, markers_per_case))
+    markers = list(chain.from_iterable(markers_per_case))
+    if set(map(type, markers)) != {dict} or not all(map(_MARKER_KEYS.issuperset, markers)):
+        raise _NotTaken
+    names = list(map(itemgetter("name"), markers))
+    afreqs = list(map(itemgetter("afreq"), markers))
+    genotypes = list(map(itemgetter("genotypes"), markers))
+    if set(map(type, afreqs)) != {dict} or set(map(type, genotypes)) != {dict} or not all(afreqs):
+        raise _NotTaken
+    num_keys += sum(map(len, markers)) + sum(map(len, afreqs)) + sum(map(len, genotypes))
+    if set(map(len, genotypes)) != {2}:
+        raise _NotTaken
+    # frequencies: floats only (ints and anything else: the general path), summed as the
+    # general path sums them (Python's sum, then NumPy's)
+    lens = np.fromiter(map(len, afreqs), dtype=np.int64, count=len(afreqs))
+    flat = list(chain.from_iterable(map(dict.values, afreqs)))
+    if set(map(type, flat)) != {float}:
+        raise _NotTaken
+    totals = np.fromiter(map(sum, map(dict.values, afreqs)), dtype=float, count=len(afreqs))
+    values = np.array(flat, dtype=float)
+    if not (np.all(np.isfinite(values)) and values.min() >= 0.0) or np.any(np.abs(totals - 1.0) > SUM_TOLERANCE):
+        raise _NotTaken
+    labels = _labels(afreqs, caches)
+    # mutation models: each marker's own, else its case's
+    defaults = [raw.get("mutation") for raw in cases]
+    muts = list(map(dict.get, markers, ["mutation"] * len(markers)))
+    if any(d is not None for d in defaults):
+        case_default = list(chain.from_iterable([d] * c for d, c in zip(defaults, counts)))
+        muts = [d if m is None else m for m, d in zip(muts, case_default)]
+    mutation_ids, mutation_keys = _mutations(muts, caches)
+    num_keys += mutation_keys + sum(caches.mutations[caches.dumps(d)][1] for d in defaults if d is not None)
+    # hypotheses and the people typed
+    duos = []
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for k, raw in enumerate(cases):
+        first = genotypes[starts[k]]
+        duo = _duo(raw["H1"], tuple(first), caches)
+        num_keys += duo.num_keys
+        duos.append(duo)
+    if num_keys != num_colons:  # a repeated key, or a colon inside a string
+        raise _NotTaken
+    parent_g, child_g = [], []
+    for duo, chunk in zip(duos, (genotypes[starts[k]:starts[k + 1]] for k in range(len(cases)))):
+        parent_g.extend(map(itemgetter(duo.parent), chunk))
+        child_g.extend(map(itemgetter(duo.child), chunk))
+    alleles = _alleles(parent_g, child_g, labels, caches)
+    kits = [_kit(tuple(names[starts[k]:starts[k + 1]]), tuple(mutation_ids[starts[k]:starts[k + 1]]), caches)
+            for k in range(len(cases))]
+    matrices = [_matrix_pair(m, key, caches) for m, key in zip(mutation_ids, labels)]
+    return _Batch(ids, duos, kits, counts, lens, values, totals, alleles, matrices, caches)
+
+
+def _case_options(raw: dict, caches: _Caches) -> None:
+    """A case's θ (0 only), H2 (``"unrelated"`` only) and default mutation (checked)."""
+    if "H2" in raw and not (type(raw["H2"]) is str and raw["H2"] == "unrelated"):
+        raise _NotTaken
+    if "theta" in raw:
+        theta = raw["theta"]
+        if type(theta) not in (int, float) or theta != 0 or math.copysign(1.0, theta) < 0:
+            raise _NotTaken
+    if raw.get("mutation") is not None:
+        _mutation(raw["mutation"], caches)
+
+
+def _mutation(spec, caches: _Caches):
+    key = caches.dumps(spec)
+    hit = caches.mutations.get(key)
+    if hit is None:
+        if type(spec) is not dict:
+            raise _NotTaken
+        mutation = parse_mutation_uncached(spec, where="mutation")  # errors: the general path
+        if mutation is None or all(m.model in LUMPABLE for m in (mutation.male, mutation.female)) \
+                or mutation.male.uses_frequencies or mutation.female.uses_frequencies:
+            raise _NotTaken
+        hit = caches.mutations[key] = (mutation, _num_keys(spec))
+        caches.mutation_ids.setdefault(mutation, len(caches.mutation_ids))
+    return hit
+
+
+def _num_keys(value) -> int:
+    if type(value) is dict:
+        return len(value) + sum(map(_num_keys, value.values()))
+    if type(value) is list:
+        return sum(map(_num_keys, value))
+    return 0
+
+
+def _mutations(muts: list, caches: _Caches) -> tuple[list[int], int]:
+    """Each marker's mutation model as a small int, and the number of keys of their objects."""
+    keys = list(map(caches.dumps, muts))
+    num_keys = 0
+    for key, spec in dict(zip(keys, muts)).items():  # one spec per distinct text
+        _mutation(spec, caches)
+    counts: dict = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    lookup = {}
+    for key, count in counts.items():
+        mutation, nkeys = caches.mutations[key]
+        num_keys += nkeys * count
+        lookup[key] = caches.mutation_ids[mutation]
+    return list(map(lookup.__getitem__, keys)), num_keys
+
+
+def _labels(afreqs: list, caches: _Caches) -> list[tuple]:
+    """Each marker's afreq keys (as a tuple, the cache key of its normalised labels), checked."""
+    keys = list(map(tuple, afreqs))
+    for key in set(keys) - caches.labels.keys():
+        labels = [_allele(a) for a in key]  # MarkerError: the general path
+        if len(set(labels)) != len(labels):
+            raise _NotTaken
+        caches.labels[key] = (labels, {a: k for k, a in enumerate(labels)})
+    return keys
+
+
+def _alleles(parent_g: list, child_g: list, labels: list, caches: _Caches) -> np.ndarray:
+    """(K, 4) allele indices: the parent's two, the child's two."""
+    parsed = []
+    for genos in (parent_g, child_g):
+        if set(map(type, genos)) != {str}:
+            genos = [tuple(g) if type(g) is list and all(type(x) in (str, int, float) for x in g) else g
+                     for g in genos]
+        pairs = list(map(_parse_genotype, genos))
+        if str in set(map(type, pairs)):
+            raise _NotTaken  # a malformed genotype
+        parsed.append(pairs)
+    index = caches.labels
+    out = np.empty((len(labels), 4), dtype=np.int64)
+    rows = [(lookup[pa], lookup[pb], lookup[ca], lookup[cb])  # KeyError: a rare allele
+            for (pa, pb), (ca, cb), lookup in zip(parsed[0], parsed[1],
+                                                   map(itemgetter(1), map(index.__getitem__, labels)))]
+    out[:] = rows
+    return out
+
+
+def _duo(h1, typed: tuple, caches: _Caches) -> _Duo:
+    key = (caches.dumps(h1), typed)
+    hit = caches.hypotheses.get(key)
+    if hit is not None:
+        return hit
+    if type(h1) is not list or not h1:
+        raise _NotTaken
+    checks = _Keys(False)
+    for person in h1:
+        if type(person) is dict:
+            checks.check(person, INDIVIDUAL_KEYS, where="H1", what="the individual")
+            if person.get("inbreeding") is not None:
+                _number(person["inbreeding"], where="H1", what="'inbreeding'")
+    ped1 = as_pedigree(h1, where="H1")
+    if not all(pid in ped1 for pid in typed):
+        raise _NotTaken
+    shape, local = pruned_shape(ped1.structure_key(), tuple(sorted(ped1.index[i] for i in typed)))
+    children = [k for k, s in enumerate(shape) if s[0] >= 0]
+    if len(shape) != 3 or len(children) != 1:
+        raise _NotTaken
+    c = children[0]
+    f, m, _, child_typed = shape[c]
+    typed_parents = [p for p in (f, m) if shape[p][3]]
+    if not child_typed or len(typed_parents) != 1 or shape[typed_parents[0]][2] != 0.0:
+        raise _NotTaken
+    position = {v: k for k, v in local.items()}
+    duo = _Duo()
+    duo.parent = ped1.individuals[position[typed_parents[0]]].id
+    duo.child = ped1.individuals[position[c]].id
+    duo.father = typed_parents[0] == f
+    duo.num_keys = _num_keys(h1)
+    typed_ids = sorted(typed, key=ped1.index.__getitem__)
+    ped2 = unrelated(typed_ids, sexes={p.id: p.sex for p in ped1.individuals},
+                     inbreeding={p.id: p.inbreeding for p in ped1.individuals if p.is_founder and p.inbreeding})
+    duo.h1_json = _nested(_describe(ped1), 4)
+    duo.h2_json = _nested(_describe(ped2), 4)
+    caches.hypotheses[key] = duo
+    return duo
+
+
+def _kit(names: tuple, mutation_ids: tuple, caches: _Caches) -> _Kit:
+    key = (names, mutation_ids)
+    hit = caches.kits.get(key)
+    if hit is not None:
+        return hit
+    seen = set()
+    for name in names:
+        if type(name) is not str or not name.strip():
+            raise _NotTaken
+        locus, why = _locus_of(name)
+        if locus is None or why or locus in seen:
+            raise _NotTaken
+        seen.add(locus)
+    mutations = {i: m for m, i in caches.mutation_ids.items()}
+    kit = _Kit()
+    kit.names = names
+    kit.keys = [json.dumps(name) for name in names]
+    kit.models_json = _nested({n: _describe_mutation(mutations[i]) for n, i in zip(names, mutation_ids)}, 4)
+    kit.kit_json = _nested(list(names), 4)
+    caches.kits[key] = kit
+    return kit
+
+
+def _matrix_pair(mutation_id: int, labels_key: tuple, caches: _Caches) -> tuple[int, int]:
+    """Positions in ``caches.mats`` of the father's and the mother's matrices of a marker."""
+    key = (mutation_id, labels_key)
+    hit = caches.matrices.get(key)
+    if hit is None:
+        mutation = next(m for m, i in caches.mutation_ids.items() if i == mutation_id)
+        labels = caches.labels[labels_key][0]
+        hit = []
+        for model in (mutation.male, mutation.female):
+            if model.model != "custom" and model.rate == 0.0 and model.rate2 == 0.0:
+                hit.append(0)  # as kinship._matrices: no matrix, the identity
+                continue
+            matrix = model.transition_matrix(labels, None)  # not frequency-dependent (checked)
+            caches.mats.append(matrix)
+            hit.append(len(caches.mats) - 1)
+        hit = caches.matrices[key] = tuple(hit)
+    return hit
+
+
+class _Batch:
+    def __init__(self, ids, duos, kits, counts, lens, values, totals, alleles, matrices, caches):
+        self.ids, self.duos, self.kits, self.counts = ids, duos, kits, counts
+        self.lens, self.values, self.totals, self.alleles = lens, values, totals, alleles
+        self.matrices, self.caches = matrices, caches
+
+
+# --- computing -----------------------------------------------------------------------------------
+
+def _compute(batch: _Batch):
+    """Frequencies normalised as :func:`reunite.genetics.frequencies.prepare_afreq` does, the
+    likelihoods, and per case: LRs per marker, total, log10 and the frequency notes."""
+    lens = batch.lens
+    num, width = len(lens), int(lens.max())
+    afreq = np.zeros((num, width))
+    afreq[np.arange(width)[None, :] < lens[:, None]] = batch.values
+    # NumPy's sum of each table (pairwise: rows of one length summed together, as one row is)
+    sums = np.empty(num)
+    for n in np.unique(lens):
+        rows = np.flatnonzero(lens == n)
+        sums[rows] = np.ascontiguousarray(afreq[rows, :n]).sum(axis=1)
+    rescale = np.abs(sums - 1.0) > 1e-9
+    afreq[rescale] = afreq[rescale] / sums[rescale, None]
+    noted = rescale & (np.abs(batch.totals - 1.0) > 1e-9)
+    alleles = batch.alleles
+    if np.any(afreq[np.arange(num)[:, None], alleles] == 0.0):
+        raise _NotTaken  # a typed allele of frequency 0: an error
+    father = np.array([d.father for d in batch.duos]).repeat(batch.counts)
+    pairs = np.array(batch.matrices, dtype=np.int64)
+    male, female = pairs[:, 0], pairs[:, 1]
+    mats = np.zeros((len(batch.caches.mats), width, width))
+    mats[0] = np.eye(width)
+    for k, matrix in enumerate(batch.caches.mats[1:], start=1):
+        mats[k, :len(matrix), :len(matrix)] = matrix
+    l1, l2 = duo_likelihoods(afreq, parent=alleles[:, :2], child=alleles[:, 2:], mats=mats,
+                             parent_mat=np.where(father, male, female), other_mat=np.where(father, female, male),
+                             father=father)
+    if not (np.all(l1 > 0.0) and np.all(l2 > 0.0) and np.all(np.isfinite(l1)) and np.all(np.isfinite(l2))):
+        raise _NotTaken  # an exclusion or an impossible genotype: notes the general path writes
+    ratios = l1 / l2
+    if not np.all(np.isfinite(ratios)):
+        raise _NotTaken
+    lrs = ratios.tolist()
+    shared = ((alleles[:, :2, None] == alleles[:, None, 2:]).any(axis=(1, 2))).tolist()
+    notes = {int(k): f"frequencies summed to {float(batch.totals[k]):.6g}; renormalised" for k in np.flatnonzero(noted)}
+    return lrs, shared, notes
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+def _nested(value, level: int) -> str:
+    """``json.dumps(value, indent=1)`` as it reads nested ``level`` deep in the document."""
+    return json.dumps(value, indent=1).replace("\n", "\n" + " " * level)
+
+
+def _json_number(x: float) -> str:
+    """A float as ``json.dumps`` writes :func:`reunite.genetics.kinship.json_number` of it."""
+    if math.isfinite(x):
+        return float.__repr__(x)
+    return '"NaN"' if math.isnan(x) else ('"Inf"' if x > 0 else '"-Inf"')
+
+
+def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
+    lrs, shared, notes = computed
+    software = json.dumps(f"reunite {__version__}")
+    rule = json.dumps(f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised")
+    verbal_memo: dict = {}
+    out = []
+    start = 0
+    sep4 = ",\n    "
+    for case_id, duo, kit, count in zip(batch.ids, batch.duos, batch.kits, batch.counts):
+        end = start + count
+        values = lrs[start:end]
+        total = math.prod(values)
+        log10_total = math.fsum(map(math.log10, values))
+        per_marker = sep4.join([f"{key}: {float.__repr__(v)}" for key, v in zip(kit.keys, values)])
+        case_notes = [(kit.keys[k - start], notes[k]) for k in range(start, end) if k in notes] if notes else []
+        frequency_notes = ("{\n     " + ",\n     ".join(f"{key}: {json.dumps(note)}" for key, note in case_notes)
+                           + "\n    }") if case_notes else "{}"
+        needing = [kit.keys[k - start] for k in range(start, end) if not shared[k]]
+        needing_json = ("[\n    " + sep4.join(needing) + "\n   ]") if needing else "[]"
+        verbal = verbal_equivalent(total, log10_lr=log10_total, scale=scale)
+        vkey = (verbal.words, verbal.note)
+        verbal_json = verbal_memo.get(vkey)
+        if verbal_json is None:
+            verbal_json = verbal_memo[vkey] = _nested(verbal.to_json(), 3)
+        out.append(
+            f'  {{\n   "id": {json.dumps(case_id)},\n   "lr_total": {_json_number(total)},\n'
+            f'   "log10_lr_total": {_json_number(log10_total)},\n   "lr_per_marker": {{\n    {per_marker}\n   }},\n'
+            f'   "notes": {{}},\n   "provenance": {{\n    "software": {software},\n    "theta": 0.0,\n'
+            f'    "frequency_tables": [\n     "given in the case"\n    ],\n'
+            f'    "mutation_models": {kit.models_json},\n    "rare_allele_rule": {rule},\n'
+            f'    "frequency_notes": {frequency_notes},\n    "kit": {kit.kit_json},\n'
+            f'    "h1": {duo.h1_json},\n    "h2": {duo.h2_json}\n   }},\n'
+            f'   "loci_needing_mutation": {needing_json},\n   "posterior": null,\n'
+            f'   "verbal": {verbal_json},\n   "warnings": []\n  }}')
+        start = end
+    return '{\n "results": [\n' + ",\n".join(out) + '\n ],\n "warnings": []\n}\n'

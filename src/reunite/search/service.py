@@ -180,6 +180,15 @@ def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, 
     :func:`family_index`); otherwise the engine (:func:`search`).  ``age_tolerance``: the
     age filter's tolerance in years.  The candidates are flagged with ``identity`` (default:
     :func:`identity_cache`, the database's lookup kept beside the family index)."""
+    if use_index is None and per == "family" and unidentified_ids is None:
+        # families against every unidentified person: the unidentified index (the engine's results)
+        from reunite.search.unidentified_index import run_family_search
+
+        result = run_family_search(session, model, family_ids=family_ids, min_lr=min_lr, top_k=top_k,
+                                   progress=progress, age_tolerance=age_tolerance, identity=identity)
+        if store:
+            store_candidates(session, result, model)
+        return result
     unidentified = load_unidentified(session, unidentified_ids)
     if identity is None and unidentified:
         identity = identity_cache(session, model)

@@ -588,6 +588,7 @@ def _list_skipped(result: SearchResult, index: UnidentifiedIndex, pairs_fm, skip
 # Kept beside the database, brought up to date before each search
 
 _CACHE: dict = {}  # index file -> the index last read or built by this process
+_LOCK = threading.Lock()
 
 
 def unidentified_index_path(engine):
@@ -725,12 +726,10 @@ def unidentified_index(session, model, *, save: bool = True, rebuild: bool = Fal
                     continue
                 except ReuniteError:  # another model, format or version: rebuilt
                     continue
-            if base.token == state:
-                index, changed = base, False
-                break
             work = copy.copy(base)  # the held one is left as it is
             if _brought_up(work, session, state, progress=progress):
-                index, changed = work, True
+                changed = work.token != base.token or len(work) != len(base)
+                index = base if not changed else work
                 break
         if index is None:
             index = UnidentifiedIndex(model)
@@ -747,4 +746,27 @@ def unidentified_index(session, model, *, save: bool = True, rebuild: bool = Fal
     return index
 
 
-_LOCK = threading.Lock()
+
+def run_family_search(session, model, *, family_ids=None, min_lr: float = 1.0, top_k: int | None = 20,
+                      progress=None, age_tolerance: float = DEFAULT_AGE_TOLERANCE, identity=None,
+                      index=None) -> SearchResult:
+    """Families (all, or these database ids) against every unidentified person of the
+    database, ranked per family: :func:`search_families` on the database's index
+    (:func:`unidentified_index`, or ``index``), the persons read from the database only for
+    the candidates.  ``identity``: as :func:`reunite.search.service.run_search` (default:
+    :func:`reunite.search.service.identity_cache` when there is a person to search)."""
+    from reunite.search.service import identity_cache, load_families
+    from reunite.search.service import load_unidentified as load
+
+    index = unidentified_index(session, model) if index is None else index
+    if identity is None and len(index):
+        identity = identity_cache(session, model)
+
+    def load_unidentified(ids):
+        if ids is None:
+            return load(session)
+        return [u for k in range(0, len(ids), 500) for u in load(session, ids[k:k + 500])]
+
+    return search_families(index, load_families(session, family_ids), model=model,
+                           load_unidentified=load_unidentified, min_lr=min_lr, top_k=top_k, progress=progress,
+                           age_tolerance=age_tolerance, identity=identity)

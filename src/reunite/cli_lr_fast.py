@@ -52,17 +52,23 @@ def lr_json_text(args: list[str]) -> str | None:
     return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps)
 
 
-def main():
-    """The console script ``reunite``: ``reunite lr FILE --json`` on duo casework here, every
-    other command (and every other file) by :func:`reunite.cli.main`."""
-    import sys
+def _without_gc(function):
+    """``function`` with the cyclic garbage collector paused: the parsed file is a million
+    objects without cycles, and each collection would walk them all."""
+    import functools
+    import gc
 
-    argv = sys.argv[1:]
-    if argv[:1] == ["lr"]:
-        text = lr_json_text(argv[1:])
-        if text is not None:
-            sys.stdout.write(text)
-            return None
-    from reunite.cli import main as full
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
 
-    return full()
+    return wrapper
+
+
+lr_json_text = _without_gc(lr_json_text)

@@ -75,7 +75,9 @@ class _Caches:
         self.hypotheses: dict = {}  # (H1 bytes, typed ids) -> _Duo
         self.mutations: dict = {}  # mutation bytes -> (Mutation, number of keys)
         self.mutation_ids: dict = {}  # Mutation -> small int
-        self.labels: dict = {}  # tuple of afreq keys -> (labels, index dict)
+        self.label_ids: dict = {}  # tuple of afreq keys -> small int
+        self.labels: list = []  # small int -> (labels, index dict)
+        self.codes: dict = {}  # (labels int, genotype) -> allele indices
         self.matrices: dict = {}  # (mutation id, labels key) -> (male, female) positions in mats
         self.mats: list = [None]  # position 0: no mutation (the identity)
         self.kits: dict = {}  # (names, mutation ids) -> _Kit
@@ -138,33 +140,36 @@ def _read(doc, *, num_colons: int, dumps):
     values = np.array(flat, dtype=float)
     if not (np.all(np.isfinite(values)) and values.min() >= 0.0) or np.any(np.abs(totals - 1.0) > SUM_TOLERANCE):
         raise _NotTaken
-    labels = _labels(afreqs, caches)
-    # mutation models: each marker's own, else its case's
+    # each marker's table labels and mutation model, as small ints (a locus repeats them from
+    # case to case: compared in bulk with the first marker of that name, else one by one)
+    lids = _label_ids(afreqs, names, caches)
     defaults = [raw.get("mutation") for raw in cases]
     muts = list(map(dict.get, markers, ["mutation"] * len(markers)))
     if any(d is not None for d in defaults):
         case_default = list(chain.from_iterable([d] * c for d, c in zip(defaults, counts)))
         muts = [d if m is None else m for m, d in zip(muts, case_default)]
-    mutation_ids, mutation_keys = _mutations(muts, caches)
-    num_keys += mutation_keys + sum(caches.mutations[caches.dumps(d)][1] for d in defaults if d is not None)
+        num_keys += sum(_mutation(d, caches)[1] for d in defaults if d is not None)
+    mids, mutation_keys = _mutation_ids(muts, names, caches)
+    num_keys += mutation_keys
     # hypotheses and the people typed
     duos = []
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
     for k, raw in enumerate(cases):
-        first = genotypes[starts[k]]
-        duo = _duo(raw["H1"], tuple(first), caches)
+        duo = _duo(raw["H1"], tuple(genotypes[starts[k]]), caches)
         num_keys += duo.num_keys
         duos.append(duo)
     if num_keys != num_colons:  # a repeated key, or a colon inside a string
         raise _NotTaken
     parent_g, child_g = [], []
-    for duo, chunk in zip(duos, (genotypes[starts[k]:starts[k + 1]] for k in range(len(cases)))):
+    for k, duo in enumerate(duos):
+        chunk = genotypes[starts[k]:starts[k + 1]]
         parent_g.extend(map(itemgetter(duo.parent), chunk))
         child_g.extend(map(itemgetter(duo.child), chunk))
-    alleles = _alleles(parent_g, child_g, labels, caches)
-    kits = [_kit(tuple(names[starts[k]:starts[k + 1]]), tuple(mutation_ids[starts[k]:starts[k + 1]]), caches)
+    alleles = np.concatenate([_codes(lids, parent_g, caches), _codes(lids, child_g, caches)], axis=1)
+    kits = [_kit(tuple(names[starts[k]:starts[k + 1]]), tuple(mids[starts[k]:starts[k + 1]]), caches)
             for k in range(len(cases))]
-    matrices = [_matrix_pair(m, key, caches) for m, key in zip(mutation_ids, labels)]
+    pairs = {key: _matrix_pair(*key, caches) for key in set(zip(mids, lids))}
+    matrices = list(map(pairs.__getitem__, zip(mids, lids)))
     return _Batch(ids, duos, kits, counts, lens, values, totals, alleles, matrices, caches)
 
 
@@ -203,52 +208,53 @@ def _num_keys(value) -> int:
     return 0
 
 
-def _mutations(muts: list, caches: _Caches) -> tuple[list[int], int]:
+def _mutation_ids(muts: list, names: list, caches: _Caches) -> tuple[list[int], int]:
     """Each marker's mutation model as a small int, and the number of keys of their objects."""
-    keys = list(map(caches.dumps, muts))
-    num_keys = 0
+    dumps = caches.dumps
+    first = dict(zip(names, muts))  # one model per marker name
+    if dumps(list(map(first.__getitem__, names))) == dumps(muts):  # each the same as its name's
+        lookup = {name: _mutation(spec, caches) for name, spec in first.items()}
+        ids = {name: caches.mutation_ids[mutation] for name, (mutation, _) in lookup.items()}
+        num_keys = sum(lookup[name][1] for name in names)
+        return list(map(ids.__getitem__, names)), num_keys
+    keys = list(map(dumps, muts))
     for key, spec in dict(zip(keys, muts)).items():  # one spec per distinct text
         _mutation(spec, caches)
-    counts: dict = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    lookup = {}
-    for key, count in counts.items():
-        mutation, nkeys = caches.mutations[key]
-        num_keys += nkeys * count
-        lookup[key] = caches.mutation_ids[mutation]
+    num_keys = sum(caches.mutations[key][1] for key in keys)
+    lookup = {key: caches.mutation_ids[caches.mutations[key][0]] for key in set(keys)}
     return list(map(lookup.__getitem__, keys)), num_keys
 
 
-def _labels(afreqs: list, caches: _Caches) -> list[tuple]:
-    """Each marker's afreq keys (as a tuple, the cache key of its normalised labels), checked."""
+def _label_ids(afreqs: list, names: list, caches: _Caches) -> list[int]:
+    """Each marker's table labels (the afreq keys, normalised and checked once) as a small int."""
     keys = list(map(tuple, afreqs))
-    for key in set(keys) - caches.labels.keys():
+    first = dict(zip(names, keys))  # one set of labels per marker name
+    if list(map(first.__getitem__, names)) == keys:  # each the same as its name's
+        by, chosen = names, first
+    else:
+        by, chosen = keys, {key: key for key in keys}
+    for key in set(chosen.values()) - caches.label_ids.keys():
         labels = [_allele(a) for a in key]  # MarkerError: the general path
         if len(set(labels)) != len(labels):
             raise _NotTaken
-        caches.labels[key] = (labels, {a: k for k, a in enumerate(labels)})
-    return keys
+        caches.label_ids[key] = len(caches.labels)
+        caches.labels.append((labels, {a: k for k, a in enumerate(labels)}))
+    ids = {name: caches.label_ids[key] for name, key in chosen.items()}
+    return list(map(ids.__getitem__, by))
 
 
-def _alleles(parent_g: list, child_g: list, labels: list, caches: _Caches) -> np.ndarray:
-    """(K, 4) allele indices: the parent's two, the child's two."""
-    parsed = []
-    for genos in (parent_g, child_g):
-        if set(map(type, genos)) != {str}:
-            genos = [tuple(g) if type(g) is list and all(type(x) in (str, int, float) for x in g) else g
-                     for g in genos]
-        pairs = list(map(_parse_genotype, genos))
-        if str in set(map(type, pairs)):
-            raise _NotTaken  # a malformed genotype
-        parsed.append(pairs)
-    index = caches.labels
-    out = np.empty((len(labels), 4), dtype=np.int64)
-    rows = [(lookup[pa], lookup[pb], lookup[ca], lookup[cb])  # KeyError: a rare allele
-            for (pa, pb), (ca, cb), lookup in zip(parsed[0], parsed[1],
-                                                   map(itemgetter(1), map(index.__getitem__, labels)))]
-    out[:] = rows
-    return out
+def _codes(lids: list, genotypes: list, caches: _Caches) -> np.ndarray:
+    """(K, 2) allele indices of one person's genotypes, in each marker's table."""
+    keys = list(zip(lids, genotypes))  # TypeError for a genotype given as a list: the general path
+    memo = caches.codes
+    for key in set(keys) - memo.keys():
+        lid, g = key
+        pair = _parse_genotype(g)
+        if type(pair) is str:
+            raise _NotTaken  # malformed
+        index = caches.labels[lid][1]
+        memo[key] = (index[pair[0]], index[pair[1]])  # KeyError: an allele absent from the table
+    return np.array(list(map(memo.__getitem__, keys)), dtype=np.int64).reshape(len(keys), 2)
 
 
 def _duo(h1, typed: tuple, caches: _Caches) -> _Duo:
@@ -314,13 +320,13 @@ def _kit(names: tuple, mutation_ids: tuple, caches: _Caches) -> _Kit:
     return kit
 
 
-def _matrix_pair(mutation_id: int, labels_key: tuple, caches: _Caches) -> tuple[int, int]:
+def _matrix_pair(mutation_id: int, label_id: int, caches: _Caches) -> tuple[int, int]:
     """Positions in ``caches.mats`` of the father's and the mother's matrices of a marker."""
-    key = (mutation_id, labels_key)
+    key = (mutation_id, label_id)
     hit = caches.matrices.get(key)
     if hit is None:
         mutation = next(m for m, i in caches.mutation_ids.items() if i == mutation_id)
-        labels = caches.labels[labels_key][0]
+        labels = caches.labels[label_id][0]
         hit = []
         for model in (mutation.male, mutation.female):
             if model.model != "custom" and model.rate == 0.0 and model.rate2 == 0.0:

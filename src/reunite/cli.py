@@ -491,12 +491,19 @@ def search_cmd(
                                         "exclude)."),
     as_user: str = typer.Option(None, "--as", help="The registered user acting (default: $REUNITE_USER, else "
                                 "the local operator)."),
+    dask: str = typer.Option(None, "--dask", help="Scan the family index on the Dask cluster whose scheduler is at "
+                             "this address (tcp://host:8786), or 'local' for one of --workers processes here; the "
+                             "results are those of the search in this process."),
+    partitions: int = typer.Option(None, "--partitions", help="With --dask: row ranges of the family index, 1 or "
+                                   "more (default: one per worker thread)."),
 ) -> None:
     """Rank candidate matches by exact LR, one-to-many or many-to-many."""
     from reunite.cases import intake
+    from reunite.search.dask_backend import check_options as check_dask_options, dask_search
     from reunite.search.service import write_csv
 
     intake.check_options(min_lr=min_lr, top=top, age_tolerance=age_tolerance)  # refused before any work
+    check_dask_options(dask, partitions=partitions)
     if out is not None:
         _output_file(out, option="--out")
     if pending:
@@ -505,7 +512,8 @@ def search_cmd(
                                "--family or --all")
         given = [name for name, is_set in (("--min-lr", min_lr != 1.0), ("--top", top is not None),
                                            ("--out", out is not None), ("--no-store", not store),
-                                           ("--age-tolerance", age_tolerance != 3.0)) if is_set]
+                                           ("--age-tolerance", age_tolerance != 3.0),
+                                           ("--dask", dask is not None)) if is_set]
         if given:
             raise ReuniteError(f"--pending runs the searches an import or a correction left, exactly as they "
                                f"would have run (LR >= 1, the 20 best, age tolerance 3 years, stored); it "
@@ -520,13 +528,14 @@ def search_cmd(
     actor = _cli_actor(as_user)
     engine, session, model = _open_store(pending=True, read_only=True, actor=actor)
     session.close()
-    with Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
+    with dask_search(dask, workers=max(1, workers), partitions=partitions) as spread, \
+            Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                     console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("search", total=None)
         found = intake.search(engine, model, actor=actor, unidentified=[unidentified] if unidentified else None,
                               family=family, all_=all_, min_lr=min_lr, top=top, store=store,
                               workers=max(1, workers), age_tolerance=age_tolerance,
-                              index=lambda s: _updated_index(s, model, bar=progress),
+                              index=lambda s: spread(_updated_index(s, model, bar=progress)),
                               progress=lambda k: progress.advance(task, k))
     for note in found.notes:
         from rich.markup import escape as _escape_note

@@ -196,7 +196,8 @@ def run_search(session: Session, model: GeneticModel, *, unidentified_ids=None, 
         use_index = index_applies(model, per=per, family_ids=family_ids)
     if use_index:
         index = index if index is not None else family_index(session, model)
-        result = index_search(unidentified, index, model=model, min_lr=min_lr, top_k=top_k,
+        search_with = getattr(index, "index_search", index_search)  # a DaskIndex scans on its cluster
+        result = search_with(unidentified, index, model=model, min_lr=min_lr, top_k=top_k,
                               workers=workers, progress=progress,
                               load_families=lambda ids: load_families(session, ids),
                               age_tolerance=age_tolerance, identity=identity)

@@ -1,0 +1,405 @@
+"""The family index across machines: a Dask backend for the per-person search.
+
+The index is cut into row ranges (:func:`partition_index`: every per-row array sliced, the
+per-locus tables shared) and each range is sent to a Dask worker once.  For a batch of
+unidentified persons every partition runs the same compiled selection the single-process
+search runs (:meth:`FamilyIndex.search_rows`: sex, dates, common loci, LR >= min, the top k
+and every row tied with the k-th), and the client merges the partitions' rows.
+
+Why the merge is exact: the single-process search ranks the rows it keeps by
+(-log10 LR, family code, missing id), a total order, and reports the first ``top_k``.  A row
+among those first ``top_k`` has fewer than ``top_k`` rows above it anywhere, so fewer in its
+own partition and sex block: its partition keeps it.  The union of the partitions' rows thus
+holds every reported row, each with the same float (the scan is row by row and reads the
+same shared tables), and ranking the union gives the same candidates in the same order.  The
+pairs listed as skipped (the first ``max_listed`` in (sex, row) order) are merged the same
+way, and the counts are sums.  Everything after the selection (per-locus LRs, inconsistent
+loci, families the index cannot hold, identity flags) runs on the client, unchanged:
+:meth:`DaskIndex.index_search` is :func:`reunite.search.engine.index_search` with the scans
+fetched from the cluster.
+
+A worker lost mid-search (killed, out of memory) loses the partitions it held: the client
+sends them again (to the workers alive) and runs their scans again; the scans are pure, so
+the results are those of an uninterrupted search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import uuid
+
+import numpy as np
+
+from reunite.errors import ReuniteError
+
+#: Per-row attributes of a FamilyIndex that are lists (every ndarray attribute whose first
+#: dimension is the number of rows is per row as well, whatever its name).
+PER_ROW_LISTS = ("family_code", "missing")
+
+#: Persons per task (one task per partition and batch).
+DEFAULT_BATCH = 32
+
+#: How many times a partition is sent again after its worker was lost, per search.
+MAX_RESENDS = 3
+
+
+def row_ranges(num_rows: int, partitions: int) -> list[tuple[int, int]]:
+    """``partitions`` contiguous row ranges covering ``num_rows`` rows, sizes differing by at
+    most one (empty ranges left out, at least one range).
+
+    Raises
+    ------
+    ReuniteError
+        if ``partitions`` is below 1.
+    """
+    if partitions < 1:
+        raise ReuniteError(f"--partitions must be 1 or more (found {partitions}); leave it out for one "
+                           "partition per worker thread")
+    bounds = [num_rows * k // partitions for k in range(partitions + 1)]
+    out = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return out or [(0, 0)]
+
+
+def partition_index(index, start: int, stop: int):
+    """The rows ``start:stop`` of a :class:`~reunite.search.index.FamilyIndex` as an index
+    of their own (same class), for a worker.
+
+    Generic: every ndarray attribute whose first dimension is the number of rows, and the
+    lists of :data:`PER_ROW_LISTS`, are sliced; everything else (the per-locus tables, the
+    loci, the shapes, the model) is shared, not copied.  Caches of the whole index are
+    reset; ``fallback`` is empty (the client searches those families) and ``indexed`` holds
+    the partition's families.  ``row_offset`` is ``start``: row r of the partition is row
+    ``start + r`` of the index.  The partition must not be extended with new loci (the
+    client extends the whole index before it partitions it, see :meth:`DaskIndex.index_search`).
+    """
+    n = len(index)
+    if not 0 <= start <= stop <= n:
+        raise ReuniteError(f"rows {start}:{stop} are not a range of an index of {n:,} rows")
+    state = dict(vars(index))
+    for name, value in state.items():
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+            state[name] = value[start:stop]
+    for name in PER_ROW_LISTS:
+        state[name] = state[name][start:stop]
+    state.pop("_dated", None)
+    state.update(_combined=None, fallback=[], indexed=set(np.unique(state["family_id"]).tolist()),
+                 _pending={}, _new_parts=[], _support0={}, row_offset=start)
+    sub = object.__new__(type(index))
+    sub.__dict__.update(state)
+    return sub
+
+
+def scan_partition(sub, queries, *, min_common: int, min_log: float, top_k: int | None, max_listed: int) -> list:
+    """What :meth:`FamilyIndex.search_rows` keeps for each query (profile, sex, dates) on one
+    partition, rows numbered as in the whole index.  Runs on a worker."""
+    off = getattr(sub, "row_offset", 0)
+    out = []
+    for profile, sex, dates in queries:
+        got = sub.search_rows(profile, sex=sex, min_common=min_common, min_log=min_log, top_k=top_k,
+                              max_listed=max_listed, threads=1, dates=dates)
+        if got is None:  # cannot happen: the client sends only profiles the index accepts
+            raise ReuniteError("a partition of the family index refused a profile the index accepts; "
+                               "its loci differ from the client's (a partition built before new loci were added)")
+        rows, vals, n_sex, n_age, n_few, few, aged = got
+        out.append((rows + off, vals, n_sex, n_age, n_few, few + off, aged + off))
+    return out
+
+
+def merge_partitions(parts: list, m_sex: np.ndarray, *, max_listed: int) -> tuple:
+    """One query's :meth:`FamilyIndex.search_rows` tuple from its partitions' (see
+    :func:`scan_partition`): the kept rows and their values concatenated (the caller ranks
+    them), the counts summed, the listed rows the first ``max_listed`` in (sex, row) order,
+    the order the whole index lists them in."""
+
+    def listed(arrays):
+        rows = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+        if len(rows) == 0:
+            return rows.astype(np.int64)
+        order = np.lexsort((rows, m_sex[rows]))
+        return rows[order][:max_listed].astype(np.int64)
+
+    rows = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    vals = np.concatenate([p[1] for p in parts]).astype(float)
+    return (rows, vals, sum(int(p[2]) for p in parts), sum(int(p[3]) for p in parts),
+            sum(int(p[4]) for p in parts), listed([p[5] for p in parts]), listed([p[6] for p in parts]))
+
+
+class DaskIndex:
+    """A family index searched on a Dask cluster: the whole index stays with the client (the
+    database's, brought up to date as before; used for everything but the scans), its row
+    ranges live on the workers.  Pass it as ``index`` to
+    :func:`reunite.search.service.run_search` (it has :meth:`index_search`); every other
+    attribute is the index's.
+
+    Parameters
+    ----------
+    index
+        the :class:`~reunite.search.index.FamilyIndex`.
+    client
+        a ``distributed.Client``.
+    partitions
+        row ranges (default: one per worker thread of the cluster).
+    batch
+        persons per task.
+    """
+
+    def __init__(self, index, client, *, partitions: int | None = None, batch: int = DEFAULT_BATCH):
+        if batch < 1:
+            raise ReuniteError(f"batch must be 1 or more (found {batch})")
+        self.index = index
+        self.client = client
+        self.partitions = partitions
+        self.batch = batch
+        self.resent = 0  # partitions sent again after a worker was lost (this object's life)
+        self._parts: list = []  # (start, stop, future) per partition
+        self._shape = None  # (rows, loci) the partitions were cut from
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("index", "_parts"):
+            raise AttributeError(name)
+        return getattr(self.index, name)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def combined(self):
+        """Nothing to build on the client: the scans run on the workers."""
+        return None
+
+    # -- the partitions on the workers -----------------------------------------------------
+
+    def _num_partitions(self) -> int:
+        if self.partitions is not None:
+            return self.partitions
+        threads = sum(self.client.nthreads().values())
+        return max(1, threads)
+
+    def _send(self, start: int, stop: int, worker=None):
+        sub = partition_index(self.index, start, stop)
+        for attempt in range(MAX_RESENDS + 1):
+            try:
+                if worker is not None and attempt == 0:
+                    return self.client.scatter(sub, hash=False, workers=[worker])
+                return self.client.scatter(sub, hash=False)
+            except (KeyError, OSError, TimeoutError):  # the worker left meanwhile: to any other
+                if attempt == MAX_RESENDS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def distribute(self) -> None:
+        """Cut the index into row ranges and send one to each worker in turn (again only when
+        the index has changed since: rows or loci added)."""
+        shape = (len(self.index), len(self.index.loci), id(self.index.tables))
+        if self._parts and self._shape == shape:
+            return
+        self.release()
+        workers = sorted(self.client.scheduler_info()["workers"]) or [None]
+        ranges = row_ranges(len(self.index), self._num_partitions())
+        self._parts = [(a, b, self._send(a, b, workers[k % len(workers)])) for k, (a, b) in enumerate(ranges)]
+        self._shape = shape
+
+    def release(self) -> None:
+        """Drop the partitions from the workers."""
+        for *_, fut in self._parts:
+            with contextlib.suppress(Exception):
+                fut.release()
+        self._parts = []
+        self._shape = None
+
+    def _submit(self, k: int, queries, options: dict, tag: str):
+        return self.client.submit(scan_partition, self._parts[k][2], queries, **options, pure=False,
+                                  key=f"reunite-scan-{tag}-{k}-{uuid.uuid4().hex[:8]}")
+
+    def _result(self, k: int, fut, queries, options: dict, tag: str):
+        """The result of partition ``k``'s task, run again (its partition sent again first if
+        it was lost with its worker) when the task failed for the cluster's sake."""
+        for attempt in range(MAX_RESENDS + 1):
+            try:
+                return fut.result()
+            except ReuniteError:
+                raise
+            except Exception:  # a lost worker, a cancelled task: the partition sent again
+                if attempt == MAX_RESENDS:
+                    raise
+                a, b, old = self._parts[k]
+                if old.status != "finished":
+                    with contextlib.suppress(Exception):
+                        old.release()
+                    self._parts[k] = (a, b, self._send(a, b))
+                    self.resent += 1
+                fut = self._submit(k, queries, options, tag)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def scan(self, queries, *, min_common: int, min_log: float, top_k: int | None, max_listed: int):
+        """:meth:`FamilyIndex.search_rows` tuples of ``queries`` (profile, sex, dates), in
+        order, computed on the cluster, yielded batch by batch as they come."""
+        self.distribute()
+        options = dict(min_common=min_common, min_log=min_log, top_k=top_k, max_listed=max_listed)
+        tag = uuid.uuid4().hex[:8]
+        batches = [queries[k:k + self.batch] for k in range(0, len(queries), self.batch)]
+        futures = [[self._submit(k, b, options, f"{tag}-{j}") for k in range(len(self._parts))]
+                   for j, b in enumerate(batches)]
+        m_sex = self.index.m_sex
+        try:
+            for j, b in enumerate(batches):
+                results = [self._result(k, fut, b, options, f"{tag}-{j}") for k, fut in enumerate(futures[j])]
+                for q in range(len(b)):
+                    yield merge_partitions([r[q] for r in results], m_sex, max_listed=max_listed)
+                futures[j] = None
+        finally:
+            for row in futures:
+                for fut in row or ():
+                    with contextlib.suppress(Exception):
+                        fut.cancel()
+
+    # -- the search -------------------------------------------------------------------------
+
+    def search_rows(self, profile, *, sex: str, min_common: int, min_log: float, top_k: int | None,
+                    max_listed: int = 0, threads: int = 1, q=None, dates=None):
+        """:meth:`FamilyIndex.search_rows` of one query, computed on the cluster."""
+        from reunite.search.index import NO_DATE
+
+        dates = (NO_DATE, NO_DATE, 0) if dates is None else dates
+        if not self.index.accepts(profile):
+            return None
+        [out] = list(self.scan([(profile, sex, dates)], min_common=min_common, min_log=min_log, top_k=top_k,
+                               max_listed=max_listed))
+        return out
+
+    def index_search(self, unidentified, index=None, *, model, load_families, min_lr: float = 1.0,
+                     top_k: int | None = 20, workers: int = 1, progress=None, age_tolerance=None, identity=None):
+        """:func:`reunite.search.engine.index_search` with the scans on the cluster: the same
+        result (candidates, LRs, ranks, counts, skipped pairs) for any number of partitions
+        and workers."""
+        from reunite.search.engine import (
+            DEFAULT_AGE_TOLERANCE,
+            MAX_LISTED_SKIPPED,
+            _u_days,
+            index_search,
+            tolerance_days,
+        )
+
+        age_tolerance = DEFAULT_AGE_TOLERANCE if age_tolerance is None else age_tolerance
+        tol = tolerance_days(age_tolerance)
+        min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
+        queries = [u for u in unidentified if self.index.accepts(u.profile)]  # new loci added first
+        specs = [(u.profile, u.sex, (*_u_days(u), tol)) for u in queries]
+        options = dict(min_common=model.min_common_loci, min_log=min_log, top_k=top_k, max_listed=MAX_LISTED_SKIPPED)
+        stream = self.scan(specs, **options)
+        wrapped = _Prefetched(self, specs, stream, options)
+        return index_search(unidentified, wrapped, model=model, load_families=load_families, min_lr=min_lr,
+                            top_k=top_k, workers=1, progress=progress, age_tolerance=age_tolerance,
+                            identity=identity)
+
+
+class _Prefetched:
+    """The DaskIndex as :func:`~reunite.search.engine.index_search` sees it during one
+    search: ``search_rows`` takes the next result of the stream (index_search asks for the
+    persons in the order they were sent)."""
+
+    def __init__(self, owner: DaskIndex, specs, stream, options):
+        self._owner = owner
+        self._specs = specs
+        self._stream = stream
+        self._options = options
+        self._next = 0
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._owner, name)
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+    def combined(self):
+        return None
+
+    def search_rows(self, profile, *, sex, min_common, min_log, top_k, max_listed=0, threads=1, q=None,
+                    dates=None):
+        k = self._next
+        if (k < len(self._specs) and self._specs[k][0] is profile and self._specs[k][1] == sex
+                and tuple(self._specs[k][2]) == tuple(dates)
+                and dict(min_common=min_common, min_log=min_log, top_k=top_k, max_listed=max_listed)
+                == self._options):
+            self._next += 1
+            return next(self._stream)
+        return self._owner.search_rows(profile, sex=sex, min_common=min_common, min_log=min_log, top_k=top_k,
+                                       max_listed=max_listed, dates=dates)
+
+
+# ------------------------------------------------------------------------------------------
+# Clusters
+
+def check_options(address: str | None, *, partitions: int | None = None) -> None:
+    """Refuse ``--partitions`` below 1, or given without ``--dask``, and an empty address
+    (before any work).
+
+    Raises
+    ------
+    ReuniteError
+        naming the option and how to fix it.
+    """
+    if partitions is not None:
+        row_ranges(0, partitions)
+        if address is None:
+            raise ReuniteError("--partitions cuts the family index for the workers of --dask; give --dask ADDRESS "
+                               "(or --dask local) with it, or leave it out")
+    if address is not None and not address.strip():
+        raise ReuniteError("--dask: give the scheduler's address (tcp://host:8786) or 'local'")
+
+
+def connect(address: str, *, workers: int = 1, threads_per_worker: int = 1):
+    """A ``distributed.Client``: to the scheduler at ``address`` (``tcp://host:8786``), or,
+    with ``address`` ``local``, to a new LocalCluster of ``workers`` processes (closed with
+    the client).
+
+    Raises
+    ------
+    ReuniteError
+        if no scheduler answers at ``address`` within 20 s.
+    """
+    from distributed import Client, LocalCluster
+
+    if address == "local":
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=threads_per_worker, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        client._reunite_cluster = cluster
+        return client
+    try:
+        return Client(address, timeout=20)
+    except (OSError, TimeoutError) as exc:
+        raise ReuniteError(f"--dask {address}: no Dask scheduler answered ({exc}). Start one with "
+                           "'dask scheduler' and workers with 'dask worker ADDRESS', or give --dask local "
+                           "for a cluster on this machine") from None
+
+
+@contextlib.contextmanager
+def dask_search(address: str | None, *, workers: int = 1, partitions: int | None = None):
+    """A function that wraps a family index in a :class:`DaskIndex` on the cluster at
+    ``address`` (see :func:`connect`) for the ``with`` block; with ``address`` None, the
+    identity (the search runs in this process)."""
+    check_options(address, partitions=partitions)
+    if address is None:
+        yield lambda index: index
+        return
+    client = connect(address, workers=workers)
+    made: list[DaskIndex] = []
+
+    def wrap(index):
+        if index is None:
+            return None
+        made.append(DaskIndex(index, client, partitions=partitions))
+        return made[-1]
+
+    try:
+        yield wrap
+    finally:
+        for d in made:
+            d.release()
+        cluster = getattr(client, "_reunite_cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()

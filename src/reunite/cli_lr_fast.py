@@ -25,8 +25,11 @@ def lr_json_text(args: list[str]) -> str | None:
     files = [a for a in args if a != "--json"]
     if len(files) != 1 or len(args) != 2 or files[0].startswith("-"):
         return None
+    scale = None  # the default scale, unless a setting names another
     if any(key.upper().startswith("REUNITE_") for key in os.environ):
-        return None  # a setting (e.g. REUNITE_VERBAL_SCALE) is read by the full command
+        scale = _scale_from_settings()
+        if scale is None:
+            return None
     path = files[0]
     if path.lower().endswith(".fam"):
         return None
@@ -49,7 +52,21 @@ def lr_json_text(args: list[str]) -> str | None:
         return None
     from reunite.genetics.duo_cases import duo_casework_json
 
-    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps)
+    if scale is None:
+        return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps)
+    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps, scale=scale)
+
+
+def _scale_from_settings():
+    """The verbal scale the settings name (``REUNITE_VERBAL_SCALE``), or None where the settings
+    or the scale are malformed (the full command then says so, as it always has)."""
+    try:
+        from reunite.genetics.verbal import get_scale
+        from reunite.settings import Settings
+
+        return get_scale(Settings().verbal_scale)
+    except Exception:  # noqa: BLE001 - any problem: the full command reports it
+        return None
 
 
 def _without_gc(function):

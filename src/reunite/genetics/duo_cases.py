@@ -61,8 +61,13 @@ def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI
     try:
         batch = _read(doc, num_colons=num_colons, dumps=dumps)
         return _render(batch, _compute(batch), scale=scale)
-    except (_NotTaken, ReuniteError, KeyError, TypeError, ValueError, AttributeError, OverflowError):
+    except _NOT_TAKEN:
         return None
+
+
+#: what makes the fast path hand a file to the general path: its own refusal, a library error
+#: (a malformed case), and what a value of an unexpected type raises on the way
+_NOT_TAKEN = (_NotTaken, ReuniteError, KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -245,7 +250,10 @@ def _label_ids(afreqs: list, names: list, caches: _Caches) -> list[int]:
 
 def _codes(lids: list, genotypes: list, caches: _Caches) -> np.ndarray:
     """(K, 2) allele indices of one person's genotypes, in each marker's table."""
-    keys = list(zip(lids, genotypes))  # TypeError for a genotype given as a list: the general path
+    if list in set(map(type, genotypes)):  # ["12", "14"]: read as the general path reads it
+        genotypes = [tuple(g) if type(g) is list and all(isinstance(x, (str, int, float)) for x in g) else g
+                     for g in genotypes]
+    keys = list(zip(lids, genotypes))
     memo = caches.codes
     for key in set(keys) - memo.keys():
         lid, g = key

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test stress bench clean
+.PHONY: demo test stress bench clean test-pg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the whole suite (not the stress tests) on PostgreSQL: a throw-away database per test, on
+# $$REUNITE_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432); every test is skipped,
+# with the reason, where there is no server (tests/pg_backend.py)
+test-pg: $(STAMP)
+	REUNITE_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 stress: $(STAMP)
 	$(BIN)/python -m pytest -m stress -s

@@ -97,3 +97,74 @@ def _fresh_login_guard(request):
 
         GUARD.clear()
     yield
+
+
+# ---------------------------------------------------------------------------------------
+# The whole suite on PostgreSQL: REUNITE_TEST_BACKEND=postgresql (`make test-pg`); every
+# SQLite file a test names stands for a throw-away PostgreSQL database (tests/pg_backend.py)
+
+import pg_backend  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only(reason): a test of SQLite itself (its files, WAL, "
+                            "backup API); skipped under REUNITE_TEST_BACKEND=postgresql with the reason")
+    config._reunite_pg_absent = None
+    if pg_backend.on_postgres():
+        config._reunite_pg_absent = pg_backend.unreachable()
+        if config._reunite_pg_absent is None:
+            pg_backend.install()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not pg_backend.on_postgres():
+        return
+    absent = config._reunite_pg_absent
+    for item in items:
+        if absent:
+            item.add_marker(pytest.mark.skip(reason=f"REUNITE_TEST_BACKEND=postgresql but {absent}"))
+            continue
+        mark = item.get_closest_marker("sqlite_only")
+        if mark:
+            why = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "a test of SQLite itself")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
+        elif getattr(item, "callspec", None) and any(
+                item.callspec.params.get(name) == "sqlite" for name in ("db_url", "backend")):
+            item.add_marker(pytest.mark.skip(reason="REUNITE_TEST_BACKEND=postgresql: the test's own "
+                                                    "postgresql case runs instead"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pg_module_databases(request):
+    """Under REUNITE_TEST_BACKEND=postgresql, the databases a test module made are dropped at its end."""
+    if not pg_backend.on_postgres() or request.config._reunite_pg_absent:
+        yield
+        return
+    before = pg_backend.session_databases()
+    yield
+    pg_backend.drop(pg_backend.session_databases() - before)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if pg_backend.on_postgres() and not getattr(session.config, "_reunite_pg_absent", "x"):
+        pg_backend.drop(pg_backend.session_databases())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Under REUNITE_TEST_BACKEND=postgresql: which server, or why every test was skipped; the
+    skip reasons, counted."""
+    if not pg_backend.on_postgres():
+        return
+    absent = getattr(config, "_reunite_pg_absent", None)
+    write = terminalreporter.write_line
+    if absent:
+        write(f"REUNITE_TEST_BACKEND=postgresql: every test skipped: {absent}")
+        return
+    write(f"REUNITE_TEST_BACKEND=postgresql: the tests ran on PostgreSQL at {pg_backend.SERVER}")
+    reasons: dict[str, int] = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        write(f"  skipped {n:4d}: {reason[:150]}")

@@ -141,16 +141,15 @@ def second_child_sample(rw: ReviewWorld, unidentified: str, code: str, *, change
 
 def copy_world(template: Path, db: dict, tmp_path: Path) -> ReviewWorld:
     """A copy of a world :func:`build` made in ``template`` (SQLite), for a test to change."""
-    import shutil
-
     from sqlalchemy.orm import Session
 
     from reunite.settings import load_settings
     from reunite.store.db import make_engine
     from reunite.store.models_workflow import User
     from workflow_world import MODEL, World
+    from pg_backend import copy_database
 
-    shutil.copy(template / "review.db", tmp_path / "review.db")
+    copy_database(template / "review.db", tmp_path / "review.db")  # PostgreSQL: from a template database
     url = f"sqlite:///{tmp_path / 'review.db'}"
     world = World(url=url, engine=make_engine(url), model=MODEL,
                   settings=load_settings(env="development", database_url=url))

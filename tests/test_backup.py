@@ -244,6 +244,7 @@ def test_cli_backup_and_restore(tmp_path, monkeypatch):
     assert len(backups) == 1 and backups[0]["reason"] == "nightly" and backups[0]["via"] == "cli"
 
 
+@pytest.mark.sqlite_only(reason="a SQLite database's own files (.db, -wal, .index)")
 def test_a_backup_never_overwrites_the_database_itself(tmp_path):
     world = make_world(f"sqlite:///{tmp_path / 'small.db'}", users=ADMIN_ONLY)
     for name in ("small.db", "small.db-wal", "small.db.index"):

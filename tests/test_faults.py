@@ -4,7 +4,9 @@ writes; after each, the database is consistent (every import batch whole or abse
 chain verifies, pending searches run to completion and give the candidates of an uninterrupted
 import) and the family index equals a rebuild.  Then concurrent API clients importing,
 searching and reviewing for a bounded time: requests/s and p99 printed, no 5xx, no record lost
-or duplicated.  Real processes (the venv's ``reunite``) on a simulated database."""
+or duplicated.  Real processes (the venv's ``reunite``) on a simulated database, on SQLite and
+on PostgreSQL (``$REUNITE_TEST_POSTGRES``, default 127.0.0.1:5432; skipped with the reason where
+there is none).  The checks read the database through SQLAlchemy, the same on both."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from types import SimpleNamespace
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from reunite.simulate import simulate_database, write_database
@@ -50,11 +53,90 @@ def cli(url: str, *args, check: bool = True, timeout: float = 300) -> subprocess
     return r
 
 
-def copy_db(src: Path, dst: Path) -> str:
-    """A consistent copy (SQLite's backup API); returns its URL."""
-    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
-        a.backup(b)
-    return f"sqlite:///{dst}"
+class Databases:
+    """The test databases of one backend: SQLite files in ``folder``, or throw-away PostgreSQL
+    databases (a copy is ``CREATE DATABASE ... TEMPLATE``), dropped by :meth:`close`."""
+
+    def __init__(self, backend: str, folder: Path):
+        self.backend, self.folder = backend, folder
+        self.names: list[str] = []
+        if backend == "postgresql":
+            from conftest import pg_database
+
+            url, self._drop_first = pg_database()  # skips the test where there is no server
+            self.server, self.prefix = url.rsplit("/", 1)
+            self.names.append(self.prefix)
+
+    def url(self, name: str) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.folder / name}"
+        return f"{self.server}/{self._pg_name(name)}"
+
+    def _pg_name(self, name: str) -> str:
+        import hashlib
+
+        return name if name == self.prefix else f"{self.prefix}_{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+
+    def _admin(self):
+        import psycopg
+        from conftest import PG_SERVER
+
+        return psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=10)
+
+    def new(self, name: str) -> str:
+        """An empty database; returns its URL."""
+        if self.backend == "postgresql" and self._pg_name(name) not in self.names:
+            with self._admin() as c:
+                c.execute(f'CREATE DATABASE "{self._pg_name(name)}"')
+            self.names.append(self._pg_name(name))
+        return self.url(name)
+
+    def copy(self, src_url: str, path: Path) -> str:
+        """A consistent copy of the database at ``src_url`` (no process using it) named after
+        ``path`` (SQLite: that file, by the backup API); returns its URL."""
+        if self.backend == "sqlite":
+            with sqlite3.connect(src_url.removeprefix("sqlite:///")) as a, sqlite3.connect(path) as b:
+                a.backup(b)
+            return f"sqlite:///{path}"
+        name = self._pg_name(str(path))
+        source = src_url.rsplit("/", 1)[1]
+        with self._admin() as c:
+            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (source,))
+            c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        self.names.append(name)
+        return f"{self.server}/{name}"
+
+    def close(self) -> None:
+        if self.backend == "postgresql":
+            with self._admin() as c:
+                for name in self.names[1:]:
+                    c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._drop_first()
+
+
+def connect(url: str):
+    """A plain SQLAlchemy connection for the checks (no reunite settings in between)."""
+    engine = create_engine(url)
+    conn = engine.connect()
+    conn.info["engine"] = engine
+    return conn
+
+
+class _Reading:
+    def __init__(self, url: str):
+        self.url = url
+
+    def __enter__(self):
+        self.conn = connect(self.url)
+        return self.conn
+
+    def __exit__(self, *exc):
+        self.conn.close()
+        self.conn.info["engine"].dispose()
+
+
+def reading(url: str) -> _Reading:
+    return _Reading(url)
 
 
 def prefixed(paths: dict, prefix: str, out: Path) -> dict:
@@ -69,25 +151,38 @@ def prefixed(paths: dict, prefix: str, out: Path) -> dict:
     return done
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
+@pytest.fixture(scope="module", params=[
+    pytest.param("sqlite", marks=pytest.mark.sqlite_only(reason="the test's postgresql case runs instead")),
+    "postgresql"])
+def base(request, tmp_path_factory):
     """A database with users, genotypes and unidentified persons (``db``); the same after an
-    uninterrupted import of the families (``ref``, its candidates ``candidates``); API tokens."""
-    folder = tmp_path_factory.mktemp("faults")
+    uninterrupted import of the families (``ref``, its candidates ``candidates``); API tokens.
+    On each backend (``dbs``: its databases)."""
+    folder = tmp_path_factory.mktemp(f"faults-{request.param}")
+    dbs = Databases(request.param, folder)
+    try:
+        with pytest.MonkeyPatch.context() as mp:  # PostgreSQL's index files: not in ~/.cache
+            mp.setenv("XDG_CACHE_HOME", str(folder / "cache"))
+            yield _base(dbs, folder)
+    finally:
+        dbs.close()
+
+
+def _base(dbs: Databases, folder: Path) -> SimpleNamespace:
     sim = write_database(simulate_database(NUM_FAMILIES, NUM_UNIDENTIFIED, seed=5), folder / "sim")
-    url = f"sqlite:///{folder / 'base.db'}"
+    url = dbs.new("base.db")
     world = make_world(url)
     tokens = {u: world.token(u) for u in ("analyst", "reviewer1")}
     world.engine.dispose()
     cli(url, "import", "genotypes", sim["genotypes"])
     cli(url, "import", "unidentified", sim["unidentified"])
-    ref_url = copy_db(folder / "base.db", folder / "ref.db")
+    ref_url = dbs.copy(url, folder / "ref.db")
     t = time.perf_counter()
     proc = subprocess.Popen(REUNITE + ["import", "families", str(sim["families"])], env=_env(ref_url),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     committed = None
     while proc.poll() is None:  # when the import's transaction commits (before its search)
-        if committed is None and _families_batches(folder / "ref.db"):
+        if committed is None and _families_batches(ref_url):
             committed = time.perf_counter() - t
         time.sleep(0.02)
     took = time.perf_counter() - t
@@ -95,13 +190,19 @@ def base(tmp_path_factory):
     print(f"\nuninterrupted import of {NUM_FAMILIES:,} families with its search: {took:.1f} s, "
           f"the import committed after {committed:.1f} s")
     codes = [line.split(",", 1)[0] for line in Path(sim["unidentified"]).read_text().splitlines()[1:]]
-    return SimpleNamespace(folder=folder, db=folder / "base.db", ref=folder / "ref.db", sim=sim, tokens=tokens,
+    return SimpleNamespace(folder=folder, db=url, ref=ref_url, dbs=dbs, sim=sim, tokens=tokens,
                            candidates=candidates(ref_url), import_s=took, commit_s=committed, codes=codes)
 
 
-def _writing(db: Path) -> bool:
-    """Whether a process holds the database's write lock (a write transaction in progress)."""
-    c = sqlite3.connect(db, timeout=0, isolation_level=None)
+def _writing(url: str) -> bool:
+    """Whether a process holds the database's write lock (SQLite) or is in a transaction that
+    has written (PostgreSQL: a transaction id assigned)."""
+    if not url.startswith("sqlite:"):
+        with reading(url) as c:
+            return bool(c.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")).scalar())
+    c = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
     try:
         c.execute("BEGIN IMMEDIATE")
         c.execute("ROLLBACK")
@@ -112,25 +213,37 @@ def _writing(db: Path) -> bool:
         c.close()
 
 
-def _families_batches(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        return c.execute("SELECT count(*) FROM import_batches WHERE kind = 'families'").fetchone()[0]
+def _families_batches(url: str) -> int:
+    if url.startswith("sqlite:"):
+        url = f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    with reading(url) as c:
+        return c.execute(text("SELECT count(*) FROM import_batches WHERE kind = 'families'")).scalar()
 
 
 def candidates(url: str) -> list[tuple]:
     """The stored candidates by codes, with their LR (9 decimals of log10)."""
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as c:
-        return sorted(c.execute(
-            "SELECT u.code, f.code, m.missing_code, round(m.log10_lr, 9) FROM match_candidates m "
-            "JOIN unidentified u ON u.id = m.unidentified_id JOIN families f ON f.id = m.family_id").fetchall())
+    with reading(url) as c:
+        return sorted((u, f, m, round(lr, 9)) for u, f, m, lr in c.execute(text(
+            "SELECT u.code, f.code, m.missing_code, m.log10_lr FROM match_candidates m "
+            "JOIN unidentified u ON u.id = m.unidentified_id JOIN families f ON f.id = m.family_id")).all())
 
 
 def check_consistent(url: str) -> dict:
     """Every import batch whole, nothing outside a batch, references that resolve, the SQLite
-    file sound, the audit chain verified; returns {kind: batches}."""
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as c:
-        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert c.execute("PRAGMA foreign_key_check").fetchall() == []
+    file sound (PostgreSQL: every constraint valid), the audit chain verified; returns
+    {kind: batches}."""
+    with reading(url) as conn:
+        def c_execute(sql, params=()):  # "?" parameters on both backends
+            names = {f"p{i}": v for i, v in enumerate(params)}
+            k = iter(range(len(params)))
+            return conn.execute(text(re.sub(r"\?", lambda _: f":p{next(k)}", sql)), names)
+
+        c = SimpleNamespace(execute=c_execute)
+        if conn.dialect.name == "sqlite":
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert c.execute("PRAGMA foreign_key_check").fetchall() == []
+        else:
+            assert c.execute("SELECT count(*) FROM pg_constraint WHERE NOT convalidated").fetchone()[0] == 0
         kinds = {}
         for bid, kind, num_rows in c.execute("SELECT id, kind, num_rows FROM import_batches").fetchall():
             if kind == "families":
@@ -161,8 +274,8 @@ def check_consistent(url: str) -> dict:
 
 
 def pending(url: str) -> int:
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as c:
-        return c.execute("SELECT count(*) FROM pending_searches").fetchone()[0]
+    with reading(url) as c:
+        return c.execute(text("SELECT count(*) FROM pending_searches")).scalar()
 
 
 def check_index_equals_rebuild(url: str) -> None:
@@ -210,17 +323,17 @@ def sigkill_after(proc: subprocess.Popen, delay: float) -> bool:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sigkill_mid_import_leaves_a_whole_database(base, tmp_path, seed):
-    url = copy_db(base.db, tmp_path / "r.db")
+    url = base.dbs.copy(base.db, tmp_path / "r.db")
     # early (reading and writing the families), middle, late (the automatic search)
     rng = random.Random(seed)
     proc = subprocess.Popen(REUNITE + ["import", "families", str(base.sim["families"])], env=_env(url),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t = time.monotonic()
     if seed == 1:  # inside the import's write transaction (SQLite: BEGIN IMMEDIATE holds the write lock)
-        while proc.poll() is None and not _writing(tmp_path / "r.db"):
+        while proc.poll() is None and not _writing(url):
             time.sleep(0.005)
         time.sleep(rng.uniform(0, 0.05))
-        print(f"\nthe import's write transaction {'open' if _writing(tmp_path / 'r.db') else 'ended'} at the kill")
+        print(f"\nthe import's write transaction {'open' if _writing(url) else 'ended'} at the kill")
     else:  # during the automatic search, which follows the commit
         low, high = [(0.1, 0.5), (0.5, 0.9)][seed - 2]
         time.sleep(base.commit_s + rng.uniform(low, high) * (base.import_s - base.commit_s))
@@ -249,7 +362,7 @@ def test_sigkill_mid_index_update_never_leaves_a_bad_index(base, tmp_path):
     from reunite.search.service import index_path
     from reunite.store.db import make_engine
 
-    url = copy_db(base.ref, tmp_path / "r.db")
+    url = base.dbs.copy(base.ref, tmp_path / "r.db")
     cli(url, "db", "index")
     engine = make_engine(url)
     path = index_path(engine)
@@ -343,17 +456,18 @@ class Uploads:
 
 def check_acknowledged(url: str, uploads: Uploads) -> None:
     """Every import the server answered 201 to is in the database, whole, once."""
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as c:
+    with reading(url) as c:
         for batch, rows, codes in uploads.acknowledged:
-            got = c.execute("SELECT num_rows FROM import_batches WHERE id = ? AND kind = 'families'",
-                            (batch,)).fetchone()
-            assert got == (rows,), f"acknowledged import {batch} lost"
-            held = sorted(r[0] for r in c.execute("SELECT code FROM families WHERE batch_id = ?", (batch,)))
+            got = c.execute(text("SELECT num_rows FROM import_batches WHERE id = :b AND kind = 'families'"),
+                            {"b": batch}).fetchone()
+            assert tuple(got or ()) == (rows,), f"acknowledged import {batch} lost"
+            held = sorted(r[0] for r in c.execute(text("SELECT code FROM families WHERE batch_id = :b"),
+                                                  {"b": batch}))
             assert held == codes
 
 
 def test_sigkill_of_the_server_during_api_writes(base, tmp_path):
-    url = copy_db(base.ref, tmp_path / "r.db")
+    url = base.dbs.copy(base.ref, tmp_path / "r.db")
     proc, api = start_server(url, tmp_path / "server.log")
     uploads = Uploads(tmp_path / "up", seed=1)
     stop = threading.Event()
@@ -416,7 +530,7 @@ LOAD_SECONDS = 20
 
 
 def test_concurrent_clients_import_search_and_review(base, tmp_path):
-    url = copy_db(base.ref, tmp_path / "r.db")
+    url = base.dbs.copy(base.ref, tmp_path / "r.db")
     proc, api = start_server(url, tmp_path / "server.log")
     uploads = Uploads(tmp_path / "up", seed=2)
     timings: list = []
@@ -499,10 +613,10 @@ def test_concurrent_clients_import_search_and_review(base, tmp_path):
     assert uploads.acknowledged and reviewed
     check_consistent(url)
     check_acknowledged(url, uploads)
-    with sqlite3.connect(tmp_path / "r.db") as c:
-        assert c.execute("SELECT count(*) FROM families").fetchone()[0] == NUM_FAMILIES + sum(
+    with reading(url) as c:
+        assert c.execute(text("SELECT count(*) FROM families")).scalar() == NUM_FAMILIES + sum(
             len(codes) for _, _, codes in uploads.acknowledged)
-        statuses_held = dict(c.execute(f"SELECT id, status FROM match_candidates WHERE id IN "
-                                       f"({','.join(map(str, reviewed))})").fetchall())
+        statuses_held = dict(c.execute(text(f"SELECT id, status FROM match_candidates WHERE id IN "
+                                            f"({','.join(map(str, reviewed))})")).all())
         assert len(reviewed) == len(set(reviewed)) and all(statuses_held[i] == "set_aside" for i in reviewed), \
             statuses_held

@@ -608,6 +608,7 @@ def test_cli_rejected_import_changes_nothing(tmp_path, simulated):
     engine.dispose()
 
 
+@pytest.mark.sqlite_only(reason="a missing SQLite file (PostgreSQL's missing database: tests/test_integrity.py)")
 def test_cli_on_an_uninitialised_database(tmp_path):
     path = tmp_path / "nothing.db"
     result = cli(f"sqlite:///{path}", "import", "genotypes", str(STORE / "genotypes_long.csv"))

@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reunite.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ReuniteError
-from reunite.store.db import StoreError, explain_error
+from reunite.store.db import StoreError, StoreValueError, explain_error
 
 log = logging.getLogger("reunite.api")
 _FIELD = re.compile(r"^([A-Za-z_][\w.\-\[\]]*): ")
 
 STATUS = [(AuthenticationError, 401, "unauthenticated"), (PermissionDenied, 403, "forbidden"),
-          (NotFound, 404, "not_found"), (Conflict, 409, "conflict"), (StoreError, 503, "database")]
+          (NotFound, 404, "not_found"), (Conflict, 409, "conflict"), (StoreValueError, 400, "invalid"),
+          (StoreError, 503, "database")]
 
 
 def error_body(kind: str, message: str, *, field: str | None = None, **extra) -> dict:
@@ -94,8 +95,10 @@ def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """An unexpected error as JSON (logged with its traceback; the client sees no detail)."""
     known = explain_error(exc)
     if known is not None:
-        page = _page_error(request, 503, str(known))
-        return page if page is not None else JSONResponse(error_body("database", str(known)), status_code=503)
+        status = status_of(known)  # 503; 400 for a value the database cannot hold
+        kind = next(name for cls, _code, name in STATUS if isinstance(known, cls))
+        page = _page_error(request, status, str(known))
+        return page if page is not None else JSONResponse(error_body(kind, str(known)), status_code=status)
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "an unexpected error; it is logged on the server"
     try:

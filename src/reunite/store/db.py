@@ -35,6 +35,11 @@ class StoreError(ReuniteError):
     """The database is missing, not initialised, or refuses an operation."""
 
 
+class StoreValueError(StoreError):
+    """The database cannot hold a value given to it (PostgreSQL: a number beyond its column's
+    range, a NUL character in a text): the input's fault, not the database's."""
+
+
 def database_url(url: str | None = None) -> str:
     """``url``, else ``$REUNITE_DATABASE_URL``, else ``sqlite:///reunite.db``."""
     return url or os.environ.get("REUNITE_DATABASE_URL") or DEFAULT_URL
@@ -371,6 +376,9 @@ def explain_error(exc: BaseException, *, url: str | URL | None = None) -> StoreE
         if "disk i/o error" in low:
             return StoreError(f"{where}: the disk reported an I/O error ({line}); {nothing}. Check the "
                               "disk and the file system")
+    if state.startswith("22") or type(_orig(exc)).__name__ == "DataError":
+        return StoreValueError(f"{where} cannot hold a value given to it ({line}); {nothing}. Check the "
+                               "input (e.g. a number too large for an id, a NUL character in a text)")
     if _missing_table(exc):
         return StoreError(f"{where} is not initialised ({line}); run 'reunite db init' first")
     if _conflict(exc):

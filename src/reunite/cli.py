@@ -154,6 +154,9 @@ from reunite.cli_plan import plan as _plan  # noqa: E402
 
 app.command("plan")(_plan)
 from reunite.cli_backup import register as _register_backup  # noqa: E402
+from reunite.cli_research import research as _research  # noqa: E402
+
+app.command("research")(_research)
 
 _register_backup(db_app)  # db backup, db restore
 

@@ -129,7 +129,7 @@ def test_compiled_scan_equals_the_python_scan(dated):
     out = []
     for fn in (ui._scan, ui.scan):
         score, status = np.full(len(index), np.nan), np.zeros(len(index), dtype=np.int8)
-        fn(index.codes, index.sex, index.birth, index.found, index.flags, logtab, pos, cols, f_typed, 1,
+        fn(index.codes, np.arange(cols), index.sex, index.birth, index.found, index.flags, logtab, pos, cols, f_typed, 1,
            index.birth[0], index.found[0], 400, 10, index.untyped, score, status)
         out.append((score, status))
     assert np.array_equal(out[0][1], out[1][1])

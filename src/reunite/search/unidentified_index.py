@@ -112,13 +112,14 @@ def _pairwise_sum(a, n):
     return s
 
 
-def _scan(codes, sex, birth, found, flags, logtab, pos, n_pos, f_typed, m_sex, m_birth, m_missing, tol,
+def _scan(codes, active, sex, birth, found, flags, logtab, pos, n_pos, f_typed, m_sex, m_birth, m_missing, tol,
           min_common, untyped, score, status):
     """For every row: ``status`` (OK, or the first filter that leaves the pair out, in the
     engine's order: sex, dates, loci in common; ENGINE for a flagged row that passes them)
     and, for OK rows, ``score`` = Σ log10 LR over the search's loci, column c of ``codes``
-    at position ``pos[c]`` of ``n_pos`` (untyped: 0), summed as NumPy sums a row."""
-    n, cols = codes.shape
+    at position ``pos[c]`` of ``n_pos`` (untyped: 0), summed as NumPy sums a row.  Only the
+    columns ``active`` are read (every other one is untyped in every row)."""
+    n = codes.shape[0]
     buf = np.zeros(max(n_pos, 1))
     for r in range(n):
         s = sex[r]
@@ -132,7 +133,7 @@ def _scan(codes, sex, birth, found, flags, logtab, pos, n_pos, f_typed, m_sex, m
             status[r] = SKIP_AGE
             continue
         common = 0
-        for c in range(cols):
+        for c in active:
             if codes[r, c] != untyped and f_typed[c]:
                 common += 1
         if common < min_common:
@@ -143,7 +144,7 @@ def _scan(codes, sex, birth, found, flags, logtab, pos, n_pos, f_typed, m_sex, m
             continue
         for k in range(n_pos):
             buf[k] = 0.0
-        for c in range(cols):
+        for c in active:
             code = codes[r, c]
             if code != untyped:
                 buf[pos[c]] = logtab[c, code]
@@ -485,6 +486,7 @@ def search_families(index: UnidentifiedIndex, families, *, model, load_unidentif
     in_loci = np.array([l in locus_pos for l in index.columns], dtype=bool)
     width = int((index.sizes ** 2).max()) if len(index.sizes) else 1
     pairs_fm = [(f, m) for f in families for m in f.missing]
+    active = np.flatnonzero(index.typed_count > 0).astype(np.int64)
     score = np.empty(n)
     status = np.empty(n, dtype=np.int8)
     kept = []  # (log10 LR, row, pair number, lr per locus, inconsistent loci)
@@ -503,7 +505,7 @@ def search_families(index: UnidentifiedIndex, families, *, model, load_unidentif
             typed_f = {l for prof in f.references.values() for l in prof}
             f_typed = np.array([l in typed_f for l in index.columns], dtype=bool)
             birth, missing = f.dates.get(m, (None, None))
-            scan(index.codes, index.sex, index.birth, index.found, index.flags, logtab, pos, len(loci), f_typed,
+            scan(index.codes, active, index.sex, index.birth, index.found, index.flags, logtab, pos, len(loci), f_typed,
                  SEX_CODE.get(f.pedigree[m].sex, 0), day_number(birth), day_number(missing), tol,
                  model.min_common_loci, index.untyped, score, status)
             counts = np.bincount(status, minlength=5)
@@ -557,10 +559,16 @@ def search_families(index: UnidentifiedIndex, families, *, model, load_unidentif
     return result
 
 
+def _iso(days: np.ndarray) -> list[str]:
+    """Day numbers as ISO dates (``date.isoformat``)."""
+    return np.datetime_as_string(np.asarray(days, dtype=np.int64).astype("datetime64[D]")).tolist()
+
+
 def _list_skipped(result: SearchResult, index: UnidentifiedIndex, pairs_fm, skipped, *, tol: int,
                   min_common: int) -> None:
     """The pairs left out for their dates, then for their loci in common, each in the
-    engine's order (person, then pair), the first ``MAX_LISTED_SKIPPED`` in all."""
+    engine's order (person, then pair), the first ``MAX_LISTED_SKIPPED`` in all, with the
+    engine's reasons (:func:`reunite.search.engine.age_reason`), made for the listed rows at once."""
     for kind in (SKIP_AGE, SKIP_LOCI):
         room = MAX_LISTED_SKIPPED - len(result.skipped_pairs)
         if room <= 0 or not skipped[kind]:
@@ -568,20 +576,33 @@ def _list_skipped(result: SearchResult, index: UnidentifiedIndex, pairs_fm, skip
         rows = np.concatenate([r for r, _ in skipped[kind]])
         js = np.concatenate([np.full(len(r), j, dtype=np.int64) for r, j in skipped[kind]])
         order = np.lexsort((js, rows))[:room]
-        for r, j in zip(rows[order].tolist(), js[order].tolist()):
-            f, m = pairs_fm[j]
-            code = index.codes_text[r]
-            if kind == SKIP_AGE:
-                u = UnidentifiedRecord(int(index.ids[r]), code, "", {}, _day_date(index.birth[r]),
-                                       _day_date(index.found[r]))
-                birth, missing = f.dates.get(m, (None, None))
-                why = _age_reason(u, birth, missing, tol)
-            else:
-                typed_f = {l for prof in f.references.values() for l in prof}
-                common = sum(1 for c in np.flatnonzero(index.codes[r] != index.untyped).tolist()
-                             if index.columns[c] in typed_f)
-                why = f"{common} common loci, fewer than {min_common}"
-            result.skipped_pairs.append((code, f.code, m, why))
+        rows, js = rows[order], js[order]
+        codes = [index.codes_text[r] for r in rows.tolist()]
+        pairs = [pairs_fm[j] for j in js.tolist()]
+        if kind == SKIP_AGE:
+            m_days = np.array([[day_number(d) for d in f.dates.get(m, (None, None))] for f, m in pairs_fm],
+                              dtype=np.int64).reshape(len(pairs_fm), 2)[js]
+            ub, uf, mb, mm = index.birth[rows].astype(np.int64), index.found[rows].astype(np.int64), \
+                m_days[:, 0], m_days[:, 1]
+            apart = (ub != NO_DATE) & (mb != NO_DATE) & (np.abs(ub - mb) > tol)
+            before = ~apart & (uf != NO_DATE) & (mb != NO_DATE) & (uf < mb)
+            text = {name: _iso(np.where(v == NO_DATE, 0, v)) for name, v in (("ub", ub), ("uf", uf), ("mb", mb),
+                                                                             ("mm", mm))}
+            why = [f"dates: estimated birth {text['ub'][k]} and the missing person's birth {text['mb'][k]} "
+                   f"are more than {tol} days apart" if apart[k] else
+                   f"dates: found {text['uf'][k]}, before the missing person's birth {text['mb'][k]}" if before[k] else
+                   f"dates: estimated birth {text['ub'][k]} more than {tol} days after the missing person went "
+                   f"missing ({text['mm'][k]})" for k in range(len(rows))]
+        else:
+            typed = {}
+            for f, _ in pairs:
+                if f.id not in typed:
+                    loci = {l for prof in f.references.values() for l in prof}
+                    typed[f.id] = np.array([l in loci for l in index.columns], dtype=bool)
+            f_typed = np.array([typed[f.id] for f, _ in pairs]).reshape(len(pairs), len(index.columns))
+            common = ((index.codes[rows] != index.untyped) & f_typed).sum(axis=1).tolist()
+            why = [f"{n} common loci, fewer than {min_common}" for n in common]
+        result.skipped_pairs += [(code, f.code, m, w) for code, (f, m), w in zip(codes, pairs, why)]
 
 
 # ----------------------------------------------------------------------------------------

@@ -465,6 +465,11 @@ def db_index(
         t = time.perf_counter()
         identity = identity_cache(session, model, rebuild=rebuild)
         dt_identity = time.perf_counter() - t
+        from reunite.search.unidentified_index import unidentified_index, unidentified_index_path
+
+        t = time.perf_counter()
+        unidentified = unidentified_index(session, model, rebuild=rebuild)
+        dt_unidentified = time.perf_counter() - t
     sides = sum(len(t.sides) for t in index.tables)
     dense = sum(len(t.dense) for t in index.tables)
     console.print(f"family index at {path or '(memory only)'}: {len(index.indexed):,} families, {len(index):,} "
@@ -474,6 +479,9 @@ def db_index(
                   f"up to date in {dt:.1f} s")
     console.print(f"identity lookup at {identity_path(engine) or '(memory only)'}: {len(identity):,} profiles "
                   f"(references and unidentified persons) for the identity flags; up to date in {dt_identity:.1f} s")
+    console.print(f"unidentified index at {unidentified_index_path(engine) or '(memory only)'}: {len(unidentified):,} "
+                  f"unidentified persons for the family searches; {unidentified.memory_bytes() / 2**20:,.1f} MiB in "
+                  f"memory; up to date in {dt_unidentified:.1f} s")
 
 
 @app.command("search")

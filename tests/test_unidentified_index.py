@@ -326,3 +326,40 @@ def test_many_families_against_thousands_of_persons_equal_the_engine():
     for options in (dict(min_lr=1.0, top_k=20), dict(min_lr=0.0, top_k=50)):
         ours = search_families(index, families, model=MODEL, load_unidentified=_loader(unidentified), **options)
         _same(ours, search(unidentified, families, model=MODEL, per="family", **options))
+
+
+def test_cli_family_search_and_db_index(tmp_path):
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+    from reunite.search.service import load_families, load_unidentified
+    from reunite.store.db import make_engine
+
+    db = simulate_database(20, 60, seed=9, dates=True)
+    paths = write_database(db, tmp_path / "sim")
+    env = {"REUNITE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "COLUMNS": "200"}
+    runner = CliRunner()
+
+    def ok(*args):
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    ok("db", "init")
+    for kind in ("genotypes", "families", "unidentified"):
+        ok("import", kind, str(paths[kind]))
+    assert (tmp_path / "c.db.index.unidentified.npz").exists()  # kept up to date by the searches
+    code = db["truth"][0][1]
+    ok("search", "--family", code, "--min-lr", "0", "--out", str(tmp_path / "m.csv"))
+    rows = [r.split(",") for r in (tmp_path / "m.csv").read_text().splitlines()[1:]]
+    engine = make_engine(env["REUNITE_DATABASE_URL"])
+    with Session(engine) as s:
+        family = [f for f in load_families(s) if f.code == code]
+        want = search(load_unidentified(s), family, model=MODEL, per="family", min_lr=0.0, top_k=20)
+    engine.dispose()
+    assert [(r[0], r[1], r[2], int(r[7])) for r in rows] == [
+        (c.unidentified.code, c.family.code, c.missing, c.rank) for c in want.candidates]
+    for r, c in zip(rows, want.candidates):
+        assert abs(float(r[4]) - c.log10_lr) < 1e-5
+    out = ok("db", "index", "--rebuild")
+    assert "unidentified index at" in out and "60 unidentified persons" in out

@@ -365,3 +365,21 @@ def test_mutated_fam_case_and_dvi_files_read_or_say_why(documents, seed, ops):
 @given(seed=st.sampled_from(FAM_SEEDS + list(CASE_SEEDS)), ops=st.lists(byte_op, min_size=1, max_size=8))
 def test_mutated_fam_case_and_dvi_files_read_or_say_why_many(documents, seed, ops):
     check_document(documents, seed, mutate(documents["seeds"][seed], ops))
+
+
+# ---------------------------------------------------------------------------------------
+# what the fuzzing found, kept as plain regression tests
+
+
+def test_a_fam_allele_no_lr_can_use_is_refused_naming_the_file(tmp_path):
+    """A Familias database allele '9/3' (a typo of 9.3) is read, but its LRs raised a
+    MarkerError that named the hypothesis and marker, not the file."""
+    from reunite.genetics.familias import read_fam
+    from reunite.genetics.lr_report import fam_lrs
+
+    data = (DATA / "familias" / "fam" / "paternity.fam").read_bytes()
+    path = tmp_path / "typo.fam"
+    path.write_bytes(data.replace(b'"9.3"', b'"9/3"', 1))
+    with pytest.raises(ReuniteError, match="allele '9/3'") as err:
+        fam_lrs(read_fam(path))
+    assert str(path) in str(err.value)

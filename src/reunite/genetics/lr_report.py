@@ -187,7 +187,12 @@ def fam_lrs(fam, *, reference: str | None = None, scale: VerbalScale = ENFSI_201
     # the file's theta is recorded, not applied (as pedFamilias, docs/familias.md; the reader warns)
     file_theta = float(getattr(fam.database, "theta", 0.0) or 0.0)
     cases = [(h.name, h.pedigree, ref.pedigree, fam.markers, 0.0) for h in fam.hypotheses]
-    results = kinship_lr_many(cases, floor=floor, normalise=normalise)
+    try:
+        results = kinship_lr_many(cases, floor=floor, normalise=normalise)
+    except ReuniteError as exc:  # e.g. an allele name the reader keeps but no LR can use: name the file
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
     needing = loci_needing_mutation_many(cases, results, floor=floor, normalise=normalise)
     logliks = []
     per_marker_all = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path as FilePath
 from typing import Literal
 
@@ -195,7 +195,10 @@ def import_upload(
 
 
 def _batch(b) -> dict:
-    return {"id": b.id, "kind": b.kind, "file": b.source, "rows": b.num_rows, "created_at": b.created_at,
+    created = b.created_at
+    if created is not None and created.tzinfo is None:  # SQLite keeps no offset; stored in UTC (date-time needs one)
+        created = created.replace(tzinfo=timezone.utc)
+    return {"id": b.id, "kind": b.kind, "file": b.source, "rows": b.num_rows, "created_at": created,
             "file_sha256": b.file_sha256, "created_by": b.created_by}
 
 

@@ -159,7 +159,7 @@ def store(tmp_path_factory):
              "long": ("genotypes", (DATA / "store" / "genotypes_long.csv").read_bytes()),
              "wide": ("genotypes", (DATA / "store" / "genotypes_wide.csv").read_bytes()),
              "run export": ("genotypes", (DATA / "store" / "genotypes_genemapper.txt").read_bytes())}
-    return {"root": root, "db": db, "model": MODEL, "seeds": seeds, "n": itertools.count()}
+    return {"root": root, "db": db, "model": MODEL, "seeds": seeds, "n": itertools.count(), "sim": sim}
 
 
 def counts(db: Path) -> dict[str, int]:
@@ -383,3 +383,66 @@ def test_a_fam_allele_no_lr_can_use_is_refused_naming_the_file(tmp_path):
     with pytest.raises(ReuniteError, match="allele '9/3'") as err:
         fam_lrs(read_fam(path))
     assert str(path) in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------
+# the same files uploaded to the API (POST /api/v1/imports/{kind})
+
+
+@pytest.fixture(scope="module")
+def api_world(store, tmp_path_factory):
+    """The workflow world (users, tokens) holding the fuzzing database's genotypes."""
+    from workflow_world import make_world
+
+    from reunite.cases import intake
+
+    db = tmp_path_factory.mktemp("fuzzapi") / "api.db"
+    world = make_world(f"sqlite:///{db}")
+    intake.import_file(world.engine, world.model, "genotypes", store["sim"]["genotypes"],
+                       actor=intake.local_actor("fuzz"))
+    client = world.client("analyst")
+    yield world, client, db
+    world.engine.dispose()
+
+
+def check_upload(store, api_world, seed: str, data: bytes, *, encoding: str | None) -> None:
+    world, client, db = api_world
+    kind = store["seeds"][seed][0]
+    name = {"run export": "run.txt"}.get(seed, f"{seed}.csv")
+    before = counts(db)
+    form = {"search": "false"} | ({"encoding": encoding} if encoding else {})
+    r = client.post(f"/api/v1/imports/{kind}", files={"file": (name, data, "text/csv")}, data=form)
+    assert r.status_code in (201, 422), f"upload {seed}: {r.status_code} {r.text[:1000]}"
+    body = r.json()
+    assert "reunite-upload-" not in r.text, f"the server's temporary folder shows: {r.text[:500]}"
+    if r.status_code == 422:
+        event(f"upload {seed}: 422")
+        assert body["error"] == "rejected" and body["problems"], body
+        assert all(p["file"] == name for p in body["problems"]), body["problems"]
+        after = counts(db)
+        changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+        assert not changed, f"upload {seed} refused but rows were written: {changed}"
+        return
+    event(f"upload {seed}: 201")
+    after = counts(db)
+    assert after["import_batches"] == before["import_batches"] + 1
+    with sqlite3.connect(db) as c:
+        table = BATCH_TABLES[kind]
+        assert c.execute(f"SELECT count(*) FROM {table} WHERE batch_id = ?",  # noqa: S608
+                         (body["batch_id"],)).fetchone()[0] == after[table] - before[table] == body["records"]
+
+
+ENCODING_GIVEN = st.sampled_from([None] * 6 + ["utf-8", "gbk", "utf-16", "latin-1", "klingon", "rot13"])
+
+
+@QUICK
+@given(seed=st.sampled_from(DB_SEEDS), ops=mutations, encoding=ENCODING_GIVEN)
+def test_mutated_uploads_get_201_or_422_and_write_nothing_when_refused(store, api_world, seed, ops, encoding):
+    check_upload(store, api_world, seed, mutate(store["seeds"][seed][1], ops), encoding=encoding)
+
+
+@pytest.mark.stress
+@HEAVY
+@given(seed=st.sampled_from(DB_SEEDS), ops=st.lists(byte_op, min_size=1, max_size=8), encoding=ENCODING_GIVEN)
+def test_mutated_uploads_get_201_or_422_and_write_nothing_when_refused_many(store, api_world, seed, ops, encoding):
+    check_upload(store, api_world, seed, mutate(store["seeds"][seed][1], ops), encoding=encoding)

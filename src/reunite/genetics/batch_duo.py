@@ -54,8 +54,9 @@ def duo_likelihoods(afreq: np.ndarray, *, parent: np.ndarray, child: np.ndarray,
     t0 = 0.5 * (mats[parent_mat, pa, x0] + mats[parent_mat, pb, x0])
     t1 = 0.5 * (mats[parent_mat, pa, x1] + mats[parent_mat, pb, x1])
     # the untyped parent summed out: u[y] = sum_k p_k W[k, y], accumulated k = 0, 1, ...
-    u0 = _transmitted(afreq, mats, other_mat, np.where(father, cb, ca))
-    u1 = _transmitted(afreq, mats, other_mat, np.where(father, ca, cb))
+    columns = np.ascontiguousarray(mats.transpose(0, 2, 1))  # columns[u, y] = mats[u][:, y]
+    u0 = _transmitted(afreq, columns, other_mat, np.where(father, cb, ca))
+    u1 = _transmitted(afreq, columns, other_mat, np.where(father, ca, cb))
     g1 = (ca != cb).astype(float)
     # the engine's factor order: the child's phase indicator, then the father's side, then
     # the mother's (einsum "za,za,za->z": ((g * first) * second), summed over the phases)
@@ -69,9 +70,7 @@ def duo_likelihoods(afreq: np.ndarray, *, parent: np.ndarray, child: np.ndarray,
     return l1, l2
 
 
-def _transmitted(afreq: np.ndarray, mats: np.ndarray, mat: np.ndarray, allele: np.ndarray) -> np.ndarray:
-    """``sum_k afreq[r, k] * mats[mat[r], k, allele[r]]`` per row ``r``, summed in order of ``k``
-    (a cumulative sum: the order of the engine's einsum, padding adding exact zeros)."""
-    num, width = afreq.shape
-    column = mats[mat[:, None], np.arange(width)[None, :], allele[:, None]]
-    return np.cumsum(afreq * column, axis=1)[:, -1]
+def _transmitted(afreq: np.ndarray, columns: np.ndarray, mat: np.ndarray, allele: np.ndarray) -> np.ndarray:
+    """``sum_k afreq[r, k] * columns[mat[r], allele[r], k]`` per row ``r``, summed in order of
+    ``k`` (a cumulative sum: the order of the engine's einsum, the padding adding exact zeros)."""
+    return np.cumsum(afreq * columns[mat, allele], axis=1)[:, -1]

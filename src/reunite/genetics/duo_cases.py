@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from itertools import chain
 from operator import itemgetter
 
@@ -82,7 +83,8 @@ class _Caches:
         self.mutation_ids: dict = {}  # Mutation -> small int
         self.label_ids: dict = {}  # tuple of afreq keys -> small int
         self.labels: list = []  # small int -> (labels, index dict)
-        self.codes: dict = {}  # (labels int, genotype) -> allele indices
+        self.genotype_ids: dict = {}  # genotype as written -> small int
+        self.genotypes: list = []  # small int -> the two normalised allele labels
         self.matrices: dict = {}  # (mutation id, labels key) -> (male, female) positions in mats
         self.mats: list = [None]  # position 0: no mutation (the identity)
         self.kits: dict = {}  # (names, mutation ids) -> _Kit
@@ -135,16 +137,19 @@ def _read(doc, *, num_colons: int, dumps):
     num_keys += sum(map(len, markers)) + sum(map(len, afreqs)) + sum(map(len, genotypes))
     if set(map(len, genotypes)) != {2}:
         raise _NotTaken
-    # frequencies: floats only (ints and anything else: the general path), summed as the
-    # general path sums them (Python's sum, then NumPy's)
+    # frequencies: numbers (a bool or a text is an error: the general path)
     lens = np.fromiter(map(len, afreqs), dtype=np.int64, count=len(afreqs))
     flat = list(chain.from_iterable(map(dict.values, afreqs)))
-    if set(map(type, flat)) != {float}:
+    if not set(map(type, flat)) <= {float, int}:
         raise _NotTaken
-    totals = np.fromiter(map(sum, map(dict.values, afreqs)), dtype=float, count=len(afreqs))
     values = np.array(flat, dtype=float)
-    if not (np.all(np.isfinite(values)) and values.min() >= 0.0) or np.any(np.abs(totals - 1.0) > SUM_TOLERANCE):
+    if not (np.all(np.isfinite(values)) and values.min() >= 0.0):
         raise _NotTaken
+    # each table's sum as the general path takes it, Python's sum(); before Python 3.12 a plain
+    # left-to-right sum (taken below from the arrays), since 3.12 a compensated one
+    totals = None
+    if sys.version_info >= (3, 12):
+        totals = np.fromiter(map(sum, map(dict.values, afreqs)), dtype=float, count=len(afreqs))
     # each marker's table labels and mutation model, as small ints (a locus repeats them from
     # case to case: compared in bulk with the first marker of that name, else one by one)
     lids = _label_ids(afreqs, names, caches)
@@ -170,7 +175,8 @@ def _read(doc, *, num_colons: int, dumps):
         chunk = genotypes[starts[k]:starts[k + 1]]
         parent_g.extend(map(itemgetter(duo.parent), chunk))
         child_g.extend(map(itemgetter(duo.child), chunk))
-    alleles = np.concatenate([_codes(lids, parent_g, caches), _codes(lids, child_g, caches)], axis=1)
+    lid_array = np.fromiter(lids, dtype=np.int64, count=len(lids))
+    alleles = np.concatenate([_codes(lid_array, parent_g, caches), _codes(lid_array, child_g, caches)], axis=1)
     kits = [_kit(tuple(names[starts[k]:starts[k + 1]]), tuple(mids[starts[k]:starts[k + 1]]), caches)
             for k in range(len(cases))]
     pairs = {key: _matrix_pair(*key, caches) for key in set(zip(mids, lids))}
@@ -217,10 +223,11 @@ def _mutation_ids(muts: list, names: list, caches: _Caches) -> tuple[list[int], 
     """Each marker's mutation model as a small int, and the number of keys of their objects."""
     dumps = caches.dumps
     first = dict(zip(names, muts))  # one model per marker name
-    if dumps(list(map(first.__getitem__, names))) == dumps(muts):  # each the same as its name's
+    texts = {name: dumps(spec) for name, spec in first.items()}
+    if dumps(muts) == b"[" + b",".join(map(texts.__getitem__, names)) + b"]":  # each its name's
         lookup = {name: _mutation(spec, caches) for name, spec in first.items()}
         ids = {name: caches.mutation_ids[mutation] for name, (mutation, _) in lookup.items()}
-        num_keys = sum(lookup[name][1] for name in names)
+        num_keys = sum(map({name: n for name, (_, n) in lookup.items()}.__getitem__, names))
         return list(map(ids.__getitem__, names)), num_keys
     keys = list(map(dumps, muts))
     for key, spec in dict(zip(keys, muts)).items():  # one spec per distinct text
@@ -248,21 +255,30 @@ def _label_ids(afreqs: list, names: list, caches: _Caches) -> list[int]:
     return list(map(ids.__getitem__, by))
 
 
-def _codes(lids: list, genotypes: list, caches: _Caches) -> np.ndarray:
+def _codes(lids: np.ndarray, genotypes: list, caches: _Caches) -> np.ndarray:
     """(K, 2) allele indices of one person's genotypes, in each marker's table."""
     if list in set(map(type, genotypes)):  # ["12", "14"]: read as the general path reads it
         genotypes = [tuple(g) if type(g) is list and all(isinstance(x, (str, int, float)) for x in g) else g
                      for g in genotypes]
-    keys = list(zip(lids, genotypes))
-    memo = caches.codes
-    for key in set(keys) - memo.keys():
-        lid, g = key
-        pair = _parse_genotype(g)
-        if type(pair) is str:
-            raise _NotTaken  # malformed
-        index = caches.labels[lid][1]
-        memo[key] = (index[pair[0]], index[pair[1]])  # KeyError: an allele absent from the table
-    return np.array(list(map(memo.__getitem__, keys)), dtype=np.int64).reshape(len(keys), 2)
+    ids, parsed = caches.genotype_ids, caches.genotypes
+    gids = list(map(ids.get, genotypes))
+    if None in gids:
+        for g in {g for g, i in zip(genotypes, gids) if i is None}:
+            pair = _parse_genotype(g)
+            if type(pair) is str:
+                raise _NotTaken  # malformed
+            ids[g] = len(parsed)
+            parsed.append(pair)
+        gids = list(map(ids.__getitem__, genotypes))
+    combined = lids * (1 << 32) + np.fromiter(gids, dtype=np.int64, count=len(gids))
+    distinct, where = np.unique(combined, return_inverse=True)
+    labels = caches.labels
+    pairs = []
+    for code in distinct.tolist():
+        index = labels[code >> 32][1]
+        a, b = parsed[code & 0xFFFFFFFF]
+        pairs.append((index[a], index[b]))  # KeyError: an allele absent from the table
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)[where.reshape(-1)]
 
 
 def _duo(h1, typed: tuple, caches: _Caches) -> _Duo:
@@ -363,6 +379,11 @@ def _compute(batch: _Batch):
     num, width = len(lens), int(lens.max())
     afreq = np.zeros((num, width))
     afreq[np.arange(width)[None, :] < lens[:, None]] = batch.values
+    totals = batch.totals
+    if totals is None:  # Python's sum before 3.12: left to right (the padding adds zeros)
+        totals = np.cumsum(afreq, axis=1)[:, -1]
+    if np.any(np.abs(totals - 1.0) > SUM_TOLERANCE):
+        raise _NotTaken  # a table off 1: an error without --normalise
     # NumPy's sum of each table (pairwise: rows of one length summed together, as one row is)
     sums = np.empty(num)
     for n in np.unique(lens):
@@ -370,7 +391,7 @@ def _compute(batch: _Batch):
         sums[rows] = np.ascontiguousarray(afreq[rows, :n]).sum(axis=1)
     rescale = np.abs(sums - 1.0) > 1e-9
     afreq[rescale] = afreq[rescale] / sums[rescale, None]
-    noted = rescale & (np.abs(batch.totals - 1.0) > 1e-9)
+    noted = rescale & (np.abs(totals - 1.0) > 1e-9)
     alleles = batch.alleles
     if np.any(afreq[np.arange(num)[:, None], alleles] == 0.0):
         raise _NotTaken  # a typed allele of frequency 0: an error
@@ -389,10 +410,8 @@ def _compute(batch: _Batch):
     ratios = l1 / l2
     if not np.all(np.isfinite(ratios)):
         raise _NotTaken
-    lrs = ratios.tolist()
-    shared = ((alleles[:, :2, None] == alleles[:, None, 2:]).any(axis=(1, 2))).tolist()
-    notes = {int(k): f"frequencies summed to {float(batch.totals[k]):.6g}; renormalised" for k in np.flatnonzero(noted)}
-    return lrs, shared, notes
+    needing = np.flatnonzero(~(alleles[:, :2, None] == alleles[:, None, 2:]).any(axis=(1, 2)))
+    return ratios.tolist(), needing.tolist(), np.flatnonzero(noted).tolist(), totals
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -410,24 +429,35 @@ def _json_number(x: float) -> str:
 
 
 def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
-    lrs, shared, notes = computed
+    """The JSON text, as ``json.dumps({"results": [...], "warnings": []}, indent=1)`` writes it."""
+    lrs, needing, noted, totals = computed
     software = json.dumps(f"reunite {__version__}")
     rule = json.dumps(f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised")
+    keys = list(chain.from_iterable(kit.keys for kit in batch.kits))  # each marker's name, as JSON
+    entries = list(map(str.__add__, keys, map(_JSON_NUMBER_AFTER_KEY.__add__, map(float.__repr__, lrs))))
+    first = np.cumsum([0] + batch.counts).tolist()
+    case_of = np.repeat(np.arange(len(batch.counts)), batch.counts)
+    # the markers whose table was renormalised: their notes, grouped by case
+    noted_totals = totals[noted]
+    distinct, which = np.unique(noted_totals, return_inverse=True)
+    texts = [": " + json.dumps(f"frequencies summed to {float(t):.6g}; renormalised") for t in distinct]
+    note_entries = list(map(str.__add__, map(keys.__getitem__, noted), map(texts.__getitem__, which.tolist())))
+    bounds = np.searchsorted(np.asarray(noted, dtype=np.int64), first).tolist()
+    needing_of: dict = {}
+    for k, case in zip(needing, case_of[needing].tolist()):
+        needing_of.setdefault(case, []).append(keys[k])
     verbal_memo: dict = {}
     out = []
-    start = 0
     sep4 = ",\n    "
-    for case_id, duo, kit, count in zip(batch.ids, batch.duos, batch.kits, batch.counts):
-        end = start + count
+    for case, (case_id, duo, kit) in enumerate(zip(batch.ids, batch.duos, batch.kits)):
+        start, end = first[case], first[case + 1]
         values = lrs[start:end]
         total = math.prod(values)
         log10_total = math.fsum(map(math.log10, values))
-        per_marker = sep4.join([f"{key}: {float.__repr__(v)}" for key, v in zip(kit.keys, values)])
-        case_notes = [(kit.keys[k - start], notes[k]) for k in range(start, end) if k in notes] if notes else []
-        frequency_notes = ("{\n     " + ",\n     ".join(f"{key}: {json.dumps(note)}" for key, note in case_notes)
-                           + "\n    }") if case_notes else "{}"
-        needing = [kit.keys[k - start] for k in range(start, end) if not shared[k]]
-        needing_json = ("[\n    " + sep4.join(needing) + "\n   ]") if needing else "[]"
+        case_notes = note_entries[bounds[case]:bounds[case + 1]]
+        frequency_notes = ("{\n     " + ",\n     ".join(case_notes) + "\n    }") if case_notes else "{}"
+        case_needing = needing_of.get(case)
+        needing_json = ("[\n    " + sep4.join(case_needing) + "\n   ]") if case_needing else "[]"
         verbal = verbal_equivalent(total, log10_lr=log10_total, scale=scale)
         vkey = (verbal.words, verbal.note)
         verbal_json = verbal_memo.get(vkey)
@@ -435,7 +465,8 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
             verbal_json = verbal_memo[vkey] = _nested(verbal.to_json(), 3)
         out.append(
             f'  {{\n   "id": {json.dumps(case_id)},\n   "lr_total": {_json_number(total)},\n'
-            f'   "log10_lr_total": {_json_number(log10_total)},\n   "lr_per_marker": {{\n    {per_marker}\n   }},\n'
+            f'   "log10_lr_total": {_json_number(log10_total)},\n   "lr_per_marker": {{\n    '
+            f'{sep4.join(entries[start:end])}\n   }},\n'
             f'   "notes": {{}},\n   "provenance": {{\n    "software": {software},\n    "theta": 0.0,\n'
             f'    "frequency_tables": [\n     "given in the case"\n    ],\n'
             f'    "mutation_models": {kit.models_json},\n    "rare_allele_rule": {rule},\n'
@@ -443,5 +474,7 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
             f'    "h1": {duo.h1_json},\n    "h2": {duo.h2_json}\n   }},\n'
             f'   "loci_needing_mutation": {needing_json},\n   "posterior": null,\n'
             f'   "verbal": {verbal_json},\n   "warnings": []\n  }}')
-        start = end
     return '{\n "results": [\n' + ",\n".join(out) + '\n ],\n "warnings": []\n}\n'
+
+
+_JSON_NUMBER_AFTER_KEY = ": "

@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_index.py
 	$(BIN)/python bench/bench_family_search.py
 	$(BIN)/python bench/bench_api.py --million
+	$(BIN)/python bench/bench_dask.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

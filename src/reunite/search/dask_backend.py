@@ -40,6 +40,9 @@ PER_ROW_LISTS = ("family_code", "missing")
 #: Persons per task (one task per partition and batch).
 DEFAULT_BATCH = 32
 
+#: Seconds to wait for a first worker of a cluster that has none.
+WAIT_FOR_WORKERS = 60
+
 #: How many times a partition is sent again after its worker was lost, per search.
 MAX_RESENDS = 3
 
@@ -194,6 +197,13 @@ class DaskIndex:
         if self._parts and self._shape == shape:
             return
         self.release()
+        if not self.client.scheduler_info()["workers"]:
+            try:
+                self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+            except TimeoutError:
+                raise ReuniteError(f"the Dask cluster at {self.client.scheduler.address} has no worker (waited "
+                                   f"{WAIT_FOR_WORKERS} s); start some with 'dask worker "
+                                   f"{self.client.scheduler.address}'") from None
         workers = sorted(self.client.scheduler_info()["workers"]) or [None]
         ranges = row_ranges(len(self.index), self._num_partitions())
         self._parts = [(a, b, self._send(a, b, workers[k % len(workers)])) for k, (a, b) in enumerate(ranges)]

@@ -1,0 +1,214 @@
+"""The search on a Dask cluster: scaling with 1 and 2 workers, and a sizing model.
+
+Run with ``make bench`` (or ``python bench/bench_dask.py [--families N] [--many M]``).
+Simulates ``--families`` families (default 200,000; never real people), builds the family
+index, then searches ``--many`` persons (min LR 1,000, top 20):
+
+- in this process (the reference), then on a LocalCluster of 1 worker process and of 2
+  (one thread each, one partition per worker), checking that the three results are
+  identical (candidates, LR floats, ranks, counts);
+- scaling: t1 and t2, the efficiency t1 / (2 t2) (1.0 = perfect; this machine has 2 cores
+  shared with the client process and everything else running);
+- a sizing model for 10 and 50 million families, from what was measured here: the bytes a
+  worker holds per index row (its partition's arrays and the scan's copy of them), the
+  shared per-locus tables (every worker holds them; their growth with the number of
+  families measured while building, fitted as a power law), the scan time per row and per
+  query, and the client's share (per-query gathers and the candidates' details).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np  # noqa: E402
+
+from reunite.search.dask_backend import DaskIndex, partition_index  # noqa: E402
+from reunite.search.engine import MAX_LISTED_SKIPPED, index_search  # noqa: E402
+from reunite.search.index import NO_DATE, FamilyIndex, member_rows  # noqa: E402
+from reunite.store.profiles import GeneticModel  # noqa: E402
+
+
+def _outcome(result) -> tuple:
+    return ([(c.unidentified.code, c.family.code, c.missing, c.rank, c.lr, c.log10_lr,
+              tuple(c.inconsistent_loci)) for c in result.candidates],
+            result.num_pairs, result.num_compared, result.skipped_sex, result.skipped_age, result.skipped_loci)
+
+
+def _table_bytes(index) -> int:
+    """Bytes of the per-locus tables every worker holds (side vectors, dense tables,
+    mutation matrices, frequencies) of the index's loci."""
+    total = 0
+    for tab in index.tables:
+        sides, dense = tab.stacked()
+        total += sides.nbytes + dense.nbytes + tab.afreq.nbytes
+        total += sum(m.nbytes for m in (tab.male, tab.female) if m is not None)
+    return total
+
+
+def _row_bytes(sub) -> float:
+    """Bytes per row a worker holds for its partition: every per-row array, plus the scan's
+    sex-ordered copy (:meth:`FamilyIndex.combined`), per row."""
+    n = len(sub)
+    own = sum(v.nbytes for v in vars(sub).values() if isinstance(v, np.ndarray) and v.shape[:1] == (n,))
+    own += sum(len(s) + 50 for s in sub.family_code) + sum(len(s) + 50 for s in sub.missing)  # Python strings
+    combined = sub.combined()
+    own += sum(a.nbytes for a in combined if isinstance(a, np.ndarray) and a.size >= n)
+    return own / n
+
+
+def _fit_power(points: list[tuple[int, int]]) -> tuple[float, float]:
+    """(a, alpha) of bytes = a * families**alpha, least squares in log-log."""
+    x = np.log([p[0] for p in points])
+    y = np.log([p[1] for p in points])
+    alpha, loga = np.polyfit(x, y, 1)
+    return math.exp(loga), float(alpha)
+
+
+def _cluster(n_workers: int):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           memory_limit=0)
+    return cluster, Client(cluster)
+
+
+def main() -> None:
+    from bench_index import simulated_parts
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", type=int, default=200_000)
+    parser.add_argument("--many", type=int, default=200, help="persons searched (many-to-many)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    model = GeneticModel("CHN_national_GBT37223")
+    index = FamilyIndex(model)
+    shapes: dict = {}
+    unidentified = []
+    growth = []  # (families, table bytes) after each part of the build
+    print(f"reunite Dask benchmark: {args.families:,} simulated families, {model.describe()}, "
+          f"{os.cpu_count()} cores")
+    t = time.perf_counter()
+    done = 0
+    store: dict[int, tuple] = {}  # family id -> (code, member rows), for the candidates' details
+    for families, unid, _ in simulated_parts(args.families, args.many * 2, seed=args.seed):
+        items = list(families.items())
+        step = max(2_000, args.families // 12)  # the tables' growth measured every `step` families
+        for k in range(0, len(items), step):
+            part = items[k:k + step]
+            index.add_rows([member_rows(int(code[1:]), code, rows, shapes=shapes) for code, rows in part])
+            done += len(part)
+            growth.append((done, _table_bytes(index)))
+        store.update((int(code[1:]), (code, rows)) for code, rows in items)
+        unidentified += unid
+    print(f"simulated and indexed in {time.perf_counter() - t:.0f} s: {len(index):,} rows")
+    many = [u for u in unidentified if len(u.profile) >= 20][:args.many]
+
+    def load(ids):  # the candidates' families, rebuilt from the simulation (as the database would give)
+        from reunite.genetics.pedigree import make_pedigree
+        from reunite.search.engine import FamilyRecord
+        from reunite.store.profiles import unpack_profile
+
+        out = []
+        for fid in ids:
+            code, rows = store[fid]
+            pedigree = make_pedigree([{"id": r[1], "father": r[2], "mother": r[3], "sex": r[4]} for r in rows])
+            out.append(FamilyRecord(fid, code, pedigree, [r[1] for r in rows if r[5] == "missing"],
+                                    {r[1]: unpack_profile(r[6]) for r in rows if r[5] == "reference" and r[6]}))
+        return out
+
+    # the reference: this process, one thread
+    kw = dict(model=model, min_lr=1000.0, top_k=20, load_families=load)
+    index.combined()
+    index_search(many[:2], index, **kw)  # compiled
+    t = time.perf_counter()
+    want = index_search(many, index, **kw)
+    t0 = time.perf_counter() - t
+    print(f"one process, one thread: {len(many):,} persons x {len(index):,} rows in {t0:.1f} s "
+          f"({len(want.candidates):,} candidates with LR >= 1,000)")
+    times, scans = {}, {}
+    specs = [(u.profile, u.sex, (NO_DATE, NO_DATE, 0)) for u in many]
+    for n in (1, 2):
+        cluster, client = _cluster(n)
+        try:
+            dask_index = DaskIndex(index, client, partitions=n)
+            t = time.perf_counter()
+            dask_index.index_search(many[:2], **kw)  # partitions sent, kernels loaded on the workers
+            setup = time.perf_counter() - t
+            t = time.perf_counter()
+            got = dask_index.index_search(many, **kw)
+            times[n] = time.perf_counter() - t
+            t = time.perf_counter()
+            list(dask_index.scan(specs, min_common=model.min_common_loci, min_log=3.0, top_k=20,
+                                 max_listed=MAX_LISTED_SKIPPED))
+            scans[n] = time.perf_counter() - t
+            same = _outcome(got) == _outcome(want)
+            print(f"Dask, {n} worker(s) x 1 thread, {n} partition(s): {times[n]:.1f} s, of which the workers' "
+                  f"scans alone take {scans[n]:.1f} s (partitions sent and kernels loaded first: {setup:.1f} s); "
+                  f"identical to one process: {same}")
+            if not same:
+                raise SystemExit("the Dask search differs from the single-process search")
+        finally:
+            client.close()
+            cluster.close()
+    eff = times[1] / (2 * times[2])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"scaling, whole search: t1 = {times[1]:.1f} s, t2 = {times[2]:.1f} s, speed-up {times[1] / times[2]:.2f}, "
+          f"efficiency t1/(2 t2) = {eff:.2f}; the workers' scans alone: {scans[1]:.1f} s and {scans[2]:.1f} s, "
+          f"efficiency {scans[1] / (2 * scans[2]):.2f} ({os.cpu_count()} cores shared by the client, the workers "
+          f"and everything else: load average {load})")
+
+    # sizing: measured per row and per query on one partition in this process
+    sub = partition_index(index, 0, len(index))
+    row_b = _row_bytes(sub)
+    tables = _table_bytes(index)
+    specs = specs[:50]
+    for p, s, d in specs[:2]:
+        sub.search_rows(p, sex=s, min_common=model.min_common_loci, min_log=3.0, top_k=20, dates=d)
+    t = time.perf_counter()
+    for p, s, d in specs:
+        sub.query(p)
+    per_query = (time.perf_counter() - t) / len(specs)
+    t = time.perf_counter()
+    for p, s, d in specs:
+        sub.search_rows(p, sex=s, min_common=model.min_common_loci, min_log=3.0, top_k=20,
+                        max_listed=MAX_LISTED_SKIPPED, dates=d)
+    per_search = (time.perf_counter() - t) / len(specs)
+    per_row = max(per_search - per_query, 1e-12) / len(index)
+    client_q = max(t0 / len(many) - per_search, 0.0)  # the client's share per person (details, merging)
+    rows_per_family = len(index) / args.families
+    tail = growth[len(growth) // 2:]  # the later steps: the first ones are the first keys of every locus
+    a, alpha = _fit_power(tail) if len(tail) > 1 else (tables / args.families, 1.0)
+    print(f"measured: {row_b:.0f} bytes per row on a worker (partition arrays + the scan's copy), "
+          f"{rows_per_family:.3f} rows per family; shared tables {tables / 2**20:.0f} MiB at {args.families:,} "
+          f"families, growing as families^{alpha:.2f} (fitted over the last {len(tail)} of {len(growth)} build steps); per query and "
+          f"partition {per_query * 1e3:.1f} ms of gathers, then {per_row * 1e9:.1f} ns per row "
+          f"(scan and selection); the client {client_q * 1e3:.1f} ms per person (details of the top 20)")
+    print("sizing model, from these measurements: memory per worker = tables(F) + rows(F) / W x bytes per row; "
+          "worker time for Q persons = Q x (gathers(F) + rows(F) / W x time per row), the gathers growing with "
+          "the tables; the client holds the whole index (it reads it from the database and computes the "
+          "candidates' details: its time per person does not shrink with W)")
+    print(f"{'families':>12} {'workers':>8} {'memory/worker':>14} {'1 person':>9} {'10,000 persons':>15} "
+          f"{'client, 10,000':>15} {'client memory':>14}")
+    for fam in (10_000_000, 50_000_000):
+        rows = fam * rows_per_family
+        tab = a * fam ** alpha
+        gathers = per_query * tab / tables
+        for w in (1, 4, 16, 64):
+            mem = tab + rows / w * row_b
+            one = gathers + rows / w * per_row
+            print(f"{fam:>12,} {w:>8} {mem / 2**30:>10.1f} GiB {one * 1e3:>6.0f} ms {one * 10_000 / 60:>11.1f} min "
+                  f"{client_q * 10_000 / 60:>11.1f} min {(tab + rows * row_b) / 2**30:>10.1f} GiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -83,7 +83,9 @@ def general_path(path: Path, env: dict | None = None) -> str:
 
 
 def fast_path(text: bytes, **kwargs) -> str | None:
-    return duo_casework_json(orjson.loads(text), num_colons=text.count(b":"), dumps=orjson.dumps, **kwargs)
+    """As the console script calls it."""
+    return duo_casework_json(orjson.loads(text), num_colons=text.count(b":"), dumps=orjson.dumps,
+                             booleans=b"true" in text or b"false" in text, **kwargs)
 
 
 @pytest.mark.parametrize("seed", [3, 4])
@@ -137,6 +139,7 @@ NOT_TAKEN = {
     "a population table": lambda c: (_marker(0)(c).pop("afreq"), _marker(0)(c).update(population="x")),
     "an allele absent from the table": lambda c: _marker(0)(c)["genotypes"].update(CH="99/99"),
     "an integer frequency": lambda c: _marker(0)(c)["afreq"].update({next(iter(_marker(0)(c)["afreq"])): 0}),
+    "a frequency given as true": lambda c: _marker(0)(c)["afreq"].update({next(iter(_marker(0)(c)["afreq"])): True}),
     "a frequency given as text": lambda c: _marker(0)(c)["afreq"].update({next(iter(_marker(0)(c)["afreq"])): "0.1"}),
     "a malformed genotype": lambda c: _marker(0)(c)["genotypes"].update(CH="10-11"),
     "an unknown key": lambda c: c.update(thetta=0),

@@ -52,9 +52,9 @@ def lr_json_text(args: list[str]) -> str | None:
         return None
     from reunite.genetics.duo_cases import duo_casework_json
 
-    if scale is None:
-        return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps)
-    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps, scale=scale)
+    options = {} if scale is None else {"scale": scale}
+    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps,
+                             booleans=b"true" in data or b"false" in data, **options)
 
 
 def _scale_from_settings():

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -49,7 +49,8 @@ class _NotTaken(Exception):
     """The file is not one the fast path computes; the general path runs it."""
 
 
-def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> str | None:
+def duo_casework_json(doc, *, num_colons: int, dumps, booleans: bool = True,
+                      scale: VerbalScale = ENFSI_2015) -> str | None:
     """The ``reunite lr --json`` text (with its final newline) of a parsed case document, or
     None when the file is not plain duo casework (see the module docstring).
 
@@ -58,9 +59,11 @@ def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI
     the number of keys in ``doc`` (so no key was repeated and no string holds a colon), as the
     case format refuses repeated keys.  ``dumps`` turns a JSON value into bytes that tell apart
     what parsing tells apart (``orjson.dumps``): the cache key of repeated hypotheses and models.
+    ``booleans=False`` says the file has no ``true`` or ``false`` (its frequencies need no check
+    for them).
     """
     try:
-        batch = _read(doc, num_colons=num_colons, dumps=dumps)
+        batch = _read(doc, num_colons=num_colons, dumps=dumps, booleans=booleans)
         return _render(batch, _compute(batch), scale=scale)
     except _NOT_TAKEN:
         return None
@@ -99,10 +102,10 @@ class _Duo:
 class _Kit:
     """A case's markers: names (checked once), their JSON keys and the mutation models text."""
 
-    __slots__ = ("names", "keys", "models_json", "kit_json")
+    __slots__ = ("names", "keys", "template", "models_json", "kit_json")
 
 
-def _read(doc, *, num_colons: int, dumps):
+def _read(doc, *, num_colons: int, dumps, booleans: bool = True):
     caches = _Caches(dumps)
     if type(doc) is dict:
         if not doc.keys() <= _DOCUMENT_KEYS or doc.get("format", FORMAT) != FORMAT:
@@ -127,24 +130,28 @@ def _read(doc, *, num_colons: int, dumps):
         raise _NotTaken
     counts = list(map(len, markers_per_case))
     markers = list(chain.from_iterable(markers_per_case))
-    if set(map(type, markers)) != {dict} or not all(map(_MARKER_KEYS.issuperset, markers)):
+    if set(map(type, markers)) != {dict}:
         raise _NotTaken
-    names = list(map(itemgetter("name"), markers))
+    names = list(map(itemgetter("name"), markers))  # KeyError: a marker without: the general path
     afreqs = list(map(itemgetter("afreq"), markers))
     genotypes = list(map(itemgetter("genotypes"), markers))
+    marker_keys = sum(map(len, markers))
+    if marker_keys != 3 * len(markers) + sum(map(dict.__contains__, markers, repeat("mutation"))):
+        raise _NotTaken  # a key besides name, afreq, genotypes and mutation
     if set(map(type, afreqs)) != {dict} or set(map(type, genotypes)) != {dict} or not all(afreqs):
         raise _NotTaken
-    num_keys += sum(map(len, markers)) + sum(map(len, afreqs)) + sum(map(len, genotypes))
+    num_keys += marker_keys + sum(map(len, afreqs)) + sum(map(len, genotypes))
     if set(map(len, genotypes)) != {2}:
         raise _NotTaken
     # frequencies: numbers (a bool or a text is an error: the general path)
     lens = np.fromiter(map(len, afreqs), dtype=np.int64, count=len(afreqs))
     flat = list(chain.from_iterable(map(dict.values, afreqs)))
-    if not set(map(type, flat)) <= {float, int}:
+    if booleans and not set(map(type, flat)) <= {float, int}:
         raise _NotTaken
-    values = np.array(flat, dtype=float)
-    if not (np.all(np.isfinite(values)) and values.min() >= 0.0):
+    values = np.array(flat)  # without true or false in the file, only numbers give numbers
+    if values.dtype.kind not in "fi" or not (np.all(np.isfinite(values)) and values.min() >= 0.0):
         raise _NotTaken
+    values = values.astype(float, copy=False)
     # each table's sum as the general path takes it, Python's sum(); before Python 3.12 a plain
     # left-to-right sum (taken below from the arrays), since 3.12 a compensated one
     totals = None
@@ -261,15 +268,15 @@ def _codes(lids: np.ndarray, genotypes: list, caches: _Caches) -> np.ndarray:
         genotypes = [tuple(g) if type(g) is list and all(isinstance(x, (str, int, float)) for x in g) else g
                      for g in genotypes]
     ids, parsed = caches.genotype_ids, caches.genotypes
-    gids = list(map(ids.get, genotypes))
-    if None in gids:
-        for g in {g for g, i in zip(genotypes, gids) if i is None}:
+    missing = set(genotypes) - ids.keys()
+    if missing:
+        for g in missing:
             pair = _parse_genotype(g)
             if type(pair) is str:
                 raise _NotTaken  # malformed
             ids[g] = len(parsed)
             parsed.append(pair)
-        gids = list(map(ids.__getitem__, genotypes))
+    gids = list(map(ids.__getitem__, genotypes))
     combined = lids * (1 << 32) + np.fromiter(gids, dtype=np.int64, count=len(gids))
     distinct, where = np.unique(combined, return_inverse=True)
     labels = caches.labels
@@ -338,6 +345,7 @@ def _kit(names: tuple, mutation_ids: tuple, caches: _Caches) -> _Kit:
     kit = _Kit()
     kit.names = names
     kit.keys = [json.dumps(name) for name in names]
+    kit.template = ",\n    ".join(key.replace("%", "%%") + ": %r" for key in kit.keys)  # the LRs, by repr
     kit.models_json = _nested({n: _describe_mutation(mutations[i]) for n, i in zip(names, mutation_ids)}, 4)
     kit.kit_json = _nested(list(names), 4)
     caches.kits[key] = kit
@@ -434,7 +442,6 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
     software = json.dumps(f"reunite {__version__}")
     rule = json.dumps(f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised")
     keys = list(chain.from_iterable(kit.keys for kit in batch.kits))  # each marker's name, as JSON
-    entries = list(map(str.__add__, keys, map(_JSON_NUMBER_AFTER_KEY.__add__, map(float.__repr__, lrs))))
     first = np.cumsum([0] + batch.counts).tolist()
     case_of = np.repeat(np.arange(len(batch.counts)), batch.counts)
     # the markers whose table was renormalised: their notes, grouped by case
@@ -466,7 +473,7 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
         out.append(
             f'  {{\n   "id": {json.dumps(case_id)},\n   "lr_total": {_json_number(total)},\n'
             f'   "log10_lr_total": {_json_number(log10_total)},\n   "lr_per_marker": {{\n    '
-            f'{sep4.join(entries[start:end])}\n   }},\n'
+            f'{kit.template % tuple(values)}\n   }},\n'
             f'   "notes": {{}},\n   "provenance": {{\n    "software": {software},\n    "theta": 0.0,\n'
             f'    "frequency_tables": [\n     "given in the case"\n    ],\n'
             f'    "mutation_models": {kit.models_json},\n    "rare_allele_rule": {rule},\n'
@@ -476,5 +483,3 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
             f'   "verbal": {verbal_json},\n   "warnings": []\n  }}')
     return '{\n "results": [\n' + ",\n".join(out) + '\n ],\n "warnings": []\n}\n'
 
-
-_JSON_NUMBER_AFTER_KEY = ": "

@@ -104,6 +104,19 @@ def test_fast_path_writes_the_general_paths_text(tmp_path, seed):
     assert any(len(r["provenance"]["frequency_notes"]) < len(r["lr_per_marker"]) for r in results)
 
 
+def test_the_bench_casework_file(tmp_path):
+    """bench/lr_casework.py's cases (the issue's benchmark), fewer of them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from lr_casework import make_duo_cases
+    finally:
+        sys.path.pop(0)
+    text = json.dumps(make_duo_cases(60, seed=11)).encode()
+    path = tmp_path / "cases.json"
+    path.write_bytes(text)
+    assert fast_path(text) == general_path(path)
+
+
 def test_fast_path_with_another_verbal_scale(tmp_path):
     text = json.dumps(random_document(5, num_cases=6)).encode()
     path = tmp_path / "cases.json"

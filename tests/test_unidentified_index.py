@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pytest
 from conftest import simulated_store
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reunite.errors import ReuniteError
@@ -258,6 +258,7 @@ def _keys(result):
 
 def test_run_search_uses_the_index_kept_beside_the_database(tmp_path, monkeypatch):
     from reunite.search.service import load_families, run_search
+    from reunite.store.corrections import withdraw_sample
     from reunite.store.importers import import_all
     from reunite.store.models import Family, Sample, Unidentified
 
@@ -291,11 +292,15 @@ def test_run_search_uses_the_index_kept_beside_the_database(tmp_path, monkeypatc
                           use_index=False)
         assert _keys(got) == _keys(want)
         assert got.num_pairs == want.num_pairs and got.num_pairs % 160 == 0
+        read.clear()
+        ui._CACHE.clear()
+        assert len(ui.unidentified_index(s, MODEL)) == 160 and not read  # up to date: nothing read
     # a person's sample withdrawn: no longer searched, the index rebuilt without them
     read.clear()
     with Session(engine) as s, s.begin():
-        sid = s.execute(select(Unidentified.sample_id).order_by(Unidentified.id).limit(1)).scalar()
-        s.execute(update(Sample).where(Sample.id == sid).values(status="withdrawn"))
+        code = s.execute(select(Sample.code).join(Unidentified, Unidentified.sample_id == Sample.id)
+                         .order_by(Unidentified.id).limit(1)).scalar()
+        withdraw_sample(s, code, changed_by="test", reason="contaminated")
     with Session(engine) as s:
         assert len(ui.unidentified_index(s, MODEL)) == 159 and read and read[0] == {"progress": None}
         got = run_search(s, MODEL, family_ids=fids, per="family", min_lr=0.0, top_k=10, store=False)

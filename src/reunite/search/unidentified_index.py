@@ -624,22 +624,31 @@ def unidentified_index_path(engine):
 
 def unidentified_state(session) -> dict:
     """What the unidentified index depends on, in a few cheap statements: the database id,
-    every import batch (id, time, rows, file), and the last correction of an unidentified
-    person or of an unidentified person's sample (id and time)."""
-    from sqlalchemy import or_, select
+    every import batch (id, time, rows, file), the last correction of an unidentified person
+    or of an unidentified person's sample (id and time; a withdrawal is one), and the number
+    of unidentified persons, the highest id and that person's code and sample."""
+    from sqlalchemy import func, select
 
     from reunite.search.service import _batch_token, _utc_iso
-    from reunite.store.models import ImportBatch, RecordVersion, Setting, Unidentified
+    from reunite.store.models import ImportBatch, RecordVersion, Sample, Setting, Unidentified
 
     row = session.get(Setting, "database_id")
     imports = sorted(_batch_token(b) for b in session.execute(
         select(ImportBatch.id, ImportBatch.created_at, ImportBatch.num_rows, ImportBatch.source)))
-    last = session.execute(select(RecordVersion.id, RecordVersion.changed_at).where(or_(
-        RecordVersion.entity == "unidentified",
-        (RecordVersion.entity == "sample") & RecordVersion.entity_id.in_(select(Unidentified.sample_id))))
-        .order_by(RecordVersion.id.desc()).limit(1)).first()
+    last = [session.execute(select(RecordVersion.id, RecordVersion.changed_at).where(RecordVersion.entity == "unidentified")
+                            .order_by(RecordVersion.id.desc()).limit(1)).first(),
+            session.execute(select(RecordVersion.id, RecordVersion.changed_at)
+                            .join(Sample, Sample.id == RecordVersion.entity_id)
+                            .where(RecordVersion.entity == "sample", Sample.owner_kind == "unidentified")
+                            .order_by(RecordVersion.id.desc()).limit(1)).first()]
+    last = max((v for v in last if v is not None), key=lambda v: v.id, default=None)
+    count, top = session.execute(select(func.count(Unidentified.id), func.max(Unidentified.id))).one()
+    newest = None
+    if top is not None:
+        newest = list(session.execute(select(Unidentified.code, Unidentified.sample_id).where(Unidentified.id == top)).one())
     return {"database_id": json.loads(row.value) if row is not None else None, "imports": imports,
-            "correction": None if last is None else f"{last.id}|{_utc_iso(last.changed_at)}"}
+            "correction": None if last is None else f"{last.id}|{_utc_iso(last.changed_at)}",
+            "persons": [count, top, newest]}
 
 
 def _active(session):
@@ -674,8 +683,9 @@ def _read_rows(index: UnidentifiedIndex, session, *, after: int | None = None, i
 def _brought_up(index: UnidentifiedIndex, session, state: dict, *, progress=None) -> bool:
     """Bring ``index`` up to ``state`` by adding the persons added since; False (rebuild)
     unless the database is the same, no import it holds is gone, no correction was made
-    since and every person it holds is still searched."""
-    from sqlalchemy import func, select
+    since and every person it holds is still searched.  Unchanged (the state it was made
+    for): nothing is read."""
+    from sqlalchemy import select
 
     from reunite.store.models import Sample, Unidentified
 
@@ -683,13 +693,10 @@ def _brought_up(index: UnidentifiedIndex, session, state: dict, *, progress=None
     if (old.get("database_id") != state["database_id"] or old.get("correction") != state["correction"]
             or not set(old.get("imports", ())) <= set(state["imports"])):
         return False
-    active = (select(func.count(Unidentified.id), func.sum(Unidentified.id), func.max(Unidentified.id))
-              .join(Sample, Sample.id == Unidentified.sample_id).where(Sample.status == "active"))
-    count, total, top = session.execute(active).one()
-    held = index.ids
-    if count == len(held) and (total or 0) == int(held.sum()) and (top or 0) == int(held.max(initial=0)):
+    if old.get("persons") == state["persons"]:  # the same persons (imports of families only since)
         index.token = state
         return True
+    held = index.ids
     db_ids = np.fromiter(session.execute(select(Unidentified.id).join(Sample, Sample.id == Unidentified.sample_id)
                                          .where(Sample.status == "active")).scalars(), dtype=np.int64)
     if not np.isin(held, db_ids).all():  # a person gone (withdrawn, a rolled-back import): rebuilt

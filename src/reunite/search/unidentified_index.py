@@ -85,7 +85,7 @@ MAX_LOCI = 128
 # ----------------------------------------------------------------------------------------
 # The scan (a plain function, compiled with Numba below; the two give the same numbers)
 
-def _pairwise_sum(a, n):
+def _pairwise_sum_py(a, n):
     """``np.add.reduce(a[:n])`` for n <= 128, term for term as NumPy sums (8 accumulators)."""
     if n < 8:
         s = 0.0
@@ -152,25 +152,12 @@ def _scan(codes, active, sex, birth, found, flags, logtab, pos, n_pos, f_typed, 
         status[r] = OK
 
 
-def _compile():
-    """(scan) compiled with Numba, its summation compiled too; the Python scan without Numba."""
-    if numba is None:  # pragma: no cover
-        return _scan
-    import types
-
-    summed = numba.njit(nogil=True, cache=True)(_pairwise_sum)
-    scan = types.FunctionType(_scan.__code__, {**_scan.__globals__, "_pairwise_sum": summed}, "_scan")
-    return numba.njit(nogil=True, boundscheck=False)(scan)
-
-
-_COMPILED: list = []
-
-
-def scan(*args) -> None:
-    """:func:`_scan`, compiled (once per process)."""
-    if not _COMPILED:
-        _COMPILED.append(_compile())
-    _COMPILED[0](*args)
+if numba is not None:  # compiled once and cached on disk (as the family index's kernels)
+    _pairwise_sum = numba.njit(cache=True, nogil=True)(_pairwise_sum_py)
+    scan = numba.njit(cache=True, nogil=True, boundscheck=False)(_scan)
+else:  # pragma: no cover
+    _pairwise_sum = _pairwise_sum_py
+    scan = _scan
 
 
 # ----------------------------------------------------------------------------------------

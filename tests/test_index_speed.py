@@ -1,0 +1,165 @@
+"""The fused, pruned ranking (search/index/fast.py) against the unpruned scan and selection:
+the same rows, counts and listed rows, every score bit for bit the compiled scan's."""
+
+import math
+
+import numpy as np
+import pytest
+
+from reunite.search import index as ix
+from reunite.search.index import fast
+from reunite.simulate import simulate_database
+from reunite.store.profiles import GeneticModel
+
+from test_search import _records
+
+MODEL = GeneticModel("CHN_national_GBT37223")
+
+
+def _random_tables(rng, *, n_rows, n_loci, zeros=0.0, nan=0.0, inf=0.0):
+    """Combined-style keys and one query's (ab, offsets, inv, loci): per locus, side keys
+    paired as (p, q) and dense keys paired with the unit entry (a = 0, b = 1)."""
+    n_sides = rng.integers(2, 60, n_loci)
+    n_dense = rng.integers(1, 40, n_loci)
+    sizes = n_sides + n_dense + 1
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    ab = rng.gamma(0.7, 0.4, 2 * int(sizes.sum()))
+    special = rng.random(len(ab))
+    ab[special < zeros] = 0.0
+    ab[(special >= zeros) & (special < zeros + nan)] = np.nan
+    ab[(special >= zeros + nan) & (special < zeros + nan + inf)] = np.inf
+    kp = np.empty((n_loci, n_rows), dtype=np.uint16)
+    kq = np.empty((n_loci, n_rows), dtype=np.uint16)
+    for li in range(n_loci):
+        dense = rng.random(n_rows) < 0.3
+        kp[li] = np.where(dense, n_sides[li] + rng.integers(0, n_dense[li], n_rows), rng.integers(0, n_sides[li], n_rows))
+        kq[li] = np.where(dense, sizes[li] - 1, rng.integers(0, n_sides[li], n_rows))
+        o = 2 * offsets[li]
+        ab[o + 2 * n_sides[li] + 1:o + 2 * (n_sides[li] + n_dense[li]):2] = 0.0
+        ab[o + 2 * (sizes[li] - 1)] = 0.0
+        ab[o + 2 * (sizes[li] - 1) + 1] = 1.0
+    inv = rng.uniform(0.5, 40.0, n_loci)
+    loci = np.sort(rng.choice(n_loci, int(rng.integers(1, n_loci + 1)), replace=False)).astype(np.int64)
+    return kp, kq, sizes, (ab, offsets, inv, loci)
+
+
+def _rank(kp, kq, sizes, q, start, stop, sel, *, prune=True):
+    keys = fast.PairKeys(kp, kq, sizes)
+    vals, bounds = fast.pair_values(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q)
+    check = fast.prune_points(len(q[3])) if prune else np.zeros(len(q[3]), dtype=np.bool_)
+    return fast.rank_range(keys.narrow, keys.wide, keys.slot, vals, keys.pair_off, q[3],
+                           fast.remaining_log10(bounds), check, start, stop, *sel, prune)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fused_ranking_equals_scan_then_selection(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    n_rows = int(rng.integers(1, 6000))
+    n_loci = int(rng.integers(1, 30))
+    kp, kq, sizes, q = _random_tables(rng, n_rows=n_rows, n_loci=n_loci, zeros=[0, 0.02, 0.1][seed % 3],
+                                      nan=0.002 * (seed % 2), inf=0.001 * (seed % 4 == 3))
+    if seed % 4 == 1:
+        monkeypatch.setattr(fast, "NARROW_PAIRS", 40)  # some loci in 32 bits
+    scores = np.empty(n_rows)
+    ix.scan(kp, kq, *q, scores)
+    m_sex = rng.integers(0, 3, n_rows).astype(np.int8)
+    words = 1
+    ref_mask = rng.integers(0, 1 << 40, (n_rows, words)).astype(np.uint64)
+    u_mask = np.array([(1 << 40) - 1], dtype=np.uint64)
+    dated = seed % 2 == 0
+    m_birth = np.where(rng.random(n_rows) < 0.5, rng.integers(0, 20000, n_rows), ix.NO_DATE).astype(np.int32)
+    m_missing = np.where(rng.random(n_rows) < 0.5, rng.integers(0, 20000, n_rows), ix.NO_DATE).astype(np.int32)
+    start = int(rng.integers(0, n_rows))
+    stop = int(rng.integers(start, n_rows + 1))
+    med = float(np.nanmedian(scores[np.isfinite(scores)])) if np.isfinite(scores).any() else 0.0
+    for top_k in (-1, 0, 1, 20, 300):
+        for min_log in (-np.inf, med, med + 3.0):
+            u_sex = int(rng.integers(0, 3))
+            min_common = int(rng.integers(0, 25))
+            dates = (int(rng.integers(0, 20000)), int(rng.integers(0, 20000)), 3000) if dated \
+                else (ix.NO_DATE, ix.NO_DATE, 0)
+            sel = (m_sex, ref_mask, u_sex, u_mask, min_common, min_log, top_k, 7, m_birth, m_missing, *dates, 5)
+            want = ix._select_py(scores[start:stop], m_sex[start:stop], ref_mask[start:stop], u_sex, u_mask,
+                                 min_common, min_log, top_k, 7, m_birth[start:stop], m_missing[start:stop],
+                                 *dates, 5)
+            for prune in (True, False):
+                rows, vals, n_sex, n_few, few, n_age, aged = _rank(kp, kq, sizes, q, start, stop, sel, prune=prune)
+                assert rows.tolist() == (start + want[0]).tolist()
+                assert np.array_equal(vals, scores[rows], equal_nan=True)  # bit for bit the scan's
+                assert (n_sex, n_few, n_age) == (want[1], want[2], want[4])
+                assert few.tolist() == (start + want[3]).tolist() and aged.tolist() == (start + want[5]).tolist()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pair_values_and_bounds(seed):
+    rng = np.random.default_rng(seed)
+    kp, kq, sizes, q = _random_tables(rng, n_rows=3000, n_loci=12, zeros=0.05, nan=0.01)
+    keys = fast.PairKeys(kp, kq, sizes)
+    vals, bounds = fast.pair_values(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q)
+    want_vals, want_bounds = fast.pair_values_py(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q)
+    np.testing.assert_array_equal(vals, want_vals)
+    np.testing.assert_array_equal(bounds, want_bounds)
+    # every row's value at every locus is its pair's, and no more than the locus' bound
+    ab, offsets, inv, loci = q
+    for j, li in enumerate(loci):
+        s = keys.slot[li]
+        ids = keys.narrow[s] if s >= 0 else keys.wide[-1 - s]
+        o = 2 * offsets[li]
+        p, qq = o + 2 * kp[li].astype(np.int64), o + 2 * kq[li].astype(np.int64)
+        with np.errstate(invalid="ignore"):
+            direct = (ab[p] * ab[qq + 1] + ab[p + 1] * ab[qq]) * inv[li]
+        got = vals[keys.pair_off[li] + ids.astype(np.int64)]
+        np.testing.assert_array_equal(got, direct)
+        assert not (direct[~np.isnan(direct)] > bounds[j]).any()
+
+
+def test_renormalising_equals_frexp():
+    """The exponent-field renormalisation is math.frexp bit for bit (normal, subnormal, 0, inf, NaN)."""
+    xs = np.array([1.0, 0.75, 3e-300, 5e-320, 0.0, 1e300, np.inf, np.nan, 2.0**-1022, 123.456])
+    rows = np.arange(len(xs))
+    kp = np.zeros((1, len(xs)), dtype=np.uint16)
+    kp[0] = rows
+    kq = np.full((1, len(xs)), len(xs), dtype=np.uint16)
+    ab = np.zeros(2 * (len(xs) + 1))
+    ab[0:2 * len(xs):2] = xs
+    ab[-1] = 1.0
+    for n_loci in (8, 9):  # renormalised after the 8th locus
+        kpn, kqn = np.repeat(kp, n_loci, axis=0), np.repeat(kq, n_loci, axis=0)
+        sizes = np.full(n_loci, len(xs) + 1)
+        offsets = np.arange(n_loci, dtype=np.int64) * (len(xs) + 1)
+        abn = np.tile(ab, n_loci)
+        q = (abn, offsets, np.ones(n_loci), np.arange(n_loci, dtype=np.int64))
+        want = np.empty(len(xs))
+        ix.scan(kpn, kqn, *q, want)
+        sel = (np.zeros(len(xs), dtype=np.int8), np.zeros((len(xs), 1), dtype=np.uint64), 0,
+               np.zeros(1, dtype=np.uint64), 0, -math.inf, -1, 0, ix._no_dates(len(xs)), ix._no_dates(len(xs)),
+               ix.NO_DATE, ix.NO_DATE, 0, 0)
+        rows_got, vals, *_ = _rank(kpn, kqn, sizes, q, 0, len(xs), sel)
+        finite_or_inf = ~np.isnan(want)
+        assert rows_got.tolist() == np.flatnonzero(want >= -math.inf).tolist()
+        np.testing.assert_array_equal(vals, want[finite_or_inf])
+
+
+@pytest.fixture(scope="module")
+def small_index():
+    db = simulate_database(300, 40, seed=11)
+    families, unidentified = _records(db, num_queries=8)
+    index = ix.FamilyIndex(MODEL)
+    index.add(families)
+    return index, unidentified
+
+
+@pytest.mark.parametrize("sex", ["M", "F", "U"])
+def test_fast_search_rows_equals_the_index(small_index, sex):
+    index, unidentified = small_index
+    for k, u in enumerate(unidentified):
+        for top_k in (None, 0, 3, 20):
+            for min_log in (-math.inf, 0.0, 4.0):
+                kw = dict(sex=sex, min_common=[0, 8, 15][k % 3], min_log=min_log, top_k=top_k, max_listed=4,
+                          dates=(9000, 12000, 2000) if k % 2 else (ix.NO_DATE, ix.NO_DATE, 0))
+                want = index.search_rows(u.profile, **kw)
+                got = fast.search_rows(index, u.profile, **kw)
+                assert sorted(zip(got[0].tolist(), got[1].tolist())) == sorted(zip(want[0].tolist(),
+                                                                                   want[1].tolist()))
+                assert got[2:5] == want[2:5]
+                assert got[5].tolist() == want[5].tolist() and got[6].tolist() == want[6].tolist()

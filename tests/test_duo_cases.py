@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from reunite.cli import app
 from reunite.cli_lr_fast import lr_json_text
-from reunite.genetics.duo_cases import duo_casework_json
+from reunite.genetics.duo_cases import duo_casework_json, plain_numbers
 from reunite.genetics.verbal import get_scale
 
 runner = CliRunner()
@@ -85,7 +85,7 @@ def general_path(path: Path, env: dict | None = None) -> str:
 def fast_path(text: bytes, **kwargs) -> str | None:
     """As the console script calls it."""
     return duo_casework_json(orjson.loads(text), num_colons=text.count(b":"), dumps=orjson.dumps,
-                             booleans=b"true" in text or b"false" in text, **kwargs)
+                             plain=plain_numbers(text), **kwargs)
 
 
 @pytest.mark.parametrize("seed", [3, 4])
@@ -153,6 +153,7 @@ NOT_TAKEN = {
     "an allele absent from the table": lambda c: _marker(0)(c)["genotypes"].update(CH="99/99"),
     "an integer frequency": lambda c: _marker(0)(c)["afreq"].update({next(iter(_marker(0)(c)["afreq"])): 0}),
     "a frequency given as true": lambda c: _marker(0)(c)["afreq"].update({next(iter(_marker(0)(c)["afreq"])): True}),
+    "a mutation rate given as true": lambda c: _marker(0)(c)["mutation"].update(rate2=True),
     "a frequency given as text": lambda c: _marker(0)(c)["afreq"].update({next(iter(_marker(0)(c)["afreq"])): "0.1"}),
     "a malformed genotype": lambda c: _marker(0)(c)["genotypes"].update(CH="10-11"),
     "an unknown key": lambda c: c.update(thetta=0),
@@ -173,6 +174,26 @@ def test_files_the_fast_path_does_not_take(what):
     text = json.dumps(_mutate(doc, NOT_TAKEN[what])).encode()
     assert fast_path(json.dumps(doc).encode()) is not None
     assert fast_path(text) is None
+
+
+@pytest.mark.parametrize("change", ["negative zero", "int for float"])
+def test_models_equal_as_values_but_not_as_json(tmp_path, change):
+    """One case's model with rate2 -0.0 (the provenance shows 'rate2=-0'), or with 0 for 0.0:
+    read as the general path reads it, whatever the other cases' models."""
+    doc = random_document(12, num_cases=4)
+    for case in doc["cases"]:
+        case["markers"][0]["mutation"] = {"model": "stepwise", "rate": 0.0, "rate2": 1e-6, "range": 0.1}
+    if change == "negative zero":
+        doc["cases"][1]["markers"][0]["mutation"]["rate2"] = -0.0
+    else:
+        doc["cases"][2]["markers"][0]["mutation"]["rate"] = 0
+    text = json.dumps(doc).encode()
+    assert plain_numbers(text) == (change != "negative zero")
+    path = tmp_path / "cases.json"
+    path.write_bytes(text)
+    want = general_path(path)
+    assert ("rate2=-0," in want) == (change == "negative zero")
+    assert fast_path(text) == want
 
 
 def test_a_repeated_key_is_not_taken():

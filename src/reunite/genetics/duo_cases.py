@@ -49,7 +49,7 @@ class _NotTaken(Exception):
     """The file is not one the fast path computes; the general path runs it."""
 
 
-def duo_casework_json(doc, *, num_colons: int, dumps, booleans: bool = True,
+def duo_casework_json(doc, *, num_colons: int, dumps, plain: bool = False,
                       scale: VerbalScale = ENFSI_2015) -> str | None:
     """The ``reunite lr --json`` text (with its final newline) of a parsed case document, or
     None when the file is not plain duo casework (see the module docstring).
@@ -59,11 +59,11 @@ def duo_casework_json(doc, *, num_colons: int, dumps, booleans: bool = True,
     the number of keys in ``doc`` (so no key was repeated and no string holds a colon), as the
     case format refuses repeated keys.  ``dumps`` turns a JSON value into bytes that tell apart
     what parsing tells apart (``orjson.dumps``): the cache key of repeated hypotheses and models.
-    ``booleans=False`` says the file has no ``true`` or ``false`` (its frequencies need no check
-    for them).
+    ``plain=True`` says the file holds no ``true``, ``false`` or ``-0`` anywhere (see
+    :func:`plain_numbers`): its numbers need no check for booleans or negative zeros.
     """
     try:
-        batch = _read(doc, num_colons=num_colons, dumps=dumps, booleans=booleans)
+        batch = _read(doc, num_colons=num_colons, dumps=dumps, plain=plain)
         return _render(batch, _compute(batch), scale=scale)
     except _NOT_TAKEN:
         return None
@@ -105,7 +105,13 @@ class _Kit:
     __slots__ = ("names", "keys", "template", "models_json", "kit_json")
 
 
-def _read(doc, *, num_colons: int, dumps, booleans: bool = True):
+def plain_numbers(data: bytes) -> bool:
+    """Whether a JSON text has no ``true``, ``false`` or ``-0`` anywhere (so no boolean and no
+    negative zero among its values)."""
+    return b"true" not in data and b"false" not in data and b"-0" not in data
+
+
+def _read(doc, *, num_colons: int, dumps, plain: bool = False):
     caches = _Caches(dumps)
     if type(doc) is dict:
         if not doc.keys() <= _DOCUMENT_KEYS or doc.get("format", FORMAT) != FORMAT:
@@ -146,7 +152,7 @@ def _read(doc, *, num_colons: int, dumps, booleans: bool = True):
     # frequencies: numbers (a bool or a text is an error: the general path)
     lens = np.fromiter(map(len, afreqs), dtype=np.int64, count=len(afreqs))
     flat = list(chain.from_iterable(map(dict.values, afreqs)))
-    if booleans and not set(map(type, flat)) <= {float, int}:
+    if not plain and not set(map(type, flat)) <= {float, int}:
         raise _NotTaken
     values = np.array(flat)  # without true or false in the file, only numbers give numbers
     if values.dtype.kind not in "fi" or not (np.all(np.isfinite(values)) and values.min() >= 0.0):
@@ -159,14 +165,16 @@ def _read(doc, *, num_colons: int, dumps, booleans: bool = True):
         totals = np.fromiter(map(sum, map(dict.values, afreqs)), dtype=float, count=len(afreqs))
     # each marker's table labels and mutation model, as small ints (a locus repeats them from
     # case to case: compared in bulk with the first marker of that name, else one by one)
-    lids = _label_ids(afreqs, names, caches)
+    first_of_name = dict(zip(names, range(len(names))))  # a locus repeats its table's labels and model
+    rep = list(map(first_of_name.__getitem__, names))
+    lids = _label_ids(afreqs, names, rep, caches)
     defaults = [raw.get("mutation") for raw in cases]
     muts = list(map(dict.get, markers, ["mutation"] * len(markers)))
     if any(d is not None for d in defaults):
         case_default = list(chain.from_iterable([d] * c for d, c in zip(defaults, counts)))
         muts = [d if m is None else m for m, d in zip(muts, case_default)]
         num_keys += sum(_mutation(d, caches)[1] for d in defaults if d is not None)
-    mids, mutation_keys = _mutation_ids(muts, names, caches)
+    mids, mutation_keys = _mutation_ids(muts, names, rep, caches, plain=plain)
     num_keys += mutation_keys
     # hypotheses and the people typed
     duos = []
@@ -177,17 +185,24 @@ def _read(doc, *, num_colons: int, dumps, booleans: bool = True):
         duos.append(duo)
     if num_keys != num_colons:  # a repeated key, or a colon inside a string
         raise _NotTaken
-    parent_g, child_g = [], []
-    for k, duo in enumerate(duos):
-        chunk = genotypes[starts[k]:starts[k + 1]]
-        parent_g.extend(map(itemgetter(duo.parent), chunk))
-        child_g.extend(map(itemgetter(duo.child), chunk))
+    if len({(duo.parent, duo.child) for duo in duos}) == 1:  # the same two ids in every case
+        parent_g = list(map(itemgetter(duos[0].parent), genotypes))
+        child_g = list(map(itemgetter(duos[0].child), genotypes))
+    else:
+        parent_g, child_g = [], []
+        for k, duo in enumerate(duos):
+            chunk = genotypes[starts[k]:starts[k + 1]]
+            parent_g.extend(map(itemgetter(duo.parent), chunk))
+            child_g.extend(map(itemgetter(duo.child), chunk))
     lid_array = np.fromiter(lids, dtype=np.int64, count=len(lids))
     alleles = np.concatenate([_codes(lid_array, parent_g, caches), _codes(lid_array, child_g, caches)], axis=1)
     kits = [_kit(tuple(names[starts[k]:starts[k + 1]]), tuple(mids[starts[k]:starts[k + 1]]), caches)
             for k in range(len(cases))]
-    pairs = {key: _matrix_pair(*key, caches) for key in set(zip(mids, lids))}
-    matrices = list(map(pairs.__getitem__, zip(mids, lids)))
+    # each marker's (father's, mother's) matrix, built once per model and set of labels
+    combined = np.fromiter(mids, dtype=np.int64, count=len(mids)) * (1 << 32) + lid_array
+    distinct, where = np.unique(combined, return_inverse=True)
+    pairs = [_matrix_pair(code >> 32, code & 0xFFFFFFFF, caches) for code in distinct.tolist()]
+    matrices = np.array(pairs, dtype=np.int64).reshape(-1, 2)[where.reshape(-1)]
     return _Batch(ids, duos, kits, counts, lens, values, totals, alleles, matrices, caches)
 
 
@@ -226,13 +241,18 @@ def _num_keys(value) -> int:
     return 0
 
 
-def _mutation_ids(muts: list, names: list, caches: _Caches) -> tuple[list[int], int]:
-    """Each marker's mutation model as a small int, and the number of keys of their objects."""
+def _mutation_ids(muts: list, names: list, rep: list, caches: _Caches, *, plain: bool) -> tuple[list[int], int]:
+    """Each marker's mutation model as a small int, and the number of keys of their objects.
+
+    ``rep[k]`` is a marker with the name of marker ``k``: where every marker's model equals its
+    representative's, each name's model is read once.  Equal as Python values is enough where
+    the file is ``plain`` (1 and 1.0 read alike, no boolean, no negative zero), else equal as
+    JSON text.
+    """
     dumps = caches.dumps
-    first = dict(zip(names, muts))  # one model per marker name
-    texts = {name: dumps(spec) for name, spec in first.items()}
-    if dumps(muts) == b"[" + b",".join(map(texts.__getitem__, names)) + b"]":  # each its name's
-        lookup = {name: _mutation(spec, caches) for name, spec in first.items()}
+    same = list(map(muts.__getitem__, rep))
+    if same == muts if plain else dumps(same) == dumps(muts):
+        lookup = {names[k]: _mutation(muts[k], caches) for k in set(rep)}
         ids = {name: caches.mutation_ids[mutation] for name, (mutation, _) in lookup.items()}
         num_keys = sum(map({name: n for name, (_, n) in lookup.items()}.__getitem__, names))
         return list(map(ids.__getitem__, names)), num_keys
@@ -244,12 +264,11 @@ def _mutation_ids(muts: list, names: list, caches: _Caches) -> tuple[list[int], 
     return list(map(lookup.__getitem__, keys)), num_keys
 
 
-def _label_ids(afreqs: list, names: list, caches: _Caches) -> list[int]:
+def _label_ids(afreqs: list, names: list, rep: list, caches: _Caches) -> list[int]:
     """Each marker's table labels (the afreq keys, normalised and checked once) as a small int."""
     keys = list(map(tuple, afreqs))
-    first = dict(zip(names, keys))  # one set of labels per marker name
-    if list(map(first.__getitem__, names)) == keys:  # each the same as its name's
-        by, chosen = names, first
+    if list(map(keys.__getitem__, rep)) == keys:  # each marker's the same as its name's
+        by, chosen = names, {names[k]: keys[k] for k in set(rep)}
     else:
         by, chosen = keys, {key: key for key in keys}
     for key in set(chosen.values()) - caches.label_ids.keys():
@@ -404,8 +423,7 @@ def _compute(batch: _Batch):
     if np.any(afreq[np.arange(num)[:, None], alleles] == 0.0):
         raise _NotTaken  # a typed allele of frequency 0: an error
     father = np.array([d.father for d in batch.duos]).repeat(batch.counts)
-    pairs = np.array(batch.matrices, dtype=np.int64)
-    male, female = pairs[:, 0], pairs[:, 1]
+    male, female = batch.matrices[:, 0], batch.matrices[:, 1]
     mats = np.zeros((len(batch.caches.mats), width, width))
     mats[0] = np.eye(width)
     for k, matrix in enumerate(batch.caches.mats[1:], start=1):

@@ -9,13 +9,13 @@ up in it (:func:`reunite.search.engine.search`, ``per="family"``):
 
 with T[x, y] = P(references, M = x/y ordered).  This module keeps what that lookup needs
 of each person, beside the database (:func:`unidentified_index`): per locus one genotype
-code ``x·n + y`` (allele indices into the locus' population table of n alleles; a code
-``UNTYPED`` where the person is not typed), sex, estimated birth and found days, the
-database id and code.  A search builds the engine's tables exactly as the engine does
-(same jobs, same batches of 128 pairs, same arithmetic), takes their log10 once per
-genotype, and the scan (:func:`_scan`, compiled with Numba) applies the sex, date and
-common-loci filters and sums each person's log10 LR in the order NumPy's ``sum`` uses, so
-the scores are the engine's, bit for bit.
+code ``min(x, y)·n + max(x, y)`` (allele indices into the locus' population table of n
+alleles; ``UnidentifiedIndex.untyped`` where the person is not typed), sex, estimated birth
+and found days, the database id and code.  A search builds the engine's tables exactly as
+the engine does (same jobs, same batches of 128 pairs, same arithmetic), takes their log10
+once per genotype, and the scan (:func:`_scan`, compiled with Numba) applies the sex, date
+and common-loci filters and sums each person's log10 LRs in the order NumPy's ``sum`` uses,
+so the scores are the engine's, bit for bit.
 
 θ > 0: U is, under H2, an unrelated founder in the same θ urn as the family's founders,
 so P(references, U = x/y) is not P(references) P(U); the engine then computes pair by
@@ -24,9 +24,9 @@ U added to the pedigree as an extra founder of M's sex (H2), and
 LR_locus(x/y) = (T1[x, y] + T1[y, x]) / (T2[x, y] + T2[y, x]), the kinship engine's LR.
 
 A person with an allele absent from the population table (the engine's rare-allele rule
-extends the table for each pair), or typed at a locus the model cannot use, is flagged:
-the filters are the scan's, the LRs the engine's (:func:`reunite.search.engine.search` on
-those few persons).
+extends the table pair by pair) is flagged RARE: the filters are the scan's, the LRs the
+engine's (:func:`reunite.search.engine.search` on those few persons).  A person typed at a
+locus the model cannot use (FOREIGN) leaves the whole search to the engine, as today.
 """
 
 from __future__ import annotations
@@ -45,10 +45,7 @@ from reunite.search.engine import (
     MAX_LISTED_SKIPPED,
     Candidate,
     SearchResult,
-    UnidentifiedRecord,
-    _age_reason,
     _common_loci,
-    _day_date,
     _LocusTables,
     _ranked,
     day_number,
@@ -230,57 +227,82 @@ class UnidentifiedIndex:
         self._tok[item] = hit
         return hit
 
-    def add_rows(self, rows) -> int:
+    def add_rows(self, rows, *, batch: int = 50_000, progress=None) -> int:
         """Add persons given as (id, code, sex, estimated birth date, found date, profile),
         the profile packed (``"VWA=14/17;..."``) or a dict; persons already held are
-        skipped.  Returns how many were added."""
+        skipped.  Read in batches of ``batch`` (``progress(n)`` after each), the arrays
+        joined once.  Returns how many were added."""
         held = set(self.ids.tolist())
-        ids, text, sex, birth, found, flags, codes = [], [], [], [], [], [], []
-        for uid, code, s, b, f, profile in rows:
-            if uid in held:
-                continue
-            held.add(uid)
-            if isinstance(profile, dict):
-                items = [f"{l}={a}/{b2}" for l, (a, b2) in profile.items()]
-            else:
-                items = profile.split(";") if profile else []
-            row = np.full(len(self.columns), self.untyped, dtype=np.int64)
-            flag = 0
-            for item in items:
-                hit = self._code(item)
-                if hit is None:
-                    flag |= FOREIGN
-                    self.foreign_loci = self.foreign_loci | {item.partition("=")[0]}
-                    continue
-                c, k = hit
-                if k is None:
-                    flag |= RARE
-                    k = self.untyped - 1  # typed (counted in common loci); the engine computes the LR
-                row[c] = k
-            ids.append(uid)
-            text.append(code)
-            sex.append(SEX_CODE.get(s, 0))
-            birth.append(day_number(b))
-            found.append(day_number(f))
-            flags.append(flag)
-            codes.append(row)
-        if not ids:
+        parts = []
+        rows = iter(rows)
+        while True:
+            part = self._encode(rows, held, batch)
+            if part is None:
+                break
+            parts.append(part)
+            if progress is not None:
+                progress(part[-1])
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
             return 0
-        new_codes = np.array(codes, dtype=self.dtype).reshape(len(ids), len(self.columns))
-        self.typed_count = self.typed_count + (new_codes != self.untyped).sum(axis=0)
-        self.ids = np.concatenate([self.ids, np.array(ids, dtype=np.int64)])
-        self.codes = np.concatenate([self.codes, new_codes])
-        self.sex = np.concatenate([self.sex, np.array(sex, dtype=np.uint8)])
-        self.birth = np.concatenate([self.birth, np.array(birth, dtype=np.int32)])
-        self.found = np.concatenate([self.found, np.array(found, dtype=np.int32)])
-        self.flags = np.concatenate([self.flags, np.array(flags, dtype=np.uint8)])
-        self.codes_text = self.codes_text + text  # new objects: a copy of the index shares the old
+        ids, text, sex, birth, found, flags, codes, _ = zip(*parts)
+        codes = np.concatenate(codes)
+        self.typed_count = self.typed_count + (codes != self.untyped).sum(axis=0)
+        self.ids = np.concatenate([self.ids, *ids])
+        self.codes = np.concatenate([self.codes, codes])
+        self.sex = np.concatenate([self.sex, *sex])
+        self.birth = np.concatenate([self.birth, *birth])
+        self.found = np.concatenate([self.found, *found])
+        self.flags = np.concatenate([self.flags, *flags])
+        self.codes_text = self.codes_text + [c for t in text for c in t]  # new objects: copies share the old
         if len(self.ids) > 1 and np.any(np.diff(self.ids) < 0):  # rows in id order, as the engine reads them
             order = np.argsort(self.ids, kind="stable")
             self.ids, self.codes, self.sex = self.ids[order], self.codes[order], self.sex[order]
             self.birth, self.found, self.flags = self.birth[order], self.found[order], self.flags[order]
             self.codes_text = [self.codes_text[k] for k in order.tolist()]
-        return len(ids)
+        return len(codes)
+
+    def _encode(self, rows, held: set, batch: int):
+        """The next ``batch`` rows as arrays (persons in ``held`` left out, the others added
+        to it), with the number of rows read; None when there are none left."""
+        codes = np.full((batch, len(self.columns)), self.untyped, dtype=self.dtype)
+        ids, text, sex, birth, found, flags = [], [], [], [], [], []
+        seen = 0
+        known = self._tok.get
+        for uid, code, s, b, f, profile in rows:
+            seen += 1
+            if uid not in held:
+                held.add(uid)
+                if isinstance(profile, dict):
+                    items = [f"{l}={a}/{b2}" for l, (a, b2) in profile.items()]
+                else:
+                    items = profile.split(";") if profile else []
+                r, flag = len(ids), 0
+                for item in items:
+                    hit = known(item, False)
+                    if hit is False:
+                        hit = self._code(item)
+                    if hit is None:
+                        flag |= FOREIGN
+                        self.foreign_loci = self.foreign_loci | {item.partition("=")[0]}
+                        continue
+                    c, k = hit
+                    if k is None:
+                        flag |= RARE
+                        k = self.untyped - 1  # typed (counted in common loci); the engine computes the LR
+                    codes[r, c] = k
+                ids.append(uid)
+                text.append(code)
+                sex.append(SEX_CODE.get(s, 0))
+                birth.append(day_number(b))
+                found.append(day_number(f))
+                flags.append(flag)
+            if seen == batch:
+                break
+        if not seen:
+            return None
+        return (np.array(ids, dtype=np.int64), text, np.array(sex, dtype=np.uint8), np.array(birth, dtype=np.int32),
+                np.array(found, dtype=np.int32), np.array(flags, dtype=np.uint8), codes[:len(ids)], seen)
 
     def add(self, records) -> int:
         """Add :class:`~reunite.search.engine.UnidentifiedRecord` objects."""
@@ -659,12 +681,14 @@ def _read_rows(index: UnidentifiedIndex, session, *, after: int | None = None, i
     if after is not None:
         q = q.where(Unidentified.id > after)
     parts = [q] if ids is None else [q.where(Unidentified.id.in_(ids[k:k + 900])) for k in range(0, len(ids), 900)]
-    for q in parts:
-        result = session.connection().execute(q.execution_options(stream_results=True))
-        for rows in result.partitions(chunk):
-            index.add_rows(rows)
-            if progress is not None:
-                progress(len(rows))
+
+    def rows():
+        for q in parts:
+            result = session.connection().execute(q.execution_options(stream_results=True))
+            for part in result.partitions(chunk):
+                yield from part
+
+    index.add_rows(rows(), batch=chunk, progress=progress)
 
 
 def _brought_up(index: UnidentifiedIndex, session, state: dict, *, progress=None) -> bool:

@@ -59,8 +59,8 @@ def duo_casework_json(doc, *, num_colons: int, dumps, plain: bool = False,
     the number of keys in ``doc`` (so no key was repeated and no string holds a colon), as the
     case format refuses repeated keys.  ``dumps`` turns a JSON value into bytes that tell apart
     what parsing tells apart (``orjson.dumps``): the cache key of repeated hypotheses and models.
-    ``plain=True`` says the file holds no ``true``, ``false`` or ``-0`` anywhere (see
-    :func:`plain_numbers`): its numbers need no check for booleans or negative zeros.
+    ``plain=True`` says the file holds no boolean and no negative zero (see
+    :func:`plain_numbers`): its numbers need no check for them.
     """
     try:
         batch = _read(doc, num_colons=num_colons, dumps=dumps, plain=plain)
@@ -106,9 +106,11 @@ class _Kit:
 
 
 def plain_numbers(data: bytes) -> bool:
-    """Whether a JSON text has no ``true``, ``false`` or ``-0`` anywhere (so no boolean and no
-    negative zero among its values)."""
-    return b"true" not in data and b"false" not in data and b"-0" not in data
+    """Whether a JSON text has no ``true``, ``false``, and no ``-0`` but in exponents (``1e-06``)
+    anywhere: so no boolean and no negative zero among its values."""
+    if b"true" in data or b"false" in data:
+        return False
+    return data.count(b"-0") == data.count(b"e-0") + data.count(b"E-0")
 
 
 def _read(doc, *, num_colons: int, dumps, plain: bool = False):

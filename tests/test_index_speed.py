@@ -163,3 +163,14 @@ def test_fast_search_rows_equals_the_index(small_index, sex):
                                                                                    want[1].tolist()))
                 assert got[2:5] == want[2:5]
                 assert got[5].tolist() == want[5].tolist() and got[6].tolist() == want[6].tolist()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pairs_numbered_as_numpy(seed):
+    rng = np.random.default_rng(seed)
+    n, size = int(rng.integers(1, 50_000)), int(rng.integers(1, 400))
+    kp = rng.integers(0, size, n).astype(np.uint16)
+    kq = rng.integers(0, size, n).astype(np.uint16)
+    ids, uniq = fast._number_pairs(kp, kq, size)
+    want_ids, want_uniq = fast._number_pairs_py(kp, kq, size)
+    assert ids.tolist() == want_ids.tolist() and uniq.tolist() == want_uniq.tolist()

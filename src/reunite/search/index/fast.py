@@ -225,6 +225,62 @@ else:  # pragma: no cover
     rank_range = None
 
 
+def _number_pairs_py(kp_row, kq_row, size):
+    """NumPy version of :func:`_number_pairs` (pairs numbered in order of first appearance)."""
+    packed = kp_row.astype(np.int64) * size + kq_row
+    uniq, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[order] = np.arange(len(uniq))
+    return rank[inverse.reshape(-1)], uniq[order]
+
+
+if numba is not None:
+    @numba.njit(cache=True, nogil=True)
+    def _number_pairs(kp_row, kq_row, size):  # pragma: no cover
+        """(id per row, packed pair p * size + q per id): the pairs numbered in order of first
+        appearance, by an open-addressing hash table doubled at half full."""
+        n = kp_row.size
+        cap = 1 << 12
+        keys = np.full(cap, -1, dtype=np.int64)
+        slots = np.empty(cap, dtype=np.int64)
+        ids = np.empty(n, dtype=np.int64)
+        uniq = np.empty(min(n, 1 << 12), dtype=np.int64)
+        m = 0
+        mult = np.uint64(0x9E3779B97F4A7C15)
+        for i in range(n):
+            k = np.int64(kp_row[i]) * size + np.int64(kq_row[i])
+            h = np.int64((np.uint64(k) * mult) >> np.uint64(40)) & (cap - 1)
+            while keys[h] != k and keys[h] != -1:
+                h = (h + 1) & (cap - 1)
+            if keys[h] == k:
+                ids[i] = slots[h]
+                continue
+            keys[h] = k
+            slots[h] = m
+            if m == uniq.size:
+                grown = np.empty(2 * uniq.size, dtype=np.int64)
+                grown[:m] = uniq[:m]
+                uniq = grown
+            uniq[m] = k
+            ids[i] = m
+            m += 1
+            if 2 * m > cap:  # rehash into twice the room
+                cap *= 2
+                keys = np.full(cap, -1, dtype=np.int64)
+                slots = np.empty(cap, dtype=np.int64)
+                for t in range(m):
+                    kk = uniq[t]
+                    h = np.int64((np.uint64(kk) * mult) >> np.uint64(40)) & (cap - 1)
+                    while keys[h] != -1:
+                        h = (h + 1) & (cap - 1)
+                    keys[h] = kk
+                    slots[h] = t
+        return ids, uniq[:m].copy()
+else:  # pragma: no cover
+    _number_pairs = _number_pairs_py
+
+
 class PairKeys:
     """The rows' keys as one id per (row, locus): the distinct (p, q) pairs of each locus,
     numbered.  ``narrow`` (uint16) holds the loci with at most 65,536 pairs, ``wide``
@@ -236,13 +292,12 @@ class PairKeys:
         n_loci, n_rows = kp.shape
         ids, pp, pq, counts = [], [], [], []
         for li in range(n_loci):
-            packed = kp[li].astype(np.int64) * int(sizes[li]) + kq[li]
-            uniq, inverse = np.unique(packed, return_inverse=True)
+            inverse, uniq = _number_pairs(kp[li], kq[li], int(sizes[li]))
             # numbered by decreasing use: the values most rows read share few cache lines
-            by_use = np.argsort(-np.bincount(inverse.reshape(-1), minlength=len(uniq)), kind="stable")
+            by_use = np.argsort(-np.bincount(inverse, minlength=len(uniq)), kind="stable")
             rank = np.empty(len(uniq), dtype=np.int64)
             rank[by_use] = np.arange(len(uniq))
-            ids.append(rank[inverse.reshape(-1)])
+            ids.append(rank[inverse])
             uniq = uniq[by_use]
             pp.append(uniq // int(sizes[li]))
             pq.append(uniq % int(sizes[li]))

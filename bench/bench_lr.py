@@ -128,8 +128,7 @@ def casework(num_cases: int, *, repeat: int = 3) -> None:
         doc = orjson.loads(data)
         parse = time.perf_counter() - t
         t = time.perf_counter()
-        batch = duo_cases._read(doc, num_colons=data.count(b":"), dumps=orjson.dumps,
-                                plain=duo_cases.plain_numbers(data))
+        batch = duo_cases._read(doc, num_colons=data.count(b":"), dumps=orjson.dumps)
         read = time.perf_counter() - t
         t = time.perf_counter()
         computed = duo_cases._compute(batch)

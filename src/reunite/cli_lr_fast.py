@@ -50,11 +50,10 @@ def lr_json_text(args: list[str]) -> str | None:
         doc = orjson.loads(data)
     except (orjson.JSONDecodeError, ValueError, RecursionError):
         return None
-    from reunite.genetics.duo_cases import duo_casework_json, plain_numbers
+    from reunite.genetics.duo_cases import duo_casework_json
 
     options = {} if scale is None else {"scale": scale}
-    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps,
-                             plain=plain_numbers(data), **options)
+    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps, **options)
 
 
 def _scale_from_settings():

@@ -49,8 +49,7 @@ class _NotTaken(Exception):
     """The file is not one the fast path computes; the general path runs it."""
 
 
-def duo_casework_json(doc, *, num_colons: int, dumps, plain: bool = False,
-                      scale: VerbalScale = ENFSI_2015) -> str | None:
+def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> str | None:
     """The ``reunite lr --json`` text (with its final newline) of a parsed case document, or
     None when the file is not plain duo casework (see the module docstring).
 
@@ -59,11 +58,9 @@ def duo_casework_json(doc, *, num_colons: int, dumps, plain: bool = False,
     the number of keys in ``doc`` (so no key was repeated and no string holds a colon), as the
     case format refuses repeated keys.  ``dumps`` turns a JSON value into bytes that tell apart
     what parsing tells apart (``orjson.dumps``): the cache key of repeated hypotheses and models.
-    ``plain=True`` says the file holds no boolean and no negative zero (see
-    :func:`plain_numbers`): its numbers need no check for them.
     """
     try:
-        batch = _read(doc, num_colons=num_colons, dumps=dumps, plain=plain)
+        batch = _read(doc, num_colons=num_colons, dumps=dumps)
         return _render(batch, _compute(batch), scale=scale)
     except _NOT_TAKEN:
         return None
@@ -105,15 +102,7 @@ class _Kit:
     __slots__ = ("names", "keys", "template", "models_json", "kit_json")
 
 
-def plain_numbers(data: bytes) -> bool:
-    """Whether a JSON text has no ``true``, ``false``, and no ``-0`` but in exponents (``1e-06``)
-    anywhere: so no boolean and no negative zero among its values."""
-    if b"true" in data or b"false" in data:
-        return False
-    return data.count(b"-0") == data.count(b"e-0") + data.count(b"E-0")
-
-
-def _read(doc, *, num_colons: int, dumps, plain: bool = False):
+def _read(doc, *, num_colons: int, dumps):
     caches = _Caches(dumps)
     if type(doc) is dict:
         if not doc.keys() <= _DOCUMENT_KEYS or doc.get("format", FORMAT) != FORMAT:
@@ -154,12 +143,11 @@ def _read(doc, *, num_colons: int, dumps, plain: bool = False):
     # frequencies: numbers (a bool or a text is an error: the general path)
     lens = np.fromiter(map(len, afreqs), dtype=np.int64, count=len(afreqs))
     flat = list(chain.from_iterable(map(dict.values, afreqs)))
-    if not plain and not set(map(type, flat)) <= {float, int}:
+    if not set(map(type, flat)) <= {float, int}:
         raise _NotTaken
-    values = np.array(flat)  # without true or false in the file, only numbers give numbers
-    if values.dtype.kind not in "fi" or not (np.all(np.isfinite(values)) and values.min() >= 0.0):
+    values = np.array(flat, dtype=float)
+    if not (np.all(np.isfinite(values)) and values.min() >= 0.0):
         raise _NotTaken
-    values = values.astype(float, copy=False)
     # each table's sum as the general path takes it, Python's sum(); before Python 3.12 a plain
     # left-to-right sum (taken below from the arrays), since 3.12 a compensated one
     totals = None
@@ -176,7 +164,7 @@ def _read(doc, *, num_colons: int, dumps, plain: bool = False):
         case_default = list(chain.from_iterable([d] * c for d, c in zip(defaults, counts)))
         muts = [d if m is None else m for m, d in zip(muts, case_default)]
         num_keys += sum(_mutation(d, caches)[1] for d in defaults if d is not None)
-    mids, mutation_keys = _mutation_ids(muts, names, rep, caches, plain=plain)
+    mids, mutation_keys = _mutation_ids(muts, names, rep, caches)
     num_keys += mutation_keys
     # hypotheses and the people typed
     duos = []
@@ -243,17 +231,15 @@ def _num_keys(value) -> int:
     return 0
 
 
-def _mutation_ids(muts: list, names: list, rep: list, caches: _Caches, *, plain: bool) -> tuple[list[int], int]:
+def _mutation_ids(muts: list, names: list, rep: list, caches: _Caches) -> tuple[list[int], int]:
     """Each marker's mutation model as a small int, and the number of keys of their objects.
 
-    ``rep[k]`` is a marker with the name of marker ``k``: where every marker's model equals its
-    representative's, each name's model is read once.  Equal as Python values is enough where
-    the file is ``plain`` (1 and 1.0 read alike, no boolean, no negative zero), else equal as
-    JSON text.
+    ``rep[k]`` is a marker with the name of marker ``k``: where every marker's model is, as JSON
+    text, its representative's (equal Python values would not do: 1 == 1.0 == True, 0.0 ==
+    -0.0), each name's model is read once.
     """
     dumps = caches.dumps
-    same = list(map(muts.__getitem__, rep))
-    if same == muts if plain else dumps(same) == dumps(muts):
+    if dumps(list(map(muts.__getitem__, rep))) == dumps(muts):
         lookup = {names[k]: _mutation(muts[k], caches) for k in set(rep)}
         ids = {name: caches.mutation_ids[mutation] for name, (mutation, _) in lookup.items()}
         num_keys = sum(map({name: n for name, (_, n) in lookup.items()}.__getitem__, names))

@@ -272,7 +272,7 @@ def _stepwise(x: np.ndarray, rate: float, rate2: float, range_: float) -> np.nda
     if other.any():
         m[other] = (rate2 / np.maximum(n_other, 1))[:, None].repeat(n, axis=1)[other]
     diag = np.ones(n)
-    for g in np.unique(group):
+    for g in np.unique(group, return_counts=True)[0]:  # (counts: NumPy 2.4 imports numpy.ma without)
         members = np.flatnonzero(group == g)
         k = len(members)
         if k < 2:

@@ -174,3 +174,12 @@ def test_pairs_numbered_as_numpy(seed):
     ids, uniq = fast._number_pairs(kp, kq, size)
     want_ids, want_uniq = fast._number_pairs_py(kp, kq, size)
     assert ids.tolist() == want_ids.tolist() and uniq.tolist() == want_uniq.tolist()
+
+
+def test_lr_per_locus_rows_equal_row_by_row(small_index):
+    index, unidentified = small_index
+    rows = np.random.default_rng(3).choice(len(index), size=min(40, len(index)), replace=False)
+    for u in unidentified:
+        got = fast.lr_per_locus_rows(index, u.profile, rows)
+        want = [index.lr_per_locus(u.profile, int(r)) for r in rows]
+        assert [list(d.items()) for d in got] == [list(d.items()) for d in want]  # NaN-free here

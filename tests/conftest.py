@@ -136,18 +136,18 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="module", autouse=True)
 def _pg_module_databases(request):
-    """Under REUNITE_TEST_BACKEND=postgresql, the databases a test module made are dropped at its end."""
+    """Under REUNITE_TEST_BACKEND=postgresql, the databases a test module made are emptied at its end."""
     if not pg_backend.on_postgres() or request.config._reunite_pg_absent:
         yield
         return
     before = pg_backend.session_databases()
     yield
-    pg_backend.drop(pg_backend.session_databases() - before)
+    pg_backend.release(pg_backend.session_databases() - before)
 
 
 def pytest_sessionfinish(session, exitstatus):
     if pg_backend.on_postgres() and not getattr(session.config, "_reunite_pg_absent", "x"):
-        pg_backend.drop(pg_backend.session_databases())
+        pg_backend.drop_all()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

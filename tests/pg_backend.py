@@ -4,8 +4,10 @@ Tests name their databases as SQLite files in their temporary folders
 (``sqlite:///<tmp>/r.db``).  Under the switch, every such URL that reaches reunite
 (:func:`reunite.store.db.make_engine`, in the test process and in the ``reunite``
 processes the tests start) stands for a throw-away PostgreSQL database instead: one per
-file path, created on first use, named ``reunite_t<session>_<hash of the path>`` and
-dropped when the test module ends.  In-memory SQLite URLs stay SQLite.  So every test
+file path, created on first use, named ``reunite_t<session>_<hash of the path>``, and
+emptied when the test module ends.  (``DROP DATABASE`` forces a checkpoint, seconds each: an
+emptied database is renamed into a pool the next ones are taken from, and the pool is dropped
+when the session ends.)  In-memory SQLite URLs stay SQLite.  So every test
 that goes through reunite runs on PostgreSQL without knowing; tests of SQLite itself (its
 files, WAL, backup API, the index beside the ``.db``) carry ``@pytest.mark.sqlite_only``
 and are skipped there with their reason.
@@ -85,8 +87,17 @@ def server_url(name: str) -> str:
     return SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
 
 
+def _pool() -> str:
+    return prefix() + "pool_"
+
+
+def _like(text: str) -> str:
+    return text.replace("_", r"\_") + "%"
+
+
 def ensure_database(name: str, *, template: str | None = None) -> None:
-    """Create database ``name`` (a copy of ``template``) unless it exists."""
+    """Create database ``name`` (a copy of ``template``) unless it exists; an empty one is
+    taken from the pool when there is one."""
     import psycopg
 
     if name in _created and template is None:
@@ -97,16 +108,50 @@ def ensure_database(name: str, *, template: str | None = None) -> None:
             _created.add(name)
             return
         if exists:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            _release(conn, [name])
         if template:
             # a template must have no other sessions: end the test process's idle ones
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                          (template,))
+        else:
+            for (free,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                        (_like(_pool()),)).fetchall():
+                try:
+                    conn.execute(f'ALTER DATABASE "{free}" RENAME TO "{name}"')
+                    _created.add(name)
+                    return
+                except psycopg.errors.DuplicateDatabase:
+                    _created.add(name)  # another process of this session made it at the same moment
+                    return
+                except psycopg.Error:
+                    continue  # taken by another process, or in use
         try:
             conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             pass  # another process of this session made it at the same moment
     _created.add(name)
+
+
+def _release(admin, names) -> None:
+    """Empty the databases ``names`` and put them into the pool (dropped where that fails)."""
+    import psycopg
+
+    for name in sorted(names):
+        _created.discard(name)
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            with psycopg.connect(f"{SERVER}/{name}", autocommit=True, connect_timeout=10) as db:
+                db.execute("DROP SCHEMA public CASCADE")
+                db.execute("CREATE SCHEMA public")
+                left = db.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                  "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+                                  ).fetchone()[0]
+            if left:
+                raise psycopg.errors.ObjectInUse(f"{left} relations outside the public schema")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{_pool()}{uuid.uuid4().hex[:12]}"')
+        except psycopg.Error:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def redirect(url):
@@ -144,17 +189,26 @@ def install() -> None:
 
 
 def session_databases() -> set[str]:
+    """This session's databases in use (not those of the pool)."""
     with _admin() as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                            (prefix().replace("_", r"\_") + "%",)).fetchall()
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s AND datname NOT LIKE %s",
+                            (_like(prefix()), _like(_pool()))).fetchall()
     return {r[0] for r in rows}
 
 
-def drop(names) -> None:
+def release(names) -> None:
+    """Empty the databases ``names`` into the pool."""
     with _admin() as conn:
-        for name in sorted(names):
+        _release(conn, names)
+
+
+def drop_all() -> None:
+    """Drop every database of this session, the pool's too."""
+    with _admin() as conn:
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                    (_like(prefix()),)).fetchall():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            _created.discard(name)
+    _created.clear()
 
 
 def copy_database(source: Path, target: Path) -> None:

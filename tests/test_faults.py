@@ -10,6 +10,7 @@ there is none).  The checks read the database through SQLAlchemy, the same on bo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -114,29 +115,15 @@ class Databases:
             self._drop_first()
 
 
-def connect(url: str):
+@contextlib.contextmanager
+def reading(url: str):
     """A plain SQLAlchemy connection for the checks (no reunite settings in between)."""
     engine = create_engine(url)
-    conn = engine.connect()
-    conn.info["engine"] = engine
-    return conn
-
-
-class _Reading:
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self):
-        self.conn = connect(self.url)
-        return self.conn
-
-    def __exit__(self, *exc):
-        self.conn.close()
-        self.conn.info["engine"].dispose()
-
-
-def reading(url: str) -> _Reading:
-    return _Reading(url)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def prefixed(paths: dict, prefix: str, out: Path) -> dict:

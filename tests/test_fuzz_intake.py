@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import unicodedata
 from pathlib import Path
@@ -457,13 +456,14 @@ runner = CliRunner()
 @FEW
 @given(kind=st.sampled_from(["long", "run", "families", "unidentified"]), data=st.data())
 def test_cli_import_of_mutated_files_never_tracebacks(world, kind, data):
+    from pg_backend import copy_database
     from reunite.cli import app
 
     raw, encoding, _ = data.draw(mutated(kind))
     path = _write(world, f"cli-{kind}.txt", raw)
     db = world["root"] / "cli.db"
     world["engines"]["samples"][0].dispose()
-    shutil.copyfile(world["engines"]["samples"][1], db)
+    copy_database(world["engines"]["samples"][1], db)  # PostgreSQL (make test-pg): a template copy
     what = {"long": "genotypes", "run": "genotypes"}.get(kind, kind)
     args = ["import", what, str(path)] + (["--encoding", encoding] if encoding else []) + \
         ([] if what == "genotypes" else ["--no-search"])

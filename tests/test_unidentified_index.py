@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from reunite.errors import ReuniteError
 from reunite.genetics import pedigree as ped
 from reunite.search import unidentified_index as ui
-from reunite.search.engine import FamilyRecord, UnidentifiedRecord, brute_force_search, search
+from reunite.search.engine import (
+    MAX_LISTED_SKIPPED,
+    FamilyRecord,
+    UnidentifiedRecord,
+    brute_force_search,
+    search,
+)
 from reunite.search.index import DamagedFileError
 from reunite.search.unidentified_index import UnidentifiedIndex, search_families
 from reunite.simulate import simulate_database, write_database
@@ -95,7 +101,7 @@ def _same(ours, engine, *, rel=1e-12):
         assert math.prod(a.lr_per_locus.values()) == pytest.approx(a.lr, rel=1e-12)
     for name in ("num_pairs", "num_compared", "skipped_sex", "skipped_age", "skipped_loci", "age_tolerance"):
         assert getattr(ours, name) == getattr(engine, name), name
-    assert ours.skipped_pairs == engine.skipped_pairs
+    assert ours.skipped_pairs == engine.skipped_pairs[:MAX_LISTED_SKIPPED]  # the first of the engine's list
 
 
 def _index(model, unidentified):

@@ -101,7 +101,8 @@ def main() -> None:
     done = 0
     store: dict[int, tuple] = {}  # family id -> (code, member rows), for the candidates' details
     for families, unid, _ in simulated_parts(args.families, args.many * 2, seed=args.seed):
-        items = list(families.items())
+        items = list(families.items())  # shuffled: a part lists its families type by type
+        items = [items[k] for k in np.random.default_rng(args.seed + done).permutation(len(items))]
         step = max(2_000, args.families // 12)  # the tables' growth measured every `step` families
         for k in range(0, len(items), step):
             part = items[k:k + step]

@@ -233,7 +233,7 @@ def test_a_worker_killed_mid_search_does_not_change_the_results():
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 parts = list(dask_index._parts)
-                if parts and all(fut.status == "finished" for *_, fut in parts):
+                if parts and all(fut.status == "finished" for _, _, fut, _ in parts):
                     victim = sorted(pids.values())[0]
                     os.kill(victim, signal.SIGKILL)
                     killed.append(victim)

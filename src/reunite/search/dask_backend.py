@@ -155,7 +155,7 @@ class DaskIndex:
         self.partitions = partitions
         self.batch = batch
         self.resent = 0  # partitions sent again after a worker was lost (this object's life)
-        self._parts: list = []  # (start, stop, future) per partition
+        self._parts: list = []  # (start, stop, future, worker) per partition
         self._shape = None  # (rows, loci) the partitions were cut from
 
     def __getattr__(self, name):
@@ -178,13 +178,18 @@ class DaskIndex:
         threads = sum(self.client.nthreads().values())
         return max(1, threads)
 
-    def _send(self, start: int, stop: int, worker=None):
+    def _send(self, start: int, stop: int, worker=None) -> tuple:
+        """Rows ``start:stop`` sent to ``worker`` (else, or if it is gone, to any worker):
+        (start, stop, the future of the partition, the worker holding it)."""
         sub = partition_index(self.index, start, stop)
         for attempt in range(MAX_RESENDS + 1):
             try:
                 if worker is not None and attempt == 0:
-                    return self.client.scatter(sub, hash=False, workers=[worker])
-                return self.client.scatter(sub, hash=False)
+                    fut = self.client.scatter(sub, hash=False, workers=[worker])
+                else:
+                    fut = self.client.scatter(sub, hash=False)
+                held = sorted(self.client.who_has([fut]).get(fut.key, ()))
+                return (start, stop, fut, held[0] if held else None)
             except (KeyError, OSError, TimeoutError):  # the worker left meanwhile: to any other
                 if attempt == MAX_RESENDS:
                     raise
@@ -206,20 +211,24 @@ class DaskIndex:
                                    f"{self.client.scheduler.address}'") from None
         workers = sorted(self.client.scheduler_info()["workers"]) or [None]
         ranges = row_ranges(len(self.index), self._num_partitions())
-        self._parts = [(a, b, self._send(a, b, workers[k % len(workers)])) for k, (a, b) in enumerate(ranges)]
+        self._parts = [self._send(a, b, workers[k % len(workers)]) for k, (a, b) in enumerate(ranges)]
         self._shape = shape
 
     def release(self) -> None:
         """Drop the partitions from the workers."""
-        for *_, fut in self._parts:
+        for _, _, fut, _ in self._parts:
             with contextlib.suppress(Exception):
                 fut.release()
         self._parts = []
         self._shape = None
 
     def _submit(self, k: int, queries, options: dict, tag: str):
-        return self.client.submit(scan_partition, self._parts[k][2], queries, **options, pure=False,
-                                  key=f"reunite-scan-{tag}-{k}-{uuid.uuid4().hex[:8]}")
+        """Partition ``k``'s scan of ``queries``, on the worker holding the partition (never
+        moved: another worker would first copy the whole partition)."""
+        _, _, part, worker = self._parts[k]
+        where = {"workers": [worker], "allow_other_workers": False} if worker else {}
+        return self.client.submit(scan_partition, part, queries, **options, pure=False,
+                                  key=f"reunite-scan-{tag}-{k}-{uuid.uuid4().hex[:8]}", **where)
 
     def _result(self, k: int, fut, queries, options: dict, tag: str):
         """The result of partition ``k``'s task, run again (its partition sent again first if
@@ -232,11 +241,11 @@ class DaskIndex:
             except Exception:  # a lost worker, a cancelled task: the partition sent again
                 if attempt == MAX_RESENDS:
                     raise
-                a, b, old = self._parts[k]
-                if old.status != "finished":
+                a, b, old, worker = self._parts[k]
+                if old.status != "finished" or worker not in self.client.scheduler_info()["workers"]:
                     with contextlib.suppress(Exception):
                         old.release()
-                    self._parts[k] = (a, b, self._send(a, b))
+                    self._parts[k] = self._send(a, b)
                     self.resent += 1
                 fut = self._submit(k, queries, options, tag)
         raise AssertionError("unreachable")  # pragma: no cover

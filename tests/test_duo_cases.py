@@ -76,6 +76,19 @@ def random_document(seed: int, num_cases: int = 40) -> dict:
     return {"format": "kinship case format v1", "cases": cases}
 
 
+def test_orjson_reads_numbers_as_the_json_module_does():
+    """The fast path reads the file with orjson: every float and integer as Python's json reads
+    it (the shortest repr, 17 significant digits, exponents, subnormals, integers)."""
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.random(20000), rng.random(5000) * 1e-300, rng.lognormal(0, 30, 5000),
+                             np.round(rng.random(5000), 6)])
+    texts = [repr(float(v)) for v in values] + [f"{float(v):.17g}" for v in values[:5000]] + \
+        [f"{float(v):.6e}" for v in values[5000:8000]] + ["0", "1", "-0", "-0.0", "1E5", "2.5e-7", "123456789012"]
+    text = ("[" + ",".join(texts) + "]").encode()
+    ours, theirs = orjson.loads(text), json.loads(text)
+    assert [(type(x), repr(x)) for x in ours] == [(type(x), repr(x)) for x in theirs]
+
+
 def general_path(path: Path, env: dict | None = None) -> str:
     result = runner.invoke(app, ["lr", str(path), "--json"], env=env)
     assert result.exit_code == 0, result.output

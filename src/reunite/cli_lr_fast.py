@@ -53,7 +53,10 @@ def lr_json_text(args: list[str]) -> str | None:
     from reunite.genetics.duo_cases import duo_casework_json
 
     options = {} if scale is None else {"scale": scale}
-    return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps, **options)
+    try:
+        return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps, **options)
+    except Exception:  # noqa: BLE001 - anything unforeseen: the general path, which reports it
+        return None
 
 
 def _scale_from_settings():

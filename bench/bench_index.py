@@ -4,11 +4,15 @@ Run with ``make bench`` (or ``python bench/bench_index.py [--families N] [--quer
 [--many M]``).  Simulates families in parts of 50,000 (never real people), builds the index
 from them (the rows the database loader gives: packed profiles), then prints:
 
-- index build rate (families/s; target >= 20,000) and the index's memory (target <= 2 GB);
+- index build rate (families/s; target >= 50,000) and the index's memory (target <= 2 GB);
+- the memory model: bytes per row and per stored key measured, the keys' growth fitted over
+  the build's parts, extrapolated to 10,000,000 and 50,000,000 families (one 24 GiB machine?);
 - one-to-many: median time of one 24-locus profile against every family, top 20 with their
-  per-locus LRs and inconsistent loci (target <= 50 ms on one core), and of the scan alone;
-- many-to-many: ``--many`` persons against every family on every core, and the time that
-  rate gives for 10,000 x 1,000,000 (target <= 15 minutes on 2 cores);
+  per-locus LRs and inconsistent loci (target <= 10 ms on one core), ranking and details
+  apart, by the fused and pruned ranking (search/index/fast.py) and by the old path (the
+  scan of every row, then the selection) measured in the same run on the same persons;
+- many-to-many: ``--many`` persons against every family on every core, both paths, and the
+  time that rate gives for 10,000 x 1,000,000 (target <= 2 minutes on 2 cores);
 - exactness on a sample: the reported top 20 of a few persons against brute force (the
   kinship engine pair by pair) over a random sample of families plus the reported ones;
 - the naive baseline (the engine pair by pair) in pairs/s, measured in the same run, and
@@ -18,9 +22,11 @@ from them (the rows the database loader gives: packed profiles), then prints:
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import statistics
+import sys
 import time
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -35,7 +41,7 @@ from reunite.search.engine import (  # noqa: E402
     brute_force_search,
     index_search,
 )
-from reunite.search.index import FamilyIndex, member_rows  # noqa: E402
+from reunite.search.index import FamilyIndex, fast, member_rows  # noqa: E402
 from reunite.simulate import simulate_database  # noqa: E402
 from reunite.store.profiles import GeneticModel, pack_profile, unpack_profile  # noqa: E402
 
@@ -116,6 +122,83 @@ def database_build(num_families: int, *, seed: int) -> None:
           f"{search_s:.1f} s (loading the index included)")
 
 
+def _python_bytes(objects) -> int:
+    """Bytes of a list of Python objects (the list's pointers and the objects, measured)."""
+    import sys
+
+    return sys.getsizeof(objects) + sum(sys.getsizeof(o) for o in objects)
+
+
+def memory_model(index, growth) -> None:
+    """Bytes per row and per stored key (side vector, dense table) measured on this index;
+    the number of keys fitted as a power of the number of families over the build's parts
+    (keys are shared by families whose references have the same genotypes, so they grow
+    more slowly than rows); both extrapolated to 10,000,000 and 50,000,000 families."""
+    kp, kq, *_, order, _, m_sex, ref_mask, m_birth, m_missing = index.combined()
+    keys = fast.pair_keys(index)
+    n_rows = len(index)
+    n_fam = growth[-1][0]
+    n_loci = len(index.loci)
+    arrays = {  # per-row arrays: stored, and the combined (sex-ordered) copies the search reads
+        "stored keys (key_p, key_q)": index.key_p.nbytes + index.key_q.nbytes,
+        "search keys (p, q per locus)": kp.nbytes + kq.nbytes,
+        "pair ids (fast path)": keys.narrow.nbytes + keys.wide.nbytes,
+        "row attributes (family id, shape, sex, dates, loci typed; and sorted copies)":
+            sum(a.nbytes for a in (index.family_id, index.row_shape, index.m_sex, index.m_birth, index.m_missing,
+                                   index.ref_mask, order, m_sex, ref_mask, m_birth, m_missing)),
+        "family and missing codes (Python strings)": _python_bytes(index.family_code) + _python_bytes(index.missing),
+    }
+    row_bytes = sum(arrays.values()) / n_rows
+    side_n = sum(len(t.sides) for t in index.tables)
+    dense_n = sum(len(t.dense) for t in index.tables)
+    side_b = dense_b = 0
+    for t in index.tables:
+        sides, dense = t.stacked()  # the stacked copy and the per-key arrays in the lists
+        side_b += 2 * sides.nbytes + len(t.sides) * 112
+        dense_b += 2 * dense.nbytes + len(t.dense) * 112
+        # the registries' entries ((canon, genotypes) -> slot), measured on the first keys
+        for registry, n_keys in ((t.side_keys, len(t.sides)), (t.dense_keys, len(t.dense))):
+            items = list(itertools.islice(registry.items(), 200))
+            if items:
+                per = sum(sys.getsizeof(k) + sys.getsizeof(k[1]) + 100 for k, _ in items) / len(items)
+                if registry is t.side_keys:
+                    side_b += per * n_keys
+                else:
+                    dense_b += per * n_keys
+    pair_b = keys.pair_p.nbytes + keys.pair_q.nbytes + 16 * keys.pair_off[-1]  # + the query's values
+    per_side = side_b / max(1, side_n)
+    per_dense = dense_b / max(1, dense_n)
+    # keys ~ families^b over the second half of the build's parts
+    half = [g for g in growth if g[0] >= n_fam / 2] or growth[-1:]
+    first, last = half[0], half[-1]
+
+    def slope(i):
+        if last[0] == first[0] or first[i] <= 0:
+            return 1.0
+        return math.log(last[i] / first[i]) / math.log(last[0] / first[0])
+
+    b_side, b_dense, b_pairs = slope(1), slope(2), slope(3)
+    print(f"memory model, measured at {n_fam:,} families ({n_rows:,} rows, {n_loci} loci): "
+          f"{row_bytes:,.0f} bytes per row (" + "; ".join(f"{k} {v / n_rows:,.0f}" for k, v in arrays.items())
+          + f"); {per_side:,.0f} bytes per side vector ({side_n:,}), {per_dense:,.0f} per dense table "
+          f"({dense_n:,}), pairs {pair_b / 2**20:,.0f} MiB; keys grow as families^{b_side:.2f} (side), "
+          f"^{b_dense:.2f} (dense) over the second half of the build")
+    for target in (10_000_000, 50_000_000):
+        f = target / n_fam
+        rows = n_rows * f
+        widen = 1.0
+        if growth[-1][3] * f ** b_pairs > fast.NARROW_PAIRS:  # 32-bit ids for the largest loci: at most twice
+            widen = 2.0
+        rows_b = rows * (row_bytes + (widen - 1) * (arrays["search keys (p, q per locus)"]
+                                                    + arrays["pair ids (fast path)"]) / n_rows)
+        keys_b = side_n * f ** b_side * per_side + dense_n * f ** b_dense * per_dense + pair_b * f ** b_dense
+        total = rows_b + keys_b
+        print(f"  {target:,} families: ~{rows:,.0f} rows x {row_bytes * widen:,.0f} B = {rows_b / 2**30:,.1f} GiB "
+              f"+ keys {keys_b / 2**30:,.1f} GiB = {total / 2**30:,.1f} GiB; "
+              f"{'fits' if total < 20 * 2**30 else 'does NOT fit'} one 24 GiB machine (with 4 GiB left for "
+              f"the process, the query buffers and the operating system)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", type=int, default=1_000_000)
@@ -135,6 +218,7 @@ def main() -> None:
     unidentified: list[UnidentifiedRecord] = []
     shapes: dict = {}
     build_s = sim_s = rows_s = 0.0
+    growth: list[tuple[int, int, int, int]] = []  # (families, side keys, dense keys, largest locus) per part
     rss0 = _rss_mb()
     print(f"reunite index benchmark: {args.families:,} simulated families, {model.describe()}")
     t = time.perf_counter()
@@ -149,18 +233,28 @@ def main() -> None:
         for code, rows in families.items():
             members[int(code[1:])] = (code, rows)
         unidentified += unid
+        growth.append((len(members), sum(len(t.sides) for t in index.tables), sum(len(t.dense) for t in index.tables),
+                       max((len(t.sides) + len(t.dense) + 1 for t in index.tables), default=0)))
         t = time.perf_counter()
+    t = time.perf_counter()
     index.combined()
+    combined_s = time.perf_counter() - t
+    t = time.perf_counter()
+    keys = fast.pair_keys(index)
+    pairs_s = time.perf_counter() - t
     n_rows = len(index)
-    mem = index.memory_bytes()
+    mem = index.memory_bytes() + keys.nbytes
     print(f"index build: {args.families:,} families ({n_rows:,} family/missing rows) in {build_s:.1f} s = "
-          f"{args.families / build_s:,.0f} families/s (target >= 20,000); before it, member rows to index rows "
-          f"(pedigree shapes; part of reading from the database) {rows_s:.1f} s; simulation took {sim_s:.0f} s")
+          f"{args.families / build_s:,.0f} families/s (target >= 50,000); before it, member rows to index rows "
+          f"(pedigree shapes; part of reading from the database) {rows_s:.1f} s; simulation took {sim_s:.0f} s; "
+          f"then the search arrays (rows by sex, locus-major keys) {combined_s:.1f} s and the fast path's pair "
+          f"keys {pairs_s:.1f} s ({keys.pair_off[-1]:,} (p, q) pairs)")
     sides = sum(len(t.sides) for t in index.tables)
     dense = sum(len(t.dense) for t in index.tables)
     print(f"index memory: {mem / 2**20:,.0f} MiB (target <= 2,048 MiB): {sides:,} side vectors, {dense:,} dense "
           f"tables over {len(index.loci)} loci; process RSS grew {_rss_mb() - rss0:,.0f} MiB "
           f"(including the simulated database kept for the checks)")
+    memory_model(index, growth)
 
     def load(ids):
         out = []
@@ -173,40 +267,72 @@ def main() -> None:
 
     full = [u for u in unidentified if len(u.profile) == 24]
     queries = full[:args.queries]
-    # one-to-many, one thread, then every core
+    # one-to-many, one thread, then every core; the fused ranking (fast) and the old path
     cores = os.cpu_count() or 1
     index.scores(queries[0].profile)  # compile
-    index_search(queries[:1], index, model=model, min_lr=1.0, top_k=20, load_families=load)
-    scan_ms, rank_ms, total_ms, par_ms = [], [], [], []
+    for enabled in (False, True):
+        fast.ENABLED = enabled
+        index_search(queries[:1], index, model=model, min_lr=1.0, top_k=20, load_families=load)
+    times: dict[str, list] = {}
+
+    def timed(name, f):
+        t, c = time.perf_counter(), time.thread_time()
+        out = f()
+        times.setdefault(name, []).append(((time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000))
+        return out
+
     results = []
     for u in queries:
-        t = time.perf_counter()
-        index.scores(u.profile)
-        scan_ms.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        index.search_rows(u.profile, sex=u.sex, min_common=model.min_common_loci, min_log=0.0, top_k=20)
-        rank_ms.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        results.append(index_search([u], index, model=model, min_lr=1.0, top_k=20, load_families=load))
-        total_ms.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        index_search([u], index, model=model, min_lr=1.0, top_k=20, load_families=load, workers=cores)
-        par_ms.append((time.perf_counter() - t) * 1000)
-    med = statistics.median
-    print(f"one-to-many (one core): median {med(total_ms):.0f} ms per 24-locus profile against {n_rows:,} rows, "
-          f"top 20 with per-locus LRs and inconsistent loci (target <= 50 ms): ranking {med(rank_ms):.0f} ms "
-          f"(the rows of the person's sex or unknown sex scanned, eligibility, top 20), details "
-          f"{med(total_ms) - med(rank_ms):.0f} ms; scanning every row {med(scan_ms):.0f} ms")
-    print(f"one-to-many ({cores} threads): median {med(par_ms):.0f} ms")
-    # many-to-many on every core
+        kw = dict(sex=u.sex, min_common=model.min_common_loci, min_log=0.0, top_k=20)
+        fast.ENABLED = False
+        timed("scan", lambda: index.scores(u.profile))
+        timed("rank old", lambda: index.search_rows(u.profile, **kw))
+        old = timed("total old", lambda: index_search([u], index, model=model, min_lr=1.0, top_k=20,
+                                                      load_families=load))
+        fast.ENABLED = True
+        q = timed("query", lambda: index.query(u.profile))
+        timed("prepare", lambda: fast.prepare(index, q))
+        timed("rank", lambda: fast.search_rows(index, u.profile, q=q, **kw))
+        new = timed("total", lambda: index_search([u], index, model=model, min_lr=1.0, top_k=20, load_families=load))
+        timed("threads", lambda: index_search([u], index, model=model, min_lr=1.0, top_k=20, load_families=load,
+                                              workers=cores))
+        same = [(c.family.id, c.missing, c.log10_lr, c.lr_per_locus, c.inconsistent_loci) for c in old.candidates] \
+            == [(c.family.id, c.missing, c.log10_lr, c.lr_per_locus, c.inconsistent_loci) for c in new.candidates]
+        if not same:
+            raise SystemExit(f"{u.code}: the fast path's candidates differ from the old path's")
+        results.append(new)
+
+    def med(name, k=0):
+        return statistics.median(x[k] for x in times[name])
+
+    print(f"one-to-many (one core), median over {len(queries)} 24-locus profiles against {n_rows:,} rows, top 20 "
+          f"with per-locus LRs and inconsistent loci (target <= 10 ms), wall (thread CPU):")
+    print(f"  fused ranking (search/index/fast.py): {med('total'):.1f} ms ({med('total', 1):.1f}) in all; ranking "
+          f"{med('rank'):.1f} ms ({med('rank', 1):.1f}) = query gathers {med('query'):.1f}, pair values and bounds "
+          f"{med('prepare'):.1f}, fused scan and selection of the rows of the person's sex or unknown sex "
+          f"{med('rank') - med('query') - med('prepare'):.1f}; details {med('total') - med('rank'):.1f} ms "
+          f"(reading the 20 families, per-locus LRs, inconsistent loci)")
+    print(f"  old path (scan, then selection), same run, same persons: {med('total old'):.1f} ms "
+          f"({med('total old', 1):.1f}) in all; ranking {med('rank old'):.1f} ms ({med('rank old', 1):.1f}); "
+          f"details {med('total old') - med('rank old'):.1f} ms; scanning every row {med('scan'):.1f} ms; "
+          f"candidates identical (rows, LRs bit for bit, per-locus LRs, inconsistent loci)")
+    print(f"  speed-up {med('total old') / med('total'):.1f}x in all, {med('rank old') / med('rank'):.1f}x "
+          f"ranking; with {cores} threads: median {med('threads'):.1f} ms")
+    # many-to-many on every core, both paths
     many = unidentified[:args.many]
-    t = time.perf_counter()
-    res = index_search(many, index, model=model, min_lr=1000.0, top_k=20, workers=cores, load_families=load)
-    many_s = time.perf_counter() - t
-    rate = res.num_pairs / many_s
-    print(f"many-to-many ({cores} threads): {len(many):,} persons x {n_rows:,} rows in {many_s:.1f} s = "
-          f"{rate:,.0f} pairs/s; 10,000 x 1,000,000 would take {1e10 / rate / 60:.1f} min (target <= 15 min); "
-          f"{len(res.candidates):,} candidates with LR >= 1,000")
+    rates = {}
+    for enabled in (True, False):
+        fast.ENABLED = enabled
+        t = time.perf_counter()
+        res = index_search(many, index, model=model, min_lr=1000.0, top_k=20, workers=cores, load_families=load)
+        many_s = time.perf_counter() - t
+        rate = rates[enabled] = res.num_pairs / many_s
+        print(f"many-to-many ({cores} threads, {'fused ranking' if enabled else 'old path'}): {len(many):,} persons x "
+              f"{n_rows:,} rows in {many_s:.1f} s = {rate:,.0f} pairs/s; 10,000 x 1,000,000 would take "
+              f"{1e10 / rate / 60:.1f} min (target <= 2 min on 2 cores); {len(res.candidates):,} candidates with "
+              f"LR >= 1,000")
+    fast.ENABLED = True
+    rate = rates[True]
     # exactness: the reported candidates and a random sample against brute force
     rng = np.random.default_rng(args.seed)
     worst = 0.0
@@ -230,7 +356,7 @@ def main() -> None:
     t = time.perf_counter()
     brute = brute_force_search(queries[:1], sample, model=model)
     naive_rate = len(brute) / (time.perf_counter() - t)
-    one_rate = n_rows / (med(total_ms) / 1000)
+    one_rate = n_rows / (med("total") / 1000)
     print(f"naive baseline (the engine pair by pair): {naive_rate:,.0f} pairs/s; one-to-many is "
           f"{one_rate / naive_rate:,.0f}x it, many-to-many {rate / naive_rate:,.0f}x "
           f"(1,000,000 families pair by pair: {1e6 / naive_rate / 60:,.0f} min per profile)")

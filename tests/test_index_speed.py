@@ -183,3 +183,29 @@ def test_lr_per_locus_rows_equal_row_by_row(small_index):
         got = fast.lr_per_locus_rows(index, u.profile, rows)
         want = [index.lr_per_locus(u.profile, int(r)) for r in rows]
         assert [list(d.items()) for d in got] == [list(d.items()) for d in want]  # NaN-free here
+
+
+@pytest.mark.parametrize("kw", [{}, {"mutation": "none"}, {"mutation_rate": 0.01}])
+def test_inconsistent_loci_from_row_keys_equal_the_index(kw):
+    """Every shape of test_index (references left out, alleles absent from the table, a
+    sibling inconsistent with both parents): the loci the index's method finds."""
+    from reunite.search.engine import Candidate
+
+    from test_index import _families
+
+    model = GeneticModel("CHN_national_GBT37223", **kw)
+    families, unidentified = _families(model, seed=7)
+    for f in families[1::4]:  # an allele the table lacks
+        ref = sorted(f.references)[-1]
+        locus = sorted(f.references[ref])[2]
+        f.references[ref][locus] = ("45", f.references[ref][locus][1])
+    index = ix.FamilyIndex(model)
+    index.add(families)
+    row_of = {(int(index.family_id[r]), index.missing[r]): r for r in range(len(index))}
+    pairs = [(u, f, m) for u in unidentified[::2] for f in families for m in f.missing]
+    want = [Candidate(u, f, m, 0.0, 0.0, 0) for u, f, m in pairs]
+    index.inconsistent_loci(want)
+    got = [Candidate(u, f, m, 0.0, 0.0, 0) for u, f, m in pairs]
+    fast.inconsistent_loci_rows(index, got, [row_of[(f.id, m)] for _, f, m in pairs])
+    assert [c.inconsistent_loci for c in got] == [c.inconsistent_loci for c in want]
+    assert sum(bool(c.inconsistent_loci) for c in want) > len(want) // 4

@@ -41,6 +41,10 @@ import numpy as np
 
 from reunite.search.index.kernels import LOG10_2, NO_DATE, numba
 
+#: Whether the index ranks and reports by this module (the old path, scan then selection,
+#: when False: the benchmark's baseline; the results are the same either way).
+ENABLED = True
+
 #: Most pairs of a locus numbered in 16 bits (the others in 32).
 NARROW_PAIRS = 1 << 16
 
@@ -528,5 +532,130 @@ def lr_per_locus_rows(index, profile, rows) -> list[dict[str, float]]:
     return [{locus: cols[locus][k] for locus in profile} for k in range(len(rows))]
 
 
-__all__ = ["BLOCK", "PairKeys", "lr_per_locus_rows", "pair_keys", "pair_values", "pair_values_py", "prepare", "prune_points",
+def _slot_parts(index, li: int) -> tuple[list, list]:
+    """Per side and per dense slot of locus ``li``: its (canon, genotype row) key (the
+    registries inverted; kept while they do not grow)."""
+    tab = index.tables[li]
+    cache = index.__dict__.setdefault("_fast_slots", {})
+    size = (len(tab.side_keys), len(tab.dense_keys), id(tab.side_keys), id(tab.dense_keys))
+    hit = cache.get(li)
+    if hit is None or hit[0] != size:
+        sides, dense = [None] * len(tab.sides), [None] * len(tab.dense)
+        for key, slot in tab.side_keys.items():
+            sides[slot] = key
+        for key, slot in tab.dense_keys.items():
+            dense[slot] = key
+        hit = cache[li] = (size, sides, dense)
+    return hit[1], hit[2]
+
+
+def inconsistent_loci_rows(index, cands, rows) -> None:
+    """:meth:`FamilyIndex.inconsistent_loci` (the same loci) with each candidate's requisite
+    genotypes read from its row's keys (``rows[k]``: the index row of ``cands[k]``) instead
+    of rebuilt from the family: a side or dense key is one (canon, genotypes) of the
+    registries, whose no-mutation support the index computes once and keeps.  A locus
+    where some references were left out of the plan (fewer requisite than typed) also
+    needs P0(all references) > 0, from the engine as the index does it.  Candidates with
+    an extended table (an allele absent from the table) go through the index's method."""
+    from reunite.genetics.likelihood import MarkerData, likelihoods_many
+
+    if getattr(index, "theta", 0.0) > 0:
+        index.inconsistent_loci(cands)
+        return
+    slow, checks, refs_jobs = [], [], []
+    for k, (c, r) in enumerate(zip(cands, rows)):
+        c.inconsistent_loci = []
+        f = c.family
+        typed_at: dict[str, int] = {}
+        for prof in f.references.values():
+            for locus in prof:
+                typed_at[locus] = typed_at.get(locus, 0) + 1
+        mine = []
+        for locus, (a, b) in c.unidentified.profile.items():
+            li = index.locus_idx[locus]
+            tab = index.tables[li]
+            x, y = tab.index.get(a), tab.index.get(b)
+            p, q = int(index.key_p[r, li]), int(index.key_q[r, li])
+            sides, dense = _slot_parts(index, li)
+            if x is None or y is None or (q < 0 and dense[p][0][0] == "extended"):
+                break
+            parts = [("dense", li, *dense[p])] if q < 0 else [("P", li, *sides[p]), ("Q", li, *sides[q])]
+            if sum(len(row) for *_, row in parts) != typed_at.get(locus, 0):  # references left out
+                pedigree = f.pedigree
+                genos = {}
+                for pid, prof in f.references.items():
+                    g = prof.get(locus)
+                    if g is not None:
+                        ia, ib = tab.index[g[0]], tab.index[g[1]]
+                        genos[pedigree.index[pid]] = (min(ia, ib), max(ia, ib))
+                mine.append((k, locus, (pedigree.structure_key(), MarkerData(tab.afreq, None, None, genos, 0.0,
+                                                                             True)), None))
+            mine.append((k, locus, x, y, parts))
+        else:
+            for item in mine:
+                (checks if item[-1] is not None else refs_jobs).append(item)
+            continue
+        slow.append(c)
+    index._fill_support0([parts for *_, parts in checks]) if hasattr(index, "_fill_support0") \
+        else _fill_support0(index, [parts for *_, parts in checks])
+    support = index._support0
+    for k, locus, x, y, parts in checks:
+        if parts[0][0] == "dense":
+            ok = bool(support[(parts[0][1], parts[0][2], parts[0][3])][x, y])
+        else:
+            sp = support[(parts[0][1], parts[0][2], parts[0][3])]
+            sq = support[(parts[1][1], parts[1][2], parts[1][3])]
+            ok = bool((sp[x] and sq[y]) or (sp[y] and sq[x]))
+        if not ok:
+            cands[k].inconsistent_loci.append(locus)
+    if refs_jobs:
+        values = likelihoods_many([job for _, _, job, _ in refs_jobs])
+        for (k, locus, _, _), v in zip(refs_jobs, values):
+            if v == 0.0 and locus not in cands[k].inconsistent_loci:
+                cands[k].inconsistent_loci.append(locus)
+    for c in cands:
+        c.inconsistent_loci.sort()
+    if slow:
+        index.inconsistent_loci(slow)
+
+
+def _fill_support0(index, wanted) -> None:
+    """The no-mutation support of every (li, canon, genotypes) of ``wanted`` (lists of
+    parts (kind, li, canon, row)) not yet in ``index._support0``: by the closed forms, else
+    the engine's joint tables (as :meth:`FamilyIndex.inconsistent_loci` computes them)."""
+    from reunite.genetics.likelihood import MarkerData, joint_tables
+    from reunite.search.index.closed_forms import _closed_form_siblings, _closed_form_sides
+    from reunite.search.index.table import LocusTables
+
+    missing: dict = {}
+    for parts in wanted:
+        for kind, li, canon, row in parts:
+            if (li, canon, row) not in index._support0:
+                missing.setdefault((li, canon), set()).add(row)
+    for (li, (kind, structure, m_pos, local)), rows in missing.items():
+        tab = index.tables[li]
+        n = len(tab.afreq)
+        rows = sorted(rows)
+        plain = LocusTables(tab.alleles, tab.afreq, None, None, tab.index)  # no mutation
+        new = list(enumerate(rows))
+        closed = (_closed_form_siblings(structure, m_pos, local, new, plain) if kind == "dense"
+                  else _closed_form_sides(kind, structure, m_pos, local, new, plain))
+        if closed is not None:
+            for row, vec in zip(rows, closed):
+                with np.errstate(invalid="ignore"):
+                    index._support0[(li, (kind, structure, m_pos, local), row)] = vec > 0
+            continue
+        jobs = [(structure, MarkerData(tab.afreq, None, None, {p: divmod(c, n) for p, c in zip(local, row)}), m_pos)
+                for row in rows]
+        for row, t in zip(rows, joint_tables(jobs)):
+            if kind == "P":
+                sup = t.sum(axis=1) > 0
+            elif kind == "Q":
+                sup = t.sum(axis=0) > 0
+            else:
+                sup = (t + t.T) > 0
+            index._support0[(li, (kind, structure, m_pos, local), row)] = sup
+
+
+__all__ = ["BLOCK", "PairKeys", "inconsistent_loci_rows", "lr_per_locus_rows", "pair_keys", "pair_values", "pair_values_py", "prepare", "prune_points",
            "rank_range", "remaining_log10", "search_rows"]

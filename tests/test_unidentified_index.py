@@ -262,8 +262,8 @@ def _keys(result):
 
 
 def test_run_search_uses_the_index_kept_beside_the_database(tmp_path, monkeypatch):
-    from reunite.search.service import load_families, run_search
-    from reunite.store.corrections import withdraw_sample
+    from reunite.search.service import load_unidentified, run_search
+    from reunite.store.corrections import retype_sample, withdraw_sample
     from reunite.store.importers import import_all
     from reunite.store.models import Family, Sample, Unidentified
 
@@ -300,19 +300,27 @@ def test_run_search_uses_the_index_kept_beside_the_database(tmp_path, monkeypatc
         read.clear()
         ui._CACHE.clear()
         assert len(ui.unidentified_index(s, MODEL)) == 160 and not read  # up to date: nothing read
-    # a person's sample withdrawn: no longer searched, the index rebuilt without them
+    # corrections: a sample withdrawn (no longer searched), another re-typed: those persons
+    # alone are read again
     read.clear()
     with Session(engine) as s, s.begin():
-        code = s.execute(select(Sample.code).join(Unidentified, Unidentified.sample_id == Sample.id)
-                         .order_by(Unidentified.id).limit(1)).scalar()
-        withdraw_sample(s, code, changed_by="test", reason="contaminated")
+        (uid1, code1), (uid2, code2) = s.execute(
+            select(Unidentified.id, Sample.code).join(Sample, Unidentified.sample_id == Sample.id)
+            .order_by(Unidentified.id).limit(2)).all()
+        withdraw_sample(s, code1, changed_by="test", reason="contaminated")
+        profile = load_unidentified(s, [uid2])[0].profile
+        locus = sorted(profile)[0]
+        profile[locus] = (profile[locus][1], "41.2")  # an allele the table lacks: the engine's, pair by pair
+        retype_sample(s, code2, model=MODEL, changed_by="test", reason="re-typed", profile=profile)
     with Session(engine) as s:
-        assert len(ui.unidentified_index(s, MODEL)) == 159 and read and read[0] == {"progress": None}
+        index = ui.unidentified_index(s, MODEL)
+        assert len(index) == 159 and read == [{"ids": [uid1, uid2], "progress": None}]
+        assert uid1 not in index.ids and index.flags[index.ids.tolist().index(uid2)] == ui.RARE
         got = run_search(s, MODEL, family_ids=fids, per="family", min_lr=0.0, top_k=10, store=False)
         want = run_search(s, MODEL, family_ids=fids, per="family", min_lr=0.0, top_k=10, store=False,
                           use_index=False)
         assert _keys(got) == _keys(want)
-        assert load_families(s, fids)
+        assert got.num_pairs == want.num_pairs and got.num_pairs % 159 == 0
 
 
 def test_a_damaged_file_is_rebuilt_and_said(tmp_path):

@@ -309,9 +309,22 @@ class UnidentifiedIndex:
         return self.add_rows((u.id, u.code, u.sex, u.estimated_birth_date, u.found_date, u.profile)
                              for u in records)
 
+    def drop(self, ids) -> int:
+        """Take these persons (database ids) out (new arrays: a copy of the index keeps the
+        old); returns how many were held."""
+        gone = np.isin(self.ids, np.asarray(list(ids), dtype=np.int64))
+        if not gone.any():
+            return 0
+        keep = ~gone
+        self.typed_count = self.typed_count - (self.codes[gone] != self.untyped).sum(axis=0)
+        self.ids, self.codes, self.sex = self.ids[keep], self.codes[keep], self.sex[keep]
+        self.birth, self.found, self.flags = self.birth[keep], self.found[keep], self.flags[keep]
+        self.codes_text = [c for c, k in zip(self.codes_text, keep.tolist()) if k]
+        return int(gone.sum())
+
     def typed_loci(self) -> set[str]:
-        """The loci at which some person of the index is typed."""
-        return {self.columns[c] for c in np.flatnonzero(self.typed_count)} | self.foreign_loci
+        """The loci of the model at which some person of the index is typed."""
+        return {self.columns[c] for c in np.flatnonzero(self.typed_count)}
 
     def memory_bytes(self) -> int:
         return int(sum(a.nbytes for a in (self.ids, self.codes, self.sex, self.birth, self.found, self.flags))
@@ -691,19 +704,47 @@ def _read_rows(index: UnidentifiedIndex, session, *, after: int | None = None, i
     index.add_rows(rows(), batch=chunk, progress=progress)
 
 
+def _corrected_since(session, held: str | None) -> list[int] | None:
+    """The unidentified persons (ids) corrected since the correction ``held`` (id|time): those
+    of the record versions after it, of the person or of their sample; None when that
+    correction is no longer in the database (rolled back, a restored backup)."""
+    from sqlalchemy import select
+
+    from reunite.search.service import _utc_iso
+    from reunite.store.models import RecordVersion, Unidentified
+
+    after = 0
+    if held is not None:
+        rid, _, at = held.partition("|")
+        row = session.execute(select(RecordVersion.changed_at).where(RecordVersion.id == int(rid))).first()
+        if row is None or _utc_iso(row.changed_at) != at:
+            return None
+        after = int(rid)
+    direct = select(RecordVersion.entity_id).where(RecordVersion.entity == "unidentified", RecordVersion.id > after)
+    by_sample = (select(Unidentified.id).join(RecordVersion, (RecordVersion.entity == "sample")
+                                              & (RecordVersion.entity_id == Unidentified.sample_id))
+                 .where(RecordVersion.id > after))
+    return sorted(set(session.execute(direct).scalars()) | set(session.execute(by_sample).scalars()))
+
+
 def _brought_up(index: UnidentifiedIndex, session, state: dict, *, progress=None) -> bool:
-    """Bring ``index`` up to ``state`` by adding the persons added since; False (rebuild)
-    unless the database is the same, no import it holds is gone, no correction was made
-    since and every person it holds is still searched.  Unchanged (the state it was made
-    for): nothing is read."""
+    """Bring ``index`` up to ``state``: the persons corrected since (:func:`_corrected_since`)
+    read again, those added since read and added.  False (rebuild) unless the database is
+    the same, no import or correction it holds is gone and every person it holds is still
+    searched.  Unchanged (the state it was made for): nothing is read."""
     from sqlalchemy import select
 
     from reunite.store.models import Sample, Unidentified
 
     old = index.token or {}
-    if (old.get("database_id") != state["database_id"] or old.get("correction") != state["correction"]
-            or not set(old.get("imports", ())) <= set(state["imports"])):
+    if old.get("database_id") != state["database_id"] or not set(old.get("imports", ())) <= set(state["imports"]):
         return False
+    if old.get("correction") != state["correction"]:  # the corrected persons read again
+        corrected = _corrected_since(session, old.get("correction"))
+        if corrected is None:
+            return False
+        index.drop(corrected)
+        _read_rows(index, session, ids=corrected, progress=progress)  # those still searched
     if old.get("persons") == state["persons"]:  # the same persons (imports of families only since)
         index.token = state
         return True
@@ -726,11 +767,12 @@ def _brought_up(index: UnidentifiedIndex, session, state: dict, *, progress=None
 def unidentified_index(session, model, *, save: bool = True, rebuild: bool = False, progress=None):
     """The database's unidentified index, from this process' memory or its file
     (:func:`unidentified_index_path`), brought up to date: the persons added since are read
-    and added.  Rebuilt from the database when the file is missing, damaged (its checksum)
-    or made for another database, genetic model, format or software version, after a
-    correction of an unidentified person or their sample, when an import it holds is gone
-    (rolled back, a restored backup) or a person it holds is no longer searched, or with
-    ``rebuild``.  Saved atomically when it changed; a file that cannot be written is left as
+    and added, the persons corrected since (re-typed, withdrawn, new dates or sex: every
+    correction records a version) read again.  Rebuilt from the database when the file is
+    missing, damaged (its checksum) or made for another database, genetic model, format or
+    software version, when an import or correction it holds is gone (rolled back, a restored
+    backup), when persons were added or removed and one it holds is no longer searched, or
+    with ``rebuild``.  Saved atomically when it changed; a file that cannot be written is left as
     it was and the search goes on with the index in memory (a warning).  In-memory
     databases: built each time.  The index returned is never changed afterwards (an update
     makes a new one), so a search may go on with it while another brings it up to date."""

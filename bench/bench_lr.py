@@ -96,7 +96,7 @@ def _run(args: list[str], *, repeat: int = 1) -> tuple[float, float, bytes]:
 GENERAL_PATH = "import sys; from reunite.cli import main; sys.argv[0] = 'reunite'; sys.exit(main())"
 
 
-def casework(num_cases: int, *, repeat: int = 3) -> None:
+def casework(num_cases: int, *, repeat: int = 5) -> None:
     """``reunite lr`` casework: duo cases on 23 loci, stepwise model, each case with its own
     frequency table; end to end (a subprocess: start, parse, compute, JSON out) and in process,
     the casework path and the general path timed in the same run on the same file."""

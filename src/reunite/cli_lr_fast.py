@@ -19,9 +19,10 @@ _FAMILIAS_MARK = b'"Output from Familias'
 _BOM = b"\xef\xbb\xbf"
 
 
-def lr_json_text(args: list[str]) -> str | None:
+def lr_json_text(args: list[str], *, keep: list | None = None) -> str | None:
     """The output of ``reunite lr`` with the arguments ``args`` (those after ``lr``), or None
-    where the fast path does not apply."""
+    where the fast path does not apply.  ``keep`` (a list) receives the parsed file, for a
+    caller that exits without freeing it."""
     files = [a for a in args if a != "--json"]
     if len(files) != 1 or len(args) != 2 or files[0].startswith("-"):
         return None
@@ -50,6 +51,8 @@ def lr_json_text(args: list[str]) -> str | None:
         doc = orjson.loads(data)
     except (orjson.JSONDecodeError, ValueError, RecursionError):
         return None
+    if keep is not None:
+        keep.append(doc)
     from reunite.genetics.duo_cases import duo_casework_json
 
     options = {} if scale is None else {"scale": scale}

@@ -253,15 +253,16 @@ def test_index_search_equals_search_with_filters_fallback_and_rare_alleles():
                 assert v == pytest.approx(b.lr_per_locus[locus_name], rel=1e-9)
 
 
-def test_theta_has_no_index():
-    with pytest.raises(Exception, match="θ = 0"):
-        ix.FamilyIndex(GeneticModel(POP, theta=0.01))
+def test_theta_has_an_index_too():  # tests/test_index_theta.py compares it with the engine
+    index = ix.FamilyIndex(GeneticModel(POP, theta=0.01))
+    assert index.theta == 0.01 and index.key_d is not None
 
 
 def test_stored_index_is_reused_updated_and_rebuilt(tmp_path):
     db, engine = simulated_store(tmp_path, 120, 20, seed=3, model=MODEL)
     path = index_path(engine)
-    assert path == tmp_path / "r.db.index"
+    if engine.dialect.name == "sqlite":  # beside the file (PostgreSQL, make test-pg: the cache folder)
+        assert path == tmp_path / "r.db.index"
     with Session(engine) as s:
         a = family_index(s, MODEL)
         n_fam = s.execute(select(func.count(Family.id))).scalar()
@@ -416,9 +417,12 @@ def test_cli_db_index_and_search(tmp_path):
     ok("db", "init")
     ok("import", "genotypes", str(paths["genotypes"]))
     ok("import", "families", str(paths["families"]))
-    assert (tmp_path / "c.db.index").exists()  # indexed on import
+    from reunite.store.db import make_engine
+
+    stored = index_path(make_engine(env["REUNITE_DATABASE_URL"]))  # SQLite: c.db.index beside the file
+    assert stored.exists()  # indexed on import
     out = ok("db", "index")
-    assert "60 families" in out and "c.db.index" in out
+    assert "60 families" in out and stored.name in out
     out = ok("db", "index", "--rebuild")
     assert "60 families" in out
     ok("import", "unidentified", str(paths["unidentified"]))

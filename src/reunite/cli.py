@@ -452,9 +452,6 @@ def db_index(
     from reunite.search.service import index_path
 
     engine, session, model = _open_store(read_only=True)
-    if model.theta != 0.0:
-        console.print(f"this database has θ = {model.theta}: the search computes pair by pair, there is no index")
-        return
     path = index_path(engine)
     with session:  # a rebuild replaces the old file only once the new one is written
         t = time.perf_counter()

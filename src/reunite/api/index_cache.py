@@ -51,11 +51,9 @@ class IndexCache:
         return imports, corrections, session.execute(select(func.max(Family.id))).scalar()
 
     def __call__(self, session: Session):
-        """The index, brought up to date in ``session`` (None at θ > 0: no index)."""
+        """The index, brought up to date in ``session``."""
         from reunite.search.service import family_index
 
-        if self.model.theta != 0.0:
-            return None
         with self.lock:
             state = self.database_state(session)
             if self.index is None or state != self.state:

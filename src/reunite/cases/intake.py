@@ -123,8 +123,6 @@ def _holding(index):
 def _resolve_index(index, session: Session, model):
     """``index``: a FamilyIndex, a function (session) -> FamilyIndex (the server's in-memory
     index, or the CLI's with a progress bar) or None (the index file, brought up to date)."""
-    if model.theta != 0.0:
-        return None
     if index is None:
         from reunite.search.service import family_index
 

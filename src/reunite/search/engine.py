@@ -679,7 +679,15 @@ def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index) ->
         for c in cands:
             c.inconsistent_loci = sorted(l for l, v in c.lr_per_locus.items() if v == 0.0 or math.isnan(v))
         return
-    index.inconsistent_loci(cands)
+    from reunite.search.index.rare import absent_alleles
+
+    # a person with an allele absent from the table: the engine without mutation, pair by pair
+    rare = [c for c in cands if absent_alleles(index, c.unidentified.profile)]
+    if rare:
+        plain = exact_pairs([(c.unidentified, c.family, c.missing) for c in rare], model=model, mutation=False)
+        for c, r in zip(rare, plain):
+            c.inconsistent_loci = sorted(l for l, v in r.lr_per_marker.items() if v == 0.0 or math.isnan(v))
+    index.inconsistent_loci([c for c in cands if not absent_alleles(index, c.unidentified.profile)])
 
 
 def _ranked(cands: list[Candidate], top_k, *, per: str = "unidentified") -> list[Candidate]:

@@ -685,7 +685,7 @@ def iter_family_rows(session: Session, ids=None, *, chunk: int = 50_000):
 
 def index_applies(model: GeneticModel, *, per: str = "unidentified", family_ids=None) -> bool:
     """Whether :func:`run_search` uses the family index for this search."""
-    return model.theta == 0.0 and per == "unidentified" and family_ids is None
+    return per == "unidentified" and family_ids is None
 
 
 def _batch_token(batch) -> str:

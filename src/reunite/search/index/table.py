@@ -21,6 +21,15 @@ from reunite.search.index.files import (
 )
 from reunite.search.index.kernels import NO_DATE, _common_py, _select, scan
 from reunite.search.index.plan import Part, Plan, make_plan
+from reunite.search.index.rare import absent_alleles, extended_locus
+from reunite.search.index.theta import (
+    d_values,
+    lr_table,
+    make_plan_theta,
+    scan_theta,
+    sides_denominator,
+    with_unrelated,
+)
 
 LN10 = math.log(10.0)
 
@@ -46,6 +55,9 @@ class LocusTables:
     sides: list = field(default_factory=list)
     dense_keys: dict[tuple, int] = field(default_factory=dict)
     dense: list = field(default_factory=list)
+    #: θ > 0: the sorted alleles of the typed founders U depends on -> D key (see index.theta)
+    d_keys: dict[tuple, int] = field(default_factory=dict)
+    d_list: list = field(default_factory=list)
 
     def __post_init__(self):
         self._stacked = None
@@ -61,7 +73,7 @@ class LocusTables:
 
 
 class FamilyIndex:
-    """The family side of the search, at θ = 0 (see the module doc).
+    """The family side of the search (see the module doc; θ > 0: :mod:`reunite.search.index.theta`).
 
     Rows are (family, missing person).  ``fallback`` holds the database ids of families
     the index cannot hold (an allele missing from the population table changes the
@@ -69,12 +81,10 @@ class FamilyIndex:
     """
 
     def __init__(self, model):
-        if model.theta != 0.0:
-            raise ReuniteError(f"the family index needs θ = 0 (this database has θ = {model.theta}); "
-                               "with θ > 0 the search computes pair by pair")
         from reunite.search.engine import _LocusTables
 
         self.model = model
+        self.theta = float(model.theta)
         self.model_loci = sorted(set(model.loci()) - set(model.unusable_loci()))
         self._engine_tables = _LocusTables(model, self.model_loci)  # the engine's tables, rare-allele rule
         self._all_tables: dict[str, LocusTables] = {}
@@ -111,6 +121,8 @@ class FamilyIndex:
         self.ref_mask = np.zeros((0, 1), dtype=np.uint64)
         self.key_p = np.zeros((0, 0), dtype=np.int32)
         self.key_q = np.zeros((0, 0), dtype=np.int32)  # -1: key_p is a dense table
+        # θ > 0: the D key of a sides row per locus (-1: a dense row); None at θ = 0
+        self.key_d = np.zeros((0, 0), dtype=np.int32) if self.theta > 0 else None
         self.fallback: list[int] = []
         self.indexed: set[int] = set()  # database ids of the families in rows or fallback
         self.database_id = None  # the database it was built from (its settings' database_id)
@@ -154,23 +166,34 @@ class FamilyIndex:
             cols = {}
             for (structure, m_pos), sid in shapes:
                 plan = self.plan(structure, m_pos, frozenset())
-                kp = kq = -1
+                kp = kq = kd = -1
                 for part in plan.parts:
                     k = int(self._keys(part, np.zeros((1, 0), dtype=np.int64), li)[0])
                     if part.kind == "Q":
                         kq = k
                     else:
                         kp = k
-                cols[sid] = (kp, kq)
-            lookup = np.array([cols.get(k, (-1, -1)) for k in range(len(self.shapes))],
-                              dtype=np.int32).reshape(len(self.shapes), 2)
+                if self.theta > 0 and plan.kind == "sides":
+                    kd = int(self._d_keys(np.zeros((1, 0), dtype=np.int64), li)[0])
+                cols[sid] = (kp, kq, kd)
+            lookup = np.array([cols.get(k, (-1, -1, -1)) for k in range(len(self.shapes))],
+                              dtype=np.int32).reshape(len(self.shapes), 3)
 
             def widen(key_p, key_q, row_shape):
-                add = lookup[row_shape] if len(row_shape) else np.zeros((0, 2), dtype=np.int32)
-                return (np.concatenate([key_p, add[:, :1]], axis=1), np.concatenate([key_q, add[:, 1:]], axis=1))
+                add = lookup[row_shape] if len(row_shape) else np.zeros((0, 3), dtype=np.int32)
+                return (np.concatenate([key_p, add[:, :1]], axis=1), np.concatenate([key_q, add[:, 1:2]], axis=1))
+
+            def widen_d(key_d, row_shape):
+                if key_d is None:
+                    return None
+                add = lookup[row_shape] if len(row_shape) else np.zeros((0, 3), dtype=np.int32)
+                return np.concatenate([key_d, add[:, 2:]], axis=1)
 
             self.key_p, self.key_q = widen(self.key_p, self.key_q, self.row_shape)
-            self._new_parts = [(*widen(kp, kq, rs), *rest) for kp, kq, rs, *rest in self._new_parts]
+            if self.key_d is not None:
+                self.key_d = widen_d(self.key_d, self.row_shape)
+            self._new_parts = [(*widen(kp, kq, rs), rs, *rest[:-1], widen_d(rest[-1], rs))
+                               for kp, kq, rs, *rest in self._new_parts]
             words = -(-len(self.loci) // 64)
             if words > self.ref_mask.shape[1]:  # one more word of locus bits
 
@@ -196,7 +219,8 @@ class FamilyIndex:
     #: Raise when what is stored, or how it is computed, changes: stored indexes are rebuilt.
     #: 3: the missing person's birth and missing dates per row (the age filter).
     #: 4: a SHA-256 of the arrays and the number of rows in the document, checked on load.
-    FORMAT = 4
+    #: 5: θ > 0 indexes (key_d and the D keys); the missing row shapes of a later batch kept.
+    FORMAT = 5
 
     def save(self, path) -> None:
         """Write the index to ``path`` (NumPy ``.npz``: arrays and one JSON document; no
@@ -226,6 +250,8 @@ class FamilyIndex:
             for name, registry in (("side_keys", tab.side_keys), ("dense_keys", tab.dense_keys)):
                 entry[name] = [[canons.setdefault(canon, len(canons)), list(row), slot]
                                for (canon, row), slot in registry.items()]
+            if self.theta > 0:
+                entry["d_keys"] = [list(key) for key in tab.d_list]
             tables.append(entry)
             sides, dense = tab.stacked()
             arrays[f"sides_{li}"] = sides
@@ -241,6 +267,8 @@ class FamilyIndex:
                       m_sex=self.m_sex, ref_mask=self.ref_mask, m_birth=self.m_birth, m_missing=self.m_missing,
                       family_code=np.array(self.family_code, dtype=str), missing=np.array(self.missing, dtype=str),
                       indexed=np.array(sorted(self.indexed), dtype=np.int64))
+        if self.key_d is not None:
+            arrays["key_d"] = self.key_d
         meta["rows"] = len(self.family_id)
         meta["checksum"] = arrays_checksum(arrays)  # verified by load: a damaged file is never used
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -275,6 +303,8 @@ class FamilyIndex:
         """ValueError unless the stored arrays have the sizes the document says."""
         rows, loci = int(meta["rows"]), len(meta["loci"])
         expect = {"key_p": (rows, loci), "key_q": (rows, loci), "ref_mask": (rows, max(1, -(-loci // 64)))}
+        if meta["model"].get("theta", 0.0) > 0:
+            expect["key_d"] = (rows, loci)
         expect.update({name: (rows,) for name in ("row_shape", "family_id", "m_sex", "m_birth", "m_missing",
                                                     "family_code", "missing")})
         for name, shape in expect.items():
@@ -303,11 +333,16 @@ class FamilyIndex:
                 registry = {(canons[c], tuple(row)): slot for c, row, slot in entry[name]}
                 setattr(tab, name, registry)
                 setattr(tab, store, list(arrays[key]))
+            if index.theta > 0:
+                tab.d_list = [tuple(key) for key in entry["d_keys"]]
+                tab.d_keys = {key: k for k, key in enumerate(tab.d_list)}
         index.shapes = {(_tuples(structure), m_pos): sid for structure, m_pos, sid in meta["shapes"]}
         index.database_id = meta["database_id"]
         index.family_imports = list(meta["family_imports"])
         index.fallback = list(meta["fallback"])
         index.key_p, index.key_q = arrays["key_p"], arrays["key_q"]
+        if index.theta > 0:
+            index.key_d = arrays["key_d"]
         index.row_shape, index.family_id = arrays["row_shape"], arrays["family_id"]
         index.m_sex, index.ref_mask = arrays["m_sex"], arrays["ref_mask"]
         index.m_birth, index.m_missing = arrays["m_birth"], arrays["m_missing"]
@@ -323,7 +358,8 @@ class FamilyIndex:
         key = (structure, missing, typed)
         hit = self._plans.get(key)
         if hit is None:
-            hit = self._plans[key] = make_plan(structure, missing, typed, prune=self.prune)
+            make = make_plan_theta if self.theta > 0 else make_plan
+            hit = self._plans[key] = make(structure, missing, typed, prune=self.prune)
         return hit
 
     def _token(self, item):
@@ -367,7 +403,9 @@ class FamilyIndex:
              self.m_missing) = (
                 np.concatenate([old, *new]) for old, new in
                 zip((self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id,
-                     self.m_birth, self.m_missing), parts))
+                     self.m_birth, self.m_missing), parts[:8]))
+            if self.key_d is not None:
+                self.key_d = np.concatenate([self.key_d, *parts[8]])
         self._new_parts = []
         self._combined = None
 
@@ -442,6 +480,7 @@ class FamilyIndex:
             codes[r, t, li] = -2  # typed with an allele missing from the table
         key_p = np.full((n, n_loci), -1, dtype=np.int32)
         key_q = np.full((n, n_loci), -1, dtype=np.int32)
+        key_d = np.full((n, n_loci), -1, dtype=np.int32) if self.theta > 0 else None
         typed_bits = codes >= 0
         ref_mask = self._mask_words((codes != -1).any(axis=1))
         weights = 1 << np.arange(codes.shape[1], dtype=np.int64)
@@ -456,15 +495,19 @@ class FamilyIndex:
                 for part in plan.parts:
                     out = key_q if part.kind == "Q" else key_p
                     out[sel, li] = self._keys(part, codes[sel][:, [col[p] for p in part.people], li], li)
+                if key_d is not None and plan.kind == "sides":
+                    key_d[sel, li] = self._d_keys(codes[sel][:, [col[p] for p in plan.d_people], li], li)
         for r, li in sorted({(r, li) for r, _, li in extended}):
             key_p[r, li] = self._extended_table(structure, m_pos, positions, rows[r], self.loci[li])
             key_q[r, li] = -1
+            if key_d is not None:
+                key_d[r, li] = -1
         shape = self.shapes.setdefault((structure, m_pos), len(self.shapes))
         self._new_parts.append((key_p, key_q, np.full(n, shape, dtype=np.int32), ref_mask,
                                 np.array([r[3] for r in rows], dtype=np.int8),
                                 np.array([r[0] for r in rows], dtype=np.int64),
                                 np.array([r[6] for r in rows], dtype=np.int32),
-                                np.array([r[7] for r in rows], dtype=np.int32)))
+                                np.array([r[7] for r in rows], dtype=np.int32), key_d))
         self.family_code.extend(r[1] for r in rows)
         self.missing.extend(r[2] for r in rows)
 
@@ -497,14 +540,19 @@ class FamilyIndex:
         if key in tab.dense_keys:  # the same pedigree and genotypes: the same table
             return tab.dense_keys[key]
         alleles, afreq, male, female, index = self._extended(locus, genos)
-        md = MarkerData(np.asarray(afreq), male, female, {p: (index[a], index[b]) for p, (a, b) in genos.items()})
-        t = joint_tables([(structure, md, m_pos)])[0]
-        total = t.sum()
-        pop = 2.0 * np.outer(afreq, afreq)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pred = (t + t.T) / total
-            np.fill_diagonal(pred, 2.0 * np.diag(t) / total)
-            lr = pred / pop
+        md = MarkerData(np.asarray(afreq), male, female, {p: (index[a], index[b]) for p, (a, b) in genos.items()},
+                        self.theta)
+        if self.theta > 0:  # every reference kept: P(M | refs) / P(U | refs), both by the engine
+            t1, t2 = joint_tables([(structure, md, m_pos), (with_unrelated(structure), md, len(structure))])
+            lr = lr_table(t1, t2)
+        else:
+            t = joint_tables([(structure, md, m_pos)])[0]
+            total = t.sum()
+            pop = 2.0 * np.outer(afreq, afreq)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pred = (t + t.T) / total
+                np.fill_diagonal(pred, 2.0 * np.diag(t) / total)
+                lr = pred / pop
         base = [index[a] for a in self._all_tables[locus].alleles]
         tab.dense_keys[key] = slot = len(tab.dense)
         tab.dense.append(lr[np.ix_(base, base)])
@@ -543,8 +591,30 @@ class FamilyIndex:
             ids[u] = hit
         return ids[inverse.reshape(-1)]
 
+    def _d_keys(self, sub: np.ndarray, li: int) -> np.ndarray:
+        """θ > 0: ids of the D keys (the sorted alleles of the typed founders U depends on)
+        of genotype codes ``sub`` (rows × founders) at locus ``li``."""
+        tab = self.tables[li]
+        n = len(tab.afreq)
+        alleles = np.sort(np.concatenate([sub // n, sub % n], axis=1), axis=1)
+        if alleles.shape[1]:
+            uniq, inverse = np.unique(alleles, axis=0, return_inverse=True)
+        else:
+            uniq, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(len(sub), dtype=np.int64)
+        ids = np.empty(len(uniq), dtype=np.int32)
+        for u, row in enumerate(uniq.tolist()):
+            key = tuple(row)
+            hit = tab.d_keys.get(key)
+            if hit is None:
+                hit = tab.d_keys[key] = len(tab.d_list)
+                tab.d_list.append(key)
+            ids[u] = hit
+        return ids[inverse.reshape(-1)]
+
     def _compute_pending(self) -> None:
         """Side vectors and dense tables of the new keys, by the engine, batched."""
+        if self.theta > 0:
+            return self._compute_pending_theta()
         for (li, (kind, structure, m_pos, local)), new in self._pending.items():
             tab = self.tables[li]
             n = len(tab.afreq)
@@ -573,6 +643,34 @@ class FamilyIndex:
                         store[slot] = pred / pop
         self._pending = {}
 
+    def _compute_pending_theta(self) -> None:
+        """θ > 0: side vectors P(M's allele | the side's references) and dense tables
+        P(M | refs) / P(U | refs), by the engine at θ (no closed forms), batched."""
+        for (li, (kind, structure, m_pos, local)), new in self._pending.items():
+            tab = self.tables[li]
+            n = len(tab.afreq)
+            store = tab.dense if kind == "dense" else tab.sides
+            jobs = []
+            h2 = with_unrelated(structure)
+            for _, row in new:
+                genos = {p: divmod(int(c), n) for p, c in zip(local, row)}
+                md = MarkerData(tab.afreq, tab.male, tab.female, genos, self.theta)
+                jobs.append((structure, md, m_pos))
+                if kind == "dense":
+                    jobs.append((h2, md, len(structure)))
+            tables = joint_tables(jobs)
+            step = 2 if kind == "dense" else 1
+            for k, (slot, _) in enumerate(new):
+                t = tables[step * k]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if kind == "P":
+                        store[slot] = t.sum(axis=1) / t.sum()
+                    elif kind == "Q":
+                        store[slot] = t.sum(axis=0) / t.sum()
+                    else:
+                        store[slot] = lr_table(t, tables[step * k + 1])
+        self._pending = {}
+
     # -- querying -------------------------------------------------------------------------
 
     def combined(self):
@@ -598,6 +696,14 @@ class FamilyIndex:
                               [(int(bounds[k]), int(bounds[k + 1])) for k in range(3)],
                               self.m_sex[order], self.ref_mask[order],
                               np.ascontiguousarray(self.m_birth[order]), np.ascontiguousarray(self.m_missing[order]))
+            self._combined_d = None
+            if self.key_d is not None:  # θ > 0: the D key per row; dense rows use the unit entry
+                n_d = np.array([len(t.d_list) for t in self.tables], dtype=np.int64)
+                kd = np.where(self.key_d[order] < 0, n_d[None, :], self.key_d[order])
+                d_dtype = np.uint16 if n_d.max(initial=0) <= NARROW_KEYS else np.uint32
+                self._combined_d = (np.ascontiguousarray(kd.T.astype(d_dtype)),
+                                    np.concatenate([[0], np.cumsum(n_d + 1)[:-1]]).astype(np.int64),
+                                    int((n_d + 1).sum()))
         return self._combined
 
     def _any_dated(self, m_birth, m_missing) -> bool:
@@ -608,33 +714,41 @@ class FamilyIndex:
         return cached[1]
 
     def accepts(self, profile: dict[str, tuple[str, str]]) -> bool:
-        """Whether the index can score this profile (every allele in its locus' table); adds
+        """Whether the index can score this profile (always: alleles absent from a table are
+        scored with the locus' values recomputed, :mod:`reunite.search.index.rare`); adds
         columns for loci it has none for yet."""
-        for locus, (a, b) in profile.items():
-            tab = self._all_tables.get(locus)
-            if tab is not None and (a not in tab.index or b not in tab.index):
-                return False
         if not self.locus_idx.keys() >= profile.keys():
             self.extend_loci(set(profile) - set(self.locus_idx))
         return True
 
     def query(self, profile: dict[str, tuple[str, str]]):
-        """The per-query gathers for :func:`scan`: (ab, offsets, 1/(2 p_x p_y), loci), or None
-        when U has an allele missing from a locus' table (the engine computes those).  Loci
-        the index has no column for yet are added."""
+        """The per-query gathers for :func:`scan`: (ab, offsets, 1/(2 p_x p_y), loci) (θ > 0:
+        and the denominators of the D keys with their offsets).  At a locus where U has an
+        allele absent from the table, the values with the table extended (the rare-allele
+        rule, :mod:`reunite.search.index.rare`).  Loci the index has no column for yet are
+        added."""
         if not self.accepts(profile):
             return None
+        absent = absent_alleles(self, profile)
         _, _, n_sides, n_dense, offsets, total = self.combined()[:6]
         ab = np.zeros(2 * total)
         inv = np.zeros(len(self.loci))
         loci = []
+        theta = self.theta > 0
+        if theta:
+            _, d_offsets, d_total = self._combined_d
+            dv = np.ones(d_total)
         for locus, (a, b) in profile.items():
             li = self.locus_idx[locus]
             tab = self.tables[li]
-            x, y = tab.index[a], tab.index[b]
             loci.append(li)
-            sides, dense = tab.stacked()
-            c = 1.0 / (2.0 * tab.afreq[x] * tab.afreq[y])
+            x, y, sides, dense, afreq = self._locus_values(li, a, b, absent.get(locus))
+            if theta:  # the denominator per D key (dense rows: their own, c = 1)
+                c = 1.0
+                dv[d_offsets[li]:d_offsets[li] + len(tab.d_list) + 1] = d_values(tab.d_list, x, y, afreq,
+                                                                                 self.theta)
+            else:
+                c = 1.0 / (2.0 * afreq[x] * afreq[y])
             inv[li] = c
             o = 2 * offsets[li]
             ab[o:o + 2 * n_sides[li]:2] = sides[:, x]
@@ -642,7 +756,19 @@ class FamilyIndex:
             o += 2 * n_sides[li]
             ab[o:o + 2 * n_dense[li]:2] = dense[:, x, y] / c
             ab[o + 2 * n_dense[li] + 1] = 1.0  # the unit entry: a = 0, b = 1
+        if theta:
+            return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64), dv, d_offsets
         return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64)
+
+    def _locus_values(self, li: int, a: str, b: str, extra):
+        """(x, y, side vectors, dense tables, frequencies) of U's alleles a, b at locus ``li``:
+        the stored ones, or with the table extended by ``extra`` (U's absent alleles)."""
+        tab = self.tables[li]
+        if extra:
+            ext = extended_locus(self, li, extra)
+            return ext.index_of[a], ext.index_of[b], ext.sides, ext.dense, ext.afreq
+        sides, dense = tab.stacked()
+        return tab.index[a], tab.index[b], sides, dense, tab.afreq
 
     def _scan_ranges(self, q, ranges, out, threads: int) -> None:
         """The compiled scan over row ranges of the combined (sex-ordered) arrays."""
@@ -651,6 +777,23 @@ class FamilyIndex:
         for a, b in ranges:
             step = max(MIN_ROWS_PER_THREAD, -(-(b - a) // max(1, threads)))
             pieces += [(k, min(b, k + step)) for k in range(a, b, step)]
+        if len(q) > 4:  # θ > 0: (ab, offsets, inv, loci, dv, d_offsets) and the D keys
+            kd = self._combined_d[0]
+            ab, offsets, _, loci, dv, d_offsets = q
+
+            def run(piece):
+                a, b = piece
+                scan_theta(kp[:, a:b], kq[:, a:b], kd[:, a:b], ab, offsets, dv, d_offsets, loci, out[a:b])
+
+            if threads > 1 and len(pieces) > 1:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    list(pool.map(run, pieces))
+            else:
+                for piece in pieces:
+                    run(piece)
+            return
         if threads > 1 and len(pieces) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -720,14 +863,19 @@ class FamilyIndex:
     def lr_per_locus(self, profile, row: int) -> dict[str, float]:
         """Per-locus LRs of one row, for the loci typed in U."""
         out = {}
+        absent = absent_alleles(self, profile)
         for locus, (a, b) in profile.items():
             li = self.locus_idx[locus]
             tab = self.tables[li]
-            x, y = tab.index[a], tab.index[b]
-            sides, dense = tab.stacked()
+            x, y, sides, dense, afreq = self._locus_values(li, a, b, absent.get(locus))
             p, q = int(self.key_p[row, li]), int(self.key_q[row, li])
-            if q >= 0:
-                v = (sides[p, x] * sides[q, y] + sides[p, y] * sides[q, x]) / (2.0 * tab.afreq[x] * tab.afreq[y])
+            if q >= 0 and self.theta > 0:
+                key = tab.d_list[int(self.key_d[row, li])]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    v = (sides[p, x] * sides[q, y] + sides[p, y] * sides[q, x]) / sides_denominator(
+                        key.count(x), key.count(y), len(key), afreq[x], afreq[y], self.theta, x == y)
+            elif q >= 0:
+                v = (sides[p, x] * sides[q, y] + sides[p, y] * sides[q, x]) / (2.0 * afreq[x] * afreq[y])
             else:
                 v = dense[p, x, y]
             out[locus] = float(v)
@@ -833,6 +981,8 @@ class FamilyIndex:
         kp, kq = self.combined()[:2]
         total = (kp.nbytes + kq.nbytes + self.key_p.nbytes + self.key_q.nbytes + self.ref_mask.nbytes
                  + self.m_sex.nbytes + self.family_id.nbytes + 2 * (self.m_birth.nbytes + self.m_missing.nbytes))
+        if self.key_d is not None:
+            total += 2 * self.key_d.nbytes
         for tab in self.tables:
             sides, dense = tab.stacked()
             total += sides.nbytes + dense.nbytes

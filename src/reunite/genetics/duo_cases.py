@@ -13,10 +13,14 @@ general path, which reports it as it always has.  ``tests/test_duo_cases.py`` co
 
 What a case needs to be taken: ``id`` (a string), ``H1`` whose pedigree, pruned to the typed
 people, is a duo with a non-inbred typed parent, ``H2`` absent or ``"unrelated"``, ``theta``
-absent or 0, and markers each with ``name``, ``afreq`` (float frequencies, the typed alleles in
-the table), ``genotypes`` of exactly the two people and a ``mutation`` (its own or the case's)
+absent or 0, and markers each with ``name``, ``afreq`` (numbers, the typed alleles in the
+table), ``genotypes`` of exactly the two people and a ``mutation`` (its own or the case's)
 whose matrices do not depend on the frequencies and cannot be lumped (``stepwise``,
-``onestep``, ``custom``, with or without ``equal``/``proportional`` for the other sex).
+``onestep``, ``custom``), no likelihood 0.  A file is taken whole or not at all.
+
+Speed comes from doing per file what the general path does per case: each locus's labels,
+models and matrices, each distinct genotype text and each hypothesis are read once; the rest
+is C-level passes over all markers (``map``, NumPy) rather than Python code per marker.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ from reunite.genetics.verbal import ENFSI_2015, VerbalScale, verbal_equivalent
 
 _DOCUMENT_KEYS = frozenset(("cases", "format"))
 _CASE_KEYS = frozenset(("id", "H1", "H2", "theta", "mutation", "markers"))
-_MARKER_KEYS = frozenset(("name", "afreq", "genotypes", "mutation"))
 
 
 class _NotTaken(Exception):
@@ -103,7 +106,14 @@ class _Kit:
     __slots__ = ("names", "keys", "template", "models_json", "kit_json")
 
 
-def _read(doc, *, num_colons: int, dumps):
+def _read(doc, *, num_colons: int, dumps) -> "_Batch":
+    """Check a parsed document the way the general path reads it and put its markers in arrays.
+
+    Raises
+    ------
+    _NotTaken, or an exception of :data:`_NOT_TAKEN`
+        the file is not one the fast path takes (see the module docstring).
+    """
     caches = _Caches(dumps)
     if type(doc) is dict:
         if not doc.keys() <= _DOCUMENT_KEYS or doc.get("format", FORMAT) != FORMAT:
@@ -155,9 +165,9 @@ def _read(doc, *, num_colons: int, dumps):
     if sys.version_info >= (3, 12):
         totals = np.fromiter(map(sum, map(dict.values, afreqs)), dtype=float, count=len(afreqs))
     # each marker's table labels and mutation model, as small ints (a locus repeats them from
-    # case to case: compared in bulk with the first marker of that name, else one by one)
-    first_of_name = dict(zip(names, range(len(names))))  # a locus repeats its table's labels and model
-    rep = list(map(first_of_name.__getitem__, names))
+    # case to case: compared in bulk with one marker of that name, else one by one)
+    one_of_name = dict(zip(names, range(len(names))))
+    rep = list(map(one_of_name.__getitem__, names))
     lids = _label_ids(afreqs, names, rep, caches)
     defaults = [raw.get("mutation") for raw in cases]
     muts = list(map(dict.get, markers, ["mutation"] * len(markers)))

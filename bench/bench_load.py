@@ -101,11 +101,12 @@ def server_env(url: str) -> dict:
     return env
 
 
-def start_server(url: str, log: Path, *, timeout: float = 120) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, log: Path, *, workers: int = 1, timeout: float = 120) -> tuple[subprocess.Popen, str]:
     """``reunite serve`` on a free loopback port; returns the process and the API's base URL."""
     port = free_port()
     fh = log.open("w")
-    proc = subprocess.Popen(REUNITE + ["serve", "--host", "127.0.0.1", "--port", str(port)], env=server_env(url),
+    proc = subprocess.Popen(REUNITE + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+                            env=server_env(url),
                             stdout=fh, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}/api/v1"
     deadline = time.monotonic() + timeout
@@ -153,6 +154,7 @@ class LoadResult:
     rejected: list = field(default_factory=list)  # reviewed to 'rejected': candidate ids
     set_aside: list = field(default_factory=list)
     conflicts: int = 0
+    twice: int = 0  # files uploaded twice at once
     clients: dict = field(default_factory=dict)
 
 
@@ -192,12 +194,19 @@ class Clients:
         return write_database(sim, self.folder / f"upload{k}")
 
     def importer(self, client: httpx.Client, rng: random.Random) -> None:
+        """One round: a genotype file, then a family file and an unidentified-person file of
+        new people; a third of the rounds send each file twice at once (two connections):
+        one upload is imported (201), the other refused as already there (422)."""
         files = self._files()
+        twice = rng.random() < 1 / 3
         for kind in KINDS:
-            with open(files[kind], "rb") as fh:
-                r = self.call(client, f"POST /imports/{kind}", "POST", f"/imports/{kind}", ok=(201,),
-                              files={"file": (f"{kind}.csv", fh, "text/csv")})
-            if r.status_code != 201:
+            if twice:
+                r = self._twice(client, kind, files[kind])
+            else:
+                with open(files[kind], "rb") as fh:
+                    r = self.call(client, f"POST /imports/{kind}", "POST", f"/imports/{kind}", ok=(201,),
+                                  files={"file": (f"{kind}.csv", fh, "text/csv")})
+            if r is None or r.status_code != 201:
                 return
             body = r.json()
             lines = Path(files[kind]).read_text().splitlines()[1:]
@@ -209,6 +218,32 @@ class Clients:
             if body.get("search_error"):
                 with self.lock:
                     self.result.unexpected.append(f"import {kind}: search_error {body['search_error']}")
+
+    def _twice(self, client: httpx.Client, kind: str, path: Path) -> httpx.Response | None:
+        """The same file uploaded on two connections at once; returns the 201 (None if not
+        exactly one upload was imported and the other refused)."""
+        data = Path(path).read_bytes()
+        start = threading.Barrier(2)
+        answers: list = [None, None]
+
+        def send(k, c):
+            start.wait()
+            answers[k] = self.call(c, f"POST /imports/{kind} (same file twice at once)", "POST", f"/imports/{kind}",
+                                   ok=(201, 422), files={"file": (f"{kind}.csv", data, "text/csv")})
+
+        with httpx.Client(base_url=self.api, headers=client.headers, timeout=300) as other:
+            second = threading.Thread(target=send, args=(1, other))
+            second.start()
+            send(0, client)
+            second.join()
+        codes = sorted(r.status_code for r in answers)
+        with self.lock:
+            self.result.twice += 1
+        if codes != [201, 422]:
+            with self.lock:
+                self.result.unexpected.append(f"{kind} uploaded twice at once: {codes}, expected one 201 and one 422")
+            return None
+        return next(r for r in answers if r.status_code == 201)
 
     # searching ---------------------------------------------------------------------------
 
@@ -294,20 +329,21 @@ def report(result: LoadResult) -> str:
              f"  {sum(u.kind == 'families' for u in result.uploads)} family and "
              f"{sum(u.kind == 'unidentified' for u in result.uploads)} unidentified imports acknowledged; "
              f"{len(result.rejected)} candidates rejected, {len(result.set_aside)} set aside, "
-             f"{result.conflicts} review conflicts (409); {len(result.unexpected)} unexpected answers"]
+             f"{result.conflicts} review conflicts (409); {result.twice} files uploaded twice at once; "
+             f"{len(result.unexpected)} unexpected answers"]
     for name in sorted({k for k, _ in result.timings}):
         x = np.array([t for k, t in result.timings if k == name])
-        lines.append(f"  {name:40} {len(x):6,}  p50 {np.percentile(x, 50) * 1e3:7.0f} ms  "
+        lines.append(f"  {name:52} {len(x):6,}  p50 {np.percentile(x, 50) * 1e3:7.0f} ms  "
                      f"p99 {np.percentile(x, 99) * 1e3:7.0f} ms")
     return "\n".join(lines)
 
 
-def run_load(url: str, folder: Path, *, seconds: float, families: int, seed: int = 1,
+def run_load(url: str, folder: Path, *, seconds: float, families: int, seed: int = 1, workers: int = 1,
              **clients) -> tuple[Prepared, LoadResult, str]:
     """Prepare the database, start the server, run the clients, stop the server; returns what
     was prepared, the result and the server's log."""
     prepared = prepare(url, folder, families=families, unidentified=max(1, families // 3), seed=seed)
-    proc, api = start_server(url, folder / "server.log")
+    proc, api = start_server(url, folder / "server.log", workers=workers)
     try:
         result = Clients(api, prepared, folder, seed=seed).run(seconds, **clients)
     finally:
@@ -319,6 +355,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--families", type=int, default=600)
+    p.add_argument("--workers", type=int, default=1, help="the server's worker processes")
+    p.add_argument("--clients", type=int, default=2, help="clients of each kind (importing, searching, reviewing)")
     p.add_argument("--postgres", metavar="URL", help="a PostgreSQL database URL (emptied first is up to you); "
                    "default: a new SQLite file")
     a = p.parse_args(argv)
@@ -327,10 +365,16 @@ def main(argv=None) -> None:
         os.environ.setdefault("REUNITE_DATA_DIR", str(folder / "data"))
         url = a.postgres or f"sqlite:///{folder / 'load.db'}"
         t = time.perf_counter()
-        _, result, _ = run_load(url, folder, seconds=a.seconds, families=a.families)
-        print(f"database: {url.split('://')[0]}, {a.families:,} families before the load "
+        _, result, log = run_load(url, folder, seconds=a.seconds, families=a.families, workers=a.workers,
+                                  importers=a.clients, searchers=a.clients, reviewers=a.clients)
+        if "Traceback" in log:
+            print(log[-4000:])
+        print(f"database: {url.split('://')[0]}, {a.families:,} families before the load, server workers "
+              f"{a.workers} "
               f"(prepared and served in {time.perf_counter() - t - result.wall:.0f} s)")
         print(report(result))
+        for line in result.unexpected[:10] + result.failures[:10]:
+            print("  unexpected:", line)
 
 
 if __name__ == "__main__":

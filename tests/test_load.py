@@ -3,7 +3,9 @@ searching and reviewing through a real ``reunite serve`` on loopback, for a boun
 SQLite and on PostgreSQL (skipped with the reason when no server answers at
 ``$REUNITE_TEST_POSTGRES``).  Requests/s and p50/p99 per endpoint are printed, never asserted.
 
-Then: no 5xx and no 4xx but the 409 of two reviewers taking the same step; every import the
+A third of the import rounds send each file twice at once: exactly one is imported (201), the
+other refused as already there (422).  Then: no 5xx and no 4xx but those 422 and the 409 of two
+reviewers taking the same step; every import the
 server acknowledged (201) is in the database once, whole, and the tables grew by exactly those;
 no search left pending; no candidate twice (per unidentified person, family and missing
 person); every review step acknowledged is the candidate's state; the audit chain verifies.
@@ -33,29 +35,33 @@ LOAD_SECONDS = 20
 FAMILIES = 300
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'load.db'}"
+@pytest.fixture(params=[("sqlite", 1), ("postgresql", 1), ("postgresql", 2)], ids=lambda p: f"{p[0]}-{p[1]}")
+def served(request, tmp_path):
+    """(a new database's URL, the server's worker processes): an SQLite file (one process),
+    or a throw-away PostgreSQL database (one or two processes, as the deployment guide's)."""
+    backend, workers = request.param
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'load.db'}", workers
         return
     url, drop = pg_database()
     try:
-        yield url
+        yield url, workers
     finally:
         drop()
 
 
-def test_concurrent_clients_import_search_and_review(fresh_url, tmp_path):
+def test_concurrent_clients_import_search_and_review(served, tmp_path):
+    fresh_url, workers = served
     prepared = prepare(fresh_url, tmp_path, families=FAMILIES, unidentified=FAMILIES // 3, seed=3)
     assert prepared.counts["match_candidates"] > 0, "the prepared database has no candidate to review"
-    proc, api = start_server(fresh_url, tmp_path / "server.log")
+    proc, api = start_server(fresh_url, tmp_path / "server.log", workers=workers)
     try:
         result = Clients(api, prepared, tmp_path, seed=3).run(LOAD_SECONDS)
         verified = httpx.get(f"{api}/audit/verify", headers={"Authorization": f"Bearer {prepared.tokens['auditor']}"},
                              timeout=300)
     finally:
         stop_server(proc)
-    print(f"\nload on {fresh_url.split(':')[0]}: {report(result)}")
+    print(f"\nload on {fresh_url.split(':')[0]}, {workers} server process(es): {report(result)}")
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log, log[-5000:]
     assert not result.failures, result.failures[:3]

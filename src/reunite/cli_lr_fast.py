@@ -19,10 +19,16 @@ _FAMILIAS_MARK = b'"Output from Familias'
 _BOM = b"\xef\xbb\xbf"
 
 
-def lr_json_text(args: list[str], *, keep: list | None = None) -> str | None:
+def lr_json_text(args: list[str]) -> str | None:
     """The output of ``reunite lr`` with the arguments ``args`` (those after ``lr``), or None
-    where the fast path does not apply.  ``keep`` (a list) receives the parsed file, for a
-    caller that exits without freeing it."""
+    where the fast path does not apply."""
+    parts = lr_json_parts(args)
+    return None if parts is None else "".join(parts)
+
+
+def lr_json_parts(args: list[str], *, keep: list | None = None) -> list[str] | None:
+    """:func:`lr_json_text` in parts, to be written one after the other.  ``keep`` (a list)
+    receives the parsed file, for a caller that exits without freeing it."""
     files = [a for a in args if a != "--json"]
     if len(files) != 1 or len(args) != 2 or files[0].startswith("-"):
         return None
@@ -53,11 +59,11 @@ def lr_json_text(args: list[str], *, keep: list | None = None) -> str | None:
         return None
     if keep is not None:
         keep.append(doc)
-    from reunite.genetics.duo_cases import duo_casework_json
+    from reunite.genetics.duo_cases import duo_casework_parts
 
     options = {} if scale is None else {"scale": scale}
     try:
-        return duo_casework_json(doc, num_colons=data.count(b":"), dumps=orjson.dumps, **options)
+        return duo_casework_parts(doc, num_colons=data.count(b":"), dumps=orjson.dumps, **options)
     except Exception:  # noqa: BLE001 - anything unforeseen: the general path, which reports it
         return None
 
@@ -93,4 +99,4 @@ def _without_gc(function):
     return wrapper
 
 
-lr_json_text = _without_gc(lr_json_text)
+lr_json_parts = _without_gc(lr_json_parts)

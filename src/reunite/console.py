@@ -20,12 +20,12 @@ def main():
     """
     argv = sys.argv[1:]
     if argv[:1] == ["lr"]:
-        from reunite.cli_lr_fast import lr_json_text
+        from reunite.cli_lr_fast import lr_json_parts
 
         parsed: list = []
-        text = lr_json_text(argv[1:], keep=parsed)
-        if text is not None:
-            sys.stdout.write(text)
+        parts = lr_json_parts(argv[1:], keep=parsed)
+        if parts is not None:
+            sys.stdout.writelines(parts)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)

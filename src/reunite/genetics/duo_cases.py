@@ -54,7 +54,14 @@ class _NotTaken(Exception):
 
 def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> str | None:
     """The ``reunite lr --json`` text (with its final newline) of a parsed case document, or
-    None when the file is not plain duo casework (see the module docstring).
+    None when the file is not plain duo casework (see the module docstring); see
+    :func:`duo_casework_parts`."""
+    parts = duo_casework_parts(doc, num_colons=num_colons, dumps=dumps, scale=scale)
+    return None if parts is None else "".join(parts)
+
+
+def duo_casework_parts(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> list[str] | None:
+    """:func:`duo_casework_json`'s text in parts (written one after the other), or None.
 
     ``doc`` is the document as parsed by a JSON reader that keeps the last of repeated keys;
     ``num_colons`` is the number of ``:`` bytes in the file: the file is taken only if it equals
@@ -458,8 +465,9 @@ def _json_number(x: float) -> str:
     return '"NaN"' if math.isnan(x) else ('"Inf"' if x > 0 else '"-Inf"')
 
 
-def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
-    """The JSON text, as ``json.dumps({"results": [...], "warnings": []}, indent=1)`` writes it."""
+def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
+    """The JSON text, as ``json.dumps({"results": [...], "warnings": []}, indent=1)`` writes it,
+    in parts to be joined or written one after the other."""
     lrs, needing, noted, totals = computed
     software = json.dumps(f"reunite {__version__}")
     rule = json.dumps(f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised")
@@ -503,5 +511,7 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> str:
             f'    "h1": {duo.h1_json},\n    "h2": {duo.h2_json}\n   }},\n'
             f'   "loci_needing_mutation": {needing_json},\n   "posterior": null,\n'
             f'   "verbal": {verbal_json},\n   "warnings": []\n  }}')
-    return '{\n "results": [\n' + ",\n".join(out) + '\n ],\n "warnings": []\n}\n'
+    # in parts of about 0.4 MB (a caller may write them one by one: no 12 MB string)
+    parts = [",\n".join(out[k:k + 64]) for k in range(0, len(out), 64)]
+    return ['{\n "results": [\n', *[p + ",\n" for p in parts[:-1]], parts[-1], '\n ],\n "warnings": []\n}\n']
 

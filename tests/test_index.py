@@ -65,7 +65,7 @@ SHAPES = [
 ]
 
 
-def _families(model, *, seed, partial=True):
+def _families(model, *, seed, partial=True, skip=()):
     """Each shape gene-dropped a few times (with mutation), M's profile kept as a related U;
     references partly untyped at random loci."""
     from reunite.genetics.kits import kit_markers
@@ -75,6 +75,8 @@ def _families(model, *, seed, partial=True):
     families, unidentified = [], []
     fid = 0
     for name, people, missing, refs in SHAPES:
+        if name in skip:
+            continue
         pedigree = ped.make_pedigree(people)
         for rep in range(3):
             fid += 1

@@ -62,34 +62,45 @@ def _index_equals_brute(families, unidentified, model, *, others=None, seed=0):
     return n
 
 
-@pytest.mark.parametrize("kw", [
+#: At θ > 0 a cousin's tables couple many untyped founder alleles (seconds per key): the
+#: default run leaves those shapes to the stress test below.
+SLOW_SHAPES = ("first_cousin", "parents_are_cousins")
+
+THETA_MODELS = [
     {"theta": 0.01}, {"theta": 0.03, "mutation": "none"}, {"theta": 0.02, "mutation": "equal"},
     {"theta": 0.05, "mutation": "proportional"}, {"theta": 0.01, "mutation": "stepwise", "rate2": 0.1, "range": 0.5},
-])
+]
+
+
+@pytest.mark.parametrize("kw", [THETA_MODELS[0], THETA_MODELS[2], THETA_MODELS[4]])
 def test_theta_index_equals_the_engine_on_every_kind_of_pedigree(kw):
     model = GeneticModel(POP, **kw)
-    families, unidentified = _families(model, seed=7 + len(str(kw)))
+    families, unidentified = _families(model, seed=7 + len(str(kw)), skip=SLOW_SHAPES)
     for f in families[::5]:  # an allele the table lacks: that family's locus gets its own table
         ref = sorted(f.references)[0]
         locus = sorted(f.references[ref])[1]
         f.references[ref][locus] = ("45", f.references[ref][locus][1])
     # every U against its family (large LRs) and four others
-    assert _index_equals_brute(families, unidentified, model, others=4) > 150
+    assert _index_equals_brute(families, unidentified, model, others=4) > 120
 
 
 @pytest.mark.stress
-@pytest.mark.parametrize("kw", [{"theta": 0.01}, {"theta": 0.03, "mutation": "equal"}])
+@pytest.mark.parametrize("kw", THETA_MODELS)
 def test_theta_index_equals_the_engine_every_person_against_every_family(kw):
     model = GeneticModel(POP, **kw)
     families, unidentified = _families(model, seed=3 + len(str(kw)))
-    assert _index_equals_brute(families, unidentified, model) > 1000
+    for f in families[::5]:
+        ref = sorted(f.references)[0]
+        locus = sorted(f.references[ref])[1]
+        f.references[ref][locus] = ("45", f.references[ref][locus][1])
+    assert _index_equals_brute(families, unidentified, model, others=8) > 250
 
 
 def test_theta_index_on_the_simulated_family_types():
     model = GeneticModel(POP, theta=0.01)
-    db = simulate_database(70, 40, seed=3)
+    db = simulate_database(50, 30, seed=3)
     families, unidentified = _records(db, num_queries=12)
-    assert _index_equals_brute(families, unidentified, model) > 500
+    assert _index_equals_brute(families, unidentified, model) > 200
 
 
 def _plan(people, missing, refs):
@@ -143,7 +154,7 @@ def test_urn_probability_by_hand():
 
 def test_theta_index_top_k_equals_brute_force():
     model = GeneticModel(POP, theta=0.02)
-    db = simulate_database(150, 30, seed=11)
+    db = simulate_database(80, 20, seed=11)
     families, unidentified = _records(db, num_queries=6)
     index = ix.FamilyIndex(model)
     index.add(families)

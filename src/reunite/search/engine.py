@@ -638,15 +638,18 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
                 result.skipped_pairs.append((u.code, index.family_code[r], index.missing[r],
                                              _age_reason(u, _day_date(index.m_birth[r]),
                                                          _day_date(index.m_missing[r]), tol)))
-    cands = []
+    cands, cand_rows = [], []
+    rows_lr = getattr(index, "lr_per_locus_rows", None)  # one locus at a time over the person's rows
     for items in by_query.values():
-        for u, r, log10_lr in items:
+        lrs = (rows_lr(items[0][0].profile, [r for _, r, _ in items]) if rows_lr is not None and items
+               else [index.lr_per_locus(u.profile, r) for u, r, _ in items])
+        for (u, r, log10_lr), lr_loc in zip(items, lrs):
             f = records[int(index.family_id[r])]
-            lr_loc = index.lr_per_locus(u.profile, r)
             c = Candidate(u, f, index.missing[r], math.prod(lr_loc.values()), log10_lr, _common_loci(u, f),
                           lr_loc)
             cands.append(c)
-    _inconsistent_loci(cands, model=model, index=index)
+            cand_rows.append(r)
+    _inconsistent_loci(cands, model=model, index=index, rows=cand_rows)
     # families the index does not hold, and persons with an allele missing from the table
     # (those against every family, pair by pair): the engine's search
     parts = []
@@ -670,9 +673,10 @@ def index_search(unidentified: list[UnidentifiedRecord], index, *, model: Geneti
     return result
 
 
-def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index) -> None:
+def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index, rows=None) -> None:
     """The loci where each candidate is impossible without mutation (U in M's place): where
-    P(references, M = U) = 0 without mutation (the no-mutation LR is then 0, or 0/0)."""
+    P(references, M = U) = 0 without mutation (the no-mutation LR is then 0, or 0/0).
+    ``rows``: the candidates' index rows, when known (their keys are read from them)."""
     if not cands:
         return
     if model.mutation == "none":
@@ -687,7 +691,12 @@ def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index) ->
         plain = exact_pairs([(c.unidentified, c.family, c.missing) for c in rare], model=model, mutation=False)
         for c, r in zip(rare, plain):
             c.inconsistent_loci = sorted(l for l, v in r.lr_per_marker.items() if v == 0.0 or math.isnan(v))
-    index.inconsistent_loci([c for c in cands if not absent_alleles(index, c.unidentified.profile)])
+    keep = [k for k, c in enumerate(cands) if not absent_alleles(index, c.unidentified.profile)]
+    by_rows = getattr(index, "inconsistent_loci_rows", None)
+    if rows is not None and by_rows is not None:
+        by_rows([cands[k] for k in keep], [rows[k] for k in keep])
+    else:
+        index.inconsistent_loci([cands[k] for k in keep])
 
 
 def _ranked(cands: list[Candidate], top_k, *, per: str = "unidentified") -> list[Candidate]:

@@ -20,6 +20,7 @@ from reunite.search.index.files import (
     write_npz_atomically,
 )
 from reunite.search.index.kernels import NO_DATE, _common_py, _select, scan
+from reunite.search.index import fast as _fast
 from reunite.search.index.plan import Part, Plan, make_plan
 from reunite.search.index.rare import absent_alleles, extended_locus
 from reunite.search.index.theta import (
@@ -832,6 +833,9 @@ class FamilyIndex:
         q = self.query(profile) if q is None else q
         if q is None:
             return None
+        if len(q) == 4 and _fast.ENABLED:  # θ = 0: scan and selection fused and pruned (the same results)
+            return _fast.search_rows(self, profile, sex=sex, min_common=min_common, min_log=min_log, top_k=top_k,
+                                     max_listed=max_listed, q=q, dates=dates)
         kp, kq, _, _, _, _, order, bounds, m_sex, ref_mask, m_birth, m_missing = self.combined()
         code = SEX_CODE.get(sex, 0)
         ranges = [bounds[0], bounds[code]] if code else [(0, len(self))]
@@ -859,6 +863,21 @@ class FamilyIndex:
         cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype))
         return (cat(rows, np.int64), cat(vals, float), n_sex, n_age, n_few, np.array(few, dtype=np.int64),
                 np.array(aged, dtype=np.int64))
+
+    def lr_per_locus_rows(self, profile, rows) -> list[dict[str, float]]:
+        """``[self.lr_per_locus(profile, r) for r in rows]``, one locus at a time over all the
+        rows (:func:`.fast.lr_per_locus_rows`; the same numbers)."""
+        if _fast.ENABLED:
+            return _fast.lr_per_locus_rows(self, profile, rows)
+        return [self.lr_per_locus(profile, int(r)) for r in rows]
+
+    def inconsistent_loci_rows(self, cands, rows) -> None:
+        """:meth:`inconsistent_loci` with each candidate's index row given (``rows[k]``): the
+        requisite genotypes read from the row's keys (:func:`.fast.inconsistent_loci_rows`)."""
+        if _fast.ENABLED:
+            _fast.inconsistent_loci_rows(self, cands, rows)
+        else:
+            self.inconsistent_loci(cands)
 
     def lr_per_locus(self, profile, row: int) -> dict[str, float]:
         """Per-locus LRs of one row, for the loci typed in U."""

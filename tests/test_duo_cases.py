@@ -255,6 +255,16 @@ def test_console_script_fast_and_full(tmp_path):
     assert done.returncode == 2 and "cannot read the file" in done.stderr
 
 
+@pytest.mark.parametrize("options", [["--keep-going"], ["--lenient", "--normalise"]])
+def test_options_that_change_nothing_here(tmp_path, options):
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(random_document(13, num_cases=4)))
+    result = runner.invoke(app, ["lr", str(path), "--json", *options])
+    assert result.exit_code == 0
+    assert lr_json_text([*options, str(path), "--json"]) == result.stdout
+    assert lr_json_text([str(path), *options]) is None  # without --json: tables
+
+
 def test_a_malformed_setting_goes_to_the_full_command(tmp_path, monkeypatch):
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(random_document(11, num_cases=2)))

@@ -385,6 +385,20 @@ def test_a_fam_allele_no_lr_can_use_is_refused_naming_the_file(tmp_path):
     assert str(path) in str(err.value)
 
 
+
+def test_a_dvi_file_naming_a_victim_twice_is_refused_naming_the_file(tmp_path):
+    """A DVI JSON file listing victim 'V3' twice is read, but the joint identification then
+    said "DVI problem 'example1': victim 'V3' is listed twice", without the file."""
+    from reunite.cases.joint_identification import identify_file
+
+    doc = json.loads((DATA / "familias" / "dvi" / "example1.json").read_text(encoding="utf-8"))
+    doc["victims"].append(dict(doc["victims"][0]))
+    path = tmp_path / "twice.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ReuniteError, match="listed twice") as err:
+        identify_file(path)
+    assert str(path) in str(err.value)
+
 # ---------------------------------------------------------------------------------------
 # the same files uploaded to the API (POST /api/v1/imports/{kind})
 
@@ -446,3 +460,51 @@ def test_mutated_uploads_get_201_or_422_and_write_nothing_when_refused(store, ap
 @given(seed=st.sampled_from(DB_SEEDS), ops=st.lists(byte_op, min_size=1, max_size=8), encoding=ENCODING_GIVEN)
 def test_mutated_uploads_get_201_or_422_and_write_nothing_when_refused_many(store, api_world, seed, ops, encoding):
     check_upload(store, api_world, seed, mutate(store["seeds"][seed][1], ops), encoding=encoding)
+
+
+# ---------------------------------------------------------------------------------------
+# the same documents through the commands that read them: never a traceback
+
+
+def check_command(documents, tables, seed: str, data: bytes) -> None:
+    """``reunite lr FILE.fam``, ``reunite identify FILE`` (DVI) and ``reunite populations
+    import``: an exit code and a message, never an exception other than a ReuniteError."""
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+
+    k = next(documents["n"])
+    suffix = Path(seed).suffix or ".csv"
+    path = documents["root"] / f"c{k}{suffix}"
+    path.write_bytes(data)
+    if seed in ("long", "wide"):
+        args = ["populations", "import", str(path), "--name", f"cli{k}"]
+    elif seed.startswith("dvi"):
+        args = ["identify", str(path), "--json"]
+    else:
+        args = ["lr", str(path), "--json"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    exc = result.exception
+    event(f"{args[0]} {seed}: exit {result.exit_code}")
+    if exc is not None and not isinstance(exc, SystemExit):
+        refused(exc, path, f"{args[0]} {seed}")
+
+
+CLI_SEEDS = ["paternity.fam", "halfsib_case.fam", "dvi-example.fam", "dvi example1.json", "long", "wide"]
+
+
+def _cli_seed(documents, tables, seed: str) -> bytes:
+    return tables["seeds"][seed] if seed in ("long", "wide") else documents["seeds"][seed]
+
+
+@settings(QUICK, max_examples=int(12 * SCALE))
+@given(seed=st.sampled_from(CLI_SEEDS), ops=mutations)
+def test_commands_on_mutated_files_never_traceback(documents, tables, seed, ops):
+    check_command(documents, tables, seed, mutate(_cli_seed(documents, tables, seed), ops))
+
+
+@pytest.mark.stress
+@settings(HEAVY, max_examples=int(150 * SCALE))
+@given(seed=st.sampled_from(CLI_SEEDS), ops=st.lists(byte_op, min_size=1, max_size=8))
+def test_commands_on_mutated_files_never_traceback_many(documents, tables, seed, ops):
+    check_command(documents, tables, seed, mutate(_cli_seed(documents, tables, seed), ops))

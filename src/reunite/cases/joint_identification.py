@@ -499,8 +499,13 @@ def identify_file(path, *, limit: float | None = DEFAULT_LIMIT, top: int = DEFAU
     _check_arguments(limit=limit, top=top, undisputed_threshold=undisputed_threshold,
                      max_assignments=max_assignments)
     problem = read_dvi_file(path)
-    result, error = _run(problem, limit=limit, top=top, undisputed_threshold=undisputed_threshold,
-                         max_assignments=max_assignments)
+    try:
+        result, error = _run(problem, limit=limit, top=top, undisputed_threshold=undisputed_threshold,
+                             max_assignments=max_assignments)
+    except ReuniteError as exc:  # the file's problem found by the computation (a victim twice ...): name the file
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
     sources = sorted({m.source for m in problem.markers})
     provenance = {"software": f"reunite {__version__}", "method": "joint identification (dvir definitions)",
                   "file": str(path), "frequency_table": ", ".join(sources) or "given", "theta": 0.0,

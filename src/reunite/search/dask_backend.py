@@ -1,7 +1,8 @@
 """The family index across machines: a Dask backend for the per-person search.
 
 The index is cut into row ranges (:func:`partition_index`: every per-row array sliced, the
-per-locus tables shared) and each range is sent to a Dask worker once.  For a batch of
+per-locus tables shared) and each range is sent to a Dask worker once; its scans run on that
+worker only (a partition is never copied between workers).  For a batch of
 unidentified persons every partition runs the same compiled selection the single-process
 search runs (:meth:`FamilyIndex.search_rows`: sex, dates, common loci, LR >= min, the top k
 and every row tied with the k-th), and the client merges the partitions' rows.

@@ -153,6 +153,8 @@ def research_all(engine, model, *, chunk: int = DEFAULT_CHUNK, min_lr: float = 1
             else:
                 notes.append(f"resumed after {job.done:,} of {job.total:,} persons (last id {job.last_id})")
         else:
+            if job is not None and job.finished and not restart:
+                notes.append(f"the previous full re-search finished at {job.finished_at}; a new one starts")
             job = None
         if job is None:
             job = ResearchJob(model.describe(), float(min_lr), top_k, chunk, total, _now())

@@ -171,6 +171,7 @@ def prepared(monkeypatch, capsys, url, paths, *, families=True, unidentified=Fal
 
 @pytest.mark.parametrize("args", [["stats"], ["import", "genotypes", "g.csv"], ["search", "--all"],
                                   ["search", "--pending"], ["db", "index"]])
+@pytest.mark.sqlite_only(reason='a missing SQLite file')
 def test_a_sqlite_file_that_does_not_exist_is_an_error_and_is_not_created(monkeypatch, capsys, tmp_path, args):
     path = tmp_path / "nothing.db"
     failed(reunite(monkeypatch, capsys, f"sqlite:///{path}", *args), f"there is no database at {path}",
@@ -178,12 +179,14 @@ def test_a_sqlite_file_that_does_not_exist_is_an_error_and_is_not_created(monkey
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.sqlite_only(reason='a SQLite file in a missing folder')
 def test_db_init_in_a_folder_that_does_not_exist(monkeypatch, capsys, tmp_path):
     path = tmp_path / "no" / "such" / "r.db"
     failed(reunite(monkeypatch, capsys, f"sqlite:///{path}", "db", "init"),
            f"the SQLite database {path} cannot be opened", f"the folder {path.parent} is missing")
 
 
+@pytest.mark.sqlite_only(reason='a file that is not a SQLite database')
 def test_a_file_that_is_not_a_database(monkeypatch, capsys, tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("these are not the tables you are looking for\n" * 100)
@@ -218,6 +221,7 @@ def test_an_uninitialised_postgresql_database(monkeypatch, capsys, pg_url):
     failed(reunite(monkeypatch, capsys, pg_url, "stats"), "is not initialised", "reunite db init")
 
 
+@pytest.mark.sqlite_only(reason='a read-only SQLite file')
 def test_a_read_only_sqlite_database(monkeypatch, capsys, tmp_path, simulated):
     path = tmp_path / "r.db"
     prepared(monkeypatch, capsys, f"sqlite:///{path}", simulated, families=False)
@@ -259,6 +263,7 @@ def _limit_pages(engine, extra_pages: int = 0):
     return engine
 
 
+@pytest.mark.sqlite_only(reason='a full SQLite file (PRAGMA max_page_count)')
 def test_a_full_sqlite_database(monkeypatch, capsys, tmp_path, simulated):
     url = f"sqlite:///{tmp_path / 'r.db'}"
     prepared(monkeypatch, capsys, url, simulated, families=False)
@@ -421,6 +426,7 @@ def test_a_lost_family_search_is_completed_by_the_next_import(monkeypatch, capsy
     assert pending(killed) == [] and candidates(killed) == candidates(whole) != []
 
 
+@pytest.mark.sqlite_only(reason="the disk filled through SQLite's PRAGMA max_page_count")
 def test_a_search_that_fails_after_its_import_stays_pending(monkeypatch, capsys, tmp_path, simulated):
     """The disk fills while the automatic search stores its candidates: the import stays, the
     message says so, and the search runs later."""
@@ -478,10 +484,10 @@ def indexed(monkeypatch, capsys, tmp_path, simulated):
 
 
 def _temporaries(index: Path) -> list[Path]:
-    """Files beside the index other than the index and its identity lookup (which
-    ``db index`` keeps there too)."""
+    """Files beside the index other than the index, its identity lookup and the unidentified
+    index (which ``db index`` keeps there too)."""
     return sorted(p for p in index.parent.iterdir()
-                  if p != index and p.name != index.name + ".identity.npz")
+                  if p != index and p.name not in (index.name + ".identity.npz", index.name + ".unidentified.npz"))
 
 
 def test_a_rebuild_that_fails_midway_leaves_the_old_index(monkeypatch, capsys, indexed):

@@ -72,6 +72,11 @@ def random_document(seed: int, num_cases: int = 40) -> dict:
             case["H2"] = "unrelated"
         if c % 5 == 2:
             case["theta"] = 0
+        if c % 7 == 3:  # the case's model is the default of its markers without one
+            case["mutation"] = loci[0]["mutation"]
+            for marker in markers:
+                if marker["mutation"] == loci[0]["mutation"]:
+                    marker.pop("mutation") if c % 2 else marker.update(mutation=None)
         cases.append(case)
     return {"format": "kinship case format v1", "cases": cases}
 
@@ -213,13 +218,19 @@ def test_a_repeated_key_is_not_taken():
     assert fast_path(repeated) is None
 
 
-def test_an_exclusion_is_not_taken():
-    """onestep with the child two repeats away: LR 0 and its note, the general path's."""
+def test_an_exclusion(tmp_path):
+    """onestep with the child two repeats away: LR 0, log10 -Inf and the reason in the notes,
+    as the general path writes them."""
     doc = random_document(9, num_cases=2)
     marker = doc["cases"][0]["markers"][0]
     marker.update(afreq={"10": 0.5, "12": 0.5}, mutation={"model": "onestep", "rate": 0.002})
     marker["genotypes"] = {"AF": "10/10", "CH": "12/12"}
-    assert fast_path(json.dumps(doc).encode()) is None
+    text = json.dumps(doc).encode()
+    path = tmp_path / "cases.json"
+    path.write_bytes(text)
+    want = general_path(path)
+    assert json.loads(want)["results"][0]["log10_lr_total"] == "-Inf"
+    assert fast_path(text) == want
 
 
 def _script() -> str:

@@ -7,7 +7,7 @@ compute exactly as :func:`reunite.genetics.kinship.kinship_lr_many` does (the sa
 matrices, likelihoods to the bit, LRs, notes, provenance, loci needing a mutation and verbal
 equivalents) and the JSON text is byte for byte the one ``reunite lr --json`` writes through
 the general path.  Anything else (another pedigree, θ > 0, a population table, an allele
-absent from its table, a lumpable mutation model, an exclusion, a key the format does not know,
+absent from its table, a lumpable mutation model, a key the format does not know,
 an error of any kind) makes :func:`duo_casework_json` return None, and the caller runs the
 general path, which reports it as it always has.  ``tests/test_duo_cases.py`` compares the two.
 
@@ -16,7 +16,7 @@ people, is a duo with a non-inbred typed parent, ``H2`` absent or ``"unrelated"`
 absent or 0, and markers each with ``name``, ``afreq`` (numbers, the typed alleles in the
 table), ``genotypes`` of exactly the two people and a ``mutation`` (its own or the case's)
 whose matrices do not depend on the frequencies and cannot be lumped (``stepwise``,
-``onestep``, ``custom``), no likelihood 0.  A file is taken whole or not at all.
+``onestep``, ``custom``).  A file is taken whole or not at all.
 
 Speed comes from doing per file what the general path does per case: each locus's labels,
 models and matrices, each distinct genotype text and each hypothesis are read once; the rest
@@ -39,7 +39,7 @@ from reunite.genetics.batch_duo import duo_likelihoods
 from reunite.genetics.caseio import FORMAT, INDIVIDUAL_KEYS, _Keys, _number, parse_mutation_uncached
 from reunite.genetics.frequencies import DEFAULT_FLOOR, SUM_TOLERANCE
 from reunite.genetics.kinship import LUMPABLE, _allele, _describe, _describe_mutation, _locus_of, \
-    _parse_genotype, as_pedigree
+    _parse_genotype, _reason, as_pedigree
 from reunite.genetics.likelihood import pruned_shape
 from reunite.genetics.pedigree import unrelated
 from reunite.genetics.verbal import ENFSI_2015, VerbalScale, verbal_equivalent
@@ -178,12 +178,14 @@ def _read(doc, *, num_colons: int, dumps) -> "_Batch":
     lids = _label_ids(afreqs, names, rep, caches)
     defaults = [raw.get("mutation") for raw in cases]
     muts = list(map(dict.get, markers, ["mutation"] * len(markers)))
+    defaulted = []  # the markers that take their case's model (its keys are in the file once)
     if any(d is not None for d in defaults):
         case_default = list(chain.from_iterable([d] * c for d, c in zip(defaults, counts)))
+        defaulted = [d for m, d in zip(muts, case_default) if m is None and d is not None]
         muts = [d if m is None else m for m, d in zip(muts, case_default)]
         num_keys += sum(_mutation(d, caches)[1] for d in defaults if d is not None)
     mids, mutation_keys = _mutation_ids(muts, names, rep, caches)
-    num_keys += mutation_keys
+    num_keys += mutation_keys - sum(_mutation(d, caches)[1] for d in defaulted)
     # hypotheses and the people typed
     duos = []
     starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
@@ -442,16 +444,21 @@ def _compute(batch: _Batch):
     l1, l2 = duo_likelihoods(afreq, parent=alleles[:, :2], child=alleles[:, 2:], mats=mats,
                              parent_mat=np.where(father, male, female), other_mat=np.where(father, female, male),
                              father=father)
-    if not (np.all(l1 > 0.0) and np.all(l2 > 0.0) and np.all(np.isfinite(l1)) and np.all(np.isfinite(l2))):
-        raise _NotTaken  # an exclusion or an impossible genotype: notes the general path writes
+    if not (np.all(l1 >= 0.0) and np.all(l2 > 0.0) and np.all(np.isfinite(l1)) and np.all(np.isfinite(l2))):
+        raise _NotTaken  # impossible under H2 (a typed allele of frequency 0): an error
     ratios = l1 / l2
     if not np.all(np.isfinite(ratios)):
         raise _NotTaken
     needing = np.flatnonzero(~(alleles[:, :2, None] == alleles[:, None, 2:]).any(axis=(1, 2)))
-    return ratios.tolist(), needing.tolist(), np.flatnonzero(noted).tolist(), totals
+    excluded = np.flatnonzero(l1 == 0.0)  # LR 0 (a matrix with zeros: no mutation, onestep)
+    return ratios.tolist(), needing.tolist(), np.flatnonzero(noted).tolist(), totals, excluded.tolist()
 
 
 # --- writing --------------------------------------------------------------------------------------
+
+#: a marker's note where its genotypes are impossible under H1 (kinship._reason), as JSON
+_EXCLUSION = json.dumps(_reason(0.0, 1.0))
+
 
 def _nested(value, level: int) -> str:
     """``json.dumps(value, indent=1)`` as it reads nested ``level`` deep in the document."""
@@ -468,7 +475,7 @@ def _json_number(x: float) -> str:
 def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
     """The JSON text, as ``json.dumps({"results": [...], "warnings": []}, indent=1)`` writes it,
     in parts to be joined or written one after the other."""
-    lrs, needing, noted, totals = computed
+    lrs, needing, noted, totals, excluded = computed
     software = json.dumps(f"reunite {__version__}")
     rule = json.dumps(f"5/2N when N is known, else floor {DEFAULT_FLOOR:g}; renormalised")
     keys = list(chain.from_iterable(kit.keys for kit in batch.kits))  # each marker's name, as JSON
@@ -480,6 +487,9 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
     texts = [": " + json.dumps(f"frequencies summed to {float(t):.6g}; renormalised") for t in distinct]
     note_entries = list(map(str.__add__, map(keys.__getitem__, noted), map(texts.__getitem__, which.tolist())))
     bounds = np.searchsorted(np.asarray(noted, dtype=np.int64), first).tolist()
+    exclusions_of: dict = {}  # case -> its markers' notes (the exclusions), as JSON entries
+    for k, case in zip(excluded, case_of[excluded].tolist()):
+        exclusions_of.setdefault(case, []).append(f"{keys[k]}: {_EXCLUSION}")
     needing_of: dict = {}
     for k, case in zip(needing, case_of[needing].tolist()):
         needing_of.setdefault(case, []).append(keys[k])
@@ -489,8 +499,14 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
     for case, (case_id, duo, kit) in enumerate(zip(batch.ids, batch.duos, batch.kits)):
         start, end = first[case], first[case + 1]
         values = lrs[start:end]
-        total = math.prod(values)
-        log10_total = math.fsum(map(math.log10, values))
+        case_exclusions = exclusions_of.get(case)
+        if case_exclusions:  # as kinship._finish_case: LR 0, log10 -Inf, the reasons in the notes
+            total, log10_total = 0.0, -math.inf
+            notes = "{\n    " + sep4.join(case_exclusions) + "\n   }"
+        else:
+            total = math.prod(values)
+            log10_total = math.fsum(map(math.log10, values))
+            notes = "{}"
         case_notes = note_entries[bounds[case]:bounds[case + 1]]
         frequency_notes = ("{\n     " + ",\n     ".join(case_notes) + "\n    }") if case_notes else "{}"
         case_needing = needing_of.get(case)
@@ -504,7 +520,7 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
             f'  {{\n   "id": {json.dumps(case_id)},\n   "lr_total": {_json_number(total)},\n'
             f'   "log10_lr_total": {_json_number(log10_total)},\n   "lr_per_marker": {{\n    '
             f'{kit.template % tuple(values)}\n   }},\n'
-            f'   "notes": {{}},\n   "provenance": {{\n    "software": {software},\n    "theta": 0.0,\n'
+            f'   "notes": {notes},\n   "provenance": {{\n    "software": {software},\n    "theta": 0.0,\n'
             f'    "frequency_tables": [\n     "given in the case"\n    ],\n'
             f'    "mutation_models": {kit.models_json},\n    "rare_allele_rule": {rule},\n'
             f'    "frequency_notes": {frequency_notes},\n    "kit": {kit.kit_json},\n'

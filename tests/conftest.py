@@ -134,6 +134,19 @@ def pytest_collection_modifyitems(config, items):
                                                     "postgresql case runs instead"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """The cache folder of ``_private_cache`` from the start of the session: the index files of
+    PostgreSQL databases that module fixtures build (make test-pg) are where the tests look."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.getbasetemp() / "cache")
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _pg_module_databases(request):
     """Under REUNITE_TEST_BACKEND=postgresql, the databases a test module made are emptied at its end."""

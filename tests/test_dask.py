@@ -246,3 +246,26 @@ def test_a_worker_killed_mid_search_does_not_change_the_results():
         killer.join()
     assert killed and dask_index.resent >= 1
     assert _outcome(got) == _outcome(want)
+
+
+@pytest.mark.stress
+def test_dask_search_with_theta_equals_the_single_process_search():
+    """θ > 0: the index's extra per-row arrays (key_d) are cut with the rest, whatever their names."""
+    from distributed import Client, LocalCluster
+
+    model = GeneticModel(POP, theta=0.02)
+    families, queries = _records(simulate_database(80, 30, seed=5), num_queries=6)
+    by_id = {f.id: f for f in families}
+
+    def load(ids):
+        return list(by_id.values()) if ids is None else [by_id[i] for i in ids]
+
+    index = ix.FamilyIndex(model)
+    index.add(families)
+    want = index_search(queries, index, model=model, min_lr=0.0, top_k=5, load_families=load)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        for partitions in (1, 3):
+            got = DaskIndex(index, client, partitions=partitions, batch=2).index_search(
+                queries, model=model, min_lr=0.0, top_k=5, load_families=load)
+            assert _outcome(got) == _outcome(want)

@@ -71,9 +71,10 @@ def partition_index(index, start: int, stop: int):
 
     Generic: every ndarray attribute whose first dimension is the number of rows, and the
     lists of :data:`PER_ROW_LISTS`, are sliced; everything else (the per-locus tables, the
-    loci, the shapes, the model) is shared, not copied.  Caches of the whole index are
-    reset; ``fallback`` is empty (the client searches those families) and ``indexed`` holds
-    the partition's families.  ``row_offset`` is ``start``: row r of the partition is row
+    loci, the shapes, the model) is shared, not copied.  Caches of the whole index (private
+    tuples holding arrays: the scan's sex-ordered copies, the pair keys) are reset;
+    ``fallback`` is empty (the client searches those families) and ``indexed`` holds the
+    partition's families.  ``row_offset`` is ``start``: row r of the partition is row
     ``start + r`` of the index.  The partition must not be extended with new loci (the
     client extends the whole index before it partitions it, see :meth:`DaskIndex.index_search`).
     """
@@ -86,7 +87,9 @@ def partition_index(index, start: int, stop: int):
             state[name] = value[start:stop]
     for name in PER_ROW_LISTS:
         state[name] = state[name][start:stop]
-    state.pop("_dated", None)
+    for name, value in state.items():  # caches derived from the whole index's rows: rebuilt by the partition
+        if name.startswith("_") and isinstance(value, tuple) and any(isinstance(v, np.ndarray) for v in value):
+            state[name] = None
     state.update(_combined=None, fallback=[], indexed=set(np.unique(state["family_id"]).tolist()),
                  _pending={}, _new_parts=[], _support0={}, row_offset=start)
     sub = object.__new__(type(index))

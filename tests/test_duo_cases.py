@@ -276,6 +276,30 @@ def test_options_that_change_nothing_here(tmp_path, options):
     assert lr_json_text([str(path), *options]) is None  # without --json: tables
 
 
+@pytest.mark.parametrize("prior", ["0.5", "1e-6", "0.999999"])
+def test_a_prior(tmp_path, prior):
+    """--prior: each case's posterior as the general path writes it (the exclusion's is 0)."""
+    doc = random_document(14, num_cases=6)
+    marker = doc["cases"][0]["markers"][0]
+    marker.update(afreq={"10": 0.5, "12": 0.5}, mutation={"model": "onestep", "rate": 0.002})
+    marker["genotypes"] = {"AF": "10/10", "CH": "12/12"}
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["lr", str(path), "--json", "--prior", prior])
+    assert result.exit_code == 0
+    assert lr_json_text([str(path), "--json", "--prior", prior]) == result.stdout
+    assert lr_json_text([f"--prior={prior}", "--json", str(path)]) == result.stdout
+    assert json.loads(result.stdout)["results"][0]["posterior"]["value"] == 0.0
+
+
+@pytest.mark.parametrize("args", [["--prior", "0"], ["--prior", "1.5"], ["--prior", "x"], ["--prior"],
+                                  ["--prior", "0.5", "--prior", "0.4"], ["--json"], ["--summary"]])
+def test_arguments_for_the_full_command(tmp_path, args):
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(random_document(15, num_cases=2)))
+    assert lr_json_text([str(path), "--json", *args]) is None
+
+
 def test_a_malformed_setting_goes_to_the_full_command(tmp_path, monkeypatch):
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(random_document(11, num_cases=2)))

@@ -3,8 +3,8 @@ line (the web server, the database layer, the tables): the process starts, reads
 writes 2,000 cases in under a second of CPU time (``bench/bench_lr.py --casework-only``).
 
 :func:`lr_json_text` gives the text ``reunite lr FILE --json`` writes, or None where the
-command is anything else (an option besides ``--json``, ``--keep-going``, ``--lenient`` and
-``--normalise``, a Familias file, a malformed setting) or
+command is anything else (an option besides ``--json``, ``--prior``, ``--keep-going``, ``--lenient``
+and ``--normalise``, a Familias file, a malformed setting) or
 the file is not one :mod:`reunite.genetics.duo_cases` takes; the full command line then runs as
 before, from the start.  The text is the general path's, byte for byte
 (``tests/test_duo_cases.py``).  Imports stay inside the functions: this module is imported by
@@ -33,15 +33,15 @@ def lr_json_text(args: list[str]) -> str | None:
 def lr_json_parts(args: list[str], *, keep: list | None = None) -> list[str] | None:
     """:func:`lr_json_text` in parts, to be written one after the other.  ``keep`` (a list)
     receives the parsed file, for a caller that exits without freeing it."""
-    files = [a for a in args if a not in _SAME_OUTPUT]
-    if len(files) != 1 or "--json" not in args or len(set(args)) != len(args) or files[0].startswith("-"):
+    options = _options(args)
+    if options is None:
         return None
+    path, prior = options
     scale = None  # the default scale, unless a setting names another
     if any(key.upper().startswith("REUNITE_") for key in os.environ):
         scale = _scale_from_settings()
         if scale is None:
             return None
-    path = files[0]
     if path.lower().endswith(".fam"):
         return None
     try:
@@ -65,11 +65,44 @@ def lr_json_parts(args: list[str], *, keep: list | None = None) -> list[str] | N
         keep.append(doc)
     from reunite.genetics.duo_cases import duo_casework_parts
 
-    options = {} if scale is None else {"scale": scale}
+    options = {"prior": prior} if scale is None else {"prior": prior, "scale": scale}
     try:
         return duo_casework_parts(doc, num_colons=data.count(b":"), dumps=orjson.dumps, **options)
     except Exception:  # noqa: BLE001 - anything unforeseen: the general path, which reports it
         return None
+
+
+def _options(args: list[str]) -> tuple[str, float | None] | None:
+    """The case file and the prior of ``reunite lr`` arguments the fast path takes: ``--json``
+    and the case file, with ``--prior P`` (or ``--prior=P``, checked as ``reunite lr`` checks
+    it) and the options of :data:`_SAME_OUTPUT`, each at most once; else None."""
+    files, seen, prior = [], set(), None
+    k = 0
+    while k < len(args):
+        arg = args[k]
+        if arg in _SAME_OUTPUT:
+            if arg in seen:
+                return None
+            seen.add(arg)
+        elif arg == "--prior" or arg.startswith("--prior="):
+            if prior is not None or (arg == "--prior" and k + 1 == len(args)):
+                return None
+            text = arg[len("--prior="):] if arg != "--prior" else args[k + 1]
+            k += arg == "--prior"
+            from reunite.genetics.posterior import check_prior
+
+            try:
+                prior = check_prior(float(text), where="--prior")
+            except ValueError:
+                return None  # the full command says why
+        elif arg.startswith("-"):
+            return None
+        else:
+            files.append(arg)
+        k += 1
+    if len(files) != 1 or "--json" not in seen:
+        return None
+    return files[0], prior
 
 
 def _scale_from_settings():

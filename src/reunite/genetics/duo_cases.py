@@ -42,6 +42,7 @@ from reunite.genetics.kinship import LUMPABLE, _allele, _describe, _describe_mut
     _parse_genotype, _reason, as_pedigree
 from reunite.genetics.likelihood import pruned_shape
 from reunite.genetics.pedigree import unrelated
+from reunite.genetics.posterior import posterior_of_lr
 from reunite.genetics.verbal import ENFSI_2015, VerbalScale, verbal_equivalent
 
 _DOCUMENT_KEYS = frozenset(("cases", "format"))
@@ -52,15 +53,17 @@ class _NotTaken(Exception):
     """The file is not one the fast path computes; the general path runs it."""
 
 
-def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> str | None:
+def duo_casework_json(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015,
+                      prior: float | None = None) -> str | None:
     """The ``reunite lr --json`` text (with its final newline) of a parsed case document, or
     None when the file is not plain duo casework (see the module docstring); see
     :func:`duo_casework_parts`."""
-    parts = duo_casework_parts(doc, num_colons=num_colons, dumps=dumps, scale=scale)
+    parts = duo_casework_parts(doc, num_colons=num_colons, dumps=dumps, scale=scale, prior=prior)
     return None if parts is None else "".join(parts)
 
 
-def duo_casework_parts(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015) -> list[str] | None:
+def duo_casework_parts(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFSI_2015,
+                       prior: float | None = None) -> list[str] | None:
     """:func:`duo_casework_json`'s text in parts (written one after the other), or None.
 
     ``doc`` is the document as parsed by a JSON reader that keeps the last of repeated keys;
@@ -68,10 +71,11 @@ def duo_casework_parts(doc, *, num_colons: int, dumps, scale: VerbalScale = ENFS
     the number of keys in ``doc`` (so no key was repeated and no string holds a colon), as the
     case format refuses repeated keys.  ``dumps`` turns a JSON value into bytes that tell apart
     what parsing tells apart (``orjson.dumps``): the cache key of repeated hypotheses and models.
+    ``prior`` (checked, 0 < prior < 1) adds each case's posterior, as ``--prior`` does.
     """
     try:
         batch = _read(doc, num_colons=num_colons, dumps=dumps)
-        return _render(batch, _compute(batch), scale=scale)
+        return _render(batch, _compute(batch), scale=scale, prior=prior)
     except _NOT_TAKEN:
         return None
 
@@ -472,7 +476,7 @@ def _json_number(x: float) -> str:
     return '"NaN"' if math.isnan(x) else ('"Inf"' if x > 0 else '"-Inf"')
 
 
-def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
+def _render(batch: _Batch, computed, *, scale: VerbalScale, prior: float | None) -> list[str]:
     """The JSON text, as ``json.dumps({"results": [...], "warnings": []}, indent=1)`` writes it,
     in parts to be joined or written one after the other."""
     lrs, needing, noted, totals, excluded = computed
@@ -512,6 +516,8 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
         case_needing = needing_of.get(case)
         needing_json = ("[\n    " + sep4.join(case_needing) + "\n   ]") if case_needing else "[]"
         verbal = verbal_equivalent(total, log10_lr=log10_total, scale=scale)
+        posterior = "null" if prior is None else \
+            f'{{\n    "prior": {prior!r},\n    "value": {_json_number(posterior_of_lr(total, log10_total, prior))}\n   }}'
         vkey = (verbal.words, verbal.note)
         verbal_json = verbal_memo.get(vkey)
         if verbal_json is None:
@@ -525,7 +531,7 @@ def _render(batch: _Batch, computed, *, scale: VerbalScale) -> list[str]:
             f'    "mutation_models": {kit.models_json},\n    "rare_allele_rule": {rule},\n'
             f'    "frequency_notes": {frequency_notes},\n    "kit": {kit.kit_json},\n'
             f'    "h1": {duo.h1_json},\n    "h2": {duo.h2_json}\n   }},\n'
-            f'   "loci_needing_mutation": {needing_json},\n   "posterior": null,\n'
+            f'   "loci_needing_mutation": {needing_json},\n   "posterior": {posterior},\n'
             f'   "verbal": {verbal_json},\n   "warnings": []\n  }}')
     # in parts of about 0.4 MB (a caller may write them one by one: no 12 MB string)
     parts = [",\n".join(out[k:k + 64]) for k in range(0, len(out), 64)]

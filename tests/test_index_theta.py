@@ -176,3 +176,19 @@ def test_every_family_type_is_covered():
     names = {name for name, *_ in FAMILY_TYPES}
     assert {"both_parents", "siblings_only", "uncle_aunt", "grandparents"} <= names
     assert {name for name, *_ in SHAPES} >= {"first_cousin", "parents_are_cousins", "three_sibs"}
+
+
+def test_theta_closed_forms_equal_the_engine(monkeypatch):
+    model = GeneticModel(POP, theta=0.03)
+    db = simulate_database(25, 5, seed=23)
+    families, _ = _records(db, num_queries=2)
+    with_forms = ix.FamilyIndex(model)
+    with_forms.add(families)
+    monkeypatch.setattr(ix.table, "closed_form_sides_theta", lambda *a, **k: None)
+    engine_only = ix.FamilyIndex(model)
+    engine_only.add(families)
+    for a, b in zip(with_forms.tables, engine_only.tables):
+        assert a.side_keys == b.side_keys
+        sa, sb = a.stacked()[0], b.stacked()[0]
+        assert len(sa) > 10
+        np.testing.assert_allclose(sa, sb, rtol=1e-12, atol=1e-300)

@@ -25,7 +25,7 @@ import numpy as np
 
 from reunite.genetics.likelihood import MarkerData, joint_tables
 from reunite.search.index.closed_forms import _closed_form_siblings, _closed_form_sides
-from reunite.search.index.theta import lr_table, with_unrelated
+from reunite.search.index.theta import closed_form_sides_theta, lr_table, with_unrelated
 
 
 def absent_alleles(index, profile: dict) -> dict[str, list[str]]:
@@ -60,7 +60,7 @@ class ExtendedLocus:
         self.sides = np.zeros((len(tab.sides), n))
         self.dense = np.zeros((len(tab.dense), n, n))
         by_canon: dict[tuple, list] = {}
-        for registry, kind_of in ((tab.side_keys, "side"), (tab.dense_keys, "dense")):
+        for registry in (tab.side_keys, tab.dense_keys):
             for (canon, row), slot in registry.items():
                 by_canon.setdefault(canon, []).append((slot, row))
         pop = 2.0 * np.outer(self.afreq, self.afreq)
@@ -73,14 +73,16 @@ class ExtendedLocus:
             # genotype codes min * n_base + max in the table's numbering -> allele pairs
             new = [(slot, [divmod(int(c), n_base) for c in row]) for slot, row in items]
             store = self.dense if kind == "dense" else self.sides
+            coded = [(slot, [a * n + b for a, b in pairs]) for slot, pairs in new]
             if theta == 0:
-                coded = [(slot, [a * n + b for a, b in pairs]) for slot, pairs in new]
                 closed = (_closed_form_siblings(structure, m_pos, local, coded, ext) if kind == "dense"
                           else _closed_form_sides(kind, structure, m_pos, local, coded, ext))
-                if closed is not None:
-                    for (slot, _), vec in zip(new, closed):
-                        store[slot] = vec
-                    continue
+            else:
+                closed = closed_form_sides_theta(kind, structure, m_pos, local, coded, ext, theta)
+            if closed is not None:
+                for (slot, _), vec in zip(new, closed):
+                    store[slot] = vec
+                continue
             jobs = []
             for _, pairs in new:
                 md = MarkerData(self.afreq, male, female, dict(zip(local, pairs)), theta)

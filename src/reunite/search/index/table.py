@@ -24,7 +24,8 @@ from reunite.search.index import fast as _fast
 from reunite.search.index.plan import Part, Plan, make_plan
 from reunite.search.index.rare import absent_alleles, extended_locus
 from reunite.search.index.theta import (
-    d_values,
+    closed_form_sides_theta,
+    d_values_of,
     lr_table,
     make_plan_theta,
     scan_theta,
@@ -651,6 +652,11 @@ class FamilyIndex:
             tab = self.tables[li]
             n = len(tab.afreq)
             store = tab.dense if kind == "dense" else tab.sides
+            closed = closed_form_sides_theta(kind, structure, m_pos, local, new, tab, self.theta)
+            if closed is not None:
+                for (slot, _), vec in zip(new, closed):
+                    store[slot] = vec
+                continue
             jobs = []
             h2 = with_unrelated(structure)
             for _, row in new:
@@ -746,8 +752,7 @@ class FamilyIndex:
             x, y, sides, dense, afreq = self._locus_values(li, a, b, absent.get(locus))
             if theta:  # the denominator per D key (dense rows: their own, c = 1)
                 c = 1.0
-                dv[d_offsets[li]:d_offsets[li] + len(tab.d_list) + 1] = d_values(tab.d_list, x, y, afreq,
-                                                                                 self.theta)
+                dv[d_offsets[li]:d_offsets[li] + len(tab.d_list) + 1] = d_values_of(tab, x, y, afreq, self.theta)
             else:
                 c = 1.0 / (2.0 * afreq[x] * afreq[y])
             inv[li] = c

@@ -198,6 +198,74 @@ def urn_probability(counts_x, counts_y, m, px: float, py: float, theta: float, s
     return 2.0 * first * (theta * counts_y + (1.0 - theta) * py) / (1.0 + m * theta)
 
 
+def closed_form_sides_theta(kind, structure, m_pos, local, new, tab, theta: float):
+    """Side vectors at θ > 0 by formula (else None: the engine), with ``last`` the parent's
+    (father's or mother's) mutation matrix:
+
+    - the parent typed u/v: s = (M[u] + M[v]) / 2 (a transmission: θ plays no part);
+    - the parent untyped, its parents typed founders u/v and w/z and the part's only typed
+      people: s = ((Mf[u] + Mf[v]) / 2 + (Mm[w] + Mm[z]) / 2) / 2 · M (likewise);
+    - the parent an untyped founder (not inbred) and every typed person of the part a founder
+      (not inbred), their m alleles counting c_a copies of a: the allele it transmits is the
+      urn's next draw, s = w · M with w_a = (θ c_a + (1 − θ) p_a) / (1 + (m − 1) θ)."""
+    if kind == "dense" or len(new) < 1:
+        return None
+    n = len(tab.afreq)
+    eye = np.eye(n)
+    male = tab.male if tab.male is not None else eye
+    female = tab.female if tab.female is not None else eye
+    last = male if kind == "P" else female
+    codes = np.array([row for _, row in new], dtype=np.int64).reshape(len(new), -1)
+    parent = structure[m_pos][0 if kind == "P" else 1]
+    founder = (lambda i: structure[i][0] < 0 and structure[i][3] == 0.0)
+    if local == (parent,):
+        u, v = codes[:, 0] // n, codes[:, 0] % n
+        return 0.5 * (last[u] + last[v])
+    gf, gm = structure[parent][0], structure[parent][1]
+    if gf >= 0 and sorted(local) == sorted((gf, gm)) and founder(gf) and founder(gm):
+        cf, cm = local.index(gf), local.index(gm)
+        u, v = codes[:, cf] // n, codes[:, cf] % n
+        w, z = codes[:, cm] // n, codes[:, cm] % n
+        return (0.25 * (male[u] + male[v] + female[w] + female[z])) @ last
+    if founder(parent) and parent not in local and all(founder(i) for i in local):
+        m = 2 * len(local)
+        counts = np.zeros((len(new), n))
+        rows = np.arange(len(new))
+        for c in range(codes.shape[1]):
+            np.add.at(counts, (rows, codes[:, c] // n), 1.0)
+            np.add.at(counts, (rows, codes[:, c] % n), 1.0)
+        w = (theta * counts + (1.0 - theta) * tab.afreq[None, :]) / (1.0 + (m - 1) * theta)
+        return w @ last
+    return None
+
+
+def d_arrays(tab) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The D keys of a locus grouped by length: m -> (ids, (keys, m) allele array), kept
+    on the table while no key is added."""
+    cached = tab.__dict__.get("_d_arrays")
+    if cached is None or cached[0] != len(tab.d_list):
+        by_len: dict[int, list[int]] = {}
+        for k, key in enumerate(tab.d_list):
+            by_len.setdefault(len(key), []).append(k)
+        groups = {}
+        for m, ids in by_len.items():
+            arr = np.array([tab.d_list[k] for k in ids], dtype=np.int64).reshape(len(ids), m)
+            groups[m] = (np.array(ids, dtype=np.int64), arr)
+        cached = tab.__dict__["_d_arrays"] = (len(tab.d_list), groups)
+    return cached[1]
+
+
+def d_values_of(tab, x: int, y: int, afreq: np.ndarray, theta: float) -> np.ndarray:
+    """:func:`d_values` of a locus table's D keys (their arrays cached, :func:`d_arrays`)."""
+    out = np.ones(len(tab.d_list) + 1)
+    for m, (ids, arr) in d_arrays(tab).items():
+        cx = (arr == x).sum(axis=1) if m else np.zeros(len(ids))
+        cy = (arr == y).sum(axis=1) if m else np.zeros(len(ids))
+        with np.errstate(divide="ignore"):
+            out[ids] = 1.0 / sides_denominator(cx, cy, m, afreq[x], afreq[y], theta, x == y)
+    return out
+
+
 def d_values(keys: list, x: int, y: int, afreq: np.ndarray, theta: float) -> np.ndarray:
     """1 / :func:`sides_denominator` for every D key of a locus (a key: the sorted allele
     indices of the typed founders U depends on), then 1.0 (the unit entry of dense rows)."""

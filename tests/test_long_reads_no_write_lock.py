@@ -17,6 +17,9 @@ from reunite.store.models_workflow import AuditEntry
 from test_joint_identification_service import OP, build
 from test_planning_service import REPORT, make_plan_world
 
+pytestmark = pytest.mark.sqlite_only(reason="SQLite's one write lock (BEGIN IMMEDIATE); on PostgreSQL "
+                                            "readers never block writers")
+
 
 def _db_file(world) -> str:
     return world.engine.url.database

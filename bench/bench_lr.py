@@ -5,6 +5,11 @@ trio, full-sibling and grandparents-and-mother cases simulated on the CHN24 kit:
 cases per second batched (``kinship_lr_many``), one case per call (``kinship_lr``), and
 the naive brute-force reference (``tests/naive.py``) on a few cases, with the ratios
 measured in this run.  Single-threaded: the figures are per core.
+
+Then (alone with ``--casework-only``) ``reunite lr FILE --json`` on 2,000 duo cases, each with
+its own frequency table: the casework path (``reunite.console``, ``genetics/duo_cases.py``) and
+the general path end to end and in process, in wall and CPU seconds, outputs compared byte for
+byte.
 """
 
 from __future__ import annotations

@@ -192,3 +192,41 @@ def test_theta_closed_forms_equal_the_engine(monkeypatch):
         sa, sb = a.stacked()[0], b.stacked()[0]
         assert len(sa) > 10
         np.testing.assert_allclose(sa, sb, rtol=1e-12, atol=1e-300)
+
+
+def test_cli_search_at_theta_uses_the_index_and_equals_the_engine(tmp_path):
+    from sqlalchemy.orm import Session
+    from typer.testing import CliRunner
+
+    from reunite.cli import app
+    from reunite.search.service import index_path, load_families, load_unidentified
+    from reunite.simulate import write_database
+    from reunite.store.db import make_engine
+
+    db = simulate_database(30, 6, seed=8)
+    paths = write_database(db, tmp_path / "sim")
+    env = {"REUNITE_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}", "COLUMNS": "200"}
+    runner = CliRunner()
+
+    def ok(*args):
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.output
+
+    ok("db", "init", "--theta", "0.01")
+    ok("import", "genotypes", str(paths["genotypes"]))
+    ok("import", "families", str(paths["families"]))
+    ok("import", "unidentified", str(paths["unidentified"]))
+    assert "30 families" in ok("db", "index")
+    engine = make_engine(env["REUNITE_DATABASE_URL"])
+    assert index_path(engine).exists()
+    ok("search", "--all", "--min-lr", "100", "--out", str(tmp_path / "m.csv"))
+    rows = (tmp_path / "m.csv").read_text().splitlines()[1:]
+    got = {tuple(r.split(",")[:3]): float(r.split(",")[4]) for r in rows}
+    with Session(engine) as s:
+        want = search(load_unidentified(s), load_families(s), model=GeneticModel(POP, theta=0.01), min_lr=100,
+                      top_k=None)
+    engine.dispose()
+    assert got.keys() == {(c.unidentified.code, c.family.code, c.missing) for c in want.candidates}
+    for c in want.candidates:
+        assert abs(got[(c.unidentified.code, c.family.code, c.missing)] - c.log10_lr) < 1e-6

@@ -55,15 +55,25 @@ def _table_bytes(index) -> int:
     return total
 
 
-def _row_bytes(sub) -> float:
-    """Bytes per row a worker holds for its partition: every per-row array, plus the scan's
-    sex-ordered copy (:meth:`FamilyIndex.combined`), per row."""
-    n = len(sub)
-    own = sum(v.nbytes for v in vars(sub).values() if isinstance(v, np.ndarray) and v.shape[:1] == (n,))
-    own += sum(len(s) + 50 for s in sub.family_code) + sum(len(s) + 50 for s in sub.missing)  # Python strings
-    combined = sub.combined()
-    own += sum(a.nbytes for a in combined if isinstance(a, np.ndarray) and a.size >= n)
-    return own / n
+def _worker_bytes(index, rows: int, spec, model) -> int:
+    """Bytes a worker holds for the partition of the first ``rows`` rows once it has searched:
+    the partition unpickled as a worker receives it (its rows and the shared tables), then one
+    search (the caches it builds: the scan's sex-ordered copy, the fused pass' pair keys),
+    counted by tracemalloc (NumPy reports its arrays to it)."""
+    import gc
+    import pickle
+    import tracemalloc
+
+    blob = pickle.dumps(partition_index(index, 0, rows), protocol=5)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        sub = pickle.loads(blob)
+        profile, sex, dates = spec
+        sub.search_rows(profile, sex=sex, min_common=model.min_common_loci, min_log=3.0, top_k=20, dates=dates)
+        return tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
 
 
 def _fit_power(points: list[tuple[int, int]]) -> tuple[float, float]:
@@ -111,6 +121,7 @@ def main() -> None:
     t = time.perf_counter()
     done = 0
     store: dict[int, tuple] = {}  # family id -> (code, member rows), for the candidates' details
+    middle = None  # (families, bytes of an empty partition on a worker, table bytes) half-way
     for families, unid, _ in simulated_parts(args.families, args.many * 2, seed=args.seed):
         items = list(families.items())  # shuffled: a part lists its families type by type
         items = [items[k] for k in np.random.default_rng(args.seed + done).permutation(len(items))]
@@ -120,6 +131,9 @@ def main() -> None:
             index.add_rows([member_rows(int(code[1:]), code, rows, shapes=shapes) for code, rows in part])
             done += len(part)
             growth.append((done, _table_bytes(index)))
+            if middle is None and unid and done >= args.families // 2:  # the shared part's memory, half-way
+                middle = (done, _worker_bytes(index, 0, (unid[0].profile, unid[0].sex, (NO_DATE, NO_DATE, 0)),
+                                              model), growth[-1][1])
         store.update((int(code[1:]), (code, rows)) for code, rows in items)
         unidentified += unid
     print(f"simulated and indexed in {time.perf_counter() - t:.0f} s: {len(index):,} rows")
@@ -176,7 +190,8 @@ def main() -> None:
 
     # sizing: measured per row and per query on one partition in this process
     sub = partition_index(index, 0, len(index))
-    row_b = _row_bytes(sub)
+    shared = _worker_bytes(index, 0, specs[0], model)  # an empty partition: the shared tables alone
+    row_b = (_worker_bytes(index, len(index), specs[0], model) - shared) / len(index)
     tables = _table_bytes(index)
     specs = specs[:50]
     for p, s, d in specs[:2]:
@@ -190,13 +205,24 @@ def main() -> None:
     client_q = max(whole - per_search, 0.0)  # the client's share per person (the candidates' details)
     rows_per_family = len(index) / args.families
     tail = growth[len(growth) // 2:]  # the later steps: the first ones are the first keys of every locus
-    a, alpha = _fit_power(tail) if len(tail) > 1 else (tables / args.families, 1.0)
-    print(f"measured: {row_b:.0f} bytes per row on a worker (partition arrays + the scan's copy), "
-          f"{rows_per_family:.3f} rows per family; shared tables {tables / 2**20:.0f} MiB at {args.families:,} "
-          f"families, growing as families^{alpha:.2f} (fitted over the last {len(tail)} of {len(growth)} build steps); per query and "
+    alpha = _fit_power(tail)[1] if len(tail) > 1 else 1.0
+    # the shared part of a worker = a constant (every locus' model tables, plans, tokens) + r x the
+    # tables' arrays (kept as lists and stacked): r and the constant from the half-way and final sizes
+    if middle is not None and tables > middle[2] and shared > middle[1]:
+        ratio = (shared - middle[1]) / (tables - middle[2])
+    else:
+        ratio = shared / tables
+    constant = max(0.0, shared - ratio * tables)
+    print(f"measured: {row_b:.0f} bytes per row on a worker (the partition's arrays and the caches its search "
+          f"builds), {rows_per_family:.3f} rows per family; the shared tables and the rest of an empty partition "
+          f"{shared / 2**20:.0f} MiB on a worker at {args.families:,} families (the tables' arrays "
+          f"{tables / 2**20:.0f} MiB), growing as families^{alpha:.2f} (fitted over the last {len(tail)} of "
+          f"{len(growth)} build steps; on a worker {constant / 2**20:.0f} MiB + {ratio:.1f} x the tables' arrays); "
+          f"per query and "
           f"partition {per_query * 1e3:.1f} ms of gathers, then {per_row * 1e9:.1f} ns per row "
           f"(scan and selection); the client {client_q * 1e3:.1f} ms per person (details of the top 20)")
-    print("sizing model, from these measurements: memory per worker = tables(F) + rows(F) / W x bytes per row; "
+    print("sizing model, from these measurements: memory per worker = shared(F) + rows(F) / W x bytes per row, "
+          "shared(F) = constant + r x tables(F), tables(F) growing as fitted; "
           "worker time for Q persons = Q x (gathers(F) + rows(F) / W x time per row), the gathers growing with "
           "the tables; the client holds the whole index (it reads it from the database and computes the "
           "candidates' details: its time per person does not shrink with W)")
@@ -204,8 +230,8 @@ def main() -> None:
           f"{'client, 10,000':>15} {'client memory':>14}")
     for fam in (10_000_000, 50_000_000):
         rows = fam * rows_per_family
-        tab = a * fam ** alpha
-        gathers = per_query * tab / tables
+        tab = constant + ratio * tables * (fam / args.families) ** alpha
+        gathers = per_query * tab / shared
         for w in (1, 4, 16, 64):
             mem = tab + rows / w * row_b
             one = gathers + rows / w * per_row

@@ -140,7 +140,7 @@ def casework(num_cases: int, *, repeat: int = 5) -> None:
         computed = duo_cases._compute(batch)
         compute = time.process_time() - c
         c = time.process_time()
-        duo_cases._render(batch, computed, scale=duo_cases.ENFSI_2015)
+        duo_cases._render(batch, computed, scale=duo_cases.ENFSI_2015, prior=None)
         render = time.process_time() - c
         gc.enable()
         del doc, batch

@@ -167,7 +167,7 @@ def _read(doc, *, num_colons: int, dumps) -> "_Batch":
     flat = list(chain.from_iterable(map(dict.values, afreqs)))
     if not set(map(type, flat)) <= {float, int}:
         raise _NotTaken
-    values = np.array(flat, dtype=float)
+    values = np.fromiter(flat, dtype=float, count=len(flat))  # numbers only (checked)
     if not (np.all(np.isfinite(values)) and values.min() >= 0.0):
         raise _NotTaken
     # each table's sum as the general path takes it, Python's sum(); before Python 3.12 a plain

@@ -183,17 +183,20 @@ def memory_model(index, growth) -> None:
           + f"); {per_side:,.0f} bytes per side vector ({side_n:,}), {per_dense:,.0f} per dense table "
           f"({dense_n:,}), pairs {pair_b / 2**20:,.0f} MiB; keys grow as families^{b_side:.2f} (side), "
           f"^{b_dense:.2f} (dense) over the second half of the build")
+    max_pairs = int(np.diff(keys.pair_off).max(initial=0))
     for target in (10_000_000, 50_000_000):
         f = target / n_fam
         rows = n_rows * f
-        widen = 1.0
-        if growth[-1][3] * f ** b_pairs > fast.NARROW_PAIRS:  # 32-bit ids for the largest loci: at most twice
-            widen = 2.0
-        rows_b = rows * (row_bytes + (widen - 1) * (arrays["search keys (p, q per locus)"]
-                                                    + arrays["pair ids (fast path)"]) / n_rows)
+        per_row = row_bytes
+        # a locus with more than 65,536 keys (pairs) needs 32-bit ids: counted as if every locus did
+        if growth[-1][3] * f ** b_pairs > 65_535 and kp.dtype == np.uint16:
+            per_row += arrays["search keys (p, q per locus)"] / n_rows
+        if max_pairs * f ** b_dense > fast.NARROW_PAIRS and not keys.wide.size:
+            per_row += arrays["pair ids (fast path)"] / n_rows
+        rows_b = rows * per_row
         keys_b = side_n * f ** b_side * per_side + dense_n * f ** b_dense * per_dense + pair_b * f ** b_dense
         total = rows_b + keys_b
-        print(f"  {target:,} families: ~{rows:,.0f} rows x {row_bytes * widen:,.0f} B = {rows_b / 2**30:,.1f} GiB "
+        print(f"  {target:,} families: ~{rows:,.0f} rows x {per_row:,.0f} B = {rows_b / 2**30:,.1f} GiB "
               f"+ keys {keys_b / 2**30:,.1f} GiB = {total / 2**30:,.1f} GiB; "
               f"{'fits' if total < 20 * 2**30 else 'does NOT fit'} one 24 GiB machine (with 4 GiB left for "
               f"the process, the query buffers and the operating system)")

@@ -33,7 +33,9 @@ formulas above, so the scores are the exact LRs (to rounding, ~1e-15 relative pe
 The package: :mod:`.plan` (requisite references, sides), :mod:`.closed_forms` (side vectors
 and sibling tables by formula), :mod:`.table` (the index, its stored arrays, save/load),
 :mod:`.files` (atomic writes, checksums, damaged files), :mod:`.kernels` (the scan and the
-selection, Numba with NumPy versions).  Every name is re-exported here.
+selection, Numba with NumPy versions), :mod:`.fast` (at θ = 0 the scan and the selection in one
+pass, one key per (row, locus) pair, exact pruning by per-locus bounds; the top rows' details
+from their keys; the same numbers bit for bit).  Every name is re-exported here.
 """
 
 from reunite.search.index.closed_forms import _closed_form_siblings, _closed_form_sides, _uncle_side

@@ -4,9 +4,9 @@ records, not only 404s): never a 5xx, and every response conforms to the schema 
 publishes (its body to the documented model, its content type to the documented one).
 
 :mod:`test_api_contract` checks permissions and "no 500, JSON errors" with random requests;
-this adds the conformance of the answers, also for users with one role and a jurisdiction.  Small
-by default; many more examples under
-``make stress``; ``REUNITE_FUZZ_SCALE`` multiplies both.  Every person is simulated.
+this adds the conformance of the answers, also for users with one role and a jurisdiction
+(those under ``make stress``).  Small by default; many more examples under ``make stress``;
+``REUNITE_FUZZ_SCALE`` multiplies both.  Every person is simulated.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from workflow_world import USERS, make_world
 SCALE = float(os.environ.get("REUNITE_FUZZ_SCALE", "1"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 #: operations that would end the fuzzing user's own session or lock it out
-SKIP = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/password"), ("DELETE", "/api/v1/auth/tokens/{token_id}")}
+SKIP = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/password"),
+        ("DELETE", "/api/v1/auth/tokens/{token_id}")}
 
 
 @pytest.fixture(scope="module")

@@ -230,3 +230,19 @@ def test_cli_search_at_theta_uses_the_index_and_equals_the_engine(tmp_path):
     assert got.keys() == {(c.unidentified.code, c.family.code, c.missing) for c in want.candidates}
     for c in want.candidates:
         assert abs(got[(c.unidentified.code, c.family.code, c.missing)] - c.log10_lr) < 1e-6
+
+
+def test_theta_tables_shared_between_processes_are_the_same(monkeypatch):
+    model = GeneticModel(POP, theta=0.02)
+    db = simulate_database(12, 2, seed=31)
+    families, _ = _records(db, num_queries=2)
+    serial = ix.FamilyIndex(model)
+    serial.add(families)
+    monkeypatch.setattr(ix.table, "PARALLEL_TABLES", 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    shared = ix.FamilyIndex(model)
+    shared.add(families)
+    for a, b in zip(serial.tables, shared.tables):
+        sa, da = a.stacked()
+        sb, db_ = b.stacked()
+        assert len(da) and np.array_equal(sa, sb) and np.array_equal(da, db_, equal_nan=True)

@@ -647,7 +647,10 @@ class FamilyIndex:
 
     def _compute_pending_theta(self) -> None:
         """θ > 0: side vectors P(M's allele | the side's references) and dense tables
-        P(M | refs) / P(U | refs), by the engine at θ (no closed forms), batched."""
+        P(M | refs) / P(U | refs), by formula (:func:`.theta.closed_form_sides_theta`) or by
+        the engine at θ, batched; many engine tables are shared between the cores
+        (:func:`_joint_tables_parallel`, the same numbers)."""
+        groups = []
         for (li, (kind, structure, m_pos, local)), new in self._pending.items():
             tab = self.tables[li]
             n = len(tab.afreq)
@@ -665,7 +668,9 @@ class FamilyIndex:
                 jobs.append((structure, md, m_pos))
                 if kind == "dense":
                     jobs.append((h2, md, len(structure)))
-            tables = joint_tables(jobs)
+            groups.append((kind, store, new, jobs))
+        results = _joint_tables_parallel([g[3] for g in groups])
+        for (kind, store, new, _), tables in zip(groups, results):
             step = 2 if kind == "dense" else 1
             for k, (slot, _) in enumerate(new):
                 t = tables[step * k]
@@ -1011,6 +1016,39 @@ class FamilyIndex:
             sides, dense = tab.stacked()
             total += sides.nbytes + dense.nbytes
         return total
+
+
+#: Fewest engine tables (θ > 0 indexing) worth sharing between processes.
+PARALLEL_TABLES = 400
+
+
+def _tables_of(job_lists):
+    return [joint_tables(jobs) for jobs in job_lists]
+
+
+def _joint_tables_parallel(job_lists: list[list]) -> list[list]:
+    """``[joint_tables(jobs) for jobs in job_lists]``, the lists shared between the cores
+    (forked processes) when there are at least :data:`PARALLEL_TABLES` tables."""
+    import os
+
+    cores = min(os.cpu_count() or 1, 8)
+    total = sum(len(j) for j in job_lists)
+    if cores < 2 or total < PARALLEL_TABLES:
+        return _tables_of(job_lists)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # split every list into pieces of about total / (4 cores) tables, dealt round robin
+    size = max(50, total // (4 * cores))
+    pieces = [(g, k) for g, jobs in enumerate(job_lists) for k in range(0, len(jobs), size)]
+    chunks = [[job_lists[g][k:k + size] for g, k in pieces[c::cores]] for c in range(cores)]
+    with ProcessPoolExecutor(max_workers=cores, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = list(pool.map(_tables_of, chunks))
+    out: list[list] = [[None] * len(jobs) for jobs in job_lists]
+    for c in range(cores):
+        for (g, k), tables in zip(pieces[c::cores], done[c]):
+            out[g][k:k + len(tables)] = tables
+    return out
 
 
 def _missing_entry(code: str, position: int, sex: str, birth, missing) -> tuple:

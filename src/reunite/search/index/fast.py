@@ -36,6 +36,7 @@ and listed rows with the unpruned scan and :func:`.kernels._select_py` on random
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -328,16 +329,24 @@ class PairKeys:
         return self.narrow.nbytes + self.wide.nbytes + self.pair_p.nbytes + self.pair_q.nbytes + self.slot.nbytes
 
 
+_PAIRS_LOCK = threading.Lock()
+
+
 def pair_keys(index) -> PairKeys:
-    """The :class:`PairKeys` of the index' combined arrays (made once, kept with them)."""
+    """The :class:`PairKeys` of the index' combined arrays (made once, by one thread, and
+    kept with them)."""
     combined = index.combined()
     cached = getattr(index, "_fast_pairs", None)
     if cached is not None and cached[0] is combined[0]:
         return cached[1]
-    kp, kq, n_sides, n_dense = combined[:4]
-    keys = PairKeys(kp, kq, n_sides + n_dense + 1)
-    index._fast_pairs = (combined[0], keys)
-    return keys
+    with _PAIRS_LOCK:
+        cached = getattr(index, "_fast_pairs", None)
+        if cached is not None and cached[0] is combined[0]:
+            return cached[1]
+        kp, kq, n_sides, n_dense = combined[:4]
+        keys = PairKeys(kp, kq, n_sides + n_dense + 1)
+        index._fast_pairs = (combined[0], keys)
+        return keys
 
 
 def pair_values_py(ab, offsets, inv, loci, pair_off, pair_p, pair_q):

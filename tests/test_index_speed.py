@@ -236,3 +236,24 @@ def test_fast_search_equals_the_old_path_on_a_larger_database():
     finally:
         fast.ENABLED = True
     assert new == old
+
+
+def test_fast_search_rows_with_threads(small_index, monkeypatch):
+    """Pieces ranked on threads: the same counts and listed rows; the rows of each piece's top
+    k, among which the caller's top k is the one-thread top k, scores equal."""
+    monkeypatch.setattr(fast, "MIN_ROWS_PER_THREAD", 7)
+    index, unidentified = small_index
+    for u in unidentified:
+        for top_k in (None, 3):
+            kw = dict(sex="U", min_common=8, min_log=0.0, top_k=top_k, max_listed=5)
+            one = fast.search_rows(index, u.profile, **kw)
+            many = fast.search_rows(index, u.profile, threads=3, **kw)
+            assert one[2:5] == many[2:5] and one[5].tolist() == many[5].tolist()
+            got = dict(zip(many[0].tolist(), many[1].tolist()))
+            want = dict(zip(one[0].tolist(), one[1].tolist()))
+            assert all(got[r] == v for r, v in want.items())
+            if top_k is None:
+                assert got == want
+            else:
+                best = sorted(got.values(), reverse=True)[:top_k]
+                assert best == sorted(want.values(), reverse=True)[:top_k]

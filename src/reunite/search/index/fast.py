@@ -479,10 +479,17 @@ def prepare(index, q, *, prune: bool = True) -> tuple:
     return keys, vals, remaining_log10(bounds), check
 
 
+#: With threads, a row range is split only into pieces of at least this many rows.
+MIN_ROWS_PER_THREAD = 65_536
+
+
 def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, top_k: int | None,
                 max_listed: int = 0, threads: int = 1, q=None, dates=(NO_DATE, NO_DATE, 0), prune: bool = True):
-    """:meth:`FamilyIndex.search_rows` (same arguments, same results, bit for bit) by the
-    fused, pruned ranking.  ``threads`` is accepted and unused (one pass per sex block)."""
+    """:meth:`FamilyIndex.search_rows` by the fused, pruned ranking: the same counts and
+    listed rows, and every reported score bit for bit the scan's.  ``threads`` > 1 splits
+    each sex block into pieces ranked at once (the kernel releases the GIL); as for the sex
+    blocks, each piece keeps its own top ``top_k`` with their ties and the caller ranks
+    them (so with threads more rows may come back; the caller's top k is the same)."""
     from reunite.search.index.table import SEX_CODE
 
     q = index.query(profile) if q is None else q
@@ -498,20 +505,32 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
         u_birth = u_found = NO_DATE
     keys, pvals, rem, check = prepare(index, q, prune=prune)
     loci = q[3]
-    rows, vals, n_few, few, n_age, aged = [], [], 0, [], 0, []
+    pieces = []
     for a, b in ranges:
-        if a == b:
-            continue
-        r, v, _, nf, lf, na, la = rank_range(keys.narrow, keys.wide, keys.slot, pvals, keys.pair_off, loci, rem,
-                                             check, a, b, m_sex, ref_mask, code, u_mask, min_common, min_log, -1 if top_k is None else top_k,
-                                             max(0, max_listed - len(few)), m_birth, m_missing, u_birth, u_found,
-                                             tol, max(0, max_listed - len(aged)), prune)
+        step = max(MIN_ROWS_PER_THREAD, -(-(b - a) // max(1, threads)))
+        pieces += [(k, min(b, k + step)) for k in range(a, b, step)]
+
+    def rank(piece):
+        a, b = piece
+        return rank_range(keys.narrow, keys.wide, keys.slot, pvals, keys.pair_off, loci, rem, check, a, b, m_sex,
+                          ref_mask, code, u_mask, min_common, min_log, -1 if top_k is None else top_k, max_listed,
+                          m_birth, m_missing, u_birth, u_found, tol, max_listed, prune)
+
+    if threads > 1 and len(pieces) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            results = list(pool.map(rank, pieces))
+    else:
+        results = [rank(piece) for piece in pieces]
+    rows, vals, n_few, few, n_age, aged = [], [], 0, [], 0, []
+    for r, v, _, nf, lf, na, la in results:  # in row order: the first rows skipped are listed
         rows.append(order[r])
         vals.append(v)
         n_few += nf
         n_age += na
-        few += order[lf].tolist()
-        aged += order[la].tolist()
+        few += order[lf[:max(0, max_listed - len(few))]].tolist()
+        aged += order[la[:max(0, max_listed - len(aged))]].tolist()
     cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype))
     return (cat(rows, np.int64), cat(vals, float), n_sex, n_age, n_few, np.array(few, dtype=np.int64),
             np.array(aged, dtype=np.int64))

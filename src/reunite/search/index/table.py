@@ -845,7 +845,7 @@ class FamilyIndex:
             return None
         if len(q) == 4 and _fast.ENABLED:  # θ = 0: scan and selection fused and pruned (the same results)
             return _fast.search_rows(self, profile, sex=sex, min_common=min_common, min_log=min_log, top_k=top_k,
-                                     max_listed=max_listed, q=q, dates=dates)
+                                     max_listed=max_listed, threads=threads, q=q, dates=dates)
         kp, kq, _, _, _, _, order, bounds, m_sex, ref_mask, m_birth, m_missing = self.combined()
         code = SEX_CODE.get(sex, 0)
         ranges = [bounds[0], bounds[code]] if code else [(0, len(self))]

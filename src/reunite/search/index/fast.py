@@ -16,21 +16,26 @@ fails them is counted (and listed) as :func:`.kernels._select_py` does, and neve
 with ``top_k``, rises to the k-th best score among the rows kept so far (never above the
 k-th best of all rows, so a row below t can never be in the final top k or tied with it).
 
-*Pruning (exact).*  For each locus, M_j >= f_j(r) for every row r whose f_j(r) is not NaN:
-with P the side keys used as p (first key of a side row), Q those used as q, D the dense
-keys used, and every entry >= 0,
+*Pair keys.*  Each (row, locus) holds one id of its (p, q) pair of keys (:class:`PairKeys`: the
+distinct pairs of a locus, numbered by how many rows use them, 16 bits when a locus has at most
+65,536); per query f of every pair of U's loci is computed once, with the scan's arithmetic, and
+a row multiplies its running product by f(pair): the scan's product, one look-up instead of four.
 
-    a_p b_q + b_p a_q <= a_p B_Q + b_p A_Q,   A_Q = max_{q in Q} a_q,  B_Q = max_{q in Q} b_q,
-    M_j = c_j max( max_{p in P} (a_p B_Q + b_p A_Q),  max_{d in D} a_d ).
+*Pruning (exact).*  M_j = the largest f over the pairs of locus j (NaN skipped) is a true bound:
+f_j(r) <= M_j for every row r whose f_j(r) is not NaN (a NaN makes S_r NaN, and such a row is
+never reported anyway).  After locus j the running product is R = acc 2^e with acc < 2^E (E
+from acc's exponent field), and S_r <= log10 R + Σ_{j' > j} log10 M_j' up to rounding: each of
+the at most n remaining products has relative error <= 2^-52, and the logarithms and sums in the
+score and in the bound add errors far below 1e-12 for any |S| < 10^3.  A row is dropped when
+(e + E) log10 2 + Σ_{j' > j} log10 M_j' is below t - MARGIN (MARGIN = 1e-9 + 1e-12 |t|), so a
+dropped row has S_r < t: the unpruned scan and selection do not report it either.  Rows with a
+NaN or infinite product or bound are never dropped.  The same test, without the remaining
+bounds, skips the log10 of a row certainly below t.  Tests compare the rows, scores, counts and
+listed rows with the unpruned scan and :func:`.kernels._select_py` on random cases.
 
-(A NaN entry makes f_j(r) NaN, hence S_r NaN, and such a row is never reported anyway.)
-After locus j the running product is R = acc 2^e, and S_r <= log10 R + Σ_{j' > j} log10 M_j'
-up to rounding: each of the at most n remaining products has relative error <= 2^-52, and the
-logarithms and sums in the score and in the bound add errors far below 1e-12 for any
-|S| < 10^3.  A row is dropped when that bound is below t - MARGIN (MARGIN = 1e-9 + 1e-12 |t|),
-so a dropped row has S_r < t: it is not reported by the unpruned scan and selection either.
-Rows with a NaN or infinite bound are never dropped.  Tests compare the rows, scores, counts
-and listed rows with the unpruned scan and :func:`.kernels._select_py` on random cases.
+*Details.*  The reported rows' per-locus LRs (:func:`lr_per_locus_rows`, one locus at a time
+over all of them) and inconsistent loci (:func:`inconsistent_loci_rows`, from the rows' keys)
+are the index's own, computed with the same operations.
 """
 
 from __future__ import annotations

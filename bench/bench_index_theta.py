@@ -79,7 +79,10 @@ def main() -> None:
     for k, u in enumerate(queries):  # one allele the table lacks, at a different locus each time
         profile = dict(u.profile)
         locus = sorted(profile)[k % len(profile)]
-        profile[locus] = (f"{profile[locus][0]}.1", profile[locus][1])
+        table = index._all_tables[locus].index
+        whole = int(float(profile[locus][0]))
+        absent = next(a for a in (f"{whole}.1", f"{whole}.4", f"{whole}.3", f"{whole + 40}") if a not in table)
+        profile[locus] = (absent, profile[locus][1])
         rare.append(UnidentifiedRecord(u.id, u.code + "-mv", u.sex, profile))
     index_search(queries[:1], index, model=model, min_lr=1.0, top_k=20, load_families=load)  # compile
     times: dict[str, list] = {}

@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_dvi.py
 	$(BIN)/python bench/bench_index.py
+	$(BIN)/python bench/bench_index_theta.py
 	$(BIN)/python bench/bench_family_search.py
 	$(BIN)/python bench/bench_api.py --million
 	$(BIN)/python bench/bench_dask.py

@@ -8,7 +8,7 @@ search's path before the index took θ and absent alleles), timed on a sample of
 scaled to every row.  Every reported candidate of a sample of persons is checked against the
 engine pair by pair.
 
-    python bench/bench_index_theta.py [--families 200000] [--queries 15] [--theta 0.01]
+    python bench/bench_index_theta.py [--families 30000] [--queries 15] [--theta 0.01]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from reunite.store.profiles import GeneticModel, unpack_profile  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", type=int, default=200_000)
+    parser.add_argument("--families", type=int, default=30_000)
     parser.add_argument("--queries", type=int, default=15)
     parser.add_argument("--theta", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1)

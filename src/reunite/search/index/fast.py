@@ -598,6 +598,8 @@ def inconsistent_loci_rows(index, cands, rows) -> None:
         index.inconsistent_loci(cands)
         return
     slow, checks, refs_jobs = [], [], []
+    slots: dict[int, tuple] = {}  # locus -> (side keys, dense keys) by slot
+    locus_idx, tables = index.locus_idx, index.tables
     for k, (c, r) in enumerate(zip(cands, rows)):
         c.inconsistent_loci = []
         f = c.family
@@ -605,17 +607,29 @@ def inconsistent_loci_rows(index, cands, rows) -> None:
         for prof in f.references.values():
             for locus in prof:
                 typed_at[locus] = typed_at.get(locus, 0) + 1
+        key_p, key_q = index.key_p[r].tolist(), index.key_q[r].tolist()
         mine = []
         for locus, (a, b) in c.unidentified.profile.items():
-            li = index.locus_idx[locus]
-            tab = index.tables[li]
+            li = locus_idx[locus]
+            tab = tables[li]
             x, y = tab.index.get(a), tab.index.get(b)
-            p, q = int(index.key_p[r, li]), int(index.key_q[r, li])
-            sides, dense = _slot_parts(index, li)
-            if x is None or y is None or (q < 0 and dense[p][0][0] == "extended"):
+            p, q = key_p[li], key_q[li]
+            hit = slots.get(li)
+            if hit is None:
+                hit = slots[li] = _slot_parts(index, li)
+            if x is None or y is None:
                 break
-            parts = [("dense", li, *dense[p])] if q < 0 else [("P", li, *sides[p]), ("Q", li, *sides[q])]
-            if sum(len(row) for *_, row in parts) != typed_at.get(locus, 0):  # references left out
+            if q < 0:
+                canon, row = hit[1][p]
+                if canon[0] == "extended":
+                    break
+                parts = (("dense", li, canon, row),)
+                n_req = len(row)
+            else:
+                (cp, rp), (cq, rq) = hit[0][p], hit[0][q]
+                parts = (("P", li, cp, rp), ("Q", li, cq, rq))
+                n_req = len(rp) + len(rq)
+            if n_req != typed_at.get(locus, 0):  # references left out of the plan
                 pedigree = f.pedigree
                 genos = {}
                 for pid, prof in f.references.items():

@@ -103,7 +103,8 @@ def main() -> None:
     # the scan and ranking against --rows rows: the rows repeated (the same keys and tables)
     reps = max(1, -(-args.rows // len(index)))
     for name in ("key_p", "key_q", "key_d", "ref_mask"):
-        setattr(index, name, np.concatenate([getattr(index, name)] * reps))
+        if getattr(index, name) is not None:  # key_d: θ > 0 only
+            setattr(index, name, np.concatenate([getattr(index, name)] * reps))
     for name in ("row_shape", "family_id", "m_sex", "m_birth", "m_missing"):
         setattr(index, name, np.concatenate([getattr(index, name)] * reps))
     index.family_code = index.family_code * reps

@@ -405,6 +405,19 @@ if numba is not None:
             kept += 1
         return kept
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _quad(slot, loci, check, j, end):  # pragma: no cover
+        """Whether loci j .. j + 3 can be multiplied in one loop: all before ``end``, in 16-bit
+        ids, and no renormalisation or bound check after any but the last."""
+        if j + 4 > end:
+            return False
+        for t in range(j, j + 4):
+            if slot[loci[t]] < 0:
+                return False
+            if t < j + 3 and (check[t] or (t & 7) == 7):
+                return False
+        return True
+
     @numba.njit(cache=True, nogil=True, boundscheck=False)
     def _pairs_block(narrow, wide, slot, vals, pair_off, loci, rem, check, b0, n, ok, act, acc, bits, expo,
                      limit):  # pragma: no cover
@@ -423,21 +436,36 @@ if numba is not None:
             if check[j]:
                 first = j + 1
                 break
-        for j in range(first):
-            li = loci[j]
-            s = slot[li]
-            v = vals[pair_off[li]:pair_off[li + 1]]
-            if s >= 0:
-                row = narrow[s, b0:b0 + n]
+        j = 0
+        while j < first:
+            if _quad(slot, loci, check, j, first):  # four loci in one loop: (((acc f0) f1) f2) f3, the same products
+                s0, s1, s2, s3 = slot[loci[j]], slot[loci[j + 1]], slot[loci[j + 2]], slot[loci[j + 3]]
+                v0 = vals[pair_off[loci[j]]:pair_off[loci[j] + 1]]
+                v1 = vals[pair_off[loci[j + 1]]:pair_off[loci[j + 1] + 1]]
+                v2 = vals[pair_off[loci[j + 2]]:pair_off[loci[j + 2] + 1]]
+                v3 = vals[pair_off[loci[j + 3]]:pair_off[loci[j + 3] + 1]]
+                r0, r1 = narrow[s0, b0:b0 + n], narrow[s1, b0:b0 + n]
+                r2, r3 = narrow[s2, b0:b0 + n], narrow[s3, b0:b0 + n]
                 for i in range(un):
-                    acc[i] *= v[np.uint64(row[i])]
+                    acc[i] = (((acc[i] * v0[np.uint64(r0[i])]) * v1[np.uint64(r1[i])]) * v2[np.uint64(r2[i])]) \
+                        * v3[np.uint64(r3[i])]
+                j += 3
             else:
-                roww = wide[-1 - s, b0:b0 + n]
-                for i in range(un):
-                    acc[i] *= v[np.uint64(roww[i])]
+                li = loci[j]
+                s = slot[li]
+                v = vals[pair_off[li]:pair_off[li + 1]]
+                if s >= 0:
+                    row = narrow[s, b0:b0 + n]
+                    for i in range(un):
+                        acc[i] *= v[np.uint64(row[i])]
+                else:
+                    roww = wide[-1 - s, b0:b0 + n]
+                    for i in range(un):
+                        acc[i] *= v[np.uint64(roww[i])]
             if (j & 7) == 7:
                 for i in range(un):
                     _renormalise(acc, bits, expo, i)
+            j += 1
         na = 0
         for i in range(n):
             if ok[i]:
@@ -449,21 +477,35 @@ if numba is not None:
             cut = limit - rem[first]
             if cut > -math.inf:  # (limit -inf: nothing can be dropped; a NaN bound: neither)
                 na = _prune(act, acc, bits, expo, na, cut)
-        for j in range(first, n_loci):
+        j = first
+        while j < n_loci:
             if na == 0:
                 break
-            li = loci[j]
-            s = slot[li]
-            v = vals[pair_off[li]:pair_off[li + 1]]
             una = np.uint64(na)
-            if s >= 0:
-                row = narrow[s]
+            if _quad(slot, loci, check, j, n_loci):
+                s0, s1, s2, s3 = slot[loci[j]], slot[loci[j + 1]], slot[loci[j + 2]], slot[loci[j + 3]]
+                v0 = vals[pair_off[loci[j]]:pair_off[loci[j] + 1]]
+                v1 = vals[pair_off[loci[j + 1]]:pair_off[loci[j + 1] + 1]]
+                v2 = vals[pair_off[loci[j + 2]]:pair_off[loci[j + 2] + 1]]
+                v3 = vals[pair_off[loci[j + 3]]:pair_off[loci[j + 3] + 1]]
+                r0, r1, r2, r3 = narrow[s0], narrow[s1], narrow[s2], narrow[s3]
                 for i in range(una):
-                    acc[i] *= v[np.uint64(row[np.uint64(act[i])])]
+                    r = np.uint64(act[i])
+                    acc[i] = (((acc[i] * v0[np.uint64(r0[r])]) * v1[np.uint64(r1[r])]) * v2[np.uint64(r2[r])]) \
+                        * v3[np.uint64(r3[r])]
+                j += 3
             else:
-                roww = wide[-1 - s]
-                for i in range(una):
-                    acc[i] *= v[np.uint64(roww[np.uint64(act[i])])]
+                li = loci[j]
+                s = slot[li]
+                v = vals[pair_off[li]:pair_off[li + 1]]
+                if s >= 0:
+                    row = narrow[s]
+                    for i in range(una):
+                        acc[i] *= v[np.uint64(row[np.uint64(act[i])])]
+                else:
+                    roww = wide[-1 - s]
+                    for i in range(una):
+                        acc[i] *= v[np.uint64(roww[np.uint64(act[i])])]
             if (j & 7) == 7:
                 for i in range(una):
                     _renormalise(acc, bits, expo, i)
@@ -471,6 +513,7 @@ if numba is not None:
                 cut = limit - rem[j + 1]
                 if cut > -math.inf:
                     na = _prune(act, acc, bits, expo, na, cut)
+            j += 1
         return na
 
 

@@ -248,7 +248,7 @@ def main() -> None:
     keys = fast.pair_keys(index)
     pairs_s = time.perf_counter() - t
     n_rows = len(index)
-    mem = index.memory_bytes() + keys.nbytes
+    mem = index.memory_bytes()  # the pair ids included
     print(f"index build: {args.families:,} families ({n_rows:,} family/missing rows) in {build_s:.1f} s = "
           f"{args.families / build_s:,.0f} families/s (target >= 50,000); before it, member rows to index rows "
           f"(pedigree shapes; part of reading from the database) {rows_s:.1f} s; simulation took {sim_s:.0f} s; "

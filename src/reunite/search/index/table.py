@@ -1012,6 +1012,9 @@ class FamilyIndex:
                  + self.m_sex.nbytes + self.family_id.nbytes + 2 * (self.m_birth.nbytes + self.m_missing.nbytes))
         if self.key_d is not None:
             total += 2 * self.key_d.nbytes
+        pairs = getattr(self, "_fast_pairs", None)  # the fast path's pair ids, once made (θ = 0)
+        if pairs is not None and pairs[0] is kp:
+            total += pairs[1].nbytes
         for tab in self.tables:
             sides, dense = tab.stacked()
             total += sides.nbytes + dense.nbytes

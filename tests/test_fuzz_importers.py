@@ -34,6 +34,8 @@ from hypothesis import strategies as st
 
 from reunite.errors import ReuniteError
 
+pytestmark = pytest.mark.sqlite_only(reason="copies SQLite database files (not ported yet)")
+
 DATA = Path(__file__).parent / "data"
 SCALE = float(os.environ.get("REUNITE_FUZZ_SCALE", "1"))
 BASE = dict(deadline=None, derandomize=True, database=None,

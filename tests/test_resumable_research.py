@@ -24,6 +24,8 @@ from reunite.store.models import MatchCandidate, Setting
 from reunite.store.models_workflow import CandidateEvent
 from reunite.store.profiles import GeneticModel
 
+pytestmark = pytest.mark.sqlite_only(reason="copies a SQLite database file (not ported yet)")
+
 POP = "CHN_national_GBT37223"
 MODEL = GeneticModel(POP)
 CHANGED = GeneticModel(POP, mutation="equal")  # the model after a change: other LRs

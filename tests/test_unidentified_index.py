@@ -346,6 +346,7 @@ def test_many_families_against_thousands_of_persons_equal_the_engine():
         _same(ours, search(unidentified, families, model=MODEL, per="family", **options))
 
 
+@pytest.mark.sqlite_only(reason="checks the index file beside the .db file")
 def test_cli_family_search_and_db_index(tmp_path):
     from typer.testing import CliRunner
 

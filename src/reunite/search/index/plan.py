@@ -17,27 +17,31 @@ def requisite_typed(structure: tuple, query: int, typed: frozenset[int]) -> tupl
         if m >= 0:
             children[m].append(i)
 
-    def parents(i):
-        return [p for p in structure[i][:2] if p >= 0]
+    parents = [[p for p in person[:2] if p >= 0] for person in structure]
+    return tuple(sorted(bayes_ball(parents, children, query, typed) & typed))
 
+
+def bayes_ball(parents: list, children: list, start: int, observed) -> set:
+    """Nodes visited by the Bayes ball (Shachter 1998) from ``start`` given ``observed``;
+    the observed nodes among them are those ``start`` is d-connected to."""
     top: set[int] = set()
     bottom: set[int] = set()
     visited: set[int] = set()
-    schedule = [(query, True)]  # (node, visited from a child)
+    schedule = [(start, True)]  # (node, visited from a child)
     while schedule:
         j, from_child = schedule.pop()
         visited.add(j)
-        if j not in typed:
+        if j not in observed:
             if from_child and j not in top:
                 top.add(j)
-                schedule.extend((p, True) for p in parents(j))
+                schedule.extend((p, True) for p in parents[j])
             if j not in bottom:
                 bottom.add(j)
                 schedule.extend((c, False) for c in children[j])
         elif not from_child and j not in top:
             top.add(j)
-            schedule.extend((p, True) for p in parents(j))
-    return tuple(sorted(visited & typed))
+            schedule.extend((p, True) for p in parents[j])
+    return visited
 
 
 @dataclass(frozen=True)

@@ -46,35 +46,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reunite.search.index.plan import Part, _ancestors, _canonical
+from reunite.search.index.plan import Part, _ancestors, _canonical, bayes_ball
 
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
-
-
-def bayes_ball(parents: list, children: list, start: int, observed: set) -> set:
-    """Nodes visited by the Bayes ball (Shachter 1998) from ``start`` given ``observed``;
-    the observed nodes among them are those ``start`` is d-connected to."""
-    top: set[int] = set()
-    bottom: set[int] = set()
-    visited: set[int] = set()
-    schedule = [(start, True)]  # (node, visited from a child)
-    while schedule:
-        j, from_child = schedule.pop()
-        visited.add(j)
-        if j not in observed:
-            if from_child and j not in top:
-                top.add(j)
-                schedule.extend((p, True) for p in parents[j])
-            if j not in bottom:
-                bottom.add(j)
-                schedule.extend((c, False) for c in children[j])
-        elif not from_child and j not in top:
-            top.add(j)
-            schedule.extend((p, True) for p in parents[j])
-    return visited
 
 
 def _urn_graph(structure: tuple, *, drop=frozenset(), extra=()):

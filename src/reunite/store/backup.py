@@ -217,7 +217,8 @@ def backup(engine: Engine, path: Path, *, actor: str, audit_key: str, reason: st
     source = sqlite_path(engine.url) if backend == "sqlite" else None
     if source is not None and path.absolute().resolve() in {
             source.absolute().resolve().with_name(source.resolve().name + end)
-            for end in ("", "-wal", "-shm", "-journal", ".index", ".index.identity.npz")}:
+            for end in ("", "-wal", "-shm", "-journal", ".index", ".index.identity.npz",
+                        ".index.unidentified.npz")}:
         raise BackupError(f"FILE {path}: is the database {source} itself or one of its files (-wal, -shm, "
                           "index); write the backup elsewhere, best on another disk")
     part = folder / f".{path.name}.part-{os.getpid()}"
@@ -554,9 +555,10 @@ def _remove_index_files(engine: Engine) -> list[str]:
     """The family index and identity lookup kept for the target are removed: they describe the
     database as it was (the next search rebuilds them)."""
     from reunite.search.service import identity_path, index_path
+    from reunite.search.unidentified_index import unidentified_index_path
 
     removed = []
-    for path in (index_path(engine), identity_path(engine)):
+    for path in (index_path(engine), identity_path(engine), unidentified_index_path(engine)):
         if path is not None and path.exists():
             path.unlink()
             removed.append(str(path))

@@ -43,7 +43,7 @@ def test_absent_alleles_through_the_index_equal_the_engine(kw):
     assert _index_equals_brute(families, unidentified, model, others=4) > 60
 
 
-@pytest.mark.parametrize("theta", [0.0, 0.01])
+@pytest.mark.parametrize("theta", [0.0, pytest.param(0.01, marks=pytest.mark.stress)])
 def test_absent_alleles_top_k_and_inconsistent_loci_equal_the_engine(theta):
     model = GeneticModel(POP, theta=theta)
     db = simulate_database(70, 20, seed=17)

@@ -96,6 +96,7 @@ def test_theta_index_equals_the_engine_every_person_against_every_family(kw):
     assert _index_equals_brute(families, unidentified, model, others=8) > 250
 
 
+@pytest.mark.stress  # the same check as every pedigree shape's (default run), on simulated databases
 def test_theta_index_on_the_simulated_family_types():
     model = GeneticModel(POP, theta=0.01)
     db = simulate_database(50, 30, seed=3)

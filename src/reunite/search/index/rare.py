@@ -25,7 +25,7 @@ import numpy as np
 
 from reunite.genetics.likelihood import MarkerData, joint_tables
 from reunite.search.index.closed_forms import _closed_form_siblings, _closed_form_sides
-from reunite.search.index.theta import closed_form_sides_theta, lr_table, with_unrelated
+from reunite.search.index.theta import closed_form_sides_theta, lr_table, part_value, with_unrelated
 
 
 def absent_alleles(index, profile: dict) -> dict[str, list[str]]:
@@ -63,7 +63,6 @@ class ExtendedLocus:
         for registry in (tab.side_keys, tab.dense_keys):
             for (canon, row), slot in registry.items():
                 by_canon.setdefault(canon, []).append((slot, row))
-        pop = 2.0 * np.outer(self.afreq, self.afreq)
         for canon, items in by_canon.items():
             if canon[0] == "extended":  # a family with its own absent alleles
                 for slot, _ in items:
@@ -92,18 +91,8 @@ class ExtendedLocus:
             tables = joint_tables(jobs)
             step = 2 if theta > 0 and kind == "dense" else 1
             for k, (slot, _) in enumerate(new):
-                t = tables[step * k]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    if kind == "P":
-                        store[slot] = t.sum(axis=1) / t.sum()
-                    elif kind == "Q":
-                        store[slot] = t.sum(axis=0) / t.sum()
-                    elif theta > 0:
-                        store[slot] = lr_table(t, tables[step * k + 1])
-                    else:
-                        pred = (t + t.T) / t.sum()
-                        np.fill_diagonal(pred, 2.0 * np.diag(t) / t.sum())
-                        store[slot] = pred / pop
+                t2 = tables[step * k + 1] if step == 2 else None
+                store[slot] = part_value(kind, tables[step * k], t2, self.afreq)
 
     def _extended_family(self, index, locus: str, canon: tuple, theta: float) -> np.ndarray:
         """The dense table of a family whose references carry absent alleles, with the table

@@ -28,6 +28,7 @@ from reunite.search.index.theta import (
     d_values_of,
     lr_table,
     make_plan_theta,
+    part_value,
     scan_theta,
     sides_denominator,
     with_unrelated,
@@ -673,14 +674,7 @@ class FamilyIndex:
         for (kind, store, new, _), tables in zip(groups, results):
             step = 2 if kind == "dense" else 1
             for k, (slot, _) in enumerate(new):
-                t = tables[step * k]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    if kind == "P":
-                        store[slot] = t.sum(axis=1) / t.sum()
-                    elif kind == "Q":
-                        store[slot] = t.sum(axis=0) / t.sum()
-                    else:
-                        store[slot] = lr_table(t, tables[step * k + 1])
+                store[slot] = part_value(kind, tables[step * k], tables[step * k + 1] if step == 2 else None)
         self._pending = {}
 
     # -- querying -------------------------------------------------------------------------

@@ -166,6 +166,23 @@ def lr_table(t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
         return ((t1 + t1.T) / t1.sum()) / ((t2 + t2.T) / t2.sum())
 
 
+def part_value(kind: str, t: np.ndarray, t2: np.ndarray | None = None, afreq=None) -> np.ndarray:
+    """A part's stored values from the engine's joint table ``t`` of M's alleles: the side
+    vector (kind "P": Σ_b t[a, b] / Σt; "Q": Σ_a t[a, b] / Σt), or the dense LR table:
+    :func:`lr_table` with U's table ``t2`` (θ > 0), else (S / Σt) / (2 p pᵀ), S = t + tᵀ with
+    the diagonal t[x, x] (θ = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "P":
+            return t.sum(axis=1) / t.sum()
+        if kind == "Q":
+            return t.sum(axis=0) / t.sum()
+        if t2 is not None:
+            return lr_table(t, t2)
+        pred = (t + t.T) / t.sum()
+        np.fill_diagonal(pred, 2.0 * np.diag(t) / t.sum())
+        return pred / (2.0 * np.outer(afreq, afreq))
+
+
 def urn_probability(counts_x, counts_y, m, px: float, py: float, theta: float, same: bool):
     """P(U = x/y | m known alleles of the urn, c_x and c_y of them x and y) (module doc);
     ``counts_*`` and ``m`` may be arrays (one per D key)."""

@@ -372,7 +372,7 @@ def test_compiled_selection_equals_numpy(seed):
 
 
 def test_scores_with_threads_equal_one_thread(monkeypatch):
-    monkeypatch.setattr(ix.table, "MIN_ROWS_PER_THREAD", 10)
+    monkeypatch.setattr(ix.query, "MIN_ROWS_PER_THREAD", 10)
     db = simulate_database(600, 10, seed=12)
     families, unidentified = _records(db, num_queries=3)
     index = ix.FamilyIndex(MODEL)

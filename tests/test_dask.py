@@ -269,3 +269,89 @@ def test_dask_search_with_theta_equals_the_single_process_search():
             got = DaskIndex(index, client, partitions=partitions, batch=2).index_search(
                 queries, model=model, min_lr=0.0, top_k=5, load_families=load)
             assert _outcome(got) == _outcome(want)
+
+
+# ------------------------------------------------------------------------------------------
+# The workers read their rows from the index file (FileDaskIndex)
+
+@pytest.fixture(scope="module")
+def index_file(world, tmp_path_factory):
+    families, _, _ = world
+    path = tmp_path_factory.mktemp("file") / "db.index"
+    _fresh_index(families).save(path)
+    return path
+
+
+def test_rows_read_from_the_file_are_the_partition_of_the_loaded_index(world, index_file):
+    from reunite.search import dask_files
+
+    _, queries, _ = world
+    whole = ix.FamilyIndex.load(index_file, MODEL)
+    meta, arrays = dask_files.open_index_file(index_file)
+    assert all(isinstance(a, np.memmap) for name, a in arrays.items() if a.size and name in dask_files.ROW_ARRAYS)
+    assert dask_files.streamed_checksum(arrays) == ix.arrays_checksum(arrays) == meta["checksum"]
+    n = len(whole)
+    for a, b in ((0, n), (0, 1), (17, 150), (n - 5, n), (3, 3)):
+        sub = dask_files.load_rows(index_file, MODEL, a, b, expect=dask_files.expectation(meta))
+        want = partition_index(whole, a, b)
+        assert len(sub) == b - a and sub.row_offset == a and sub.loci == whole.loci
+        for name in dask_files.ROW_ARRAYS:
+            got, ref = getattr(sub, name), getattr(want, name)
+            if isinstance(ref, list):
+                assert got == ref, name
+            elif ref is not None:
+                np.testing.assert_array_equal(np.asarray(got), ref, err_msg=name)
+        assert sub.indexed == want.indexed and sub.fallback == []
+        if b > a:
+            for u in queries[:4]:
+                np.testing.assert_array_equal(sub.scores(u.profile), whole.scores(u.profile)[a:b])
+
+
+def test_a_damaged_or_replaced_index_file_is_refused(world, index_file, tmp_path):
+    import shutil
+
+    from reunite.errors import ReuniteError
+    from reunite.search import dask_files
+
+    meta, arrays = dask_files.open_index_file(index_file)
+    expect = dask_files.expectation(meta)
+    with pytest.raises(ReuniteError, match="not the family index this search started with"):
+        dask_files.load_rows(index_file, MODEL, 0, 5, expect=dict(expect, checksum="0" * 64))
+    with pytest.raises(ReuniteError, match="made for"):
+        dask_files.load_rows(index_file, GeneticModel(POP, theta=0.01), 0, 5)
+    damaged = tmp_path / "damaged.index"
+    shutil.copy(index_file, damaged)
+    key_p = arrays["key_p"]
+    with open(damaged, "r+b") as fh:  # one byte of the keys changed (same size: only the checksum tells)
+        fh.seek(key_p.offset + key_p.nbytes // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(ix.DamagedFileError, match="damaged since"):
+        dask_files.load_rows(damaged, MODEL, 0, 5, expect=expect)
+    truncated = tmp_path / "truncated.index"
+    truncated.write_bytes(index_file.read_bytes()[:len(index_file.read_bytes()) // 2])
+    with pytest.raises(ix.DamagedFileError):
+        dask_files.load_rows(truncated, MODEL, 0, 5)
+    with pytest.raises(ReuniteError, match="no such file"):
+        dask_files.load_rows(tmp_path / "nothing.index", MODEL, 0, 5)
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_workers_reading_the_index_file_give_the_single_process_search(world, index_file, n_workers):
+    from distributed import Client, LocalCluster
+
+    from reunite.search.dask_backend import FileDaskIndex
+
+    _, queries, load = world
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        for min_lr, top_k in ((1.0, 5), (1e3, None), (0.0, 20)):
+            want = _single_process(world, min_lr, top_k)
+            for partitions in (1, 2, 5):
+                file_index = FileDaskIndex(index_file, MODEL, client, partitions=partitions, batch=3)
+                assert len(file_index.index) == 0 and len(file_index) == len(_fresh_index(world[0]))
+                got = file_index.index_search(queries, model=MODEL, min_lr=min_lr, top_k=top_k, load_families=load)
+                assert _outcome(got) == _outcome(want), (partitions, min_lr, top_k)
+                assert file_index.steps  # the query with a new locus: added on the client and the workers
+                file_index.release()

@@ -48,6 +48,24 @@ WAIT_FOR_WORKERS = 60
 MAX_RESENDS = 3
 
 
+def wait_for_workers(client) -> list:
+    """The addresses of the cluster's workers, sorted, after waiting for a first one (up to
+    :data:`WAIT_FOR_WORKERS` seconds).
+
+    Raises
+    ------
+    ReuniteError
+        if no worker came, saying how to start one."""
+    if not client.scheduler_info()["workers"]:
+        try:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+        except TimeoutError:
+            raise ReuniteError(f"the Dask cluster at {client.scheduler.address} has no worker (waited "
+                               f"{WAIT_FOR_WORKERS} s); start some with 'dask worker "
+                               f"{client.scheduler.address}'") from None
+    return sorted(client.scheduler_info()["workers"])
+
+
 def row_ranges(num_rows: int, partitions: int) -> list[tuple[int, int]]:
     """``partitions`` contiguous row ranges covering ``num_rows`` rows, sizes differing by at
     most one (empty ranges left out, at least one range).
@@ -113,17 +131,19 @@ def scan_partition(sub, queries, *, min_common: int, min_log: float, top_k: int 
     return out
 
 
-def merge_partitions(parts: list, m_sex: np.ndarray, *, max_listed: int) -> tuple:
+def merge_partitions(parts: list, m_sex, *, max_listed: int) -> tuple:
     """One query's :meth:`FamilyIndex.search_rows` tuple from its partitions' (see
     :func:`scan_partition`): the kept rows and their values concatenated (the caller ranks
     them), the counts summed, the listed rows the first ``max_listed`` in (sex, row) order,
-    the order the whole index lists them in."""
+    the order the whole index lists them in.  ``m_sex``: the missing persons' sex per row
+    of the whole index (an array), or a function giving it for an array of rows."""
+    sex_of = m_sex if callable(m_sex) else (lambda rows: m_sex[rows])
 
     def listed(arrays):
         rows = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
         if len(rows) == 0:
             return rows.astype(np.int64)
-        order = np.lexsort((rows, m_sex[rows]))
+        order = np.lexsort((rows, sex_of(rows)))
         return rows[order][:max_listed].astype(np.int64)
 
     rows = np.concatenate([p[0] for p in parts]).astype(np.int64)
@@ -161,6 +181,7 @@ class DaskIndex:
         self.resent = 0  # partitions sent again after a worker was lost (this object's life)
         self._parts: list = []  # (start, stop, future, worker) per partition
         self._shape = None  # (rows, loci) the partitions were cut from
+        self._scan_function = scan_partition
 
     def __getattr__(self, name):
         if name.startswith("__") or name in ("index", "_parts"):
@@ -202,21 +223,18 @@ class DaskIndex:
     def distribute(self) -> None:
         """Cut the index into row ranges and send one to each worker in turn (again only when
         the index has changed since: rows or loci added)."""
-        shape = (len(self.index), len(self.index.loci), id(self.index.tables))
+        shape = self._shape_key()
         if self._parts and self._shape == shape:
             return
         self.release()
-        if not self.client.scheduler_info()["workers"]:
-            try:
-                self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
-            except TimeoutError:
-                raise ReuniteError(f"the Dask cluster at {self.client.scheduler.address} has no worker (waited "
-                                   f"{WAIT_FOR_WORKERS} s); start some with 'dask worker "
-                                   f"{self.client.scheduler.address}'") from None
-        workers = sorted(self.client.scheduler_info()["workers"]) or [None]
-        ranges = row_ranges(len(self.index), self._num_partitions())
+        workers = wait_for_workers(self.client) or [None]
+        ranges = row_ranges(len(self), self._num_partitions())
         self._parts = [self._send(a, b, workers[k % len(workers)]) for k, (a, b) in enumerate(ranges)]
         self._shape = shape
+
+    def _shape_key(self) -> tuple:
+        """What the partitions were cut from: cut again when it changes."""
+        return (len(self.index), len(self.index.loci), id(self.index.tables))
 
     def release(self) -> None:
         """Drop the partitions from the workers."""
@@ -231,7 +249,7 @@ class DaskIndex:
         moved: another worker would first copy the whole partition)."""
         _, _, part, worker = self._parts[k]
         where = {"workers": [worker], "allow_other_workers": False} if worker else {}
-        return self.client.submit(scan_partition, part, queries, **options, pure=False,
+        return self.client.submit(self._scan_function, part, queries, **options, pure=False,
                                   key=f"reunite-scan-{tag}-{k}-{uuid.uuid4().hex[:8]}", **where)
 
     def _result(self, k: int, fut, queries, options: dict, tag: str):
@@ -263,18 +281,24 @@ class DaskIndex:
         batches = [queries[k:k + self.batch] for k in range(0, len(queries), self.batch)]
         futures = [[self._submit(k, b, options, f"{tag}-{j}") for k in range(len(self._parts))]
                    for j, b in enumerate(batches)]
-        m_sex = self.index.m_sex
         try:
             for j, b in enumerate(batches):
                 results = [self._result(k, fut, b, options, f"{tag}-{j}") for k, fut in enumerate(futures[j])]
                 for q in range(len(b)):
-                    yield merge_partitions([r[q] for r in results], m_sex, max_listed=max_listed)
+                    yield self._merge([r[q] for r in results], max_listed=max_listed)
                 futures[j] = None
         finally:
             for row in futures:
                 for fut in row or ():
                     with contextlib.suppress(Exception):
                         fut.cancel()
+
+    def _merge(self, parts: list, *, max_listed: int) -> tuple:
+        return merge_partitions(parts, self.index.m_sex, max_listed=max_listed)
+
+    def accepts(self, profile) -> bool:
+        """:meth:`FamilyIndex.accepts` (loci the index has no column for yet are added)."""
+        return self.index.accepts(profile)
 
     # -- the search -------------------------------------------------------------------------
 
@@ -284,7 +308,7 @@ class DaskIndex:
         from reunite.search.index import NO_DATE
 
         dates = (NO_DATE, NO_DATE, 0) if dates is None else dates
-        if not self.index.accepts(profile):
+        if not self.accepts(profile):
             return None
         [out] = list(self.scan([(profile, sex, dates)], min_common=min_common, min_log=min_log, top_k=top_k,
                                max_listed=max_listed))
@@ -306,7 +330,7 @@ class DaskIndex:
         age_tolerance = DEFAULT_AGE_TOLERANCE if age_tolerance is None else age_tolerance
         tol = tolerance_days(age_tolerance)
         min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
-        queries = [u for u in unidentified if self.index.accepts(u.profile)]  # new loci added first
+        queries = [u for u in unidentified if self.accepts(u.profile)]  # new loci added first
         specs = [(u.profile, u.sex, (*_u_days(u), tol)) for u in queries]
         options = dict(min_common=model.min_common_loci, min_log=min_log, top_k=top_k, max_listed=MAX_LISTED_SKIPPED)
         stream = self.scan(specs, **options)
@@ -350,6 +374,190 @@ class _Prefetched:
             return next(self._stream)
         return self._owner.search_rows(profile, sex=sex, min_common=min_common, min_log=min_log, top_k=top_k,
                                        max_listed=max_listed, dates=dates)
+
+
+# ------------------------------------------------------------------------------------------
+# The index read from its file by the workers (national databases)
+
+def scan_partition_rows(sub, queries, *, min_common: int, min_log: float, top_k: int | None,
+                        max_listed: int) -> list:
+    """:func:`scan_partition`, each query's tuple followed by the per-row arrays
+    (:func:`reunite.search.dask_files.row_records`) of the rows it keeps or lists: what the
+    client needs of them (codes, dates, keys) when it does not hold the index.  Runs on a
+    worker."""
+    from reunite.search.dask_files import row_records
+
+    out = scan_partition(sub, queries, min_common=min_common, min_log=min_log, top_k=top_k, max_listed=max_listed)
+    return [(*o, row_records(sub, np.unique(np.concatenate([o[0], o[5], o[6]]).astype(np.int64)))) for o in out]
+
+
+class FileDaskIndex(DaskIndex):
+    """A family index searched on a Dask cluster whose workers read their rows from the
+    index file at ``path`` (storage they all read: NFS, a cluster file system), never held
+    by the client: :func:`reunite.search.dask_files.load_rows` on each worker, its row range
+    memory-mapped, the file's checksum verified, the file checked to be the one the client
+    described (:func:`~reunite.search.dask_files.describe_file`, read by a worker, so the
+    client need not see the file).  The client keeps the per-locus tables (an index of no
+    row) and, during a search, the rows the partitions report or list (their codes, dates
+    and keys, sent with the scans); the per-locus LRs and inconsistent loci of the reported
+    rows are computed on those rows with the index's own code.  The same results as
+    :class:`DaskIndex` and as the single-process search.
+
+    A worker lost mid-search loses its partitions: another worker loads them from the file
+    again (not the client: nothing is sent but the path and the row range).
+
+    Parameters
+    ----------
+    path
+        the index file (:meth:`FamilyIndex.save`), as the workers see it.
+    model
+        the genetic model it was made for.
+    client
+        a ``distributed.Client``.
+    partitions, batch
+        as :class:`DaskIndex`.
+    described
+        :func:`~reunite.search.dask_files.describe_file` of ``path``, if already read.
+    """
+
+    def __init__(self, path, model, client, *, partitions: int | None = None, batch: int = DEFAULT_BATCH,
+                 described: dict | None = None):
+        super().__init__(None, client, partitions=partitions, batch=batch)
+        self.path = str(path)
+        self.model = model
+        if described is None:
+            described = self.describe()
+        self.described = described
+        self.index = described["head"]  # the per-locus tables; no row
+        self.rows = int(described["rows"])
+        self.fallback = list(described["fallback"])
+        self.expect = described["expect"]
+        self.steps: list[list[str]] = []  # loci added by the client, in order: the partitions add the same
+        self._scan_function = scan_partition_rows
+        from reunite.search.dask_files import RowStore
+
+        self.store = RowStore()
+
+    def describe(self) -> dict:
+        """:func:`~reunite.search.dask_files.describe_file` of the file, read by a worker."""
+        from reunite.search.dask_files import describe_file
+
+        wait_for_workers(self.client)
+        fut = self.client.submit(describe_file, self.path, self.model, pure=False,
+                                 key=f"reunite-describe-{uuid.uuid4().hex[:8]}")
+        try:
+            return fut.result()
+        finally:
+            fut.release()
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def accepts(self, profile) -> bool:
+        before = len(self.index.loci)
+        ok = self.index.accepts(profile)
+        if len(self.index.loci) > before:
+            self.steps.append(list(self.index.loci[before:]))
+        return ok
+
+    def _shape_key(self) -> tuple:
+        return (self.path, self.rows, len(self.steps))
+
+    def _send(self, start: int, stop: int, worker=None) -> tuple:
+        """Rows ``start:stop`` loaded from the file by ``worker`` (else, or if it is gone, by
+        the worker holding the fewest partitions)."""
+        from reunite.search.dask_files import load_rows
+
+        alive = sorted(self.client.scheduler_info()["workers"])
+        if worker is None or worker not in alive:
+            held = {w: 0 for w in alive}
+            for *_, w in self._parts:
+                if w in held:
+                    held[w] += 1
+            worker = min(alive, key=lambda w: (held[w], w)) if alive else None
+        where = {"workers": [worker], "allow_other_workers": False} if worker else {}
+        fut = self.client.submit(load_rows, self.path, self.model, start, stop, expect=self.expect,
+                                 steps=[list(s) for s in self.steps], pure=False,
+                                 key=f"reunite-rows-{start}-{stop}-{uuid.uuid4().hex[:8]}", **where)
+        return (start, stop, fut, worker)
+
+    def distribute(self) -> None:
+        super().distribute()
+        for _, _, fut, _ in self._parts:  # a file already refused (stale, damaged): said now
+            if fut.status == "error":
+                fut.result()
+
+    def _merge(self, parts: list, *, max_listed: int) -> tuple:
+        for p in parts:
+            self.store.add(p[7])
+        sex = self.store
+
+        def sex_of(rows):
+            return np.array([sex.get("m_sex", r) for r in rows.tolist()], dtype=np.int8)
+
+        return merge_partitions([p[:7] for p in parts], sex_of, max_listed=max_listed)
+
+    def index_search(self, unidentified, index=None, *, model, load_families, min_lr: float = 1.0,
+                     top_k: int | None = 20, workers: int = 1, progress=None, age_tolerance=None, identity=None):
+        """:meth:`DaskIndex.index_search`, the client holding only the rows reported or listed."""
+        from reunite.search.dask_files import RowStore
+        from reunite.search.engine import DEFAULT_AGE_TOLERANCE, MAX_LISTED_SKIPPED, _u_days, index_search, \
+            tolerance_days
+
+        self.store = RowStore()  # the rows of this search only
+        age_tolerance = DEFAULT_AGE_TOLERANCE if age_tolerance is None else age_tolerance
+        tol = tolerance_days(age_tolerance)
+        min_log = math.log10(min_lr) if min_lr > 0 else -math.inf
+        queries = [u for u in unidentified if self.accepts(u.profile)]  # new loci added first
+        specs = [(u.profile, u.sex, (*_u_days(u), tol)) for u in queries]
+        options = dict(min_common=model.min_common_loci, min_log=min_log, top_k=top_k, max_listed=MAX_LISTED_SKIPPED)
+        stream = self.scan(specs, **options)
+        wrapped = _FileRows(self, specs, stream, options)
+        try:
+            return index_search(unidentified, wrapped, model=model, load_families=load_families, min_lr=min_lr,
+                                top_k=top_k, workers=1, progress=progress, age_tolerance=age_tolerance,
+                                identity=identity)
+        finally:
+            self.store = RowStore()
+
+
+class _FileRows(_Prefetched):
+    """:class:`_Prefetched` for a :class:`FileDaskIndex`: the per-row columns the search
+    reads (codes, ids, dates, loci in common) come from the rows fetched with the scans, and
+    the reported rows' per-locus LRs and inconsistent loci are computed on an index of those
+    rows (:func:`reunite.search.dask_files.rows_index`)."""
+
+    def __init__(self, owner: FileDaskIndex, specs, stream, options):
+        super().__init__(owner, specs, stream, options)
+        store = owner.store
+        self.family_code = store.column("family_code")
+        self.missing = store.column("missing")
+        self.family_id = store.column("family_id")
+        self.m_birth = store.column("m_birth")
+        self.m_missing = store.column("m_missing")
+
+    def accepts(self, profile) -> bool:
+        return self._owner.accepts(profile)
+
+    def common_loci(self, row: int, loci) -> int:
+        from reunite.search.index.kernels import _common_py
+
+        return _common_py(self._owner.store.get("ref_mask", row), self._owner.index.locus_words(loci))
+
+    def _rows(self, rows):
+        from reunite.search.dask_files import rows_index
+
+        return rows_index(self._owner.index, self._owner.store, [int(r) for r in rows])
+
+    def lr_per_locus_rows(self, profile, rows):
+        return self._rows(rows).lr_per_locus_rows(profile, np.arange(len(rows), dtype=np.int64))
+
+    def lr_per_locus(self, profile, row: int):
+        return self._rows([row]).lr_per_locus(profile, 0)
+
+    def inconsistent_loci_rows(self, cands, rows) -> None:
+        if cands:
+            self._rows(rows).inconsistent_loci_rows(cands, list(range(len(rows))))
 
 
 # ------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reunite.search.index.plan import Part, _ancestors, _canonical, bayes_ball
+from reunite.search.index.theta_closed import dense_tables_theta, side_vectors_theta
 
 try:
     import numba
@@ -202,14 +203,16 @@ def closed_form_sides_theta(kind, structure, m_pos, local, new, tab, theta: floa
     - the parent an untyped founder (not inbred) and every typed person of the part a founder
       (not inbred), their m alleles counting c_a copies of a: the allele it transmits is the
       urn's next draw, s = w · M with w_a = (θ c_a + (1 − θ) p_a) / (1 + (m − 1) θ)."""
-    if kind == "dense" or len(new) < 1:
+    if len(new) < 1:
         return None
+    codes = np.array([row for _, row in new], dtype=np.int64).reshape(len(new), -1)
+    if kind == "dense":
+        return dense_tables_theta(structure, m_pos, local, codes, tab, theta)
     n = len(tab.afreq)
     eye = np.eye(n)
     male = tab.male if tab.male is not None else eye
     female = tab.female if tab.female is not None else eye
     last = male if kind == "P" else female
-    codes = np.array([row for _, row in new], dtype=np.int64).reshape(len(new), -1)
     parent = structure[m_pos][0 if kind == "P" else 1]
     founder = (lambda i: structure[i][0] < 0 and structure[i][3] == 0.0)
     if local == (parent,):
@@ -230,7 +233,7 @@ def closed_form_sides_theta(kind, structure, m_pos, local, new, tab, theta: floa
             np.add.at(counts, (rows, codes[:, c] % n), 1.0)
         w = (theta * counts + (1.0 - theta) * tab.afreq[None, :]) / (1.0 + (m - 1) * theta)
         return w @ last
-    return None
+    return side_vectors_theta(kind, structure, m_pos, local, codes, tab, theta)
 
 
 def d_arrays(tab) -> dict[int, tuple[np.ndarray, np.ndarray]]:

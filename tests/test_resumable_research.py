@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from reunite.store.models import MatchCandidate, Setting
 from reunite.store.models_workflow import CandidateEvent
 from reunite.store.profiles import GeneticModel
 
-pytestmark = pytest.mark.sqlite_only(reason="copies a SQLite database file (not ported yet)")
+from pg_backend import copy_database  # under make test-pg, a copy of the PostgreSQL database standing for the file
 
 POP = "CHN_national_GBT37223"
 MODEL = GeneticModel(POP)
@@ -49,7 +48,7 @@ def _store(tmp_path: Path, name: str = "a"):
 def _copy(db: Path, name: str) -> Path:
     folder = db.parent.parent / name
     folder.mkdir()
-    shutil.copy(db, folder / "r.db")
+    copy_database(db, folder / "r.db")
     return folder / "r.db"
 
 
@@ -102,7 +101,7 @@ def test_an_exception_inside_a_chunk_then_a_restart_gives_the_uninterrupted_resu
                                                                                     monkeypatch):
     base, want = uninterrupted
     db = tmp_path / "r.db"
-    shutil.copy(base, db)
+    copy_database(base, db)
     engine = make_engine(f"sqlite:///{db}")
     real = research_mod.research
     calls = []
@@ -134,7 +133,7 @@ def test_an_exception_inside_a_chunk_then_a_restart_gives_the_uninterrupted_resu
 def test_a_job_stopped_after_some_chunks_resumes_and_refuses_other_options(uninterrupted, tmp_path):
     base, want = uninterrupted
     db = tmp_path / "r.db"
-    shutil.copy(base, db)
+    copy_database(base, db)
     engine = make_engine(f"sqlite:///{db}")
     job = research_all(engine, CHANGED, chunk=8, max_chunks=1)
     assert job.done == 8 and not job.finished
@@ -152,7 +151,7 @@ def test_a_job_stopped_after_some_chunks_resumes_and_refuses_other_options(unint
 def test_a_model_change_during_an_unfinished_job_starts_it_again(uninterrupted, tmp_path):
     base, _ = uninterrupted
     db = tmp_path / "r.db"
-    shutil.copy(base, db)
+    copy_database(base, db)
     engine = make_engine(f"sqlite:///{db}")
     research_all(engine, MODEL, chunk=8, max_chunks=2)
     job = research_all(engine, CHANGED, chunk=8, max_chunks=1)
@@ -173,7 +172,7 @@ def test_the_research_command(uninterrupted, tmp_path):
 
     base, _ = uninterrupted
     db = tmp_path / "r.db"
-    shutil.copy(base, db)
+    copy_database(base, db)
     env = {"REUNITE_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": "200"}
     runner = CliRunner()
     out = runner.invoke(app, ["research", "--status"], env=env)

@@ -346,7 +346,6 @@ def test_many_families_against_thousands_of_persons_equal_the_engine():
         _same(ours, search(unidentified, families, model=MODEL, per="family", **options))
 
 
-@pytest.mark.sqlite_only(reason="checks the index file beside the .db file")
 def test_cli_family_search_and_db_index(tmp_path):
     from typer.testing import CliRunner
 
@@ -367,7 +366,12 @@ def test_cli_family_search_and_db_index(tmp_path):
     ok("db", "init")
     for kind in ("genotypes", "families", "unidentified"):
         ok("import", kind, str(paths[kind]))
-    assert (tmp_path / "c.db.index.unidentified.npz").exists()  # kept up to date by the searches
+    from reunite.search.unidentified_index import unidentified_index_path
+
+    engine = make_engine(env["REUNITE_DATABASE_URL"])
+    kept = unidentified_index_path(engine)  # beside the .db file; PostgreSQL: in the cache folder
+    engine.dispose()
+    assert kept.exists()  # kept up to date by the searches
     code = db["truth"][0][1]
     ok("search", "--family", code, "--min-lr", "0", "--out", str(tmp_path / "m.csv"))
     rows = [r.split(",") for r in (tmp_path / "m.csv").read_text().splitlines()[1:]]

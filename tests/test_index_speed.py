@@ -43,15 +43,19 @@ def _random_tables(rng, *, n_rows, n_loci, zeros=0.0, nan=0.0, inf=0.0):
     return kp, kq, sizes, (ab, offsets, inv, loci)
 
 
-def _rank(kp, kq, sizes, q, start, stop, sel, *, prune=True):
+def _rank(kp, kq, sizes, q, start, stop, sel, *, prune=True, order_rng=None):
+    """rank_range as search_rows calls it; ``order_rng``: a random order of pruning instead."""
     keys = fast.PairKeys(kp, kq, sizes)
-    vals, bounds = fast.pair_values(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q)
-    check = fast.prune_points(len(q[3])) if prune else np.zeros(len(q[3]), dtype=np.bool_)
-    return fast.rank_range(keys.narrow, keys.wide, keys.slot, vals, keys.pair_off, q[3],
-                           fast.remaining_log10(bounds), check, start, stop, *sel, prune)
+    vals, wq, wmax, deficit = fast.pair_prepare(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q,
+                                                keys.counts, fast.W_LUT)
+    if order_rng is not None:
+        deficit = order_rng.random(len(deficit))
+    porder, remw, check = fast.pruning_order(wmax, deficit, prune=prune)
+    return fast.rank_range(keys.narrow, keys.wide, keys.slot, vals, wq, keys.pair_off, q[3], porder, remw, check,
+                           start, stop, *sel, prune)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(16))
 def test_fused_ranking_equals_scan_then_selection(seed, monkeypatch):
     rng = np.random.default_rng(seed)
     n_rows = int(rng.integers(1, 6000))
@@ -82,8 +86,9 @@ def test_fused_ranking_equals_scan_then_selection(seed, monkeypatch):
             want = ix._select_py(scores[start:stop], m_sex[start:stop], ref_mask[start:stop], u_sex, u_mask,
                                  min_common, min_log, top_k, 7, m_birth[start:stop], m_missing[start:stop],
                                  *dates, 5)
-            for prune in (True, False):
-                rows, vals, n_sex, n_few, few, n_age, aged = _rank(kp, kq, sizes, q, start, stop, sel, prune=prune)
+            for prune, order_rng in ((True, None), (False, None), (True, rng)):
+                rows, vals, n_sex, n_few, few, n_age, aged = _rank(kp, kq, sizes, q, start, stop, sel, prune=prune,
+                                                                   order_rng=order_rng)
                 assert rows.tolist() == (start + want[0]).tolist()
                 assert np.array_equal(vals, scores[rows], equal_nan=True)  # bit for bit the scan's
                 assert (n_sex, n_few, n_age) == (want[1], want[2], want[4])
@@ -93,14 +98,25 @@ def test_fused_ranking_equals_scan_then_selection(seed, monkeypatch):
 @pytest.mark.parametrize("seed", range(3))
 def test_pair_values_and_bounds(seed):
     rng = np.random.default_rng(seed)
-    kp, kq, sizes, q = _random_tables(rng, n_rows=3000, n_loci=12, zeros=0.05, nan=0.01)
+    kp, kq, sizes, q = _random_tables(rng, n_rows=3000, n_loci=12, zeros=0.05, nan=0.01, inf=0.002 * (seed == 2))
     keys = fast.PairKeys(kp, kq, sizes)
     vals, bounds = fast.pair_values(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q)
     want_vals, want_bounds = fast.pair_values_py(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q)
     np.testing.assert_array_equal(vals, want_vals)
     np.testing.assert_array_equal(bounds, want_bounds)
-    # every row's value at every locus is its pair's, and no more than the locus' bound
+    # the fused values and bounds: the same values on U's loci; w as the Python version
+    pvals, wq, wmax, deficit = fast.pair_prepare(q[0], q[1], q[2], q[3], keys.pair_off, keys.pair_p, keys.pair_q,
+                                                 keys.counts, fast.W_LUT)
+    want_wq, want_wmax, want_deficit = fast.pair_bounds_py(want_vals, q[3], keys.pair_off, keys.counts)
     ab, offsets, inv, loci = q
+    for j, li in enumerate(loci):
+        a, b = keys.pair_off[li], keys.pair_off[li + 1]
+        np.testing.assert_array_equal(pvals[a:b], want_vals[a:b])
+        np.testing.assert_array_equal(wq[a:b], want_wq[a:b])
+    np.testing.assert_array_equal(wmax, want_wmax)
+    np.testing.assert_array_equal(deficit, want_deficit)
+    assert keys.counts.sum() == len(loci) * 0 + kp.shape[0] * kp.shape[1]  # every (row, locus) uses one pair
+    # every row's value at every locus is its pair's, and no more than the locus' bound
     for j, li in enumerate(loci):
         s = keys.slot[li]
         ids = keys.narrow[s] if s >= 0 else keys.wide[-1 - s]
@@ -111,6 +127,63 @@ def test_pair_values_and_bounds(seed):
         got = vals[keys.pair_off[li] + ids.astype(np.int64)]
         np.testing.assert_array_equal(got, direct)
         assert not (direct[~np.isnan(direct)] > bounds[j]).any()
+        w = wq[keys.pair_off[li] + ids.astype(np.int64)].astype(np.int64)
+        assert (w <= wmax[j]).all()
+        finite = np.isfinite(direct) & (direct != 0)
+        with np.errstate(divide="ignore"):
+            assert (w[finite] >= fast.W_SCALE * np.log2(np.abs(direct[finite]))).all()
+        assert (w[np.isinf(direct)] == fast.W_HIGH).all()
+
+
+def test_w_bound_is_an_upper_bound_of_log2():
+    """w >= 4096 log2 |f| (and within 4 of it for normal numbers), for every kind of float."""
+    rng = np.random.default_rng(5)
+    xs = np.concatenate([rng.lognormal(0, 30, 20000), -rng.lognormal(0, 5, 100),
+                         2.0 ** rng.integers(-1070, 1020, 500).astype(float),
+                         np.nextafter(2.0 ** rng.integers(-1000, 1000, 500).astype(float), 0),
+                         [5e-324, 2.0 ** -1022, np.nextafter(2.0 ** -1022, 0), 1.0, np.finfo(float).max]])
+    for f in xs.tolist():
+        w = fast.w_bound(f)
+        exact = fast.W_SCALE * math.log2(abs(f))
+        assert w >= exact, f
+        if abs(f) >= 2.0 ** -1022:
+            assert w - exact < 4, f
+    assert fast.w_bound(0.0) == fast.w_bound(math.nan) == fast.W_LOW
+    assert fast.w_bound(math.inf) == fast.W_HIGH
+    # the compiled version agrees
+    vals = np.array(xs.tolist() + [0.0, math.nan, math.inf])
+    loci = np.array([0], dtype=np.int64)
+    off = np.array([0, len(vals)], dtype=np.int64)
+    ab = np.zeros(2 * len(vals) + 2)
+    ab[0:2 * len(vals):2] = vals
+    ab[-1] = 1.0
+    idx = np.arange(len(vals), dtype=np.int32)
+    got = fast.pair_prepare(ab, np.zeros(1, dtype=np.int64), np.ones(1), loci, off, idx,
+                            np.full(len(vals), len(vals), dtype=np.int32), np.ones(len(vals), dtype=np.int32),
+                            fast.W_LUT)
+    np.testing.assert_array_equal(got[0], vals)
+    assert got[1].tolist() == [fast.w_bound(f) for f in vals.tolist()]
+
+
+def test_threshold_cut_is_below_every_score_it_drops():
+    """B < threshold_w(t) implies a score below t: B = the w's of the factors of a product."""
+    rng = np.random.default_rng(9)
+    for _ in range(3000):
+        n = int(rng.integers(1, 30))
+        fs = rng.lognormal(0, float(rng.choice([0.5, 3, 20])), n)
+        acc, expo = 1.0, 0.0
+        for j, f in enumerate(fs.tolist()):  # the scan's product
+            acc *= f
+            if (j & 7) == 7:
+                m, e = math.frexp(acc)
+                acc, expo = m, expo + e
+        score = math.log10(acc) + expo * ix.LOG10_2 if acc > 0 else -math.inf
+        b = sum(fast.w_bound(f) for f in fs.tolist())
+        for t in (score, np.nextafter(score, -math.inf), score + 1e-10, score - 1e-6):
+            if b < fast.threshold_w(t):
+                assert score < t
+        assert not b < fast.threshold_w(score)  # a row at the threshold is never dropped
+    assert fast.threshold_w(math.inf) == fast.threshold_w(-math.inf) == fast.threshold_w(math.nan) == -(1 << 62)
 
 
 def test_renormalising_equals_frexp():
@@ -180,9 +253,14 @@ def test_lr_per_locus_rows_equal_row_by_row(small_index):
     index, unidentified = small_index
     rows = np.random.default_rng(3).choice(len(index), size=min(40, len(index)), replace=False)
     for u in unidentified:
-        got = fast.lr_per_locus_rows(index, u.profile, rows)
+        index.__dict__.pop("_fast_queries", None)
+        got = fast.lr_per_locus_rows(index, u.profile, rows)  # one locus at a time
+        index.query(u.profile)
+        assert fast.recall_query(index, u.profile) is not None
+        kept = fast.lr_per_locus_rows(index, u.profile, rows)  # from the kept query
         want = [index.lr_per_locus(u.profile, int(r)) for r in rows]
         assert [list(d.items()) for d in got] == [list(d.items()) for d in want]  # NaN-free here
+        assert [list(d.items()) for d in kept] == [list(d.items()) for d in want]
 
 
 @pytest.mark.parametrize("kw", [{}, {"mutation_rate": 0.01}])

@@ -65,22 +65,53 @@ PRUNE_FIRST = 12
 PRUNE_EVERY = 4
 
 
-def remaining_log10(bounds: np.ndarray) -> np.ndarray:
-    """rem[j] = Σ_{j' >= j} log10 M_j' (rem[n] = 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log10(bounds)
-    rem = np.zeros(len(bounds) + 1)
-    for j in range(len(bounds) - 1, -1, -1):
-        rem[j] = rem[j + 1] + logs[j]
-    return rem
+#: Quantised log2 bounds: a pair's bound w = an integer >= 4096 log2 |f| (:func:`pair_bounds`).
+W_SCALE = 4096
+#: w of a pair whose f is 0 or NaN (its rows are never reported: any value is a bound), and of
+#: one whose f is infinite (larger than any sum of finite w's could cancel).
+W_LOW = -(1 << 30)
+W_HIGH = 1 << 30
+
+
+def _w_table() -> np.ndarray:
+    """LUT[k] >= 4096 log2(m) for every mantissa m in [1 + k/4096, 1 + (k + 1)/4096)."""
+    k = np.arange(W_SCALE, dtype=np.float64)
+    return (np.ceil(W_SCALE * np.log2(1.0 + (k + 1.0) / W_SCALE)) + 1.0).astype(np.int64)
+
+
+W_LUT = _w_table().astype(np.int32)
+
+
+def w_bound(f: float) -> int:
+    """Python version of the compiled pair bound (see the module doc)."""
+    f = abs(float(f))
+    if math.isnan(f) or f == 0.0:
+        return W_LOW
+    if math.isinf(f):
+        return W_HIGH
+    bits = int(np.float64(f).view(np.uint64))
+    field, mant = (bits >> 52) & 0x7FF, bits & ((1 << 52) - 1)
+    if field == 0:  # subnormal: below 2^-1022
+        return -1022 * W_SCALE
+    return (field - 1023) * W_SCALE + int(W_LUT[mant >> 40])
 
 
 def prune_points(n_loci: int) -> np.ndarray:
-    """Whether to check the bound after locus j (j = 0 .. n_loci - 1)."""
+    """Whether to check the bound after the j-th locus of the pruning order (j = 0 .. n_loci - 1;
+    the last is always checked, by the final test)."""
     out = np.zeros(n_loci, dtype=np.bool_)
     for j in range(PRUNE_FIRST - 1, n_loci - 1, PRUNE_EVERY):
         out[j] = True
     return out
+
+
+def threshold_w(t: float) -> int:
+    """The integer cut T for a threshold t: a row whose bound B (sum of w's) is below T has a
+    score below t (see the module doc); no cut (the smallest int64) when t is not a finite
+    number of moderate size."""
+    if not (abs(t) <= 1e4):
+        return -(1 << 62)
+    return int(math.floor((t - (1e-9 + 1e-12 * abs(t))) / LOG10_2 * W_SCALE)) - 1
 
 
 if numba is not None:
@@ -89,30 +120,6 @@ if numba is not None:
         out = np.empty(2 * a.size, dtype=a.dtype)
         out[:n] = a[:n]
         return out
-
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _renormalise(acc, bits, expo, i):  # pragma: no cover
-        """acc[i], expo[i] = frexp(acc[i]) with expo[i] += the exponent; bit for bit
-        ``math.frexp`` (the mantissa's exponent field set to 1022), which is called for
-        zero, subnormal, infinite and NaN values."""
-        b = bits[i]
-        field = (b >> np.uint64(52)) & np.uint64(0x7FF)
-        if field == np.uint64(0) or field == np.uint64(0x7FF):
-            m, e = math.frexp(acc[i])
-            acc[i] = m
-            expo[i] += e
-        else:
-            bits[i] = (b & np.uint64(0x800FFFFFFFFFFFFF)) | np.uint64(1022 << 52)
-            expo[i] += np.float64(np.int64(field) - 1022)
-
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _log2_above(bits, expo, i):  # pragma: no cover
-        """A number > log2(acc[i] 2^expo[i]) for a finite acc[i] (from its exponent field);
-        +inf for an infinite or NaN one."""
-        field = (bits[i] >> np.uint64(52)) & np.uint64(0x7FF)
-        if field == np.uint64(0x7FF):
-            return math.inf
-        return expo[i] + np.float64(np.int64(field) - 1022)
 
     @numba.njit(cache=True, nogil=True, inline="always")
     def _common_nb(ref_mask, r, u_mask):  # pragma: no cover
@@ -126,17 +133,114 @@ if numba is not None:
             total += np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
         return total
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _threshold_w(t):  # pragma: no cover
+        """Compiled :func:`threshold_w`."""
+        if not (abs(t) <= 1e4):
+            return np.int64(-(1 << 62))
+        return np.int64(math.floor((t - (1e-9 + 1e-12 * abs(t))) / LOG10_2 * W_SCALE)) - 1
+
+    @numba.njit(cache=True, nogil=True, boundscheck=False)
+    def _score(narrow, wide, slot, vals, pair_off, loci, r):  # pragma: no cover
+        """Row r's score by the scan's operations in the scan's order (loci ascending, the
+        running product renormalised by frexp after every 8th): bit for bit
+        :func:`.kernels.scan`."""
+        acc = 1.0
+        expo = 0.0
+        for j in range(loci.size):
+            li = loci[j]
+            s = slot[li]
+            k = np.int64(narrow[s, r]) if s >= 0 else np.int64(wide[-1 - s, r])
+            acc *= vals[pair_off[li] + k]
+            if (j & 7) == 7:
+                m, e = math.frexp(acc)
+                acc = m
+                expo += e
+        return math.log10(acc) + expo * LOG10_2
+
+    @numba.njit(cache=True, nogil=True, boundscheck=False)
+    def _bounds_block(narrow, wide, slot, wq, pair_off, loci, porder, remw, check, b0, n, ok, act, bsum,
+                      cut):  # pragma: no cover
+        """The bounds B of rows ``b0`` .. ``b0 + n`` (sums of w over U's loci in the pruning
+        order ``porder``, positions into ``loci``): every row of the block up to the first
+        checked position (one contiguous loop), then only the rows ``ok`` whose B plus the
+        remaining bound ``remw`` is not below ``cut`` at each checked position and at the end.
+        Returns the number of rows left, first in ``act`` (rows relative to b0), ``bsum``."""
+        n_loci = loci.size
+        first = n_loci
+        for j in range(n_loci):
+            if check[j]:
+                first = j + 1
+                break
+        un = np.uint64(n)
+        for i in range(un):
+            bsum[i] = 0
+        j = 0
+        while j < first:
+            if j + 1 < first and slot[loci[porder[j]]] >= 0 and slot[loci[porder[j + 1]]] >= 0:
+                l0, l1 = loci[porder[j]], loci[porder[j + 1]]
+                w0 = wq[pair_off[l0]:pair_off[l0 + 1]]
+                w1 = wq[pair_off[l1]:pair_off[l1 + 1]]
+                r0 = narrow[slot[l0], b0:b0 + n]
+                r1 = narrow[slot[l1], b0:b0 + n]
+                for i in range(un):
+                    bsum[i] += np.int64(w0[np.uint64(r0[i])]) + np.int64(w1[np.uint64(r1[i])])
+                j += 2
+                continue
+            li = loci[porder[j]]
+            s = slot[li]
+            w = wq[pair_off[li]:pair_off[li + 1]]
+            if s >= 0:
+                row = narrow[s, b0:b0 + n]
+                for i in range(un):
+                    bsum[i] += w[np.uint64(row[i])]
+            else:
+                roww = wide[-1 - s, b0:b0 + n]
+                for i in range(un):
+                    bsum[i] += w[np.uint64(roww[i])]
+            j += 1
+        c = cut - remw[first]
+        na = 0
+        for i in range(n):
+            if ok[i] and bsum[i] >= c:
+                act[na] = i
+                bsum[na] = bsum[i]
+                na += 1
+        j = first
+        while j < n_loci and na > 0:
+            li = loci[porder[j]]
+            s = slot[li]
+            w = wq[pair_off[li]:pair_off[li + 1]]
+            una = np.uint64(na)
+            if s >= 0:
+                row = narrow[s, b0:b0 + n]
+                for i in range(una):
+                    bsum[i] += w[np.uint64(row[np.uint64(act[i])])]
+            else:
+                roww = wide[-1 - s, b0:b0 + n]
+                for i in range(una):
+                    bsum[i] += w[np.uint64(roww[np.uint64(act[i])])]
+            if check[j] or j == n_loci - 1:
+                c = cut - remw[j + 1]
+                kept = 0
+                for i in range(na):
+                    if bsum[i] >= c:
+                        act[kept] = act[i]
+                        bsum[kept] = bsum[i]
+                        kept += 1
+                na = kept
+            j += 1
+        return na
+
     @numba.njit(cache=True, nogil=True)
-    def rank_range(narrow, wide, slot, vals, pair_off, loci, rem, check, start, stop, m_sex, ref_mask, u_sex, u_mask,
-                   min_common, min_log, top_k, max_listed, m_birth, m_missing, u_birth, u_found, tol,
+    def rank_range(narrow, wide, slot, vals, wq, pair_off, loci, porder, remw, check, start, stop, m_sex, ref_mask,
+                   u_sex, u_mask, min_common, min_log, top_k, max_listed, m_birth, m_missing, u_birth, u_found, tol,
                    max_listed_age, prune):  # pragma: no cover
         """Rows ``start`` .. ``stop`` of the combined arrays: the scan and
         :func:`.kernels._select_nb` in one pass (see the module doc).  Returns (rows kept,
         their scores, number skipped for sex, for loci, rows listed for loci, number skipped
         for dates, rows listed for dates); rows are absolute, ascending."""
-        acc = np.empty(BLOCK)
-        bits = acc.view(np.uint64)
-        expo = np.empty(BLOCK)
+        bsum = np.empty(BLOCK, dtype=np.int64)
         act = np.empty(BLOCK, dtype=np.int64)
         ok = np.empty(BLOCK, dtype=np.bool_)
         cap = max(1024, 8 * top_k) if top_k > 0 else 4096
@@ -191,20 +295,18 @@ if numba is not None:
                 n_ok += 1
             if n_ok == 0:
                 continue
-            cut = threshold - (1e-9 + 1e-12 * abs(threshold)) if prune else -math.inf
-            na = _pairs_block(narrow, wide, slot, vals, pair_off, loci, rem, check, b0, b1 - b0, ok, act, acc, bits,
-                              expo, cut)
-            below = (threshold - (1e-9 + 1e-12 * abs(threshold))) / LOG10_2
+            cut = _threshold_w(threshold) if prune else np.int64(-(1 << 62))
+            na = _bounds_block(narrow, wide, slot, wq, pair_off, loci, porder, remw, check, b0, b1 - b0, ok, act,
+                               bsum, cut)
             for i in range(na):
-                if _log2_above(bits, expo, i) < below:  # certainly below the threshold: no log10
-                    continue
-                v = math.log10(acc[i]) + expo[i] * LOG10_2
+                r = b0 + act[i]
+                v = _score(narrow, wide, slot, vals, pair_off, loci, r)
                 if not (v >= threshold):
                     continue
                 if nb == buf.size:
                     buf = _grow(buf, nb)
                     bval = _grow(bval, nb)
-                buf[nb] = act[i]
+                buf[nb] = r
                 bval[nb] = v
                 nb += 1
                 if limit > 0 and nb >= limit:  # keep the best top_k and their ties; raise the threshold
@@ -302,14 +404,16 @@ class PairKeys:
 
     def __init__(self, kp, kq, sizes):
         n_loci, n_rows = kp.shape
-        ids, pp, pq, counts = [], [], [], []
+        ids, pp, pq, counts, uses = [], [], [], [], []
         for li in range(n_loci):
             inverse, uniq = _number_pairs(kp[li], kq[li], int(sizes[li]))
             # numbered by decreasing use: the values most rows read share few cache lines
-            by_use = np.argsort(-np.bincount(inverse, minlength=len(uniq)), kind="stable")
+            used = np.bincount(inverse, minlength=len(uniq))
+            by_use = np.argsort(-used, kind="stable")
             rank = np.empty(len(uniq), dtype=np.int64)
             rank[by_use] = np.arange(len(uniq))
             ids.append(rank[inverse])
+            uses.append(used[by_use])
             uniq = uniq[by_use]
             pp.append(uniq // int(sizes[li]))
             pq.append(uniq % int(sizes[li]))
@@ -326,12 +430,14 @@ class PairKeys:
             self.slot[li] = -1 - k
             self.wide[k] = ids[li]
         self.pair_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, dtype=np.int64))
+        cat = (lambda xs: np.concatenate(xs).astype(np.int32) if xs else np.zeros(0, dtype=np.int32))
         self.pair_p, self.pair_q = cat(pp), cat(pq)
+        self.counts = cat(uses)  # rows per pair (the order of pruning)
 
     @property
     def nbytes(self) -> int:
-        return self.narrow.nbytes + self.wide.nbytes + self.pair_p.nbytes + self.pair_q.nbytes + self.slot.nbytes
+        return (self.narrow.nbytes + self.wide.nbytes + self.pair_p.nbytes + self.pair_q.nbytes + self.slot.nbytes
+                + self.counts.nbytes)
 
 
 _PAIRS_LOCK = threading.Lock()
@@ -390,141 +496,106 @@ if numba is not None:
             bounds[j] = m
         return vals, bounds
 
-    @numba.njit(cache=True, nogil=True, boundscheck=False)
-    def _prune(act, acc, bits, expo, na, cut):  # pragma: no cover
-        """Keep (in order) the rows whose bound on acc 2^expo (in log2) is not below ``cut``
-        (in log10)."""
-        kept = 0
-        cut2 = cut / LOG10_2
-        for i in range(na):
-            if _log2_above(bits, expo, i) < cut2:
-                continue
-            act[kept] = act[i]
-            acc[kept] = acc[i]
-            expo[kept] = expo[i]
-            kept += 1
-        return kept
+else:  # pragma: no cover
+    pair_values = pair_values_py
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _quad(slot, loci, check, j, end):  # pragma: no cover
-        """Whether loci j .. j + 3 can be multiplied in one loop: all before ``end``, in 16-bit
-        ids, and no renormalisation or bound check after any but the last."""
-        if j + 4 > end:
-            return False
-        for t in range(j, j + 4):
-            if slot[loci[t]] < 0:
-                return False
-            if t < j + 3 and (check[t] or (t & 7) == 7):
-                return False
-        return True
 
+def pair_bounds_py(vals, loci, pair_off, counts):
+    """NumPy version of the bounds of :func:`pair_prepare` (w per pair, the largest per locus
+    of ``loci``, the rows' shortfall per locus)."""
+    wq = np.full(len(vals), W_LOW, dtype=np.int32)
+    wmax = np.full(len(loci), W_LOW, dtype=np.int64)
+    deficit = np.zeros(len(loci))
+    for j, li in enumerate(loci):
+        a, b = pair_off[li], pair_off[li + 1]
+        w = np.array([w_bound(f) for f in vals[a:b]], dtype=np.int64)
+        wq[a:b] = w
+        if b > a:
+            wmax[j] = w.max()
+            top = slice(a, min(b, a + DEFICIT_PAIRS))
+            capped = np.clip(w[:top.stop - a], -DEFICIT_CAP, DEFICIT_CAP)
+            deficit[j] = float(int(counts[top].sum()) * min(int(wmax[j]), DEFICIT_CAP)
+                               - int((counts[top].astype(np.int64) * capped).sum()))
+    return wq, wmax, deficit
+
+
+#: A pair's w counts as within +-DEFICIT_CAP when ordering the loci (0, NaN and infinity would
+#: swamp the others); only the DEFICIT_PAIRS most used pairs of a locus are counted.
+DEFICIT_CAP = 256 * W_SCALE
+DEFICIT_PAIRS = 1024
+
+if numba is not None:
     @numba.njit(cache=True, nogil=True, boundscheck=False)
-    def _pairs_block(narrow, wide, slot, vals, pair_off, loci, rem, check, b0, n, ok, act, acc, bits, expo,
-                     limit):  # pragma: no cover
-        """The scan of rows ``b0`` .. ``b0 + n`` by pair ids, acc *= f(pair): the same
-        products as :func:`.kernels.scan` in the same order.  Every row of the block up to
-        the first checked locus (contiguous, the fastest loop), then only the rows ``ok``
-        and, at each checked locus, not dropped by their bound against ``limit``.  Returns
-        the number of rows left, first in ``act`` (absolute rows), ``acc``, ``expo``."""
-        un = np.uint64(n)
-        for i in range(un):
-            acc[i] = 1.0
-            expo[i] = 0.0
-        n_loci = loci.size
-        first = n_loci
-        for j in range(n_loci):
-            if check[j]:
-                first = j + 1
-                break
-        j = 0
-        while j < first:
-            if _quad(slot, loci, check, j, first):  # four loci in one loop: (((acc f0) f1) f2) f3, the same products
-                s0, s1, s2, s3 = slot[loci[j]], slot[loci[j + 1]], slot[loci[j + 2]], slot[loci[j + 3]]
-                v0 = vals[pair_off[loci[j]]:pair_off[loci[j] + 1]]
-                v1 = vals[pair_off[loci[j + 1]]:pair_off[loci[j + 1] + 1]]
-                v2 = vals[pair_off[loci[j + 2]]:pair_off[loci[j + 2] + 1]]
-                v3 = vals[pair_off[loci[j + 3]]:pair_off[loci[j + 3] + 1]]
-                r0, r1 = narrow[s0, b0:b0 + n], narrow[s1, b0:b0 + n]
-                r2, r3 = narrow[s2, b0:b0 + n], narrow[s3, b0:b0 + n]
-                for i in range(un):
-                    acc[i] = (((acc[i] * v0[np.uint64(r0[i])]) * v1[np.uint64(r1[i])]) * v2[np.uint64(r2[i])]) \
-                        * v3[np.uint64(r3[i])]
-                j += 3
-            else:
-                li = loci[j]
-                s = slot[li]
-                v = vals[pair_off[li]:pair_off[li + 1]]
-                if s >= 0:
-                    row = narrow[s, b0:b0 + n]
-                    for i in range(un):
-                        acc[i] *= v[np.uint64(row[i])]
-                else:
-                    roww = wide[-1 - s, b0:b0 + n]
-                    for i in range(un):
-                        acc[i] *= v[np.uint64(roww[i])]
-            if (j & 7) == 7:
-                for i in range(un):
-                    _renormalise(acc, bits, expo, i)
-            j += 1
-        na = 0
-        for i in range(n):
-            if ok[i]:
-                act[na] = b0 + i
-                acc[na] = acc[i]
-                expo[na] = expo[i]
-                na += 1
-        if first < n_loci or (first > 0 and check[first - 1]):
-            cut = limit - rem[first]
-            if cut > -math.inf:  # (limit -inf: nothing can be dropped; a NaN bound: neither)
-                na = _prune(act, acc, bits, expo, na, cut)
-        j = first
-        while j < n_loci:
-            if na == 0:
-                break
-            una = np.uint64(na)
-            if _quad(slot, loci, check, j, n_loci):
-                s0, s1, s2, s3 = slot[loci[j]], slot[loci[j + 1]], slot[loci[j + 2]], slot[loci[j + 3]]
-                v0 = vals[pair_off[loci[j]]:pair_off[loci[j] + 1]]
-                v1 = vals[pair_off[loci[j + 1]]:pair_off[loci[j + 1] + 1]]
-                v2 = vals[pair_off[loci[j + 2]]:pair_off[loci[j + 2] + 1]]
-                v3 = vals[pair_off[loci[j + 3]]:pair_off[loci[j + 3] + 1]]
-                r0, r1, r2, r3 = narrow[s0], narrow[s1], narrow[s2], narrow[s3]
-                for i in range(una):
-                    r = np.uint64(act[i])
-                    acc[i] = (((acc[i] * v0[np.uint64(r0[r])]) * v1[np.uint64(r1[r])]) * v2[np.uint64(r2[r])]) \
-                        * v3[np.uint64(r3[r])]
-                j += 3
-            else:
-                li = loci[j]
-                s = slot[li]
-                v = vals[pair_off[li]:pair_off[li + 1]]
-                if s >= 0:
-                    row = narrow[s]
-                    for i in range(una):
-                        acc[i] *= v[np.uint64(row[np.uint64(act[i])])]
-                else:
-                    roww = wide[-1 - s]
-                    for i in range(una):
-                        acc[i] *= v[np.uint64(roww[np.uint64(act[i])])]
-            if (j & 7) == 7:
-                for i in range(una):
-                    _renormalise(acc, bits, expo, i)
-            if check[j]:
-                cut = limit - rem[j + 1]
-                if cut > -math.inf:
-                    na = _prune(act, acc, bits, expo, na, cut)
-            j += 1
-        return na
+    def pair_prepare(ab, offsets, inv, loci, pair_off, pair_p, pair_q, counts, lut):  # pragma: no cover
+        """Per pair of U's loci: f = (a_p b_q + b_p a_q) c, the scan's arithmetic, and its
+        bound w (an integer >= 4096 log2 |f|, from the exponent and a table of the top 12
+        mantissa bits; W_LOW for 0 and NaN, W_HIGH for infinity); per locus of ``loci`` the
+        largest w, and the rows' total shortfall below it over the DEFICIT_PAIRS most used
+        pairs (each pair's w clipped to +-DEFICIT_CAP, times the rows using it): the order of
+        pruning.  Pairs of other loci are left unset (no row reads them)."""
+        vals = np.empty(pair_off[-1])
+        bits = vals.view(np.uint64)
+        wq = np.empty(pair_off[-1], dtype=np.int32)
+        wmax = np.empty(loci.size, dtype=np.int64)
+        deficit = np.zeros(loci.size)
+        for j in range(loci.size):
+            li = loci[j]
+            c = inv[li]
+            o = 2 * offsets[li]
+            k0, k1 = pair_off[li], pair_off[li + 1]
+            for k in range(k0, k1):
+                p = o + 2 * np.int64(pair_p[k])
+                q = o + 2 * np.int64(pair_q[k])
+                vals[k] = (ab[p] * ab[q + 1] + ab[p + 1] * ab[q]) * c
+            m = np.int64(W_LOW)
+            for k in range(k0, k1):
+                b = bits[k] & np.uint64(0x7FFFFFFFFFFFFFFF)
+                field = np.int64(b >> np.uint64(52))
+                w = (field - 1023) * W_SCALE + np.int64(lut[np.int64((b >> np.uint64(40)) & np.uint64(4095))])
+                if field == 0x7FF or field == 0:
+                    mant = b & np.uint64(0xFFFFFFFFFFFFF)
+                    if field == 0x7FF:
+                        w = np.int64(W_LOW) if mant != np.uint64(0) else np.int64(W_HIGH)
+                    else:
+                        w = np.int64(W_LOW) if mant == np.uint64(0) else np.int64(-1022 * W_SCALE)
+                wq[k] = np.int32(w)
+                m = max(m, w)
+            wmax[j] = m
+            n_rows = np.int64(0)
+            total = np.int64(0)
+            for k in range(k0, min(k1, k0 + DEFICIT_PAIRS)):
+                cnt = np.int64(counts[k])
+                n_rows += cnt
+                total += cnt * min(max(np.int64(wq[k]), -DEFICIT_CAP), DEFICIT_CAP)
+            deficit[j] = np.float64(n_rows * min(m, DEFICIT_CAP) - total)
+        return vals, wq, wmax, deficit
+else:  # pragma: no cover
+    def pair_prepare(ab, offsets, inv, loci, pair_off, pair_p, pair_q, counts, lut):
+        vals, _ = pair_values_py(ab, offsets, inv, loci, pair_off, pair_p, pair_q)
+        return (vals, *pair_bounds_py(vals, loci, pair_off, counts))
+
+
+def pruning_order(wmax: np.ndarray, deficit: np.ndarray, *, prune: bool = True) -> tuple:
+    """(porder, remw, check): U's loci by decreasing shortfall (positions into ``loci``), the
+    remaining bound after each position (remw[j] = sum of wmax over positions >= j, remw[n]
+    = 0) and where to check it."""
+    n = len(wmax)
+    porder = np.argsort(-deficit, kind="stable").astype(np.int64)
+    remw = np.zeros(n + 1, dtype=np.int64)
+    remw[:n] = np.cumsum(wmax[porder][::-1])[::-1]
+    check = prune_points(n) if prune else np.zeros(n, dtype=np.bool_)
+    return porder, remw, check
 
 
 def prepare(index, q, *, prune: bool = True) -> tuple:
     """Per query ``q`` (:meth:`FamilyIndex.query`): the pair keys, the value of every pair
-    of U's loci, the remaining bounds in log10 and where to check them."""
+    of U's loci and its bound, the pruning order, the remaining bounds and where to check
+    them."""
     keys = pair_keys(index)
     ab, offsets, inv, loci = q
-    vals, bounds = pair_values(ab, offsets, inv, loci, keys.pair_off, keys.pair_p, keys.pair_q)
-    check = prune_points(len(loci)) if prune else np.zeros(len(loci), dtype=np.bool_)
-    return keys, vals, remaining_log10(bounds), check
+    vals, wq, wmax, deficit = pair_prepare(ab, offsets, inv, loci, keys.pair_off, keys.pair_p, keys.pair_q,
+                                           keys.counts, W_LUT)
+    return (keys, vals, wq, *pruning_order(wmax, deficit, prune=prune))
 
 
 #: With threads, a row range is split only into pieces of at least this many rows.
@@ -551,7 +622,7 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
     u_birth, u_found, tol = (int(x) for x in dates)
     if not index._any_dated(m_birth, m_missing):
         u_birth = u_found = NO_DATE
-    keys, pvals, rem, check = prepare(index, q, prune=prune)
+    keys, pvals, wq, porder, remw, check = prepare(index, q, prune=prune)
     loci = q[3]
     pieces = []
     for a, b in ranges:
@@ -560,9 +631,9 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
 
     def rank(piece):
         a, b = piece
-        return rank_range(keys.narrow, keys.wide, keys.slot, pvals, keys.pair_off, loci, rem, check, a, b, m_sex,
-                          ref_mask, code, u_mask, min_common, min_log, -1 if top_k is None else top_k, max_listed,
-                          m_birth, m_missing, u_birth, u_found, tol, max_listed, prune)
+        return rank_range(keys.narrow, keys.wide, keys.slot, pvals, wq, keys.pair_off, loci, porder, remw, check, a, b,
+                          m_sex, ref_mask, code, u_mask, min_common, min_log, -1 if top_k is None else top_k,
+                          max_listed, m_birth, m_missing, u_birth, u_found, tol, max_listed, prune)
 
     if threads > 1 and len(pieces) > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -584,13 +655,64 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
             np.array(aged, dtype=np.int64))
 
 
+#: Queries kept for their details (:func:`remember_query`): a few, for the persons being searched.
+KEPT_QUERIES = 8
+
+
+def _query_key(profile) -> frozenset:
+    return frozenset(profile.items())
+
+
+def remember_query(index, profile, q, dxy, den) -> None:
+    """Keep a θ = 0 query's gathers (:meth:`FamilyIndex.query`) with, per combined dense
+    entry, its LR for U's genotype (``dxy``) and per locus U's 2 p_x p_y (``den``): the
+    reported rows' per-locus LRs are read from them (:func:`lr_per_locus_rows`)."""
+    kept = index.__dict__.setdefault("_fast_queries", {})
+    kept[_query_key(profile)] = (index.combined()[0], q, dxy, den)
+    while len(kept) > KEPT_QUERIES:
+        try:
+            del kept[next(iter(kept))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            break
+
+
+def recall_query(index, profile):
+    """(q, dxy, den) kept by :func:`remember_query` for this profile and these combined
+    arrays, or None."""
+    hit = index.__dict__.get("_fast_queries", {}).get(_query_key(profile))
+    if hit is None or hit[0] is not index.combined()[0]:
+        return None
+    return hit[1:]
+
+
 def lr_per_locus_rows(index, profile, rows) -> list[dict[str, float]]:
     """``[index.lr_per_locus(profile, r) for r in rows]``, bit for bit (the same operations
-    on the same numbers), one locus at a time over every row (θ = 0; θ > 0 row by row)."""
+    on the same numbers): from the person's kept query (:func:`remember_query`), every row
+    and locus at once (a side pair's (a_p b_q + b_p a_q) / (2 p_x p_y) from the gathered side
+    values, a dense row's LR as gathered); else one locus at a time over every row (θ = 0;
+    θ > 0 row by row)."""
     rows = np.asarray(rows, dtype=np.int64)
     values = getattr(index, "_locus_values", None)
     if getattr(index, "theta", 0.0) > 0 or values is None or not len(rows):
         return [index.lr_per_locus(profile, int(r)) for r in rows]
+    kept = recall_query(index, profile)
+    if kept is not None:
+        (ab, offsets, _, _), dxy, den = kept
+        names = list(profile)
+        lis = np.array([index.locus_idx[locus] for locus in names], dtype=np.int64)
+        n_sides = index.combined()[2]
+        p = index.key_p[rows][:, lis].astype(np.int64)
+        q = index.key_q[rows][:, lis].astype(np.int64)
+        side = q >= 0
+        base = offsets[lis][None, :]
+        pi = 2 * (base + p)
+        qi = 2 * (base + np.where(side, q, 0))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            v = (ab[pi] * ab[qi + 1] + ab[pi + 1] * ab[qi]) / den[lis][None, :]
+        dense = ~side
+        if dense.any():
+            v[dense] = dxy[(base + n_sides[lis][None, :] + p)[dense]]
+        return [dict(zip(names, row)) for row in v.tolist()]
     from reunite.search.index.rare import absent_alleles
 
     absent = absent_alleles(index, profile)
@@ -627,84 +749,167 @@ def _slot_parts(index, li: int) -> tuple[list, list]:
     return hit[1], hit[2]
 
 
+class _FlatKeys:
+    """Every locus' side and dense slots in flat arrays: per slot the number of requisite
+    references of its key, whether (dense) its table is an extended one, and its no-mutation
+    support (a bool per allele, per genotype for a dense slot), filled from
+    ``index._support0`` as candidates need it (``known``)."""
+
+    def __init__(self, index, signature):
+        self.signature = signature
+        n_s = [len(t.sides) for t in index.tables]
+        n_d = [len(t.dense) for t in index.tables]
+        n_al = [len(t.afreq) for t in index.tables]
+        self.n_alleles = np.array(n_al, dtype=np.int64)
+        self.side_off = np.concatenate([[0], np.cumsum(n_s)]).astype(np.int64)
+        self.dense_off = np.concatenate([[0], np.cumsum(n_d)]).astype(np.int64)
+        # one more slot of each kind at the end (the place holder of the other kind's entries)
+        self.side_nreq = np.zeros(self.side_off[-1] + 1, dtype=np.int64)
+        self.dense_nreq = np.zeros(self.dense_off[-1] + 1, dtype=np.int64)
+        self.dense_ext = np.zeros(self.dense_off[-1] + 1, dtype=np.bool_)
+        self.side_base = np.zeros(self.side_off[-1] + 1, dtype=np.int64)  # where a slot's support starts
+        self.dense_base = np.zeros(self.dense_off[-1] + 1, dtype=np.int64)
+        s_base = d_base = 0
+        for li in range(len(index.tables)):
+            sides, dense = _slot_parts(index, li)
+            a, b = self.side_off[li], self.side_off[li + 1]
+            self.side_nreq[a:b] = [len(row) for _, row in sides]
+            self.side_base[a:b] = s_base + n_al[li] * np.arange(b - a)
+            s_base += n_al[li] * (b - a)
+            a, b = self.dense_off[li], self.dense_off[li + 1]
+            self.dense_nreq[a:b] = [len(row) for _, row in dense]
+            self.dense_ext[a:b] = [canon[0] == "extended" for canon, _ in dense]
+            self.dense_base[a:b] = d_base + n_al[li] ** 2 * np.arange(b - a)
+            d_base += n_al[li] ** 2 * (b - a)
+        self.side_base[-1], self.dense_base[-1] = s_base, d_base
+        most = max(n_al, default=0)
+        self.side_known = np.zeros(self.side_off[-1] + 1, dtype=np.bool_)
+        self.dense_known = np.zeros(self.dense_off[-1] + 1, dtype=np.bool_)
+        self.side_sup = np.zeros(s_base + most, dtype=np.bool_)  # calloc: pages only made when written
+        self.dense_sup = np.zeros(d_base + most * most, dtype=np.bool_)
+
+    def fill(self, index, side_slots, dense_slots) -> None:
+        """The support of these flat slots (those not yet known), from ``index._support0``
+        (computed there first where missing)."""
+        side_slots = np.unique(side_slots[~self.side_known[side_slots]])
+        dense_slots = np.unique(dense_slots[~self.dense_known[dense_slots]])
+        if not len(side_slots) and not len(dense_slots):
+            return
+        wanted = []
+        for flat in side_slots.tolist():
+            li = int(np.searchsorted(self.side_off, flat, side="right")) - 1
+            canon, row = _slot_parts(index, li)[0][flat - self.side_off[li]]
+            wanted.append((canon[0], li, canon, row, flat))
+        for flat in dense_slots.tolist():
+            li = int(np.searchsorted(self.dense_off, flat, side="right")) - 1
+            canon, row = _slot_parts(index, li)[1][flat - self.dense_off[li]]
+            wanted.append(("dense", li, canon, row, flat))
+        parts = [((kind, li, canon, row),) for kind, li, canon, row, _ in wanted]
+        index._fill_support0(parts) if hasattr(index, "_fill_support0") else _fill_support0(index, parts)
+        for kind, li, canon, row, flat in wanted:
+            sup = np.asarray(index._support0[(li, canon, row)], dtype=np.bool_).reshape(-1)
+            if kind == "dense":
+                self.dense_sup[self.dense_base[flat]:self.dense_base[flat] + sup.size] = sup
+                self.dense_known[flat] = True
+            else:
+                self.side_sup[self.side_base[flat]:self.side_base[flat] + sup.size] = sup
+                self.side_known[flat] = True
+
+
+_FLAT_LOCK = threading.Lock()
+
+
+def _flat_keys(index) -> _FlatKeys:
+    """The index' :class:`_FlatKeys` (made again when a registry has grown)."""
+    signature = tuple((len(t.side_keys), len(t.dense_keys), id(t.side_keys), id(t.dense_keys), len(t.afreq))
+                      for t in index.tables)
+    flat = index.__dict__.get("_fast_flat")
+    if flat is None or flat.signature != signature:
+        flat = index._fast_flat = _FlatKeys(index, signature)
+    return flat
+
+
 def inconsistent_loci_rows(index, cands, rows) -> None:
     """:meth:`FamilyIndex.inconsistent_loci` (the same loci) with each candidate's requisite
     genotypes read from its row's keys (``rows[k]``: the index row of ``cands[k]``) instead
     of rebuilt from the family: a side or dense key is one (canon, genotypes) of the
-    registries, whose no-mutation support the index computes once and keeps.  A locus
-    where some references were left out of the plan (fewer requisite than typed) also
-    needs P0(all references) > 0, from the engine as the index does it.  Candidates with
-    an extended table (an allele absent from the table) go through the index's method."""
+    registries, whose no-mutation support the index computes once and keeps (here also in
+    flat arrays, so that a person's candidates are checked at every locus at once).  A locus
+    where some references were left out of the plan (fewer requisite than typed) also needs
+    P0(all references) > 0, from the engine as the index does it.  Candidates with an
+    extended table (an allele absent from the table) go through the index's method."""
     from reunite.genetics.likelihood import MarkerData, likelihoods_many
 
     if getattr(index, "theta", 0.0) > 0:
         index.inconsistent_loci(cands)
         return
-    slow, checks, refs_jobs = [], [], []
-    slots: dict[int, tuple] = {}  # locus -> (side keys, dense keys) by slot
-    locus_idx, tables = index.locus_idx, index.tables
-    for k, (c, r) in enumerate(zip(cands, rows)):
+    slow, refs_jobs = [], []
+    groups: dict[int, list] = {}
+    for k, c in enumerate(cands):
         c.inconsistent_loci = []
-        f = c.family
-        typed_at: dict[str, int] = {}
-        for prof in f.references.values():
-            for locus in prof:
-                typed_at[locus] = typed_at.get(locus, 0) + 1
-        key_p, key_q = index.key_p[r].tolist(), index.key_q[r].tolist()
-        mine = []
-        for locus, (a, b) in c.unidentified.profile.items():
-            li = locus_idx[locus]
-            tab = tables[li]
-            x, y = tab.index.get(a), tab.index.get(b)
-            p, q = key_p[li], key_q[li]
-            hit = slots.get(li)
-            if hit is None:
-                hit = slots[li] = _slot_parts(index, li)
-            if x is None or y is None:
-                break
-            if q < 0:
-                canon, row = hit[1][p]
-                if canon[0] == "extended":
-                    break
-                parts = (("dense", li, canon, row),)
-                n_req = len(row)
-            else:
-                (cp, rp), (cq, rq) = hit[0][p], hit[0][q]
-                parts = (("P", li, cp, rp), ("Q", li, cq, rq))
-                n_req = len(rp) + len(rq)
-            if n_req != typed_at.get(locus, 0):  # references left out of the plan
-                pedigree = f.pedigree
+        groups.setdefault(id(c.unidentified.profile), []).append(k)
+    with _FLAT_LOCK:
+        flat = _flat_keys(index)
+        for ks in groups.values():
+            profile = cands[ks[0]].unidentified.profile
+            names = list(profile)
+            lis = np.array([index.locus_idx[locus] for locus in names], dtype=np.int64)
+            xs, ys = [], []
+            for locus, li in zip(names, lis.tolist()):
+                tab = index.tables[li]
+                xs.append(tab.index.get(profile[locus][0]))
+                ys.append(tab.index.get(profile[locus][1]))
+            if any(v is None for v in xs + ys):
+                slow += [cands[k] for k in ks]
+                continue
+            x, y = np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64)
+            r = np.asarray([rows[k] for k in ks], dtype=np.int64)
+            p = index.key_p[r][:, lis].astype(np.int64)
+            q = index.key_q[r][:, lis].astype(np.int64)
+            dense = q < 0
+            pad_s, pad_d = flat.side_off[-1], flat.dense_off[-1]
+            sp = np.where(dense, pad_s, flat.side_off[lis] + p)
+            sq = np.where(dense, pad_s, flat.side_off[lis] + q)
+            dp = np.where(dense, flat.dense_off[lis] + p, pad_d)
+            ext = (dense & flat.dense_ext[dp]).any(axis=1)
+            n_req = np.where(dense, flat.dense_nreq[dp], flat.side_nreq[sp] + flat.side_nreq[sq])
+            fast_k = np.flatnonzero(~ext)
+            slow += [cands[ks[i]] for i in np.flatnonzero(ext).tolist()]
+            if not len(fast_k):
+                continue
+            dense, sp, sq, dp, n_req = dense[fast_k], sp[fast_k], sq[fast_k], dp[fast_k], n_req[fast_k]
+            typed = np.zeros(n_req.shape, dtype=np.int64)
+            for i, kk in enumerate(fast_k.tolist()):
+                counted: dict[str, int] = {}
+                for prof in cands[ks[kk]].family.references.values():
+                    for locus in prof:
+                        counted[locus] = counted.get(locus, 0) + 1
+                typed[i] = [counted.get(locus, 0) for locus in names]
+            flat.fill(index, np.concatenate([sp[~dense], sq[~dense]]), dp[dense])
+            n_al = flat.n_alleles[lis][None, :]
+            bp, bq = flat.side_base[sp], flat.side_base[sq]
+            ok_side = (flat.side_sup[bp + x] & flat.side_sup[bq + y]) | (flat.side_sup[bp + y] & flat.side_sup[bq + x])
+            ok_dense = flat.dense_sup[flat.dense_base[dp] + x * n_al + y]
+            bad = np.where(dense, ~ok_dense, ~ok_side)
+            for i, j in zip(*np.nonzero(bad)):
+                cands[ks[fast_k[i]]].inconsistent_loci.append(names[j])
+            for i, j in zip(*np.nonzero(n_req != typed)):  # references left out of the plan
+                c = cands[ks[fast_k[i]]]
+                locus, tab = names[j], index.tables[int(lis[j])]
+                f = c.family
                 genos = {}
                 for pid, prof in f.references.items():
                     g = prof.get(locus)
                     if g is not None:
                         ia, ib = tab.index[g[0]], tab.index[g[1]]
-                        genos[pedigree.index[pid]] = (min(ia, ib), max(ia, ib))
-                mine.append((k, locus, (pedigree.structure_key(), MarkerData(tab.afreq, None, None, genos, 0.0,
-                                                                             True)), None))
-            mine.append((k, locus, x, y, parts))
-        else:
-            for item in mine:
-                (checks if item[-1] is not None else refs_jobs).append(item)
-            continue
-        slow.append(c)
-    index._fill_support0([parts for *_, parts in checks]) if hasattr(index, "_fill_support0") \
-        else _fill_support0(index, [parts for *_, parts in checks])
-    support = index._support0
-    for k, locus, x, y, parts in checks:
-        if parts[0][0] == "dense":
-            ok = bool(support[(parts[0][1], parts[0][2], parts[0][3])][x, y])
-        else:
-            sp = support[(parts[0][1], parts[0][2], parts[0][3])]
-            sq = support[(parts[1][1], parts[1][2], parts[1][3])]
-            ok = bool((sp[x] and sq[y]) or (sp[y] and sq[x]))
-        if not ok:
-            cands[k].inconsistent_loci.append(locus)
+                        genos[f.pedigree.index[pid]] = (min(ia, ib), max(ia, ib))
+                refs_jobs.append((c, locus, (f.pedigree.structure_key(),
+                                             MarkerData(tab.afreq, None, None, genos, 0.0, True))))
     if refs_jobs:
-        values = likelihoods_many([job for _, _, job, _ in refs_jobs])
-        for (k, locus, _, _), v in zip(refs_jobs, values):
-            if v == 0.0 and locus not in cands[k].inconsistent_loci:
-                cands[k].inconsistent_loci.append(locus)
+        values = likelihoods_many([job for _, _, job in refs_jobs])
+        for (c, locus, _), v in zip(refs_jobs, values):
+            if v == 0.0 and locus not in c.inconsistent_loci:
+                c.inconsistent_loci.append(locus)
     for c in cands:
         c.inconsistent_loci.sort()
     if slow:
@@ -749,5 +954,6 @@ def _fill_support0(index, wanted) -> None:
             index._support0[(li, (kind, structure, m_pos, local), row)] = sup
 
 
-__all__ = ["BLOCK", "PairKeys", "inconsistent_loci_rows", "lr_per_locus_rows", "pair_keys", "pair_values", "pair_values_py", "prepare", "prune_points",
-           "rank_range", "remaining_log10", "search_rows"]
+__all__ = ["BLOCK", "PairKeys", "W_LUT", "inconsistent_loci_rows", "lr_per_locus_rows", "pair_bounds_py", "pair_keys",
+           "pair_prepare", "pair_values", "pair_values_py", "prepare", "prune_points", "pruning_order", "rank_range",
+           "recall_query", "remember_query", "search_rows", "threshold_w", "w_bound"]

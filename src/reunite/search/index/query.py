@@ -53,6 +53,9 @@ class IndexQueries:
         if theta:
             _, d_offsets, d_total = self._combined_d
             dv = np.ones(d_total)
+        else:  # kept for the reported rows' per-locus LRs: each dense entry's LR, and 2 p_x p_y
+            dxy = np.empty(total)
+            den = np.zeros(len(self.loci))
         for locus, (a, b) in profile.items():
             li = self.locus_idx[locus]
             tab = self.tables[li]
@@ -62,17 +65,23 @@ class IndexQueries:
                 c = 1.0
                 dv[d_offsets[li]:d_offsets[li] + len(tab.d_list) + 1] = d_values_of(tab, x, y, afreq, self.theta)
             else:
-                c = 1.0 / (2.0 * afreq[x] * afreq[y])
+                den[li] = 2.0 * afreq[x] * afreq[y]
+                c = 1.0 / den[li]
             inv[li] = c
             o = 2 * offsets[li]
             ab[o:o + 2 * n_sides[li]:2] = sides[:, x]
             ab[o + 1:o + 2 * n_sides[li]:2] = sides[:, y]
             o += 2 * n_sides[li]
-            ab[o:o + 2 * n_dense[li]:2] = dense[:, x, y] / c
+            lrs = dense[:, x, y]
+            ab[o:o + 2 * n_dense[li]:2] = lrs / c
             ab[o + 2 * n_dense[li] + 1] = 1.0  # the unit entry: a = 0, b = 1
+            if not theta:
+                dxy[offsets[li] + n_sides[li]:offsets[li] + n_sides[li] + n_dense[li]] = lrs
         if theta:
             return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64), dv, d_offsets
-        return ab, offsets, inv, np.array(sorted(loci), dtype=np.int64)
+        q = ab, offsets, inv, np.array(sorted(loci), dtype=np.int64)
+        _fast.remember_query(self, profile, q, dxy, den)
+        return q
 
     def _locus_values(self, li: int, a: str, b: str, extra):
         """(x, y, side vectors, dense tables, frequencies) of U's alleles a, b at locus ``li``:

@@ -33,6 +33,11 @@ with Z in the graph (d-separation, Bayes ball):
   the urn) the row's table is the LR of every genotype of U, from two engine tables on the
   sub-pedigree of the union of both requisite sets: T1 of M's alleles and T2 of U's alleles
   (U added as a founder): LR(x/y) = (S1[x, y] / ΣT1) / (S2[x, y] / ΣT2), S = T + Tᵀ.
+- *By formula.*  Both tables (and any side vector the formulas below do not cover) come from
+  :mod:`.theta_closed` where it applies (no inbred founder, no untyped branching: siblings,
+  uncles and aunts, grandparents, half siblings, cousins, M's descendants), for all new keys
+  of a sub-pedigree at once: the engine's own expansion over the urn's set partitions, summed
+  symbolically once per sub-pedigree; the engine computes the rest.
 
 Every value is the engine's (or the urn formula above), so the index's scores are the exact
 θ-corrected LRs; the tests compare them with the engine pair by pair on every kind of
@@ -194,7 +199,7 @@ def urn_probability(counts_x, counts_y, m, px: float, py: float, theta: float, s
 
 
 def closed_form_sides_theta(kind, structure, m_pos, local, new, tab, theta: float):
-    """Side vectors at θ > 0 by formula (else None: the engine), with ``last`` the parent's
+    """Side vectors and dense tables at θ > 0 by formula (else None: the engine), with ``last`` the parent's
     (father's or mother's) mutation matrix:
 
     - the parent typed u/v: s = (M[u] + M[v]) / 2 (a transmission: θ plays no part);
@@ -202,7 +207,11 @@ def closed_form_sides_theta(kind, structure, m_pos, local, new, tab, theta: floa
       people: s = ((Mf[u] + Mf[v]) / 2 + (Mm[w] + Mm[z]) / 2) / 2 · M (likewise);
     - the parent an untyped founder (not inbred) and every typed person of the part a founder
       (not inbred), their m alleles counting c_a copies of a: the allele it transmits is the
-      urn's next draw, s = w · M with w_a = (θ c_a + (1 − θ) p_a) / (1 + (m − 1) θ)."""
+      urn's next draw, s = w · M with w_a = (θ c_a + (1 − θ) p_a) / (1 + (m − 1) θ);
+    - otherwise the margin of M's joint table by :func:`.theta_closed.side_vectors_theta`;
+
+    and dense LR tables by :func:`.theta_closed.dense_tables_theta` (None where it does not
+    apply: the engine)."""
     if len(new) < 1:
         return None
     codes = np.array([row for _, row in new], dtype=np.int64).reshape(len(new), -1)

@@ -15,8 +15,8 @@ aunt, a grandparent, a parent and sibling, half siblings, cousins):
    its two alleles came from, and for every typed non-founder its phase.  Each choice has
    the same probability 2^-(transmissions) (a common factor).  Following the choices back,
    every *leaf* (an allele of a typed non-founder, of M, or U's own alleles) has a source:
-   an untyped founder's slot (a *draw* of the urn), or a typed person's allele (a known
-   value), and a path matrix (the product of the sex-specific mutation matrices along the
+   an untyped founder's slot (a *draw* of the urn), a typed person's allele (a known
+   value) or, for M's typed descendants, one of M's alleles (the free index), and a path matrix (the product of the sex-specific mutation matrices along the
    chain of transmissions).  Untyped founder slots no leaf uses are summed out of the urn
    (exchangeability), so a choice is summarised by the draws' leaf sets and the
    fixed-source leaves; equal summaries are merged (their counts added).
@@ -90,10 +90,12 @@ def plan_terms(structure: tuple, keep: int, local: tuple, theta: float, symmetri
     - a leaf is ``(path, col, idx)`` (typed: allele ``idx`` of the genotype in column ``col``
       of the key) or ``(path, -1, j)`` (free: K's allele j, 0 = a, 1 = b); ``path`` a string
       of "M"/"F" (the matrices from the source to the leaf);
+    - a free part ends with the typed leaves descending from that allele of K (K = M with
+      typed descendants): factors P_l[a, x_l] over K's allele;
     - ``scalar_sets``: tuples of typed leaves, each a block whose value is summed;
     - ``fixed_scalars``: ``(src, leaf)`` with ``src = (col, idx)``, a typed person's allele;
-    - ``free_key``: ``("both", S, pa, pb)`` (a and b in one block with typed leaves S) or
-      ``(A, B)`` with each ``("blk", S, path)`` or ``("fix", src, path)``.
+    - ``free_key``: ``("both", S, (pa, Ea), (pb, Eb))`` (a and b in one block with typed
+      leaves S) or ``(A, B)`` with each ``("blk", S, path, E)`` or ``("fix", src, path, E)``.
 
     With ``symmetric`` the terms give a table T' with T' + T'ᵀ = T + Tᵀ (each term's two free
     parts in one canonical order), all a dense LR table needs, with fewer terms.

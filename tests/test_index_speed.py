@@ -51,8 +51,11 @@ def _rank(kp, kq, sizes, q, start, stop, sel, *, prune=True, order_rng=None):
     if order_rng is not None:
         deficit = order_rng.random(len(deficit))
     porder, remw, check = fast.pruning_order(wmax, deficit, prune=prune)
+    ref_mask, u_mask = sel[1], sel[3]
+    typed = sum(np.bitwise_count(ref_mask[:, w]).astype(np.uint16) for w in range(ref_mask.shape[1]))
+    full = not (np.bitwise_or.reduce(ref_mask, axis=0) & ~u_mask).any()
     return fast.rank_range(keys.narrow, keys.wide, keys.slot, vals, wq, keys.pair_off, q[3], porder, remw, check,
-                           start, stop, *sel, prune)
+                           start, stop, *sel, prune, typed, full)
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -69,7 +72,8 @@ def test_fused_ranking_equals_scan_then_selection(seed, monkeypatch):
     m_sex = rng.integers(0, 3, n_rows).astype(np.int8)
     words = 1
     ref_mask = rng.integers(0, 1 << 40, (n_rows, words)).astype(np.uint64)
-    u_mask = np.array([(1 << 40) - 1], dtype=np.uint64)
+    # U typed at every locus of the references (loci in common: the rows' own counts), or not
+    u_mask = np.array([(1 << 40) - 1 if seed % 3 else int(rng.integers(0, 1 << 40))], dtype=np.uint64)
     dated = seed % 2 == 0
     m_birth = np.where(rng.random(n_rows) < 0.5, rng.integers(0, 20000, n_rows), ix.NO_DATE).astype(np.int32)
     m_missing = np.where(rng.random(n_rows) < 0.5, rng.integers(0, 20000, n_rows), ix.NO_DATE).astype(np.int32)

@@ -235,9 +235,11 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True)
     def rank_range(narrow, wide, slot, vals, wq, pair_off, loci, porder, remw, check, start, stop, m_sex, ref_mask,
                    u_sex, u_mask, min_common, min_log, top_k, max_listed, m_birth, m_missing, u_birth, u_found, tol,
-                   max_listed_age, prune):  # pragma: no cover
+                   max_listed_age, prune, typed, full):  # pragma: no cover
         """Rows ``start`` .. ``stop`` of the combined arrays: the scan and
-        :func:`.kernels._select_nb` in one pass (see the module doc).  Returns (rows kept,
+        :func:`.kernels._select_nb` in one pass (see the module doc).  ``full``: U is typed
+        at every locus typed in any row's references, so a row's loci in common are its
+        ``typed`` count (:func:`typed_counts`).  Returns (rows kept,
         their scores, number skipped for sex, for loci, rows listed for loci, number skipped
         for dates, rows listed for dates); rows are absolute, ascending."""
         bsum = np.empty(BLOCK, dtype=np.int64)
@@ -270,29 +272,51 @@ if numba is not None:
         for b0 in range(start, stop, BLOCK):
             b1 = min(stop, b0 + BLOCK)
             n_ok = 0
-            for r in range(b0, b1):
-                ok[r - b0] = False
-                ms = m_sex[r]
-                if u_sex != 0 and ms != 0 and ms != u_sex:
-                    n_sex += 1
-                    continue
-                if dated:
-                    mb = np.int64(m_birth[r])
-                    mm = np.int64(m_missing[r])
-                    if (mb > no_date and (mb < lo or mb > hi)) or (mm > no_date and mm < lo3):
-                        if n_listed_age < max_listed_age:
-                            listed_age[n_listed_age] = r
-                            n_listed_age += 1
-                        n_age += 1
+            if full and not dated:  # the common case in one loop without branches
+                n_bad_sex = 0
+                n_bad_few = 0
+                for r in range(b0, b1):
+                    ms = m_sex[r]
+                    bad_sex = (u_sex != 0) & (ms != 0) & (ms != u_sex)
+                    bad_few = (not bad_sex) & (np.int64(typed[r]) < min_common)
+                    ok[r - b0] = not (bad_sex or bad_few)
+                    n_bad_sex += np.int64(bad_sex)
+                    n_bad_few += np.int64(bad_few)
+                n_sex += n_bad_sex
+                n_few += n_bad_few
+                n_ok = (b1 - b0) - n_bad_sex - n_bad_few
+                if n_bad_few > 0 and n_listed < max_listed:
+                    for r in range(b0, b1):
+                        ms = m_sex[r]
+                        if not ok[r - b0] and not ((u_sex != 0) & (ms != 0) & (ms != u_sex)) \
+                                and n_listed < max_listed:
+                            listed[n_listed] = r
+                            n_listed += 1
+            else:
+                for r in range(b0, b1):
+                    ok[r - b0] = False
+                    ms = m_sex[r]
+                    if u_sex != 0 and ms != 0 and ms != u_sex:
+                        n_sex += 1
                         continue
-                if min_common > 0 and _common_nb(ref_mask, r, u_mask) < min_common:
-                    if n_listed < max_listed:
-                        listed[n_listed] = r
-                        n_listed += 1
-                    n_few += 1
-                    continue
-                ok[r - b0] = True
-                n_ok += 1
+                    if dated:
+                        mb = np.int64(m_birth[r])
+                        mm = np.int64(m_missing[r])
+                        if (mb > no_date and (mb < lo or mb > hi)) or (mm > no_date and mm < lo3):
+                            if n_listed_age < max_listed_age:
+                                listed_age[n_listed_age] = r
+                                n_listed_age += 1
+                            n_age += 1
+                            continue
+                    if min_common > 0 and (typed[r] < min_common if full
+                                           else _common_nb(ref_mask, r, u_mask) < min_common):
+                        if n_listed < max_listed:
+                            listed[n_listed] = r
+                            n_listed += 1
+                        n_few += 1
+                        continue
+                    ok[r - b0] = True
+                    n_ok += 1
             if n_ok == 0:
                 continue
             cut = _threshold_w(threshold) if prune else np.int64(-(1 << 62))
@@ -598,6 +622,23 @@ def prepare(index, q, *, prune: bool = True) -> tuple:
     return (keys, vals, wq, *pruning_order(wmax, deficit, prune=prune))
 
 
+def typed_counts(index) -> tuple[np.ndarray, np.ndarray]:
+    """(loci typed in each combined row's references (uint16), the loci typed in any row: the
+    OR of the rows' masks), kept with the combined arrays."""
+    combined = index.combined()
+    cached = getattr(index, "_fast_typed", None)
+    if cached is None or cached[0] is not combined[0]:
+        ref_mask = combined[9]
+        counts = np.zeros(len(ref_mask), dtype=np.uint16)
+        for w in range(ref_mask.shape[1]):
+            counts += np.bitwise_count(ref_mask[:, w]).astype(np.uint16) if hasattr(np, "bitwise_count") \
+                else np.array([int(v).bit_count() for v in ref_mask[:, w].tolist()], dtype=np.uint16)
+        any_typed = np.bitwise_or.reduce(ref_mask, axis=0) if len(ref_mask) else np.zeros(ref_mask.shape[1],
+                                                                                           dtype=np.uint64)
+        cached = index._fast_typed = (combined[0], counts, any_typed)
+    return cached[1], cached[2]
+
+
 #: With threads, a row range is split only into pieces of at least this many rows.
 MIN_ROWS_PER_THREAD = 65_536
 
@@ -623,6 +664,8 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
     if not index._any_dated(m_birth, m_missing):
         u_birth = u_found = NO_DATE
     keys, pvals, wq, porder, remw, check = prepare(index, q, prune=prune)
+    typed, any_typed = typed_counts(index)
+    full = not (any_typed & ~u_mask).any()
     loci = q[3]
     pieces = []
     for a, b in ranges:
@@ -633,7 +676,7 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
         a, b = piece
         return rank_range(keys.narrow, keys.wide, keys.slot, pvals, wq, keys.pair_off, loci, porder, remw, check, a, b,
                           m_sex, ref_mask, code, u_mask, min_common, min_log, -1 if top_k is None else top_k,
-                          max_listed, m_birth, m_missing, u_birth, u_found, tol, max_listed, prune)
+                          max_listed, m_birth, m_missing, u_birth, u_found, tol, max_listed, prune, typed, full)
 
     if threads > 1 and len(pieces) > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -653,6 +696,17 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
     cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype=dtype))
     return (cat(rows, np.int64), cat(vals, float), n_sex, n_age, n_few, np.array(few, dtype=np.int64),
             np.array(aged, dtype=np.int64))
+
+
+def sides_by_allele(index, li: int, sides: np.ndarray) -> np.ndarray:
+    """Locus ``li``'s stacked side vectors (n_sides, n_alleles) transposed, contiguous: a
+    query reads one allele's column of every side vector (the same numbers; kept while the
+    stacked array is the same)."""
+    cache = index.__dict__.setdefault("_fast_sides_by_allele", {})
+    hit = cache.get(li)
+    if hit is None or hit[0] is not sides:
+        hit = cache[li] = (sides, np.ascontiguousarray(sides.T))
+    return hit[1]
 
 
 #: Queries kept for their details (:func:`remember_query`): a few, for the persons being searched.
@@ -956,4 +1010,4 @@ def _fill_support0(index, wanted) -> None:
 
 __all__ = ["BLOCK", "PairKeys", "W_LUT", "inconsistent_loci_rows", "lr_per_locus_rows", "pair_bounds_py", "pair_keys",
            "pair_prepare", "pair_values", "pair_values_py", "prepare", "prune_points", "pruning_order", "rank_range",
-           "recall_query", "remember_query", "search_rows", "threshold_w", "w_bound"]
+           "recall_query", "remember_query", "search_rows", "sides_by_allele", "threshold_w", "typed_counts", "w_bound"]

@@ -60,7 +60,13 @@ class IndexQueries:
             li = self.locus_idx[locus]
             tab = self.tables[li]
             loci.append(li)
-            x, y, sides, dense, afreq = self._locus_values(li, a, b, absent.get(locus))
+            extra = absent.get(locus)
+            x, y, sides, dense, afreq = self._locus_values(li, a, b, extra)
+            if not extra:  # the stored side vectors, allele by allele (contiguous; kept)
+                by_allele = _fast.sides_by_allele(self, li, sides)
+                side_x, side_y = by_allele[x], by_allele[y]
+            else:
+                side_x, side_y = sides[:, x], sides[:, y]
             if theta:  # the denominator per D key (dense rows: their own, c = 1)
                 c = 1.0
                 dv[d_offsets[li]:d_offsets[li] + len(tab.d_list) + 1] = d_values_of(tab, x, y, afreq, self.theta)
@@ -69,8 +75,8 @@ class IndexQueries:
                 c = 1.0 / den[li]
             inv[li] = c
             o = 2 * offsets[li]
-            ab[o:o + 2 * n_sides[li]:2] = sides[:, x]
-            ab[o + 1:o + 2 * n_sides[li]:2] = sides[:, y]
+            ab[o:o + 2 * n_sides[li]:2] = side_x
+            ab[o + 1:o + 2 * n_sides[li]:2] = side_y
             o += 2 * n_sides[li]
             lrs = dense[:, x, y]
             ab[o:o + 2 * n_dense[li]:2] = lrs / c

@@ -224,6 +224,7 @@ class _Evaluator:
         self._cols: dict[tuple, np.ndarray] = {}
         self._g: dict[tuple, np.ndarray] = {(): self.w}
         self._sums: dict[tuple, np.ndarray] = {}
+        self._vectors: dict[tuple, np.ndarray] = {}
 
     def path(self, path: str) -> np.ndarray:
         mat = self._paths.get(path)
@@ -270,6 +271,12 @@ class _Evaluator:
     def vector(self, part) -> np.ndarray:
         """(keys, n) of a free allele: its block's Σ_v g(v) P[v, a], or P[x_src, a]; times
         the factors of the typed leaves descending from it."""
+        out = self._vectors.get(part)
+        if out is None:
+            out = self._vectors[part] = self._vector(part)
+        return out
+
+    def _vector(self, part) -> np.ndarray:
         if part[0] == "blk":
             out = self.g(part[1]) @ self.path(part[2])
         else:
@@ -277,44 +284,19 @@ class _Evaluator:
         more = self.extra(part[3])
         return out if more is None else out * more
 
-    def table(self, terms) -> np.ndarray:
-        """Σ over the terms: (keys, n, n)."""
+    def table(self, compiled) -> np.ndarray:
+        """Σ over the terms of a :func:`compiled_plan`: (keys, n, n)."""
         B, n = self.B, self.n
-        factors: dict[tuple, int] = {}
+        specs, index, coefs, free_keys, indicator = compiled
         columns = [np.ones(B)]
-        rows = []
-        for coef, scalars, fixed, key in terms:
-            ids = []
-            for s in scalars:
-                fk = ("s", s)
-                if fk not in factors:
-                    factors[fk] = len(columns)
-                    columns.append(self.block_sum(s))
-                ids.append(factors[fk])
-            for src, leaf in fixed:
-                fk = ("f", src, leaf)
-                if fk not in factors:
-                    factors[fk] = len(columns)
-                    columns.append(self.fixed(src, leaf))
-                ids.append(factors[fk])
-            rows.append(ids)
-        width = max((len(r) for r in rows), default=0)
-        index = np.zeros((len(rows), max(width, 1)), dtype=np.int64)
-        for t, r in enumerate(rows):
-            index[t, :len(r)] = r
+        for spec in specs:
+            columns.append(self.block_sum(spec[1]) if spec[0] == "s" else self.fixed(spec[1], spec[2]))
         fmat = np.stack(columns, axis=1)  # (keys, factors)
-        prods = fmat[:, index].prod(axis=2) * np.array([t[0] for t in terms])[None, :]  # (keys, terms)
-        # the free parts: group the terms by their free key
-        free_keys: dict[tuple, int] = {}
-        which = np.empty(len(terms), dtype=np.int64)
-        for t, term in enumerate(terms):
-            which[t] = free_keys.setdefault(term[3], len(free_keys))
-        indicator = np.zeros((len(terms), len(free_keys)))
-        indicator[np.arange(len(terms)), which] = 1.0
+        prods = fmat[:, index].prod(axis=2) * coefs[None, :]  # (keys, terms)
         weights = prods @ indicator  # (keys, free keys)
         both: dict[tuple, np.ndarray] = {}  # (path a, path b) -> Σ weight · g (linear in g)
         by_a: dict[tuple, np.ndarray] = {}  # a's part -> Σ weight · b's vector
-        for key, f in free_keys.items():
+        for f, key in enumerate(free_keys):
             if key[0] == "both":
                 g = self.g(key[1]) * weights[:, f][:, None]
                 paths = (key[2], key[3])  # ((path a, leaves below a), (path b, leaves below b))
@@ -343,11 +325,37 @@ def joint_tables_theta(structure: tuple, keep: int, local: tuple, codes: np.ndar
     """(keys, n, n) tables proportional, key by key, to the engine's ``joint_tables`` of
     ``keep`` (each key's factor common to all its entries; with ``symmetric`` only T + Tᵀ
     is), or None (unsupported)."""
-    plan = plan_terms(structure, keep, tuple(local), float(theta), symmetric)
+    plan = compiled_plan(structure, keep, tuple(local), float(theta), symmetric)
+    if plan is None:
+        return None
+    typed_founders, compiled = plan
+    return _Evaluator(codes, tab, theta, typed_founders).table(compiled)
+
+
+@lru_cache(maxsize=512)
+def compiled_plan(structure: tuple, keep: int, local: tuple, theta: float, symmetric: bool = False):
+    """:func:`plan_terms` as arrays: ``(typed_founder_cols, (factor specs, (terms, width)
+    factor index (0: the unit factor), coefficients, free keys, (terms, free keys)
+    indicator))``, or None."""
+    plan = plan_terms(structure, keep, local, theta, symmetric)
     if plan is None:
         return None
     typed_founders, terms = plan
-    return _Evaluator(codes, tab, theta, typed_founders).table(terms)
+    factors: dict[tuple, int] = {}
+    rows = []
+    for _, scalars, fixed, _ in terms:
+        ids = [factors.setdefault(("s", sc), len(factors) + 1) for sc in scalars]
+        ids += [factors.setdefault(("f", src, leaf), len(factors) + 1) for src, leaf in fixed]
+        rows.append(ids)
+    index = np.zeros((len(rows), max(1, max((len(r) for r in rows), default=0))), dtype=np.int64)
+    for t, r in enumerate(rows):
+        index[t, :len(r)] = r
+    free_keys: dict[tuple, int] = {}
+    which = np.array([free_keys.setdefault(term[3], len(free_keys)) for term in terms], dtype=np.int64)
+    indicator = np.zeros((len(terms), len(free_keys)))
+    indicator[np.arange(len(terms)), which] = 1.0
+    coefs = np.array([term[0] for term in terms])
+    return typed_founders, (tuple(factors), index, coefs, tuple(free_keys), indicator)
 
 
 def dense_tables_theta(structure: tuple, m_pos: int, local: tuple, codes: np.ndarray, tab, theta: float):

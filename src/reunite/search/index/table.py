@@ -3,7 +3,6 @@ tables and stored arrays (save/load, index file format 4), and the family row he
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -19,16 +18,17 @@ from reunite.search.index.files import (
     remove_stale_temporaries,
     write_npz_atomically,
 )
-from reunite.search.index.kernels import NO_DATE, _common_py
-from reunite.search.index.plan import Part, Plan, make_plan
-from reunite.search.index.query import MIN_ROWS_PER_THREAD, SEX_CODE, IndexQueries  # noqa: F401
-from reunite.search.index.theta import (
-    closed_form_sides_theta,
-    lr_table,
-    make_plan_theta,
-    part_value,
-    with_unrelated,
+from reunite.search.index.build import (  # noqa: F401  (family_rows, member_rows: the index's row makers)
+    IndexBuild,
+    _missing_entry,
+    _split_item,
+    family_rows,
+    member_rows,
 )
+from reunite.search.index.kernels import _common_py
+from reunite.search.index.plan import Plan
+from reunite.search.index.query import MIN_ROWS_PER_THREAD, SEX_CODE, IndexQueries  # noqa: F401
+from reunite.search.index.theta import closed_form_sides_theta, part_value, with_unrelated
 
 LN10 = math.log(10.0)
 
@@ -66,7 +66,7 @@ class LocusTables:
         return self._stacked
 
 
-class FamilyIndex(IndexQueries):
+class FamilyIndex(IndexBuild, IndexQueries):
     """The family side of the search (see the module doc; θ > 0: :mod:`reunite.search.index.theta`).
 
     Rows are (family, missing person).  ``fallback`` holds the database ids of families
@@ -346,264 +346,7 @@ class FamilyIndex(IndexQueries):
         index._combined = None
         return index
 
-    # -- building -------------------------------------------------------------------------
-
-    def plan(self, structure, missing, typed: frozenset[int]) -> Plan:
-        key = (structure, missing, typed)
-        hit = self._plans.get(key)
-        if hit is None:
-            make = make_plan_theta if self.theta > 0 else make_plan
-            hit = self._plans[key] = make(structure, missing, typed, prune=self.prune)
-        return hit
-
-    def _token(self, item):
-        """Token id of ``"LOCUS=a/b"`` or ``(locus, (a, b))`` (its locus and genotype code are
-        ``_tok_locus[id]``, ``_tok_code[id]``); None if an allele is not in the table or the
-        locus is not usable."""
-        locus, (a, b) = _split_item(item)
-        tab = self._all_tables.get(locus)
-        if tab is None:
-            return None
-        ia, ib = tab.index.get(a), tab.index.get(b)
-        if ia is None or ib is None:
-            return None
-        key = (locus, min(ia, ib), max(ia, ib))
-        hit = self._tok_id.get(key)
-        if hit is None:
-            hit = len(self._tok_locus)
-            self._tok_locus.append(self._model_pos[locus])
-            self._tok_code.append(min(ia, ib) * len(tab.index) + max(ia, ib))
-            self._tok_id[key] = hit
-        self._tok_id[item] = hit
-        return hit
-
-    def add(self, families) -> None:
-        """Index these FamilyRecords (families already indexed are skipped)."""
-        self.add_rows(family_rows(f) for f in families)
-
-    def add_rows(self, rows, *, batch: int = 50_000, progress=None) -> None:
-        """Index families given as :func:`family_rows` tuples (families already indexed are
-        skipped); profiles are dicts or packed text (``"VWA=14/17;..."``).  Taken in
-        batches of ``batch`` families; ``progress(n)`` is called after each."""
-        rows = iter(rows)
-        self._new_parts = []
-        while part := list(itertools.islice(rows, batch)):
-            self._add_batch(part)
-            if progress is not None:
-                progress(len(part))
-        if self._new_parts:
-            parts = list(zip(*self._new_parts))
-            (self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id, self.m_birth,
-             self.m_missing) = (
-                np.concatenate([old, *new]) for old, new in
-                zip((self.key_p, self.key_q, self.row_shape, self.ref_mask, self.m_sex, self.family_id,
-                     self.m_birth, self.m_missing), parts[:8]))
-            if self.key_d is not None:
-                self.key_d = np.concatenate([self.key_d, *parts[8]])
-        self._new_parts = []
-        self._combined = None
-
-    def _add_batch(self, rows) -> None:
-        groups: dict[tuple, list] = {}
-        get = self._tok_id.get
-        for fid, code, structure, positions, profiles, missing in rows:
-            if fid in self.indexed:
-                continue
-            self.indexed.add(fid)
-            typed, rare = [], []
-            for profile in profiles:
-                items = profile.split(";") if isinstance(profile, str) else list(profile.items())
-                ids = list(map(get, items))
-                extended = {}
-                if None in ids:
-                    ids = [i if i is not None else self._token(item) for i, item in zip(ids, items)]
-                    if None in ids:  # an allele missing from its locus' table, or an unusable locus
-                        for i, item in zip(ids, items):
-                            if i is None:
-                                locus, (a, b) = _split_item(item)
-                                if locus not in self._all_tables:
-                                    break
-                                extended[locus] = (a, b)
-                        else:
-                            ids = [i for i in ids if i is not None]
-                        if len(ids) + len(extended) != len(items):
-                            break
-                typed.append(ids)
-                rare.append(extended)
-            else:
-                rare = rare if any(rare) else None
-                for m_code, m_pos, m_sex, *dates in missing:  # dates: (birth, missing) day numbers
-                    birth, gone = dates if dates else (NO_DATE, NO_DATE)
-                    groups.setdefault((structure, positions, m_pos), []).append(
-                        (fid, code, m_code, SEX_CODE.get(m_sex, 0), typed, rare, birth, gone))
-                continue
-            self.fallback.append(fid)  # a locus the frequency table cannot be used for
-        tok_locus = np.array(self._tok_locus, dtype=np.int64)
-        used = np.zeros(len(self.model_loci), dtype=bool)
-        for group in groups.values():
-            for r in group:
-                for ids in r[4]:
-                    used[tok_locus[ids]] = True
-                for extended in r[5] or ():
-                    used[[self._model_pos[locus] for locus in extended]] = True
-        self.extend_loci(self.model_loci[k] for k in np.flatnonzero(used))
-        for (structure, positions, m_pos), group in groups.items():
-            self._add_group(structure, m_pos, positions, group)
-        self._compute_pending()
-        self._combined = None
-
-    def _add_group(self, structure, m_pos, positions, rows) -> None:
-        n_loci = len(self.loci)
-        n = len(rows)
-        codes = np.full((n, len(positions), n_loci), -1, dtype=np.int32)
-        rr, tt, flat = [], [], []
-        for r, row in enumerate(rows):
-            for t, ids in enumerate(row[4]):
-                rr += [r] * len(ids)
-                tt += [t] * len(ids)
-                flat += ids
-        if flat:
-            flat = np.array(flat, dtype=np.int64)
-            column = np.full(len(self.model_loci), -1, dtype=np.int64)
-            column[[self._model_pos[l] for l in self.loci]] = np.arange(n_loci)
-            codes[np.array(rr), np.array(tt), column[np.array(self._tok_locus)[flat]]] = \
-                np.array(self._tok_code)[flat]
-        extended = [(r, t, self.locus_idx[locus]) for r, row in enumerate(rows) if row[5]
-                    for t, ext in enumerate(row[5]) for locus in ext]
-        for r, t, li in extended:
-            codes[r, t, li] = -2  # typed with an allele missing from the table
-        key_p = np.full((n, n_loci), -1, dtype=np.int32)
-        key_q = np.full((n, n_loci), -1, dtype=np.int32)
-        key_d = np.full((n, n_loci), -1, dtype=np.int32) if self.theta > 0 else None
-        typed_bits = codes >= 0
-        ref_mask = self._mask_words((codes != -1).any(axis=1))
-        weights = 1 << np.arange(codes.shape[1], dtype=np.int64)
-        col = {p: t for t, p in enumerate(positions)}
-        for li in range(n_loci):
-            masks = typed_bits[:, :, li].astype(np.int64) @ weights
-            masks[(codes[:, :, li] == -2).any(axis=1)] = -1  # computed below
-            for mask in np.unique(masks[masks >= 0]):
-                sel = np.flatnonzero(masks == mask) if len(masks) > 1 else np.arange(n)
-                typed = frozenset(positions[t] for t in range(len(positions)) if (int(mask) >> t) & 1)
-                plan = self.plan(structure, m_pos, typed)
-                for part in plan.parts:
-                    out = key_q if part.kind == "Q" else key_p
-                    out[sel, li] = self._keys(part, codes[sel][:, [col[p] for p in part.people], li], li)
-                if key_d is not None and plan.kind == "sides":
-                    key_d[sel, li] = self._d_keys(codes[sel][:, [col[p] for p in plan.d_people], li], li)
-        for r, li in sorted({(r, li) for r, _, li in extended}):
-            key_p[r, li] = self._extended_table(structure, m_pos, positions, rows[r], self.loci[li])
-            key_q[r, li] = -1
-            if key_d is not None:
-                key_d[r, li] = -1
-        shape = self.shapes.setdefault((structure, m_pos), len(self.shapes))
-        self._new_parts.append((key_p, key_q, np.full(n, shape, dtype=np.int32), ref_mask,
-                                np.array([r[3] for r in rows], dtype=np.int8),
-                                np.array([r[0] for r in rows], dtype=np.int64),
-                                np.array([r[6] for r in rows], dtype=np.int32),
-                                np.array([r[7] for r in rows], dtype=np.int32), key_d))
-        self.family_code.extend(r[1] for r in rows)
-        self.missing.extend(r[2] for r in rows)
-
-    def _extended(self, locus: str, genos: dict) -> tuple:
-        """The locus' table with the alleles of ``genos`` that it lacks added, as the engine
-        does for a case (:class:`reunite.search.engine._LocusTables`):
-        (alleles, afreq, male, female, allele -> index)."""
-        base = self._all_tables[locus].index
-        extra = sorted({a for g in genos.values() for a in g if a not in base})
-        tables = self._engine_tables
-        return (*tables.family_table(locus, extra), tables.family_index(locus, extra))
-
-    def _extended_table(self, structure, m_pos, positions, row, locus) -> int:
-        """A dense table for one family and locus whose references carry an allele missing
-        from the table: the engine's LR of every genotype of U (from the table's alleles)
-        with the table extended as the engine extends it for the pair."""
-        genos = {}
-        for t, extended in enumerate(row[5]):
-            if locus in extended:
-                genos[positions[t]] = extended[locus]
-        for t, ids in enumerate(row[4]):
-            for i in ids:
-                if self.model_loci[self._tok_locus[i]] == locus:
-                    tab = self._all_tables[locus]
-                    code = self._tok_code[i]
-                    genos[positions[t]] = (tab.alleles[code // len(tab.alleles)], tab.alleles[code % len(tab.alleles)])
-        li = self.locus_idx[locus]
-        tab = self.tables[li]
-        key = (("extended", structure, m_pos, tuple(sorted(genos.items()))), ())
-        if key in tab.dense_keys:  # the same pedigree and genotypes: the same table
-            return tab.dense_keys[key]
-        alleles, afreq, male, female, index = self._extended(locus, genos)
-        md = MarkerData(np.asarray(afreq), male, female, {p: (index[a], index[b]) for p, (a, b) in genos.items()},
-                        self.theta)
-        if self.theta > 0:  # every reference kept: P(M | refs) / P(U | refs), both by the engine
-            t1, t2 = joint_tables([(structure, md, m_pos), (with_unrelated(structure), md, len(structure))])
-            lr = lr_table(t1, t2)
-        else:
-            t = joint_tables([(structure, md, m_pos)])[0]
-            total = t.sum()
-            pop = 2.0 * np.outer(afreq, afreq)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pred = (t + t.T) / total
-                np.fill_diagonal(pred, 2.0 * np.diag(t) / total)
-                lr = pred / pop
-        base = [index[a] for a in self._all_tables[locus].alleles]
-        tab.dense_keys[key] = slot = len(tab.dense)
-        tab.dense.append(lr[np.ix_(base, base)])
-        return slot
-
-    def _keys(self, part: Part, sub: np.ndarray, li: int) -> np.ndarray:
-        """Ids of the distinct genotype rows of ``part`` at locus ``li`` (new ones queued
-        for the engine)."""
-        tab = self.tables[li]
-        for cols in part.exchangeable:
-            sub[:, cols] = np.sort(sub[:, cols], axis=1)
-        base = len(tab.afreq) ** 2
-        if sub.shape[1] and base ** sub.shape[1] < 2**62:
-            packed = np.zeros(len(sub), dtype=np.int64)
-            for c in range(sub.shape[1]):
-                packed = packed * base + sub[:, c]
-            upacked, inverse = np.unique(packed, return_inverse=True)
-            uniq = np.empty((len(upacked), sub.shape[1]), dtype=np.int64)
-            for c in range(sub.shape[1] - 1, -1, -1):
-                upacked, uniq[:, c] = np.divmod(upacked, base)
-        elif sub.shape[1]:
-            uniq, inverse = np.unique(sub, axis=0, return_inverse=True)
-        else:
-            uniq, inverse = np.zeros((1, 0), dtype=np.int32), np.zeros(len(sub), dtype=np.int64)
-        dense = part.kind == "dense"
-        registry, store = (tab.dense_keys, tab.dense) if dense else (tab.side_keys, tab.sides)
-        canon = (part.kind, part.structure, part.missing, part.local)
-        ids = np.empty(len(uniq), dtype=np.int32)
-        for u, row in enumerate(uniq.tolist()):
-            key = (canon, tuple(row))
-            hit = registry.get(key)
-            if hit is None:
-                hit = registry[key] = len(store)
-                store.append(None)
-                self._pending.setdefault((li, canon), []).append((hit, row))
-            ids[u] = hit
-        return ids[inverse.reshape(-1)]
-
-    def _d_keys(self, sub: np.ndarray, li: int) -> np.ndarray:
-        """θ > 0: ids of the D keys (the sorted alleles of the typed founders U depends on)
-        of genotype codes ``sub`` (rows × founders) at locus ``li``."""
-        tab = self.tables[li]
-        n = len(tab.afreq)
-        alleles = np.sort(np.concatenate([sub // n, sub % n], axis=1), axis=1)
-        if alleles.shape[1]:
-            uniq, inverse = np.unique(alleles, axis=0, return_inverse=True)
-        else:
-            uniq, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(len(sub), dtype=np.int64)
-        ids = np.empty(len(uniq), dtype=np.int32)
-        for u, row in enumerate(uniq.tolist()):
-            key = tuple(row)
-            hit = tab.d_keys.get(key)
-            if hit is None:
-                hit = tab.d_keys[key] = len(tab.d_list)
-                tab.d_list.append(key)
-            ids[u] = hit
-        return ids[inverse.reshape(-1)]
+    # -- building (the rest in index/build.py) ---------------------------------------------
 
     def _compute_pending(self) -> None:
         """Side vectors and dense tables of the new keys, by the engine, batched."""
@@ -752,72 +495,6 @@ def _joint_tables_parallel(job_lists: list[list]) -> list[list]:
     return out
 
 
-def _missing_entry(code: str, position: int, sex: str, birth, missing) -> tuple:
-    """(code, position, sex), with (birth, missing) day numbers added when a date is known."""
-    if birth is None and missing is None:
-        return (code, position, sex)
-    from reunite.search.engine import day_number
-
-    return (code, position, sex, day_number(birth), day_number(missing))
-
-
-def family_rows(f):
-    """A ``FamilyRecord`` as :meth:`FamilyIndex.add_rows` takes it:
-    (id, code, structure, typed positions, their profiles, [(missing code, position, sex
-    [, birth day, missing day])]) (day numbers only when a date is known)."""
-    pedigree = f.pedigree
-    typed = sorted(f.references, key=pedigree.index.__getitem__)
-    return (f.id, f.code, pedigree.structure_key(), tuple(pedigree.index[pid] for pid in typed),
-            [f.references[pid] for pid in typed],
-            [_missing_entry(m, pedigree.index[m], pedigree[m].sex, *f.dates.get(m, (None, None)))
-             for m in f.missing])
-
-
-def _split_item(item):
-    """``"LOCUS=a/b"`` or ``(locus, (a, b))`` as (locus, (a, b))."""
-    if isinstance(item, str):
-        locus, _, g = item.partition("=")
-        a, _, b = g.partition("/")
-        return locus, (a, b)
-    return item
-
-
 def _tuples(x):
     """JSON lists back to the tuples the index uses as keys."""
     return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
-
-
-def member_rows(family_id: int, code: str, members: list[tuple], *, shapes: dict) -> tuple:
-    """A family given as member rows ``(_, person, father, mother, sex, role, profile
-    [, birth_date, missing_date])`` (profile packed text or None; dates or None) as
-    :meth:`FamilyIndex.add_rows` takes it.  Families of the same shape share one pedigree
-    validation through the ``shapes`` cache."""
-    from reunite.genetics.pedigree import make_pedigree
-
-    local = {m[1]: k for k, m in enumerate(members)}
-    try:
-        sig = tuple((None if m[2] is None else local[m[2]], None if m[3] is None else local[m[3]], m[4], m[5],
-                     m[5] == "reference" and bool(m[6])) for m in members)
-    except KeyError:  # a parent named but not listed: numbered in order of appearance
-        extra: dict[str, int] = {}
-
-        def ref(person):
-            if person is None:
-                return None
-            return local[person] if person in local else ("x", extra.setdefault(person, len(extra)))
-
-        sig = tuple((ref(m[2]), ref(m[3]), m[4], m[5], m[5] == "reference" and bool(m[6])) for m in members)
-    shape = shapes.get(sig)
-    if shape is None:
-        pedigree = make_pedigree([{"id": m[1], "father": m[2], "mother": m[3], "sex": m[4]} for m in members],
-                                 where=f"family {code!r}")
-        typed = sorted((k for k, s in enumerate(sig) if s[4]), key=lambda k: pedigree.index[members[k][1]])
-        missing = [(k, pedigree.index[m[1]], pedigree[m[1]].sex) for k, m in enumerate(members)
-                   if m[5] == "missing"]
-        shape = shapes[sig] = (pedigree.structure_key(), typed,
-                               tuple(pedigree.index[members[k][1]] for k in typed), missing)
-    structure, typed, positions, missing = shape
-    return (family_id, code, structure, positions, [members[k][6] for k in typed],
-            [(members[k][1], pos, sex) if len(members[k]) < 9 or (members[k][7] is None and members[k][8] is None)
-             else _missing_entry(members[k][1], pos, sex, members[k][7], members[k][8])
-             for k, pos, sex in missing])

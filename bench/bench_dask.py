@@ -5,15 +5,20 @@ Simulates ``--families`` families (default 200,000; never real people), builds t
 index, then searches ``--many`` persons (min LR 1,000, top 20):
 
 - in this process (the reference), then on a LocalCluster of 1 worker process and of 2
-  (one thread each, one partition per worker), checking that the three results are
-  identical (candidates, LR floats, ranks, counts);
+  (one thread each, one partition per worker), the partitions sent by the client and then
+  read by the workers from the saved index file (``FileDaskIndex``: the national mode, the
+  client holding no row), checking that the results are identical (candidates, LR floats,
+  ranks, counts);
 - scaling: t1 and t2, the efficiency t1 / (2 t2) (1.0 = perfect; this machine has 2 cores
   shared with the client process and everything else running);
 - a sizing model for 10 and 50 million families, from what was measured here: the bytes a
   worker holds per index row (its partition's arrays and the scan's copy of them), the
   shared per-locus tables (every worker holds them; their growth with the number of
   families measured while building, fitted as a power law), the scan time per row and per
-  query, and the client's share (per-query gathers and the candidates' details).
+  query, and the client's share (per-query gathers and the candidates' details); in the
+  file mode, the bytes per row a worker maps from the file (page cache) and holds in its own
+  memory, the file's size per row and the time to verify its checksum (each worker reads the
+  whole file once).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
 
-from reunite.search.dask_backend import DaskIndex, partition_index  # noqa: E402
+from reunite.search.dask_backend import DaskIndex, FileDaskIndex, partition_index  # noqa: E402
+from reunite.search.dask_files import load_rows, open_index_file, streamed_checksum  # noqa: E402
 from reunite.search.engine import MAX_LISTED_SKIPPED, index_search  # noqa: E402
 from reunite.search.index import NO_DATE, FamilyIndex, member_rows  # noqa: E402
 from reunite.store.profiles import GeneticModel  # noqa: E402
@@ -69,6 +75,25 @@ def _worker_bytes(index, rows: int, spec, model) -> int:
     tracemalloc.start()
     try:
         sub = pickle.loads(blob)
+        profile, sex, dates = spec
+        sub.search_rows(profile, sex=sex, min_common=model.min_common_loci, min_log=3.0, top_k=20, dates=dates)
+        return tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+
+def _file_worker_bytes(path, model, rows: int, spec) -> int:
+    """Bytes a worker holds in its own memory for the first ``rows`` rows read from the index
+    file (:func:`load_rows`: the per-row arrays memory-mapped, so not counted: page cache),
+    once it has searched (the scan's sex-ordered copies and pair keys are its own), by
+    tracemalloc."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        sub = load_rows(path, model, 0, rows)
         profile, sex, dates = spec
         sub.search_rows(profile, sex=sex, min_common=model.min_common_loci, min_log=3.0, top_k=20, dates=dates)
         return tracemalloc.get_traced_memory()[0]
@@ -160,33 +185,51 @@ def main() -> None:
     print(f"one process, one thread (times: the best of 2 runs, of 3 for the sizing quantities): "
           f"{len(many):,} persons x {len(index):,} rows in {t0:.1f} s "
           f"({len(want.candidates):,} candidates with LR >= 1,000)")
+    import tempfile
+
+    folder = tempfile.TemporaryDirectory(prefix="reunite-bench-dask-")
+    path = Path(folder.name) / "bench.index"
+    t = time.perf_counter()
+    index.save(path)
+    saved = time.perf_counter() - t
+    file_bytes = path.stat().st_size
+    _, arrays = open_index_file(path)
+    verify = _best(lambda: streamed_checksum(arrays), repeat=2)[0]
+    print(f"index file: {file_bytes / 2**20:.0f} MiB ({file_bytes / len(index):.0f} bytes per row), saved in "
+          f"{saved:.1f} s; its checksum verified (read whole, as each worker does once) in {verify:.1f} s "
+          f"({file_bytes / 2**20 / max(verify, 1e-9):.0f} MiB/s)")
     times, scans = {}, {}
     specs = [(u.profile, u.sex, (NO_DATE, NO_DATE, 0)) for u in many]
-    for n in (1, 2):
-        cluster, client = _cluster(n)
-        try:
-            dask_index = DaskIndex(index, client, partitions=n)
-            t = time.perf_counter()
-            dask_index.index_search(many[:2], **kw)  # partitions sent, kernels loaded on the workers
-            setup = time.perf_counter() - t
-            times[n], got = _best(lambda: dask_index.index_search(many, **kw))
-            scans[n], _ = _best(lambda: list(dask_index.scan(specs, min_common=model.min_common_loci, min_log=3.0,
-                                                             top_k=20, max_listed=MAX_LISTED_SKIPPED)))
-            same = _outcome(got) == _outcome(want)
-            print(f"Dask, {n} worker(s) x 1 thread, {n} partition(s): {times[n]:.1f} s, of which the workers' "
-                  f"scans alone take {scans[n]:.1f} s (partitions sent and kernels loaded first: {setup:.1f} s); "
-                  f"identical to one process: {same}")
-            if not same:
-                raise SystemExit("the Dask search differs from the single-process search")
-        finally:
-            client.close()
-            cluster.close()
-    eff = times[1] / (2 * times[2])
+    for mode in ("memory", "file"):
+        for n in (1, 2):
+            cluster, client = _cluster(n)
+            try:
+                dask_index = (DaskIndex(index, client, partitions=n) if mode == "memory"
+                              else FileDaskIndex(path, model, client, partitions=n))
+                t = time.perf_counter()
+                dask_index.index_search(many[:2], **kw)  # partitions sent (or read), kernels loaded on the workers
+                setup = time.perf_counter() - t
+                times[mode, n], got = _best(lambda: dask_index.index_search(many, **kw))
+                scans[mode, n], _ = _best(lambda: list(dask_index.scan(
+                    specs, min_common=model.min_common_loci, min_log=3.0, top_k=20, max_listed=MAX_LISTED_SKIPPED)))
+                same = _outcome(got) == _outcome(want)
+                how = "sent by the client" if mode == "memory" else "read from the file by the workers"
+                print(f"Dask, {n} worker(s) x 1 thread, {n} partition(s) {how}: {times[mode, n]:.1f} s, of which the "
+                      f"workers' scans alone take {scans[mode, n]:.1f} s (partitions made and kernels loaded first: "
+                      f"{setup:.1f} s); identical to one process: {same}")
+                if not same:
+                    raise SystemExit("the Dask search differs from the single-process search")
+            finally:
+                client.close()
+                cluster.close()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"scaling, whole search: t1 = {times[1]:.1f} s, t2 = {times[2]:.1f} s, speed-up {times[1] / times[2]:.2f}, "
-          f"efficiency t1/(2 t2) = {eff:.2f}; the workers' scans alone: {scans[1]:.1f} s and {scans[2]:.1f} s, "
-          f"efficiency {scans[1] / (2 * scans[2]):.2f} ({os.cpu_count()} cores shared by the client, the workers "
-          f"and everything else: load average {load})")
+    for mode in ("memory", "file"):
+        t1, t2 = times[mode, 1], times[mode, 2]
+        s1, s2 = scans[mode, 1], scans[mode, 2]
+        print(f"scaling ({mode} mode), whole search: t1 = {t1:.1f} s, t2 = {t2:.1f} s, speed-up {t1 / t2:.2f}, "
+              f"efficiency t1/(2 t2) = {t1 / (2 * t2):.2f}; the workers' scans alone: {s1:.1f} s and {s2:.1f} s, "
+              f"efficiency {s1 / (2 * s2):.2f}")
+    print(f"({os.cpu_count()} cores shared by the client, the workers and everything else: load average {load})")
 
     # sizing: measured per row and per query on one partition in this process
     sub = partition_index(index, 0, len(index))
@@ -221,22 +264,45 @@ def main() -> None:
           f"per query and "
           f"partition {per_query * 1e3:.1f} ms of gathers, then {per_row * 1e9:.1f} ns per row "
           f"(scan and selection); the client {client_q * 1e3:.1f} ms per person (details of the top 20)")
+    file_shared = _file_worker_bytes(path, model, 0, specs[0])
+    file_row_b = (_file_worker_bytes(path, model, len(index), specs[0]) - file_shared) / len(index)
+    mapped_row_b = sum(np.asarray(getattr(index, name)).nbytes for name in ("key_p", "key_q", "key_d", "row_shape",
+                       "family_id", "m_sex", "ref_mask", "m_birth", "m_missing")
+                       if getattr(index, name, None) is not None) / len(index)
+    mapped_row_b += (np.array(index.family_code, dtype=str).nbytes + np.array(index.missing, dtype=str).nbytes) \
+        / len(index)
+    folder.cleanup()
+    print(f"file mode: a worker's own memory {file_row_b:.0f} bytes per row (the scan's copies; the row arrays, "
+          f"{mapped_row_b:.0f} bytes per row, are mapped from the file: page cache, shared by the workers of one "
+          f"machine), an empty partition {file_shared / 2**20:.0f} MiB (the shared tables); the client holds the "
+          f"shared tables (an index of no row) and only the rows reported or listed")
     print("sizing model, from these measurements: memory per worker = shared(F) + rows(F) / W x bytes per row, "
           "shared(F) = constant + r x tables(F), tables(F) growing as fitted; "
           "worker time for Q persons = Q x (gathers(F) + rows(F) / W x time per row), the gathers growing with "
-          "the tables; the client holds the whole index (it reads it from the database and computes the "
-          "candidates' details: its time per person does not shrink with W)")
-    print(f"{'families':>12} {'workers':>8} {'memory/worker':>14} {'1 person':>9} {'10,000 persons':>15} "
-          f"{'client, 10,000':>15} {'client memory':>14}")
+          "the tables; in memory mode the client holds the whole index (it reads it from the database and "
+          "sends the partitions), in file mode the shared tables only (the workers read their rows from the "
+          "file, which each reads whole once to verify its checksum); the candidates' details stay on the "
+          "client: its time per person does not shrink with W")
+    print(f"{'families':>12} {'workers':>8} {'worker (memory)':>16} {'worker (file)':>14} {'+ mapped':>10} "
+          f"{'1 person':>9} {'10,000 persons':>15} {'client, 10,000':>15} {'client (memory)':>16} "
+          f"{'client (file)':>14} {'index file':>11} {'verify':>8}")
     for fam in (10_000_000, 50_000_000):
         rows = fam * rows_per_family
         tab = constant + ratio * tables * (fam / args.families) ** alpha
+        file_tab = tab * file_shared / shared if shared else tab
         gathers = per_query * tab / shared
+        table_file = max(0.0, file_bytes - mapped_row_b * len(index))  # the per-locus tables in the file
+        size = rows * mapped_row_b + table_file * (fam / args.families) ** alpha
         for w in (1, 4, 16, 64):
             mem = tab + rows / w * row_b
+            own = file_tab + rows / w * file_row_b
+            mapped = rows / w * mapped_row_b
             one = gathers + rows / w * per_row
-            print(f"{fam:>12,} {w:>8} {mem / 2**30:>10.1f} GiB {one * 1e3:>6.0f} ms {one * 10_000 / 60:>11.1f} min "
-                  f"{client_q * 10_000 / 60:>11.1f} min {(tab + rows * row_b) / 2**30:>10.1f} GiB")
+            print(f"{fam:>12,} {w:>8} {mem / 2**30:>12.1f} GiB {own / 2**30:>10.1f} GiB {mapped / 2**30:>6.1f} GiB "
+                  f"{one * 1e3:>6.0f} ms "
+                  f"{one * 10_000 / 60:>11.1f} min {client_q * 10_000 / 60:>11.1f} min "
+                  f"{(tab + rows * row_b) / 2**30:>12.1f} GiB {file_tab / 2**30:>10.1f} GiB "
+                  f"{size / 2**30:>7.1f} GiB {size / max(file_bytes / max(verify, 1e-9), 1) / 60:>5.1f} min")
 
 
 if __name__ == "__main__":

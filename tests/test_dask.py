@@ -202,7 +202,23 @@ def test_run_search_and_the_cli_against_a_cluster_by_address(tmp_path):
         spread = run("search", "--all", "--no-store", "--out", tmp_path / "b.csv",
                      "--dask", cluster.scheduler_address, "--partitions", "4")
         assert spread.exit_code == 0, spread.output
-    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+        from_file = run("search", "--all", "--no-store", "--out", tmp_path / "c.csv",  # the workers read the file
+                        "--dask", cluster.scheduler_address, "--partitions", "3", "--index-path", "database")
+        assert from_file.exit_code == 0, from_file.output
+        with Session(engine) as s:  # a file older than the database, or another database's: refused, said why
+            from reunite.search.dask_files import check_current, describe_file
+            from reunite.search.service import index_path
+
+            described = describe_file(index_path(engine), MODEL)
+            check_current(s, described, "db.index")
+            for change, message in ((dict(database_id="another"), "another database"),
+                                    (dict(families=[1, 1, 1]), "older than the database"),
+                                    (dict(family_imports=[]), "older than the database")):
+                with pytest.raises(Exception, match=message):
+                    check_current(s, {**described, **change}, "db.index")
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text() == (tmp_path / "c.csv").read_text()
+    bad = run("search", "--all", "--index-path", "database")
+    assert bad.exit_code == 1 and "give --dask ADDRESS" in str(bad.exception)
     bad = run("search", "--all", "--dask", "tcp://127.0.0.1:9", "--partitions", "0")
     assert bad.exit_code == 1 and "--partitions must be 1 or more" in str(bad.exception)
     bad = run("search", "--all", "--partitions", "2")
@@ -355,3 +371,187 @@ def test_workers_reading_the_index_file_give_the_single_process_search(world, in
                 assert _outcome(got) == _outcome(want), (partitions, min_lr, top_k)
                 assert file_index.steps  # the query with a new locus: added on the client and the workers
                 file_index.release()
+
+
+def _kill_on_first_result(client, pids, killed):
+    """A progress function for index_search: SIGKILL of the first worker process once the
+    first person is merged (mid-search, the partitions loaded, scans still to come)."""
+
+    def progress(_):
+        if not killed:
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    return progress
+
+
+def test_a_worker_killed_mid_search_reloads_its_rows_from_the_file(world, index_file):
+    """The worker holding rows dies after the first person: another worker loads those rows
+    from the file again, the scans run again, and the result is the uninterrupted one."""
+    from distributed import Client, LocalCluster
+
+    from reunite.search.dask_backend import FileDaskIndex
+
+    _, queries, load = world
+    want = _single_process(world, 1.0, 5)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+        file_index = FileDaskIndex(index_file, MODEL, client, partitions=4, batch=1)
+        killed: list = []
+        got = file_index.index_search(queries, model=MODEL, min_lr=1.0, top_k=5, load_families=load,
+                                      progress=_kill_on_first_result(client, pids, killed))
+        assert killed and file_index.resent >= 1
+    assert _outcome(got) == _outcome(want)
+
+
+@pytest.mark.stress
+def test_a_worker_killed_mid_search_of_a_larger_index_file(tmp_path):
+    """As above with 3,000 families (dated) and 120 persons, θ = 0, 2 worker processes."""
+    from distributed import Client, LocalCluster
+
+    from reunite.search.dask_backend import FileDaskIndex
+
+    db = simulate_database(3000, 400, seed=34, dates=True)
+    families, queries = _records(db, num_queries=120)
+    by_id = {f.id: f for f in families}
+
+    def load(ids):
+        return list(by_id.values()) if ids is None else [by_id[i] for i in ids]
+
+    index = _fresh_index(families)
+    index.save(tmp_path / "big.index")
+    want = index_search(queries, index, model=MODEL, min_lr=1.0, top_k=10, load_families=load)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+        for partitions in (2, 7):
+            killed: list = []
+            file_index = FileDaskIndex(tmp_path / "big.index", MODEL, client, partitions=partitions, batch=8)
+            got = file_index.index_search(queries, model=MODEL, min_lr=1.0, top_k=10, load_families=load,
+                                          progress=_kill_on_first_result(client, pids, killed))
+            assert _outcome(got) == _outcome(want), partitions
+            assert killed and file_index.resent >= 1
+            file_index.release()
+            client.wait_for_workers(2, timeout=60)
+            pids = client.run(os.getpid)
+
+
+@pytest.mark.stress
+def test_workers_reading_a_theta_index_file_give_the_single_process_search(tmp_path):
+    """θ > 0: key_d read from the file with the other per-row arrays."""
+    from distributed import Client, LocalCluster
+
+    from reunite.search.dask_backend import FileDaskIndex
+
+    model = GeneticModel(POP, theta=0.02)
+    families, queries = _records(simulate_database(80, 30, seed=5), num_queries=6)
+    by_id = {f.id: f for f in families}
+
+    def load(ids):
+        return list(by_id.values()) if ids is None else [by_id[i] for i in ids]
+
+    index = ix.FamilyIndex(model)
+    index.add(families)
+    index.save(tmp_path / "theta.index")
+    want = index_search(queries, index, model=model, min_lr=0.0, top_k=5, load_families=load)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        for partitions in (1, 3):
+            got = FileDaskIndex(tmp_path / "theta.index", model, client, partitions=partitions, batch=2).index_search(
+                queries, model=model, min_lr=0.0, top_k=5, load_families=load)
+            assert _outcome(got) == _outcome(want)
+
+
+# ------------------------------------------------------------------------------------------
+# A family against every unidentified person: the unidentified index cut into person ranges
+
+@pytest.fixture(scope="module")
+def persons():
+    """60 dated families, 300 persons (a few with alleles absent from the table, some of
+    unknown sex), from the unidentified index's tests."""
+    from test_unidentified_index import _world
+
+    return _world(60, 300, seed=7, dates=True)
+
+
+def _family_outcome(result) -> tuple:
+    return ([(c.unidentified.id, c.unidentified.code, c.family.code, c.missing, c.rank, c.lr, c.log10_lr,
+              c.loci_compared, tuple(c.inconsistent_loci), tuple(sorted(c.lr_per_locus.items())), repr(c.flags))
+             for c in result.candidates],
+            result.num_pairs, result.num_compared, result.skipped_sex, result.skipped_age, result.skipped_loci,
+            list(result.skipped_pairs), result.age_tolerance)
+
+
+def test_a_person_range_is_the_persons_of_the_unidentified_index(persons):
+    from reunite.search.dask_families import PER_PERSON, partition_unidentified
+    from reunite.search.unidentified_index import UnidentifiedIndex
+
+    _, unidentified = persons
+    index = UnidentifiedIndex(MODEL)
+    index.add(unidentified)
+    n = len(index)
+    for a, b in ((0, n), (0, 1), (40, 170), (n - 3, n)):
+        sub = partition_unidentified(index, a, b)
+        for name in PER_PERSON:
+            got, whole = getattr(sub, name), getattr(index, name)
+            assert (got == whole[a:b]) if isinstance(whole, list) else np.array_equal(got, whole[a:b]), name
+        assert sub.typed_count is index.typed_count and sub.columns is index.columns  # the whole index's loci
+    assert len(index.ids) == n  # the whole index untouched
+
+
+def test_family_search_on_a_cluster_equals_the_single_process_search(persons):
+    from distributed import Client, LocalCluster
+
+    from reunite.search.dask_families import DaskUnidentified
+    from reunite.search.unidentified_index import RARE, UnidentifiedIndex, search_families
+
+    families, unidentified = persons
+    index = UnidentifiedIndex(MODEL)
+    index.add(unidentified)
+    assert np.count_nonzero(index.flags & RARE)  # the engine's persons are exercised
+    by_id = {u.id: u for u in unidentified}
+    read: list = []
+
+    def load(ids):
+        read.append(None if ids is None else len(ids))
+        return list(unidentified) if ids is None else [by_id[i] for i in ids]
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        for options in (dict(min_lr=1.0, top_k=20), dict(min_lr=0.0, top_k=3, age_tolerance=0.5),
+                        dict(min_lr=0.0, top_k=None)):
+            some = families[:6] if options["top_k"] is None else families[:12]
+            want = search_families(index, some, model=MODEL, load_unidentified=load, **options)
+            assert want.candidates and want.skipped_age and want.skipped_pairs
+            for partitions in (1, 2, 7):
+                read.clear()
+                spread = DaskUnidentified(index, client, partitions=partitions)
+                got = spread.search_families(some, model=MODEL, load_unidentified=load, **options)
+                assert _family_outcome(got) == _family_outcome(want), (partitions, options)
+                assert None not in read  # never every person: the rare ones, then the candidates
+                spread.release()
+
+
+def test_family_search_in_worker_processes(persons):
+    """The person ranges pickled to worker processes (the index's tables with them)."""
+    from distributed import Client, LocalCluster
+
+    from reunite.search.dask_families import DaskUnidentified
+    from reunite.search.unidentified_index import UnidentifiedIndex, search_families
+
+    families, unidentified = persons
+    index = UnidentifiedIndex(MODEL)
+    index.add(unidentified)
+    by_id = {u.id: u for u in unidentified}
+
+    def load(ids):
+        return list(unidentified) if ids is None else [by_id[i] for i in ids]
+
+    want = search_families(index, families[:8], model=MODEL, load_unidentified=load, min_lr=1.0, top_k=5)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        got = DaskUnidentified(index, client, partitions=3).search_families(
+            families[:8], model=MODEL, load_unidentified=load, min_lr=1.0, top_k=5)
+    assert _family_outcome(got) == _family_outcome(want)

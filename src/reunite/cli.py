@@ -504,6 +504,10 @@ def search_cmd(
                              "results are those of the search in this process."),
     partitions: int = typer.Option(None, "--partitions", help="With --dask: row ranges of the family index, 1 or "
                                    "more (default: one per worker thread)."),
+    index_path: str = typer.Option(None, "--index-path", help="With --dask: the workers read their rows of the "
+                                   "family index from this file, as they see it (shared storage; 'database': the "
+                                   "database's own index file); it must be up to date ('reunite db index'). The "
+                                   "client never holds the index."),
 ) -> None:
     """Rank candidate matches by exact LR, one-to-many or many-to-many."""
     from reunite.cases import intake
@@ -511,7 +515,7 @@ def search_cmd(
     from reunite.search.service import write_csv
 
     intake.check_options(min_lr=min_lr, top=top, age_tolerance=age_tolerance)  # refused before any work
-    check_dask_options(dask, partitions=partitions)
+    check_dask_options(dask, partitions=partitions, index_path=index_path)
     if out is not None:
         _output_file(out, option="--out")
     if pending:
@@ -536,14 +540,15 @@ def search_cmd(
     actor = _cli_actor(as_user)
     engine, session, model = _open_store(pending=True, read_only=True, actor=actor)
     session.close()
-    with dask_search(dask, workers=max(1, workers), partitions=partitions) as spread, \
+    with dask_search(dask, workers=max(1, workers), partitions=partitions, index_path=index_path) as spread, \
             Progress(TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                      console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("search", total=None)
         found = intake.search(engine, model, actor=actor, unidentified=[unidentified] if unidentified else None,
                               family=family, all_=all_, min_lr=min_lr, top=top, store=store,
                               workers=max(1, workers), age_tolerance=age_tolerance,
-                              index=lambda s: spread(_updated_index(s, model, bar=progress)),
+                              index=lambda s: spread(lambda: _updated_index(s, model, bar=progress), session=s,
+                                                     model=model),
                               progress=lambda k: progress.advance(task, k))
     for note in found.notes:
         from rich.markup import escape as _escape_note

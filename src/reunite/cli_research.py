@@ -34,6 +34,9 @@ def research(
     dask: str = typer.Option(None, "--dask", help="Scan the family index on the Dask cluster at this address "
                              "(tcp://host:8786), or 'local'."),
     partitions: int = typer.Option(None, "--partitions", help="With --dask: row ranges of the family index."),
+    index_path: str = typer.Option(None, "--index-path", help="With --dask: the workers read their rows of the "
+                                   "family index from this file, as they see it ('database': the database's own "
+                                   "index file); it must be up to date ('reunite db index')."),
     as_user: str = AS_USER,
 ) -> None:
     """Search every unidentified person again and bring the stored candidates up to date
@@ -53,7 +56,7 @@ def research(
     from reunite.store.db import read_only
 
     intake.check_options(min_lr=min_lr, top=top, age_tolerance=3.0)
-    check_options(dask, partitions=partitions)
+    check_options(dask, partitions=partitions, index_path=index_path)
     engine, model = open_store()
     if status:
         with Session(read_only(engine)) as session:
@@ -61,13 +64,14 @@ def research(
         return
     actor = _cli_actor(as_user)
     actor.require("search:run")
-    with dask_search(dask, workers=max(1, workers), partitions=partitions) as spread, \
+    with dask_search(dask, workers=max(1, workers), partitions=partitions, index_path=index_path) as spread, \
             Progress(TextColumn("re-searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                      console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("re-search", total=None)
         job = research_all(
             engine, model, chunk=chunk, min_lr=min_lr, top_k=top, restart=restart, workers=max(1, workers),
-            index=(lambda s: spread(_updated_index(s, model, bar=progress))) if index_applies(model) else None,
+            index=(lambda s: spread(lambda: _updated_index(s, model, bar=progress), session=s, model=model))
+            if index_applies(model) else None,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
             on_chunk=lambda session, details: audit(session, actor, "search.research", details=details))
     for note in job.notes:

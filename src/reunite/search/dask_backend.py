@@ -47,6 +47,13 @@ WAIT_FOR_WORKERS = 60
 #: How many times a partition is sent again after its worker was lost, per search.
 MAX_RESENDS = 3
 
+#: Seconds between checks that the worker a task waits for is still in the cluster.
+POLL = 1.0
+
+
+class WorkerLost(Exception):
+    """The worker holding a partition left the cluster (killed, out of memory)."""
+
 
 def wait_for_workers(client) -> list:
     """The addresses of the cluster's workers, sorted, after waiting for a first one (up to
@@ -182,6 +189,7 @@ class DaskIndex:
         self._parts: list = []  # (start, stop, future, worker) per partition
         self._shape = None  # (rows, loci) the partitions were cut from
         self._scan_function = scan_partition
+        self._pinned: dict = {}  # task key -> the worker it must run on
 
     def __getattr__(self, name):
         if name.startswith("__") or name in ("index", "_parts"):
@@ -249,15 +257,30 @@ class DaskIndex:
         moved: another worker would first copy the whole partition)."""
         _, _, part, worker = self._parts[k]
         where = {"workers": [worker], "allow_other_workers": False} if worker else {}
-        return self.client.submit(self._scan_function, part, queries, **options, pure=False,
-                                  key=f"reunite-scan-{tag}-{k}-{uuid.uuid4().hex[:8]}", **where)
+        fut = self.client.submit(self._scan_function, part, queries, **options, pure=False,
+                                 key=f"reunite-scan-{tag}-{k}-{uuid.uuid4().hex[:8]}", **where)
+        self._pinned[fut.key] = worker
+        return fut
+
+    def _wait(self, fut):
+        """``fut.result()``; raises :class:`WorkerLost` as soon as the worker the task is
+        pinned to has left the cluster (its task could never run: nowhere else allowed)."""
+        worker = self._pinned.get(fut.key)
+        while True:
+            if (worker is not None and fut.status not in ("finished", "error")
+                    and worker not in self.client.scheduler_info()["workers"]):
+                raise WorkerLost(worker)
+            try:
+                return fut.result(timeout=POLL)
+            except TimeoutError:
+                continue
 
     def _result(self, k: int, fut, queries, options: dict, tag: str):
         """The result of partition ``k``'s task, run again (its partition sent again first if
         it was lost with its worker) when the task failed for the cluster's sake."""
         for attempt in range(MAX_RESENDS + 1):
             try:
-                return fut.result()
+                return self._wait(fut)
             except ReuniteError:
                 raise
             except Exception:  # a lost worker, a cancelled task: the partition sent again
@@ -269,6 +292,9 @@ class DaskIndex:
                         old.release()
                     self._parts[k] = self._send(a, b)
                     self.resent += 1
+                with contextlib.suppress(Exception):
+                    fut.cancel()
+                self._pinned.pop(fut.key, None)
                 fut = self._submit(k, queries, options, tag)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -286,10 +312,13 @@ class DaskIndex:
                 results = [self._result(k, fut, b, options, f"{tag}-{j}") for k, fut in enumerate(futures[j])]
                 for q in range(len(b)):
                     yield self._merge([r[q] for r in results], max_listed=max_listed)
+                for fut in futures[j]:
+                    self._pinned.pop(fut.key, None)
                 futures[j] = None
         finally:
             for row in futures:
                 for fut in row or ():
+                    self._pinned.pop(fut.key, None)
                     with contextlib.suppress(Exception):
                         fut.cancel()
 
@@ -563,9 +592,9 @@ class _FileRows(_Prefetched):
 # ------------------------------------------------------------------------------------------
 # Clusters
 
-def check_options(address: str | None, *, partitions: int | None = None) -> None:
-    """Refuse ``--partitions`` below 1, or given without ``--dask``, and an empty address
-    (before any work).
+def check_options(address: str | None, *, partitions: int | None = None, index_path=None) -> None:
+    """Refuse ``--partitions`` below 1, ``--partitions`` or ``--index-path`` given without
+    ``--dask``, and an empty address (before any work).
 
     Raises
     ------
@@ -577,8 +606,19 @@ def check_options(address: str | None, *, partitions: int | None = None) -> None
         if address is None:
             raise ReuniteError("--partitions cuts the family index for the workers of --dask; give --dask ADDRESS "
                                "(or --dask local) with it, or leave it out")
+    if index_path is not None:
+        if address is None:
+            raise ReuniteError("--index-path is the family index file the workers of --dask read; give --dask "
+                               "ADDRESS with it, or leave it out")
+        if not str(index_path).strip():
+            raise ReuniteError("--index-path: give the index file as the workers see it (/shared/db.index), or "
+                               f"'{DATABASE_INDEX}' for the database's own index file")
     if address is not None and not address.strip():
         raise ReuniteError("--dask: give the scheduler's address (tcp://host:8786) or 'local'")
+
+
+#: ``--index-path database``: the database's own index file (:func:`reunite.search.service.index_path`).
+DATABASE_INDEX = "database"
 
 
 def connect(address: str, *, workers: int = 1, threads_per_worker: int = 1):
@@ -608,18 +648,43 @@ def connect(address: str, *, workers: int = 1, threads_per_worker: int = 1):
 
 
 @contextlib.contextmanager
-def dask_search(address: str | None, *, workers: int = 1, partitions: int | None = None):
-    """A function that wraps a family index in a :class:`DaskIndex` on the cluster at
-    ``address`` (see :func:`connect`) for the ``with`` block; with ``address`` None, the
-    identity (the search runs in this process)."""
-    check_options(address, partitions=partitions)
+def dask_search(address: str | None, *, workers: int = 1, partitions: int | None = None, index_path=None):
+    """A function ``spread(index, session=None, model=None)`` for the ``with`` block that
+    gives the family index to search: ``index`` (a FamilyIndex, or a function making one)
+    wrapped in a :class:`DaskIndex` on the cluster at ``address`` (see :func:`connect`); with
+    ``index_path``, a :class:`FileDaskIndex` whose workers read that file (``database``: the
+    database's own index file), checked to be current for the database of ``session``
+    (``index`` is then never made: the client does not hold the index); with ``address``
+    None, ``index`` itself (the search runs in this process)."""
+    check_options(address, partitions=partitions, index_path=index_path)
     if address is None:
-        yield lambda index: index
+        yield lambda index, session=None, model=None: index() if callable(index) else index
         return
     client = connect(address, workers=workers)
     made: list[DaskIndex] = []
+    from_file: dict = {}
 
-    def wrap(index):
+    def wrap(index, session=None, model=None):
+        if index_path is not None and session is not None and model is not None:
+            from reunite.search.dask_files import check_current
+
+            path = index_path
+            if str(path) == DATABASE_INDEX:
+                from reunite.search.service import index_path as database_index
+
+                path = database_index(session.get_bind())
+                if path is None:
+                    raise ReuniteError("--index-path database: an in-memory database has no index file; give "
+                                       "the file's path")
+            held = from_file.get("index")
+            if held is None or held.model != model or held.path != str(path):
+                if held is not None:
+                    held.release()
+                held = from_file["index"] = FileDaskIndex(path, model, client, partitions=partitions)
+                made.append(held)
+            check_current(session, held.described, path)
+            return held
+        index = index() if callable(index) else index
         if index is None:
             return None
         made.append(DaskIndex(index, client, partitions=partitions))

@@ -136,6 +136,18 @@ def test_dense_tables_equal_the_engine_on_the_shipped_tables(mutation):
         _check(shape, tabs[k % 2], theta, 3, rng)
 
 
+def test_keys_in_chunks_give_the_same_tables(monkeypatch):
+    rng = np.random.default_rng(5)
+    tab = _small_table(rng, n=5)
+    name, structure, m_pos, local = SHAPES[2]  # two siblings
+    codes = _codes(rng, tab, local, 70)
+    whole = tc.dense_tables_theta(structure, m_pos, local, codes, tab, 0.02)
+    sides = tc.side_vectors_theta("P", structure, m_pos, local, codes, tab, 0.02)
+    monkeypatch.setattr(tc, "CHUNK_ELEMENTS", 1.0)  # 16 keys a pass
+    np.testing.assert_allclose(tc.dense_tables_theta(structure, m_pos, local, codes, tab, 0.02), whole, rtol=1e-14)
+    np.testing.assert_allclose(tc.side_vectors_theta("P", structure, m_pos, local, codes, tab, 0.02), sides, rtol=1e-14)
+
+
 def test_the_sides_path_uses_the_formula_for_every_side():
     """closed_form_sides_theta answers every kind (dense, P, Q) of these sub-pedigrees."""
     rng = np.random.default_rng(3)

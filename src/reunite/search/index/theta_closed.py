@@ -55,6 +55,9 @@ MAX_DRAWS = 7
 #: Most enumerated inheritance choices (2^(transmissions + phases)) handled by formula.
 MAX_CHOICES = 1 << 13
 
+#: Keys per vectorised pass: about this many cells in its largest arrays.
+CHUNK_ELEMENTS = 4e6
+
 #: Set False to send every dense table to the engine (the tests compare both ways).
 ENABLED = True
 
@@ -329,7 +332,13 @@ def joint_tables_theta(structure: tuple, keep: int, local: tuple, codes: np.ndar
     if plan is None:
         return None
     typed_founders, compiled = plan
-    return _Evaluator(codes, tab, theta, typed_founders).table(compiled)
+    n = len(tab.afreq)
+    per_key = max(compiled[1].size, len(compiled[3]) * n, 4 * n * n)  # the largest arrays' cells per key
+    chunk = max(16, int(CHUNK_ELEMENTS // per_key))
+    if len(codes) <= chunk:
+        return _Evaluator(codes, tab, theta, typed_founders).table(compiled)
+    return np.concatenate([_Evaluator(codes[k:k + chunk], tab, theta, typed_founders).table(compiled)
+                           for k in range(0, len(codes), chunk)])
 
 
 @lru_cache(maxsize=512)
@@ -367,12 +376,18 @@ def dense_tables_theta(structure: tuple, m_pos: int, local: tuple, codes: np.nda
     if (plan_terms(structure, m_pos, local, float(theta), True) is None
             or plan_terms(h2, len(structure), local, float(theta), True) is None):
         return None
-    t1 = joint_tables_theta(structure, m_pos, local, codes, tab, theta, True)
-    t2 = joint_tables_theta(h2, len(structure), local, codes, tab, theta, True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s1 = (t1 + t1.transpose(0, 2, 1)) / t1.sum(axis=(1, 2))[:, None, None]
-        s2 = (t2 + t2.transpose(0, 2, 1)) / t2.sum(axis=(1, 2))[:, None, None]
-        return s1 / s2
+    n = len(tab.afreq)
+    out = np.empty((len(codes), n, n))
+    step = max(16, int(CHUNK_ELEMENTS // (4 * n * n)))  # a few (keys, n, n) arrays at a time
+    for k in range(0, len(codes), step):
+        part = codes[k:k + step]
+        t1 = joint_tables_theta(structure, m_pos, local, part, tab, theta, True)
+        t2 = joint_tables_theta(h2, len(structure), local, part, tab, theta, True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s1 = (t1 + t1.transpose(0, 2, 1)) / t1.sum(axis=(1, 2))[:, None, None]
+            s2 = (t2 + t2.transpose(0, 2, 1)) / t2.sum(axis=(1, 2))[:, None, None]
+            out[k:k + step] = s1 / s2
+    return out
 
 
 def side_vectors_theta(kind: str, structure: tuple, m_pos: int, local: tuple, codes: np.ndarray, tab, theta: float):

@@ -199,8 +199,8 @@ def urn_probability(counts_x, counts_y, m, px: float, py: float, theta: float, s
 
 
 def closed_form_sides_theta(kind, structure, m_pos, local, new, tab, theta: float):
-    """Side vectors and dense tables at θ > 0 by formula (else None: the engine), with ``last`` the parent's
-    (father's or mother's) mutation matrix:
+    """Side vectors and dense tables at θ > 0 by formula (else None: the engine), with
+    ``last`` the parent's (father's or mother's) mutation matrix:
 
     - the parent typed u/v: s = (M[u] + M[v]) / 2 (a transmission: θ plays no part);
     - the parent untyped, its parents typed founders u/v and w/z and the part's only typed

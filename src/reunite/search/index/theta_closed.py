@@ -16,8 +16,9 @@ aunt, a grandparent, a parent and sibling, half siblings, cousins):
    the same probability 2^-(transmissions) (a common factor).  Following the choices back,
    every *leaf* (an allele of a typed non-founder, of M, or U's own alleles) has a source:
    an untyped founder's slot (a *draw* of the urn), a typed person's allele (a known
-   value) or, for M's typed descendants, one of M's alleles (the free index), and a path matrix (the product of the sex-specific mutation matrices along the
-   chain of transmissions).  Untyped founder slots no leaf uses are summed out of the urn
+   value) or, for M's typed descendants, one of M's alleles (the free index), and a path
+   matrix (the product of the sex-specific mutation matrices along the chain of
+   transmissions).  Untyped founder slots no leaf uses are summed out of the urn
    (exchangeability), so a choice is summarised by the draws' leaf sets and the
    fixed-source leaves; equal summaries are merged (their counts added).
 2. *The urn.*  Given m typed founder alleles with counts c, k further draws have

@@ -216,6 +216,9 @@ def test_run_search_and_the_cli_against_a_cluster_by_address(tmp_path):
                                     (dict(family_imports=[]), "older than the database")):
                 with pytest.raises(Exception, match=message):
                     check_current(s, {**described, **change}, "db.index")
+        research = run("research", "--dask", cluster.scheduler_address, "--index-path", "database", "--chunk", "10")
+        assert research.exit_code == 0, research.output
+        assert "re-searched 25 of 25 unidentified persons in 3 chunk(s)" in research.output
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text() == (tmp_path / "c.csv").read_text()
     bad = run("search", "--all", "--index-path", "database")
     assert bad.exit_code == 1 and "give --dask ADDRESS" in str(bad.exception)

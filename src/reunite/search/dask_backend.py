@@ -21,7 +21,15 @@ fetched from the cluster.
 
 A worker lost mid-search (killed, out of memory) loses the partitions it held: the client
 sends them again (to the workers alive) and runs their scans again; the scans are pure, so
-the results are those of an uninterrupted search.
+the results are those of an uninterrupted search.  A task waiting for a lost worker is
+noticed at once (:meth:`DaskIndex._wait`), not after a timeout.
+
+Two ways to give the workers their rows: :class:`DaskIndex` (the client holds the whole
+index and sends each partition: small and medium databases, tests) and
+:class:`FileDaskIndex` (``--index-path``: each worker reads its own rows from the saved index
+file on shared storage, memory-mapped and checked, :mod:`reunite.search.dask_files`; the
+client holds only the per-locus tables and the rows a search reports: national databases).
+A family against every unidentified person: :mod:`reunite.search.dask_families`.
 """
 
 from __future__ import annotations

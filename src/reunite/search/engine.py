@@ -686,12 +686,16 @@ def _inconsistent_loci(cands: list[Candidate], *, model: GeneticModel, index, ro
     from reunite.search.index.rare import absent_alleles
 
     # a person with an allele absent from the table: the engine without mutation, pair by pair
-    rare = [c for c in cands if absent_alleles(index, c.unidentified.profile)]
+    has_absent: dict[int, bool] = {}  # per person (its candidates share the answer)
+    for c in cands:
+        if id(c.unidentified) not in has_absent:
+            has_absent[id(c.unidentified)] = bool(absent_alleles(index, c.unidentified.profile))
+    rare = [c for c in cands if has_absent[id(c.unidentified)]]
     if rare:
         plain = exact_pairs([(c.unidentified, c.family, c.missing) for c in rare], model=model, mutation=False)
         for c, r in zip(rare, plain):
             c.inconsistent_loci = sorted(l for l, v in r.lr_per_marker.items() if v == 0.0 or math.isnan(v))
-    keep = [k for k, c in enumerate(cands) if not absent_alleles(index, c.unidentified.profile)]
+    keep = [k for k, c in enumerate(cands) if not has_absent[id(c.unidentified)]]
     by_rows = getattr(index, "inconsistent_loci_rows", None)
     if rows is not None and by_rows is not None:
         by_rows([cands[k] for k in keep], [rows[k] for k in keep])

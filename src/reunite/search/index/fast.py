@@ -1,16 +1,18 @@
 """The one-to-many ranking at θ = 0 in one pass: the scan and the selection fused, with exact
-pruning by per-locus upper bounds.
+pruning by integer upper bounds of the rows' log2 LRs.
 
 For one person U, row r's score is the compiled scan's (:func:`.kernels.scan`)
 
     S_r = log10( Π_j f_j(r) ),   f_j(r) = (a_p b_q + b_p a_q) c_j   (loci j in ascending order),
 
-computed with the same operations in the same order (the running product renormalised by
-``frexp`` after every 8th locus), so every score is bit for bit the scan's.  What changes is
-which rows are computed to the end:
+and every reported score is computed with the same operations in the same order (the running
+product renormalised by ``frexp`` after every 8th locus, :func:`_score`), so it is bit for bit
+the scan's.  What changes is which rows are scored at all:
 
 *Eligibility first.*  Sex, dates and loci in common do not depend on the score; a row that
-fails them is counted (and listed) as :func:`.kernels._select_py` does, and never scored.
+fails them is counted (and listed) as :func:`.kernels._select_py` does, and never scored.  When
+U is typed at every locus typed in any row's references, a row's loci in common are its own
+count of typed loci (:func:`typed_counts`, kept with the combined arrays).
 
 *The threshold.*  A row is reported only when S_r >= t, where t starts at ``min_log`` and,
 with ``top_k``, rises to the k-th best score among the rows kept so far (never above the
@@ -18,24 +20,46 @@ k-th best of all rows, so a row below t can never be in the final top k or tied 
 
 *Pair keys.*  Each (row, locus) holds one id of its (p, q) pair of keys (:class:`PairKeys`: the
 distinct pairs of a locus, numbered by how many rows use them, 16 bits when a locus has at most
-65,536); per query f of every pair of U's loci is computed once, with the scan's arithmetic, and
-a row multiplies its running product by f(pair): the scan's product, one look-up instead of four.
+65,536); per query f of every pair of U's loci is computed once (:func:`pair_prepare`), with the
+scan's arithmetic, so the scan's product is one look-up per locus instead of four.
 
-*Pruning (exact).*  M_j = the largest f over the pairs of locus j (NaN skipped) is a true bound:
-f_j(r) <= M_j for every row r whose f_j(r) is not NaN (a NaN makes S_r NaN, and such a row is
-never reported anyway).  After locus j the running product is R = acc 2^e with acc < 2^E (E
-from acc's exponent field), and S_r <= log10 R + Σ_{j' > j} log10 M_j' up to rounding: each of
-the at most n remaining products has relative error <= 2^-52, and the logarithms and sums in the
-score and in the bound add errors far below 1e-12 for any |S| < 10^3.  A row is dropped when
-(e + E) log10 2 + Σ_{j' > j} log10 M_j' is below t - MARGIN (MARGIN = 1e-9 + 1e-12 |t|), so a
-dropped row has S_r < t: the unpruned scan and selection do not report it either.  Rows with a
-NaN or infinite product or bound are never dropped.  The same test, without the remaining
-bounds, skips the log10 of a row certainly below t.  Tests compare the rows, scores, counts and
-listed rows with the unpruned scan and :func:`.kernels._select_py` on random cases.
+*Bounds.*  With f, each pair gets an integer w(f) >= 4096 log2 |f|: for |f| = 2^e m (m in
+[1, 2), its top 12 mantissa bits k, so m < 1 + (k + 1)/4096), w = 4096 e + LUT[k] with LUT[k]
+= ceil(4096 log2(1 + (k + 1)/4096)) + 1 (the +1 covers the rounding of log2 in the table).
+Outside the safe range 2^-100 <= |f| < 2^100, and for an infinite f, w = W_HIGH = 2^30 (such a
+row is never dropped); for f = 0 or NaN, w = W_LOW = -2^30 (its score is -inf or NaN).  W_j is
+the largest w of locus j's pairs, an upper bound of w_j(r) for every row.  The loci are visited
+in any order (per query: the largest total shortfall Σ rows x (W_j - w) first, over the most
+used pairs: the loci that drop most rows soonest), and after some of them a row's bound is
+B = Σ_{visited} w_j(r) + Σ_{others} W_j, an exact integer sum.
 
-*Details.*  The reported rows' per-locus LRs (:func:`lr_per_locus_rows`, one locus at a time
-over all of them) and inconsistent loci (:func:`inconsistent_loci_rows`, from the rows' keys)
-are the index's own, computed with the same operations.
+*Pruning (exact).*  With t finite and |t| <= 10^4 (otherwise nothing is dropped) and at most
+200 loci, the cut is T = floor((t - MARGIN) 4096 / log10 2) - 1, MARGIN = 1e-9 + 1e-12 |t|, and
+a row is dropped (at a checked position, and after the last locus) when B < T.  Then S_r < t
+or S_r is not a number, so the unpruned scan and selection do not report it either:
+
+- some f_j(r) is 0 or NaN: the scan's product is 0 or NaN (0 x inf is NaN), S_r is -inf or
+  NaN, below any finite t;
+- some w_j(r) = W_HIGH: then B >= 2^30 - 199 x 4096 x 100 > 1.36e8 >= T (|t| <= 10^4), never
+  dropped;
+- otherwise every |f_j| is in [2^-100, 2^100) and the scan's running product (renormalised to
+  [1/2, 1) after every 8th locus) stays between 2^-801 and 2^800: no underflow or overflow, so
+  each of the n <= 200 products has relative error <= 2^-53 and log10 of the product is at
+  most Σ_j log10 |f_j| + 1e-13; the log10 and the exponent's term add < 1e-12 for |S| < 10^3.
+  So S_r <= log10(2) B / 4096 + 2e-12 < t - MARGIN + 2e-12 < t (T <= the exact value of
+  (t - MARGIN) 4096 / log10 2 - 1, as the floating-point error of that quotient is below 1e-6).
+
+A row that is not dropped after the last locus is scored exactly (:func:`_score`) and kept when
+S_r >= t, as the unpruned selection keeps it.  Rows are bounded a block at a time: every row
+of the block in one contiguous loop up to the first checked position (``PRUNE_FIRST``), then
+only the rows still in.  Tests compare the rows, scores, counts and listed rows with the
+unpruned scan and :func:`.kernels._select_py` on random cases (zeros, NaN, infinities, random
+orders of the loci), w with 4096 log2 |f|, and the cut with the scan's scores.
+
+*Details.*  The reported rows' per-locus LRs (:func:`lr_per_locus_rows`: from the person's
+query, kept a while (:func:`remember_query`), every row and locus at once) and inconsistent
+loci (:func:`inconsistent_loci_rows`, from the rows' keys and per-slot flat arrays, a person's
+candidates at once) are the index's own, computed with the same operations.
 """
 
 from __future__ import annotations
@@ -71,6 +95,10 @@ W_SCALE = 4096
 #: one whose f is infinite (larger than any sum of finite w's could cancel).
 W_LOW = -(1 << 30)
 W_HIGH = 1 << 30
+#: The exponent fields of the safe range 2^-100 <= |f| < 2^100 (others: W_HIGH).
+W_FIELDS = (1023 - 100, 1023 + 99)
+#: Most loci the bounds are used for (more: nothing is dropped; see the module doc).
+MAX_PRUNED_LOCI = 200
 
 
 def _w_table() -> np.ndarray:
@@ -91,8 +119,8 @@ def w_bound(f: float) -> int:
         return W_HIGH
     bits = int(np.float64(f).view(np.uint64))
     field, mant = (bits >> 52) & 0x7FF, bits & ((1 << 52) - 1)
-    if field == 0:  # subnormal: below 2^-1022
-        return -1022 * W_SCALE
+    if not W_FIELDS[0] <= field <= W_FIELDS[1]:  # outside [2^-100, 2^100): never dropped
+        return W_HIGH
     return (field - 1023) * W_SCALE + int(W_LUT[mant >> 40])
 
 
@@ -553,7 +581,8 @@ if numba is not None:
     def pair_prepare(ab, offsets, inv, loci, pair_off, pair_p, pair_q, counts, lut):  # pragma: no cover
         """Per pair of U's loci: f = (a_p b_q + b_p a_q) c, the scan's arithmetic, and its
         bound w (an integer >= 4096 log2 |f|, from the exponent and a table of the top 12
-        mantissa bits; W_LOW for 0 and NaN, W_HIGH for infinity); per locus of ``loci`` the
+        mantissa bits; W_LOW for 0 and NaN, W_HIGH for infinity and outside the safe range;
+        see the module doc); per locus of ``loci`` the
         largest w, and the rows' total shortfall below it over the DEFICIT_PAIRS most used
         pairs (each pair's w clipped to +-DEFICIT_CAP, times the rows using it): the order of
         pruning.  Pairs of other loci are left unset (no row reads them)."""
@@ -576,12 +605,12 @@ if numba is not None:
                 b = bits[k] & np.uint64(0x7FFFFFFFFFFFFFFF)
                 field = np.int64(b >> np.uint64(52))
                 w = (field - 1023) * W_SCALE + np.int64(lut[np.int64((b >> np.uint64(40)) & np.uint64(4095))])
-                if field == 0x7FF or field == 0:
+                if field < W_FIELDS[0] or field > W_FIELDS[1]:  # 0, NaN; else outside the safe range
                     mant = b & np.uint64(0xFFFFFFFFFFFFF)
-                    if field == 0x7FF:
-                        w = np.int64(W_LOW) if mant != np.uint64(0) else np.int64(W_HIGH)
+                    if (field == 0 and mant == np.uint64(0)) or (field == 0x7FF and mant != np.uint64(0)):
+                        w = np.int64(W_LOW)
                     else:
-                        w = np.int64(W_LOW) if mant == np.uint64(0) else np.int64(-1022 * W_SCALE)
+                        w = np.int64(W_HIGH)
                 wq[k] = np.int32(w)
                 m = max(m, w)
             wmax[j] = m
@@ -609,6 +638,11 @@ def pruning_order(wmax: np.ndarray, deficit: np.ndarray, *, prune: bool = True) 
     remw[:n] = np.cumsum(wmax[porder][::-1])[::-1]
     check = prune_points(n) if prune else np.zeros(n, dtype=np.bool_)
     return porder, remw, check
+
+
+def prunable(n_loci: int) -> bool:
+    """Whether the bounds may drop rows of a profile with this many loci (see the module doc)."""
+    return n_loci <= MAX_PRUNED_LOCI
 
 
 def prepare(index, q, *, prune: bool = True) -> tuple:
@@ -663,6 +697,7 @@ def search_rows(index, profile, *, sex: str, min_common: int, min_log: float, to
     u_birth, u_found, tol = (int(x) for x in dates)
     if not index._any_dated(m_birth, m_missing):
         u_birth = u_found = NO_DATE
+    prune = prune and prunable(len(q[3]))
     keys, pvals, wq, porder, remw, check = prepare(index, q, prune=prune)
     typed, any_typed = typed_counts(index)
     full = not (any_typed & ~u_mask).any()
@@ -1009,5 +1044,5 @@ def _fill_support0(index, wanted) -> None:
 
 
 __all__ = ["BLOCK", "PairKeys", "W_LUT", "inconsistent_loci_rows", "lr_per_locus_rows", "pair_bounds_py", "pair_keys",
-           "pair_prepare", "pair_values", "pair_values_py", "prepare", "prune_points", "pruning_order", "rank_range",
+           "pair_prepare", "pair_values", "pair_values_py", "prepare", "prunable", "prune_points", "pruning_order", "rank_range",
            "recall_query", "remember_query", "search_rows", "sides_by_allele", "threshold_w", "typed_counts", "w_bound"]

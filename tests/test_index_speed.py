@@ -343,3 +343,26 @@ def test_fast_search_rows_with_threads(small_index, monkeypatch):
             else:
                 best = sorted(got.values(), reverse=True)[:top_k]
                 assert best == sorted(want.values(), reverse=True)[:top_k]
+
+
+def test_compiled_query_gathers_equal_numpy(small_index, monkeypatch):
+    """The compiled gathers (θ = 0, no absent allele) equal the NumPy ones on U's loci, and so
+    do the values kept for the details."""
+    index, unidentified = small_index
+    _, _, n_sides, n_dense, offsets, _ = index.combined()[:6]
+    for u in unidentified:
+        got = fast.query_gathers(index, u.profile)
+        kept = fast.recall_query(index, u.profile)
+        monkeypatch.setattr(fast, "gather_query", None)
+        want = index.query(u.profile)
+        want_kept = fast.recall_query(index, u.profile)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(got[2], want[2])
+        np.testing.assert_array_equal(got[3], want[3])
+        for li in want[3]:
+            a, b = offsets[li], offsets[li] + n_sides[li] + n_dense[li] + 1
+            np.testing.assert_array_equal(got[0][2 * a:2 * b], want[0][2 * a:2 * b])
+            d = slice(offsets[li] + n_sides[li], offsets[li] + n_sides[li] + n_dense[li])
+            np.testing.assert_array_equal(kept[1][d], want_kept[1][d])
+        np.testing.assert_array_equal(kept[2], want_kept[2])
+        assert index.query(u.profile)[0] is not got[0]  # the compiled path again (a new array)

@@ -46,6 +46,8 @@ class IndexQueries:
             return None
         absent = absent_alleles(self, profile)
         _, _, n_sides, n_dense, offsets, total = self.combined()[:6]
+        if self.theta == 0 and not absent and _fast.gather_query is not None:  # one compiled pass
+            return _fast.query_gathers(self, profile)
         ab = np.zeros(2 * total)
         inv = np.zeros(len(self.loci))
         loci = []

@@ -353,7 +353,7 @@ def test_compiled_query_gathers_equal_numpy(small_index, monkeypatch):
     for u in unidentified:
         got = fast.query_gathers(index, u.profile)
         kept = fast.recall_query(index, u.profile)
-        monkeypatch.setattr(fast, "gather_query", None)
+        monkeypatch.setattr(fast, "gather_query", None)  # the NumPy gathers
         want = index.query(u.profile)
         want_kept = fast.recall_query(index, u.profile)
         monkeypatch.undo()
